@@ -1,0 +1,16 @@
+//! The domain: types that are valid by construction, the order state machine and warehouse
+//! allocation. No I/O lives here.
+
+pub mod address;
+pub mod allocation;
+pub mod order;
+pub mod request;
+pub mod values;
+
+pub use address::{Address, AddressKind};
+pub use allocation::{plan_allocation, single_warehouse, Allocation, AllocationPlan, StockLevels, Warehouse, WarehouseCatalogue};
+pub use order::{Order, OrderLine, OrderStatus, PaymentMethod, ShortLine};
+pub use request::{parse_order_request, FieldError, Limits, OrderDraft};
+pub use values::{
+    ChannelId, Currency, CustomerId, DeviceId, Money, OrderId, Phone, Quantity, Sku, WarehouseId,
+};

@@ -1,0 +1,192 @@
+//! The order and its life cycle. Every transition the program makes is listed in
+//! [`OrderStatus::can_become`]; the store turns the same list into write conditions.
+
+use super::address::Address;
+use super::values::{ChannelId, Currency, CustomerId, DeviceId, OrderId, Phone, Quantity, Sku, WarehouseId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OrderStatus {
+    /// Stored, OrderReceived published, stock not yet reserved.
+    Received,
+    /// Stock held until `hold_expires_at`; an online payment is expected.
+    AwaitingPayment,
+    /// Cash on delivery: stock held, the order waits for review before fulfilment.
+    AwaitingReview,
+    /// Some line could not be served; nothing is held.
+    Rejected,
+    /// Cancelled before payment; any hold was released.
+    Cancelled,
+    /// The hold ran out before payment; stock returned.
+    Expired,
+    /// Paid; stock sold.
+    Paid,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 7] = [
+        Self::Received,
+        Self::AwaitingPayment,
+        Self::AwaitingReview,
+        Self::Rejected,
+        Self::Cancelled,
+        Self::Expired,
+        Self::Paid,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "RECEIVED",
+            Self::AwaitingPayment => "AWAITING_PAYMENT",
+            Self::AwaitingReview => "AWAITING_REVIEW",
+            Self::Rejected => "REJECTED",
+            Self::Cancelled => "CANCELLED",
+            Self::Expired => "EXPIRED",
+            Self::Paid => "PAID",
+        }
+    }
+
+    /// The transitions of the order state machine.
+    pub fn can_become(self, next: OrderStatus) -> bool {
+        use OrderStatus::*;
+        matches!(
+            (self, next),
+            (Received, AwaitingPayment | AwaitingReview | Rejected | Cancelled)
+                | (AwaitingPayment, Paid | Cancelled | Expired)
+                | (AwaitingReview, Cancelled)
+        )
+    }
+
+    /// Statuses from which `next` can be reached: the write condition for that transition.
+    pub fn sources_of(next: OrderStatus) -> Vec<OrderStatus> {
+        Self::ALL.into_iter().filter(|s| s.can_become(next)).collect()
+    }
+
+    /// Whether stock is reserved for the order in this status.
+    pub fn holds_stock(self) -> bool {
+        matches!(self, Self::AwaitingPayment | Self::AwaitingReview)
+    }
+
+    /// Whether reservation has decided for this order (it left RECEIVED through reservation).
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Rejected | Self::Cancelled | Self::Expired)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentMethod {
+    Online,
+    CashOnDelivery,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub sku: Sku,
+    pub quantity: Quantity,
+    pub unit_price_minor: i64,
+    /// The warehouse holding this line, once stock is reserved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warehouse: Option<WarehouseId>,
+}
+
+/// A line that could not be served: what was asked and the most any single warehouse had.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShortLine {
+    pub sku: Sku,
+    pub requested: u32,
+    pub available: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub status: OrderStatus,
+    pub lines: Vec<OrderLine>,
+    pub currency: Currency,
+    pub total_minor: i64,
+    pub payment_method: PaymentMethod,
+    pub channel: ChannelId,
+    pub device_id: DeviceId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+    pub shipping_address: Address,
+    pub phone: Phone,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_note: Option<String>,
+    /// When the channel says the customer placed the order; wins over `received_at` for ordering.
+    #[serde(with = "time::serde::rfc3339")]
+    pub event_time: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub hold_expires_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub short_lines: Vec<ShortLine>,
+}
+
+impl Order {
+    /// The lines that have a warehouse, i.e. what reservation put on hold for this order.
+    pub fn reserved_allocations(&self) -> Vec<super::allocation::Allocation> {
+        self.lines
+            .iter()
+            .filter_map(|l| {
+                Some(super::allocation::Allocation { sku: l.sku.clone(), warehouse: l.warehouse.clone()?, quantity: l.quantity })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OrderStatus::*;
+    use super::*;
+
+    #[test]
+    fn received_orders_are_reserved_rejected_or_cancelled() {
+        assert!(Received.can_become(AwaitingPayment));
+        assert!(Received.can_become(AwaitingReview));
+        assert!(Received.can_become(Rejected));
+        assert!(Received.can_become(Cancelled));
+        assert!(!Received.can_become(Paid));
+        assert!(!Received.can_become(Expired));
+    }
+
+    #[test]
+    fn ended_orders_go_nowhere() {
+        for end in [Rejected, Cancelled, Expired] {
+            for next in OrderStatus::ALL {
+                assert!(!end.can_become(next), "{end:?} -> {next:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_paid_order_cannot_be_cancelled_or_expire() {
+        assert!(!Paid.can_become(Cancelled));
+        assert!(!Paid.can_become(Expired));
+    }
+
+    #[test]
+    fn cancel_is_allowed_from_every_unpaid_status() {
+        assert_eq!(OrderStatus::sources_of(Cancelled), vec![Received, AwaitingPayment, AwaitingReview]);
+    }
+
+    #[test]
+    fn only_reserved_statuses_hold_stock() {
+        let holding: Vec<_> = OrderStatus::ALL.into_iter().filter(|s| s.holds_stock()).collect();
+        assert_eq!(holding, vec![AwaitingPayment, AwaitingReview]);
+    }
+
+    #[test]
+    fn statuses_serialise_as_their_wire_names() {
+        for s in OrderStatus::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::json!(s.as_str()));
+        }
+    }
+}

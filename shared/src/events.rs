@@ -1,0 +1,162 @@
+//! Domain events and the port that publishes them. Events carry ids, SKUs and amounts, never the
+//! customer's phone or street address: every subscriber on the bus would otherwise hold PII.
+
+use crate::domain::{Allocation, Currency, CustomerId, OrderId, PaymentMethod, Quantity, ShortLine, Sku};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::pin::Pin;
+use thiserror::Error;
+use time::OffsetDateTime;
+
+pub const SOURCE: &str = "orderflow";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineRequest {
+    pub sku: Sku,
+    pub quantity: Quantity,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderReceived {
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub payment_method: PaymentMethod,
+    /// Selects the regional warehouse; the rest of the address stays in the table.
+    pub province: String,
+    pub lines: Vec<LineRequest>,
+    pub total_minor: i64,
+    pub currency: Currency,
+    #[serde(with = "time::serde::rfc3339")]
+    pub event_time: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StockReserved {
+    pub order_id: OrderId,
+    pub allocations: Vec<Allocation>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub hold_expires_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRejected {
+    pub order_id: OrderId,
+    pub short_lines: Vec<ShortLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderCancelled {
+    pub order_id: OrderId,
+    /// What went back to stock; empty when nothing was held yet.
+    pub released: Vec<Allocation>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DomainEvent {
+    OrderReceived(OrderReceived),
+    StockReserved(StockReserved),
+    OrderRejected(OrderRejected),
+    OrderCancelled(OrderCancelled),
+}
+
+impl DomainEvent {
+    /// The EventBridge `detail-type`, which the bus rules match on.
+    pub fn detail_type(&self) -> &'static str {
+        match self {
+            Self::OrderReceived(_) => "OrderReceived",
+            Self::StockReserved(_) => "StockReserved",
+            Self::OrderRejected(_) => "OrderRejected",
+            Self::OrderCancelled(_) => "OrderCancelled",
+        }
+    }
+
+    pub fn detail_json(&self) -> String {
+        let value = match self {
+            Self::OrderReceived(d) => serde_json::to_string(d),
+            Self::StockReserved(d) => serde_json::to_string(d),
+            Self::OrderRejected(d) => serde_json::to_string(d),
+            Self::OrderCancelled(d) => serde_json::to_string(d),
+        };
+        value.expect("event details are plain data and always serialise")
+    }
+}
+
+#[derive(Debug, Error)]
+#[error("publishing {detail_type} failed: {reason}")]
+pub struct PublishError {
+    pub detail_type: &'static str,
+    pub reason: String,
+}
+
+pub type PublishFuture<'a> = Pin<Box<dyn Future<Output = Result<(), PublishError>> + Send + 'a>>;
+
+/// Where domain events go. The EventBridge adapter is the real one; tests may wrap it to fail.
+pub trait EventPublisher: Send + Sync {
+    fn publish<'a>(&'a self, event: &'a DomainEvent) -> PublishFuture<'a>;
+}
+
+/// Publishes to one EventBridge bus.
+#[derive(Debug, Clone)]
+pub struct EventBridgePublisher {
+    client: aws_sdk_eventbridge::Client,
+    bus_name: String,
+}
+
+impl EventBridgePublisher {
+    pub fn new(client: aws_sdk_eventbridge::Client, bus_name: impl Into<String>) -> Self {
+        Self { client, bus_name: bus_name.into() }
+    }
+}
+
+impl EventPublisher for EventBridgePublisher {
+    fn publish<'a>(&'a self, event: &'a DomainEvent) -> PublishFuture<'a> {
+        Box::pin(async move {
+            let fail = |reason: String| PublishError { detail_type: event.detail_type(), reason };
+            let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .event_bus_name(&self.bus_name)
+                .source(SOURCE)
+                .detail_type(event.detail_type())
+                .detail(event.detail_json())
+                .build();
+            let output = self
+                .client
+                .put_events()
+                .entries(entry)
+                .send()
+                .await
+                .map_err(|e| fail(aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string()))?;
+            if output.failed_entry_count() > 0 {
+                let code = output
+                    .entries()
+                    .iter()
+                    .find_map(|e| e.error_code().map(str::to_owned))
+                    .unwrap_or_else(|| "unknown".to_owned());
+                return Err(fail(format!("entry refused: {code}")));
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_received_detail_carries_no_phone_or_street() {
+        let detail = OrderReceived {
+            order_id: OrderId::generate(),
+            customer_id: CustomerId::parse("c1").unwrap(),
+            payment_method: PaymentMethod::Online,
+            province: "Zhejiang".into(),
+            lines: vec![LineRequest { sku: Sku::parse("A").unwrap(), quantity: Quantity::new(1).unwrap() }],
+            total_minor: 100,
+            currency: Currency::CNY,
+            event_time: OffsetDateTime::UNIX_EPOCH,
+        };
+        let json: serde_json::Value = serde_json::from_str(&DomainEvent::OrderReceived(detail).detail_json()).unwrap();
+        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        assert!(!keys.iter().any(|k| k.contains("phone") || k.contains("address") || k.contains("street")), "{keys:?}");
+        assert_eq!(json["lines"][0]["sku"], "A");
+    }
+}

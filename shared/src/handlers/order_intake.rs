@@ -1,0 +1,406 @@
+//! Function order-intake (API Gateway HTTP API): submit an order, read it, cancel it.
+//!
+//! Submitting is idempotent on the `Idempotency-Key` header. The key's record and the order are
+//! written in one transaction; the order's event is published next; the response is stored on
+//! the record last. A failure between those steps leaves the record claimed but not completed,
+//! and a retry with the same key takes it over and finishes the same order.
+
+use super::Common;
+use crate::domain::{
+    parse_order_request, Limits, Order, OrderDraft, OrderId, OrderLine, OrderStatus, ShortLine,
+};
+use crate::events::{DomainEvent, LineRequest, OrderCancelled, OrderReceived};
+use crate::http::{body_bytes, json_response, segments, Problem};
+use crate::store::{CancelError, Claim, IdempotencyRecord, IdempotencyStatus};
+use lambda_http::http::{header, HeaderValue, Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::time::Duration as StdDuration;
+use time::{Duration, OffsetDateTime};
+use tracing::{info, warn};
+
+pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
+
+#[derive(Debug, Clone, Copy)]
+pub struct IntakeSettings {
+    pub limits: Limits,
+    pub max_body_bytes: usize,
+    /// How long one attempt owns an idempotency key before a retry may take it over.
+    pub claim_lock: Duration,
+    /// How long a key and its response are remembered.
+    pub key_retention: Duration,
+    /// How long a concurrent repeat waits for the first attempt's answer before a 409.
+    pub wait_for_first_attempt: StdDuration,
+}
+
+impl Default for IntakeSettings {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            max_body_bytes: 64 * 1024,
+            claim_lock: Duration::seconds(10),
+            key_retention: Duration::hours(24),
+            wait_for_first_attempt: StdDuration::from_secs(3),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct IntakeDeps {
+    pub common: Common,
+    pub settings: IntakeSettings,
+}
+
+pub async fn handle(deps: &IntakeDeps, request: Request) -> Result<Response<Body>, Error> {
+    Ok(route(deps, request).await.unwrap_or_else(Problem::into_response))
+}
+
+async fn route(deps: &IntakeDeps, request: Request) -> Result<Response<Body>, Problem> {
+    let path = request.uri().path().to_owned();
+    match (request.method().clone(), segments(&path).as_slice()) {
+        (Method::POST, ["orders"]) => submit(deps, &request).await,
+        (Method::GET, ["orders", id]) => read(deps, id).await,
+        (Method::POST, ["orders", id, "cancel"]) => cancel(deps, id).await,
+        (_, ["orders"] | ["orders", _] | ["orders", _, "cancel"]) => Err(Problem::method_not_allowed()),
+        _ => Err(Problem::route_not_found()),
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn idempotency_key(request: &Request) -> Result<String, Problem> {
+    let missing = || {
+        Problem::new(StatusCode::BAD_REQUEST, "idempotency-key-missing", "Idempotency-Key required", "send an Idempotency-Key header, unique per order")
+            .with_field("Idempotency-Key")
+    };
+    let value = request.headers().get(IDEMPOTENCY_HEADER).ok_or_else(missing)?;
+    let key = value.to_str().map_err(|_| missing())?.trim();
+    if key.is_empty() || key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "idempotency-key-malformed",
+            "Idempotency-Key malformed",
+            "the Idempotency-Key is 1 to 128 visible ASCII characters",
+        )
+        .with_field("Idempotency-Key"));
+    }
+    Ok(key.to_owned())
+}
+
+fn client_ip(request: &Request) -> Option<String> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV2(context) => context.http.source_ip.clone(),
+        _ => None,
+    }
+}
+
+fn parse_body(deps: &IntakeDeps, request: &Request) -> Result<(serde_json::Value, Vec<u8>), Problem> {
+    let bytes = body_bytes(request.body());
+    if bytes.len() > deps.settings.max_body_bytes {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Body too large",
+            format!("an order body may be at most {} bytes", deps.settings.max_body_bytes),
+        ));
+    }
+    if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
+        if !content_type.to_str().unwrap_or("").to_ascii_lowercase().contains("json") {
+            return Err(Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send the order as application/json",
+            ));
+        }
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| {
+        Problem::new(StatusCode::BAD_REQUEST, "body-not-json", "Body is not JSON", "the body must be a JSON object")
+    })?;
+    // serde_json's map is ordered by key, so this is a canonical form: the same order sent with
+    // its keys in another order or other spacing hashes the same.
+    let canonical = serde_json::to_vec(&value).expect("a parsed value serialises");
+    Ok((value, canonical))
+}
+
+#[derive(Debug, Serialize)]
+struct Accepted {
+    order_id: OrderId,
+    status: OrderStatus,
+    location: String,
+}
+
+fn location(id: OrderId) -> String {
+    format!("/orders/{id}")
+}
+
+fn new_order(draft: OrderDraft, id: OrderId, client_ip: Option<String>, now: OffsetDateTime) -> Order {
+    Order {
+        order_id: id,
+        customer_id: draft.customer_id,
+        status: OrderStatus::Received,
+        lines: draft.lines,
+        currency: draft.currency,
+        total_minor: draft.total.minor,
+        payment_method: draft.payment_method,
+        channel: draft.channel,
+        device_id: draft.device_id,
+        client_ip,
+        shipping_address: draft.shipping_address,
+        phone: draft.phone,
+        customer_note: draft.customer_note,
+        event_time: draft.event_time,
+        received_at: now,
+        updated_at: now,
+        hold_expires_at: None,
+        short_lines: Vec::new(),
+    }
+}
+
+pub fn order_received(order: &Order) -> DomainEvent {
+    DomainEvent::OrderReceived(OrderReceived {
+        order_id: order.order_id,
+        customer_id: order.customer_id.clone(),
+        payment_method: order.payment_method,
+        province: order.shipping_address.province.clone(),
+        lines: order.lines.iter().map(|l| LineRequest { sku: l.sku.clone(), quantity: l.quantity }).collect(),
+        total_minor: order.total_minor,
+        currency: order.currency,
+        event_time: order.event_time,
+    })
+}
+
+fn unavailable(err: impl std::fmt::Display) -> Problem {
+    warn!(error = %err, "order intake failed");
+    Problem::unavailable()
+}
+
+async fn submit(deps: &IntakeDeps, request: &Request) -> Result<Response<Body>, Problem> {
+    let key = idempotency_key(request)?;
+    let (body, canonical) = parse_body(deps, request)?;
+    let now = deps.common.clock.now();
+    let draft = parse_order_request(&body, &deps.settings.limits, now).map_err(Problem::invalid_fields)?;
+
+    let store = &deps.common.store;
+    let key_hash = sha256_hex(key.as_bytes());
+    let request_hash = sha256_hex(&canonical);
+    let order = new_order(draft, OrderId::generate(), client_ip(request), now);
+    let locked_until = (now + deps.settings.claim_lock).unix_timestamp();
+    let record = IdempotencyRecord {
+        status: IdempotencyStatus::InProgress,
+        request_hash: request_hash.clone(),
+        order_id: order.order_id,
+        locked_until,
+        ttl: (now + deps.settings.key_retention).unix_timestamp(),
+        response_status: None,
+        response_body: None,
+    };
+    let claim = store
+        .claim_key_and_create_order(&key_hash, &record, &order, now.unix_timestamp())
+        .await
+        .map_err(unavailable)?;
+    let existing = match claim {
+        Claim::Created => return finish(deps, &key_hash, &order, locked_until).await,
+        Claim::Existing(existing) => existing,
+    };
+    if existing.request_hash != request_hash {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "Idempotency-Key reused",
+            "this Idempotency-Key was used for a different order body",
+        )
+        .with_field("Idempotency-Key"));
+    }
+    resume(deps, &key_hash, existing).await
+}
+
+/// A repeat of a known key: replay the stored answer, wait for a concurrent first attempt, or
+/// take over an attempt that stopped half-way.
+async fn resume(deps: &IntakeDeps, key_hash: &str, mut record: IdempotencyRecord) -> Result<Response<Body>, Problem> {
+    let store = &deps.common.store;
+    let give_up_at = std::time::Instant::now() + deps.settings.wait_for_first_attempt;
+    loop {
+        let now = deps.common.clock.now();
+        match record.status {
+            IdempotencyStatus::Completed => return Ok(replay(&record)),
+            IdempotencyStatus::InProgress if record.locked_until <= now.unix_timestamp() => {
+                let locked_until = (now + deps.settings.claim_lock).unix_timestamp();
+                if store.take_over_stale_claim(key_hash, record.locked_until, locked_until).await.map_err(unavailable)? {
+                    let order = store
+                        .order(record.order_id)
+                        .await
+                        .map_err(unavailable)?
+                        .ok_or_else(|| unavailable("claimed key has no order"))?;
+                    info!(order_id = %order.order_id, "finishing an interrupted order submission");
+                    return finish(deps, key_hash, &order, locked_until).await;
+                }
+            }
+            IdempotencyStatus::InProgress => {
+                if std::time::Instant::now() >= give_up_at {
+                    return Err(Problem::new(
+                        StatusCode::CONFLICT,
+                        "request-in-progress",
+                        "Request in progress",
+                        "an earlier request with this Idempotency-Key is still being processed; retry shortly",
+                    ));
+                }
+                tokio::time::sleep(StdDuration::from_millis(25)).await;
+            }
+        }
+        record = store
+            .idempotency_record(key_hash)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| unavailable("idempotency record vanished"))?;
+    }
+}
+
+/// Publish the order's event and store the answer on the key's record.
+async fn finish(deps: &IntakeDeps, key_hash: &str, order: &Order, locked_until: i64) -> Result<Response<Body>, Problem> {
+    let store = &deps.common.store;
+    if let Err(err) = deps.common.events.publish(&order_received(order)).await {
+        // The order is stored and the key claimed: let the client's retry take over at once.
+        if let Err(release) = store.release_claim(key_hash, locked_until).await {
+            warn!(error = %release, "could not release the idempotency claim; it will go stale");
+        }
+        return Err(unavailable(err));
+    }
+    let accepted = Accepted { order_id: order.order_id, status: order.status, location: location(order.order_id) };
+    let body = serde_json::to_string(&accepted).expect("plain data");
+    if let Err(err) = store.complete_claim(key_hash, StatusCode::ACCEPTED.as_u16(), &body).await {
+        // The order is in and announced; a retry would take the claim over and announce it once
+        // more, which consumers absorb.
+        warn!(error = %err, order_id = %order.order_id, "could not store the response on the idempotency record");
+    }
+    info!(order_id = %order.order_id, lines = order.lines.len(), "order received");
+    Ok(accepted_response(StatusCode::ACCEPTED, body, order.order_id, false))
+}
+
+fn accepted_response(status: StatusCode, body: String, id: OrderId, replayed: bool) -> Response<Body> {
+    let mut response = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::LOCATION, location(id))
+        .body(Body::Text(body))
+        .expect("static response parts are valid");
+    if replayed {
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+fn replay(record: &IdempotencyRecord) -> Response<Body> {
+    let status = record.response_status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::ACCEPTED);
+    accepted_response(status, record.response_body.clone().unwrap_or_default(), record.order_id, true)
+}
+
+/// What a client may see of an order: no street, no recipient, the phone masked.
+#[derive(Debug, Serialize)]
+pub struct OrderView {
+    pub order_id: OrderId,
+    pub status: OrderStatus,
+    pub customer_id: String,
+    pub lines: Vec<OrderLine>,
+    pub currency: crate::domain::Currency,
+    pub total_minor: i64,
+    pub payment_method: crate::domain::PaymentMethod,
+    pub channel: String,
+    pub ship_to: ShipTo,
+    pub phone: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub event_time: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub hold_expires_at: Option<OffsetDateTime>,
+    /// Why the order was rejected: the lines no warehouse could serve.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub short_lines: Vec<ShortLine>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ShipTo {
+    pub country: String,
+    pub province: String,
+    pub city: String,
+}
+
+impl From<&Order> for OrderView {
+    fn from(order: &Order) -> Self {
+        Self {
+            order_id: order.order_id,
+            status: order.status,
+            customer_id: order.customer_id.to_string(),
+            lines: order.lines.clone(),
+            currency: order.currency,
+            total_minor: order.total_minor,
+            payment_method: order.payment_method,
+            channel: order.channel.to_string(),
+            ship_to: ShipTo {
+                country: order.shipping_address.country.clone(),
+                province: order.shipping_address.province.clone(),
+                city: order.shipping_address.city.clone(),
+            },
+            phone: order.phone.masked(),
+            event_time: order.event_time,
+            received_at: order.received_at,
+            updated_at: order.updated_at,
+            hold_expires_at: order.hold_expires_at,
+            short_lines: order.short_lines.clone(),
+        }
+    }
+}
+
+fn order_id(raw: &str) -> Result<OrderId, Problem> {
+    OrderId::parse(raw).map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.code, "Malformed order id", e.detail).with_field("order_id"))
+}
+
+async fn read(deps: &IntakeDeps, raw_id: &str) -> Result<Response<Body>, Problem> {
+    let id = order_id(raw_id)?;
+    let order = deps.common.store.order(id).await.map_err(unavailable)?.ok_or_else(|| Problem::not_found("order"))?;
+    Ok(json_response(StatusCode::OK, &OrderView::from(&order)))
+}
+
+async fn cancel(deps: &IntakeDeps, raw_id: &str) -> Result<Response<Body>, Problem> {
+    const ATTEMPTS: usize = 5;
+    let id = order_id(raw_id)?;
+    let store = &deps.common.store;
+    for _ in 0..ATTEMPTS {
+        let mut order = store.order(id).await.map_err(unavailable)?.ok_or_else(|| Problem::not_found("order"))?;
+        let now = deps.common.clock.now();
+        let released = match order.status {
+            // Cancelling again answers the same and announces it again, which also repairs a
+            // first attempt whose event was lost.
+            OrderStatus::Cancelled => order.reserved_allocations(),
+            status if status.can_become(OrderStatus::Cancelled) => match store.cancel(&order, now).await {
+                Ok(released) => {
+                    order.status = OrderStatus::Cancelled;
+                    order.updated_at = now;
+                    released
+                }
+                Err(CancelError::StatusChanged) => continue,
+                Err(CancelError::Store(err)) => return Err(unavailable(err)),
+            },
+            status => {
+                return Err(Problem::new(
+                    StatusCode::CONFLICT,
+                    "order-not-cancellable",
+                    "Order cannot be cancelled",
+                    format!("an order in status {} cannot be cancelled", status.as_str()),
+                ))
+            }
+        };
+        let event = DomainEvent::OrderCancelled(OrderCancelled { order_id: id, released });
+        deps.common.events.publish(&event).await.map_err(unavailable)?;
+        info!(order_id = %id, "order cancelled");
+        return Ok(json_response(StatusCode::OK, &OrderView::from(&order)));
+    }
+    Err(unavailable("order kept changing during cancel"))
+}

@@ -1,0 +1,180 @@
+//! Function staff-api (API Gateway HTTP API, IAM-authorised routes under /admin): the warehouse
+//! catalogue and stock per (SKU, warehouse).
+//!
+//! - `GET  /admin/warehouses`, `PUT /admin/warehouses/{id}`
+//! - `GET  /admin/stock/{sku}`
+//! - `PUT  /admin/stock/{sku}/{warehouse}` `{"available": n}`: a stocktake (absolute count)
+//! - `POST /admin/stock/{sku}/{warehouse}/adjustments` `{"delta": n, "reason": "..."}`
+
+use super::Common;
+use crate::domain::{FieldError, Sku, Warehouse, WarehouseId};
+use crate::http::{body_bytes, json_response, segments, Problem};
+use crate::store::{AdjustError, StoreError};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use tracing::{info, warn};
+
+/// Largest count one stocktake may set.
+pub const MAX_STOCK: i64 = 1_000_000_000;
+
+#[derive(Clone)]
+pub struct StaffDeps {
+    pub common: Common,
+}
+
+pub async fn handle(deps: &StaffDeps, request: Request) -> Result<Response<Body>, Error> {
+    Ok(route(deps, &request).await.unwrap_or_else(Problem::into_response))
+}
+
+async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Problem> {
+    let path = request.uri().path().to_owned();
+    match (request.method().clone(), segments(&path).as_slice()) {
+        (Method::GET, ["admin", "warehouses"]) => list_warehouses(deps).await,
+        (Method::PUT, ["admin", "warehouses", id]) => put_warehouse(deps, request, id).await,
+        (Method::GET, ["admin", "stock", sku]) => stock_of(deps, sku).await,
+        (Method::PUT, ["admin", "stock", sku, warehouse]) => set_available(deps, request, sku, warehouse).await,
+        (Method::POST, ["admin", "stock", sku, warehouse, "adjustments"]) => adjust(deps, request, sku, warehouse).await,
+        (_, ["admin", "warehouses", ..] | ["admin", "stock", ..]) => Err(Problem::method_not_allowed()),
+        _ => Err(Problem::route_not_found()),
+    }
+}
+
+/// Who is acting, for the log line of every change: the IAM principal or JWT subject API
+/// Gateway authorised.
+fn actor(request: &Request) -> String {
+    let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else {
+        return "unknown".into();
+    };
+    context
+        .authorizer
+        .as_ref()
+        .and_then(|a| {
+            a.iam
+                .as_ref()
+                .and_then(|iam| iam.user_arn.clone())
+                .or_else(|| a.jwt.as_ref().and_then(|jwt| jwt.claims.get("sub").cloned()))
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn unavailable(err: StoreError) -> Problem {
+    warn!(error = %err, "staff request failed");
+    Problem::unavailable()
+}
+
+fn invalid(field: &str, code: &'static str, detail: impl Into<String>) -> Problem {
+    Problem::invalid_fields(vec![FieldError { field: field.to_owned(), code, detail: detail.into() }])
+}
+
+fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
+    serde_json::from_slice(body_bytes(request.body())).map_err(|e| {
+        Problem::new(StatusCode::BAD_REQUEST, "body-invalid", "Body invalid", format!("the body does not match this route: {e}"))
+    })
+}
+
+fn sku(raw: &str) -> Result<Sku, Problem> {
+    Sku::parse(raw).map_err(|e| invalid("sku", e.code, e.detail))
+}
+
+fn warehouse_id(raw: &str) -> Result<WarehouseId, Problem> {
+    WarehouseId::parse(raw).map_err(|e| invalid("warehouse", e.code, e.detail))
+}
+
+fn adjust_problem(err: AdjustError) -> Problem {
+    match err {
+        AdjustError::UnknownWarehouse => Problem::not_found("warehouse").with_field("warehouse"),
+        AdjustError::NotFound => Problem::not_found("stock record"),
+        AdjustError::WouldGoNegative { available } => Problem::new(
+            StatusCode::CONFLICT,
+            "stock-would-go-negative",
+            "Stock would go negative",
+            format!("only {available} units are available"),
+        )
+        .with_field("delta"),
+        AdjustError::Store(err) => unavailable(err),
+    }
+}
+
+async fn list_warehouses(deps: &StaffDeps) -> Result<Response<Body>, Problem> {
+    let catalogue = deps.common.store.warehouses().await.map_err(unavailable)?;
+    Ok(json_response(StatusCode::OK, &serde_json::json!({ "warehouses": catalogue.warehouses() })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WarehouseBody {
+    name: String,
+    #[serde(default)]
+    regions: Vec<String>,
+    #[serde(default)]
+    neighbours: Vec<WarehouseId>,
+    #[serde(default)]
+    priority: i32,
+}
+
+async fn put_warehouse(deps: &StaffDeps, request: &Request, raw_id: &str) -> Result<Response<Body>, Problem> {
+    let warehouse_id = warehouse_id(raw_id)?;
+    let body: WarehouseBody = json_body(request)?;
+    if body.name.trim().is_empty() || body.name.len() > 100 {
+        return Err(invalid("name", "name-invalid", "name is 1 to 100 characters"));
+    }
+    let warehouse = Warehouse {
+        warehouse_id,
+        name: body.name.trim().to_owned(),
+        regions: body.regions,
+        neighbours: body.neighbours,
+        priority: body.priority,
+    };
+    deps.common.store.put_warehouse(&warehouse).await.map_err(unavailable)?;
+    info!(actor = %actor(request), warehouse = %warehouse.warehouse_id, "warehouse saved");
+    Ok(json_response(StatusCode::OK, &warehouse))
+}
+
+async fn stock_of(deps: &StaffDeps, raw_sku: &str) -> Result<Response<Body>, Problem> {
+    let sku = sku(raw_sku)?;
+    let stock = deps.common.store.stock_of(&sku).await.map_err(unavailable)?;
+    Ok(json_response(StatusCode::OK, &serde_json::json!({ "sku": sku, "warehouses": stock })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StocktakeBody {
+    available: i64,
+}
+
+async fn set_available(deps: &StaffDeps, request: &Request, raw_sku: &str, raw_wh: &str) -> Result<Response<Body>, Problem> {
+    let (sku, warehouse) = (sku(raw_sku)?, warehouse_id(raw_wh)?);
+    let body: StocktakeBody = json_body(request)?;
+    if !(0..=MAX_STOCK).contains(&body.available) {
+        return Err(invalid("available", "available-out-of-range", format!("available is 0 to {MAX_STOCK}")));
+    }
+    let now = deps.common.clock.now();
+    let stock = deps.common.store.set_available(&sku, &warehouse, body.available, now).await.map_err(adjust_problem)?;
+    info!(actor = %actor(request), sku = %sku, warehouse = %warehouse, available = body.available, "stocktake");
+    Ok(json_response(StatusCode::OK, &stock))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdjustmentBody {
+    delta: i64,
+    reason: String,
+}
+
+async fn adjust(deps: &StaffDeps, request: &Request, raw_sku: &str, raw_wh: &str) -> Result<Response<Body>, Problem> {
+    let (sku, warehouse) = (sku(raw_sku)?, warehouse_id(raw_wh)?);
+    let body: AdjustmentBody = json_body(request)?;
+    if body.delta == 0 || body.delta.abs() > MAX_STOCK {
+        return Err(invalid("delta", "delta-out-of-range", format!("delta is non-zero and at most {MAX_STOCK} either way")));
+    }
+    if body.reason.trim().is_empty() || body.reason.len() > 200 {
+        return Err(invalid("reason", "reason-invalid", "reason is 1 to 200 characters"));
+    }
+    let now = deps.common.clock.now();
+    let stock = deps.common.store.adjust_available(&sku, &warehouse, body.delta, now).await.map_err(adjust_problem)?;
+    info!(actor = %actor(request), sku = %sku, warehouse = %warehouse, delta = body.delta, reason = %body.reason, "stock adjusted");
+    Ok(json_response(StatusCode::OK, &stock))
+}

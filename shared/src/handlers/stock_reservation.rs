@@ -1,0 +1,214 @@
+//! Function stock-reservation (SQS, fed by the OrderReceived rule): reserve an order's stock or
+//! reject it, exactly once however often the message comes.
+//!
+//! The happy path is two AWS calls whatever the number of lines: one `TransactWriteItems` that
+//! reserves every line in the regional warehouse, writes the hold and moves the order on, and one
+//! `PutEvents`. Only when that warehouse is short are stock levels read (one `BatchGetItem` per
+//! hundred SKU-warehouse pairs) to plan a neighbour transfer or a line-by-line split.
+//!
+//! Redelivery is safe because the transaction is conditional on the order still being RECEIVED;
+//! a repeat finds it decided and publishes the decision again, which repairs a lost publish.
+
+use super::Common;
+use crate::domain::{
+    plan_allocation, single_warehouse, Allocation, AllocationPlan, OrderId, OrderStatus, PaymentMethod, Quantity,
+    ShortLine, Sku, WarehouseCatalogue, WarehouseId,
+};
+use crate::events::{DomainEvent, OrderReceived, OrderRejected, StockReserved};
+use crate::store::{ReserveError, StoreError};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use serde::Deserialize;
+use std::sync::{Arc, Mutex};
+use thiserror::Error;
+use time::{Duration, OffsetDateTime};
+use tracing::{info, warn};
+
+#[derive(Debug, Clone, Copy)]
+pub struct ReservationSettings {
+    pub hold: Duration,
+    pub cod_hold: Duration,
+    /// How long the warehouse catalogue is trusted before it is read again.
+    pub catalogue_ttl: Duration,
+    /// Attempts at one order before the message is left for SQS to redeliver.
+    pub max_attempts: usize,
+}
+
+impl ReservationSettings {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self { hold: config.hold_duration, cod_hold: config.cod_hold_duration, ..Self::default() }
+    }
+}
+
+impl Default for ReservationSettings {
+    fn default() -> Self {
+        Self {
+            hold: Duration::minutes(crate::config::Config::DEFAULT_HOLD_MINUTES),
+            cod_hold: Duration::minutes(crate::config::Config::DEFAULT_COD_HOLD_MINUTES),
+            catalogue_ttl: Duration::minutes(1),
+            max_attempts: 4,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct ReservationDeps {
+    pub common: Common,
+    pub settings: ReservationSettings,
+    catalogue: Arc<Mutex<Option<(OffsetDateTime, Arc<WarehouseCatalogue>)>>>,
+}
+
+impl ReservationDeps {
+    pub fn new(common: Common, settings: ReservationSettings) -> Self {
+        Self { common, settings, catalogue: Arc::default() }
+    }
+
+    async fn catalogue(&self, now: OffsetDateTime) -> Result<Arc<WarehouseCatalogue>, StoreError> {
+        if let Some((read_at, catalogue)) = self.catalogue.lock().expect("catalogue lock").as_ref() {
+            if now - *read_at < self.settings.catalogue_ttl {
+                return Ok(catalogue.clone());
+            }
+        }
+        let catalogue = Arc::new(self.common.store.warehouses().await?);
+        *self.catalogue.lock().expect("catalogue lock") = Some((now, catalogue.clone()));
+        Ok(catalogue)
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ReservationError {
+    #[error("message body is not an OrderReceived event: {0}")]
+    Malformed(String),
+    #[error("order {0} is not in the table")]
+    OrderMissing(OrderId),
+    #[error("still contended after {0} attempts")]
+    Contended(usize),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Publish(#[from] crate::events::PublishError),
+}
+
+/// The SQS message body: an EventBridge envelope around the OrderReceived detail.
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    detail: serde_json::Value,
+}
+
+/// Handle one SQS batch. Messages are processed concurrently; each failure is reported on its
+/// own so SQS redelivers only those, and after the queue's maxReceiveCount moves them to the DLQ.
+pub async fn handle_batch(deps: &ReservationDeps, event: SqsEvent) -> SqsBatchResponse {
+    let outcomes = futures::future::join_all(event.records.iter().map(|m| process_message(deps, m))).await;
+    let mut response = SqsBatchResponse::default();
+    for (message, outcome) in event.records.iter().zip(outcomes) {
+        if let Err(err) = outcome {
+            let id = message.message_id.clone().unwrap_or_default();
+            warn!(message_id = %id, error = %err, "reservation failed; message left for redelivery");
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}
+
+pub fn parse_message(message: &SqsMessage) -> Result<OrderReceived, ReservationError> {
+    let body = message.body.as_deref().ok_or_else(|| ReservationError::Malformed("empty body".into()))?;
+    let envelope: Envelope = serde_json::from_str(body).map_err(|e| ReservationError::Malformed(e.to_string()))?;
+    if envelope.detail_type != "OrderReceived" {
+        return Err(ReservationError::Malformed(format!("unexpected detail-type {}", envelope.detail_type)));
+    }
+    serde_json::from_value(envelope.detail).map_err(|e| ReservationError::Malformed(e.to_string()))
+}
+
+async fn process_message(deps: &ReservationDeps, message: &SqsMessage) -> Result<(), ReservationError> {
+    let received = parse_message(message)?;
+    reserve_order(deps, &received).await
+}
+
+/// Reserve stock for one received order, or reject it naming the short SKUs.
+pub async fn reserve_order(deps: &ReservationDeps, received: &OrderReceived) -> Result<(), ReservationError> {
+    let store = &deps.common.store;
+    let now = deps.common.clock.now();
+    let (next, hold) = match received.payment_method {
+        PaymentMethod::Online => (OrderStatus::AwaitingPayment, deps.settings.hold),
+        PaymentMethod::CashOnDelivery => (OrderStatus::AwaitingReview, deps.settings.cod_hold),
+    };
+    let hold_expires_at = now + hold;
+    let lines: Vec<(Sku, Quantity)> = received.lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect();
+    let catalogue = deps.catalogue(now).await?;
+    let preference = catalogue.preference_for(&received.province);
+    let Some(regional) = preference.first() else {
+        let short = lines.iter().map(|(sku, q)| ShortLine { sku: sku.clone(), requested: q.get(), available: 0 }).collect();
+        return reject(deps, received.order_id, short, now).await;
+    };
+
+    let mut plan = single_warehouse(&lines, regional);
+    for _ in 0..deps.settings.max_attempts {
+        match store.reserve(received.order_id, &plan, next, hold_expires_at, now).await {
+            Ok(()) => {
+                info!(order_id = %received.order_id, warehouses = ?distinct_warehouses(&plan), "stock reserved");
+                return publish_reserved(deps, received.order_id, plan, hold_expires_at).await;
+            }
+            Err(ReserveError::OrderNotReceived) => return republish_decision(deps, received.order_id).await,
+            Err(ReserveError::Short(_) | ReserveError::Conflict) => {
+                let skus: Vec<Sku> = lines.iter().map(|(sku, _)| sku.clone()).collect();
+                let levels = store.stock_levels(&skus, &preference).await?;
+                match plan_allocation(&lines, &preference, &levels) {
+                    AllocationPlan::Served(next_plan) => plan = next_plan,
+                    AllocationPlan::Short(short) => return reject(deps, received.order_id, short, now).await,
+                }
+            }
+            Err(ReserveError::Store(err)) => return Err(err.into()),
+        }
+    }
+    Err(ReservationError::Contended(deps.settings.max_attempts))
+}
+
+fn distinct_warehouses(plan: &[Allocation]) -> Vec<&WarehouseId> {
+    let mut ids: Vec<&WarehouseId> = plan.iter().map(|a| &a.warehouse).collect();
+    ids.dedup();
+    ids
+}
+
+async fn publish_reserved(
+    deps: &ReservationDeps,
+    order_id: OrderId,
+    allocations: Vec<Allocation>,
+    hold_expires_at: OffsetDateTime,
+) -> Result<(), ReservationError> {
+    let event = DomainEvent::StockReserved(StockReserved { order_id, allocations, hold_expires_at });
+    Ok(deps.common.events.publish(&event).await?)
+}
+
+async fn reject(deps: &ReservationDeps, order_id: OrderId, short_lines: Vec<ShortLine>, now: OffsetDateTime) -> Result<(), ReservationError> {
+    if !deps.common.store.reject(order_id, &short_lines, now).await? {
+        return republish_decision(deps, order_id).await;
+    }
+    info!(order_id = %order_id, short = short_lines.len(), "order rejected: stock short");
+    let event = DomainEvent::OrderRejected(OrderRejected { order_id, short_lines });
+    Ok(deps.common.events.publish(&event).await?)
+}
+
+/// The order was decided before (this is a redelivery, or it was cancelled meanwhile): announce
+/// the decision again so a publish lost the first time is not lost for good.
+async fn republish_decision(deps: &ReservationDeps, order_id: OrderId) -> Result<(), ReservationError> {
+    let order = deps.common.store.order(order_id).await?.ok_or(ReservationError::OrderMissing(order_id))?;
+    match order.status {
+        status if status.holds_stock() || status == OrderStatus::Paid => {
+            let allocations = order.reserved_allocations();
+            let expires = order.hold_expires_at.unwrap_or(order.updated_at);
+            publish_reserved(deps, order_id, allocations, expires).await
+        }
+        OrderStatus::Rejected => {
+            let event = DomainEvent::OrderRejected(OrderRejected { order_id, short_lines: order.short_lines });
+            Ok(deps.common.events.publish(&event).await?)
+        }
+        OrderStatus::Received => Err(ReservationError::Store(StoreError::Aws(
+            "reservation refused for an order still RECEIVED".into(),
+        ))),
+        // Cancelled or expired: someone else's event tells that story.
+        _ => Ok(()),
+    }
+}

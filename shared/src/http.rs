@@ -1,0 +1,133 @@
+//! HTTP plumbing shared by the API functions: RFC 9457 problem details with a stable `code` and
+//! the offending `field`, JSON responses, and path matching.
+
+use crate::domain::FieldError;
+use lambda_http::http::{header, HeaderValue, StatusCode};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+/// An error answer. `code` is stable and documented; `detail` is for humans and never carries
+/// internal detail or personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            type_uri: format!("https://orderflow.dev/problems/{code}"),
+            title,
+            status: status.as_u16(),
+            code,
+            field: None,
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    /// A 400 listing every invalid field; the first one is also the top-level `code` and `field`.
+    pub fn invalid_fields(errors: Vec<FieldError>) -> Self {
+        let first = errors.first().cloned().expect("at least one field error");
+        let mut problem = Self::new(StatusCode::BAD_REQUEST, first.code, "The request is invalid", first.detail.clone())
+            .with_field(first.field);
+        problem.errors = errors;
+        problem
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", "Not found", format!("no such {what}"))
+    }
+
+    pub fn route_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "route-not-found", "Not found", "no such route")
+    }
+
+    pub fn method_not_allowed() -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", "this route does not take that method")
+    }
+
+    /// A failure of ours or of AWS; the detail stays in the logs, the client learns to retry.
+    pub fn unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily-unavailable",
+            "Temporarily unavailable",
+            "the service could not complete the request; retry with the same Idempotency-Key",
+        )
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = json_response(status, &self);
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::CONFLICT {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+pub fn json_response(status: StatusCode, body: &impl Serialize) -> Response<Body> {
+    let text = serde_json::to_string(body).expect("response bodies are plain data");
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(text))
+        .expect("static response parts are valid")
+}
+
+/// The request body as bytes, whatever form API Gateway delivered it in.
+pub fn body_bytes(body: &Body) -> &[u8] {
+    match body {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// The non-empty segments of a path: `/orders/01H/cancel` → `["orders", "01H", "cancel"]`.
+pub fn segments(path: &str) -> Vec<&str> {
+    path.split('/').filter(|s| !s.is_empty()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_fields_lead_with_the_first() {
+        let p = Problem::invalid_fields(vec![
+            FieldError { field: "phone".into(), code: "phone-malformed", detail: "bad".into() },
+            FieldError { field: "currency".into(), code: "currency-unknown", detail: "bad".into() },
+        ]);
+        assert_eq!((p.status, p.code, p.field.as_deref()), (400, "phone-malformed", Some("phone")));
+        let response = p.into_response();
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
+        let body: serde_json::Value = serde_json::from_slice(body_bytes(response.body())).unwrap();
+        assert_eq!(body["errors"][1]["field"], "currency");
+    }
+
+    #[test]
+    fn paths_split_into_segments() {
+        assert_eq!(segments("/orders/01H/cancel/"), ["orders", "01H", "cancel"]);
+        assert!(segments("/").is_empty());
+    }
+}

@@ -1,0 +1,17 @@
+//! Orderflow's library: everything the Lambda functions share.
+//!
+//! - [`domain`]: validated value types, the order and its state machine, warehouse allocation.
+//! - [`store`]: the DynamoDB single-table adapter (every state change a conditional write).
+//! - [`events`]: domain events and the EventBridge publisher port.
+//! - [`handlers`]: one module per function; each takes its dependencies explicitly so tests and
+//!   the local stack call it directly.
+//! - [`http`], [`config`], [`clock`], [`telemetry`]: the plumbing around them.
+
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod events;
+pub mod handlers;
+pub mod http;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,121 @@
+//! The DynamoDB adapter: one table, typed key prefixes, one sparse index for expiring holds.
+//! `docs/data-model.md` lists every item and the access pattern each key serves.
+//!
+//! Every state change here is a conditional write, so concurrent or repeated callers cannot
+//! oversell, double-reserve or resurrect an order: the condition decides, the loser is told.
+
+mod idempotency;
+mod orders;
+mod stock;
+
+pub use idempotency::{Claim, IdempotencyRecord, IdempotencyStatus};
+pub use orders::{CancelError, ReserveError};
+pub use stock::{AdjustError, StockItem};
+
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
+use aws_sdk_dynamodb::Client;
+use std::collections::HashMap;
+use thiserror::Error;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// Name of the sparse index of holds still awaiting payment, ordered by expiry.
+pub const EXPIRING_HOLDS_INDEX: &str = "expiring-holds";
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("dynamodb call failed: {0}")]
+    Aws(String),
+    #[error("item {0} does not match its type: {1}")]
+    Corrupt(String, String),
+}
+
+impl StoreError {
+    pub(crate) fn aws<E>(err: aws_sdk_dynamodb::error::SdkError<E>) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        Self::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string())
+    }
+}
+
+/// The table, and what the adapter needs to know about it.
+#[derive(Debug, Clone)]
+pub struct Store {
+    client: Client,
+    table: String,
+    expiry_buckets: u32,
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>, expiry_buckets: u32) -> Self {
+        Self { client, table: table.into(), expiry_buckets: expiry_buckets.max(1) }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+pub(crate) fn key(pk: String, sk: String) -> Item {
+    HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
+}
+
+pub(crate) fn to_item<T: serde::Serialize>(value: &T, pk: String, sk: String, entity: &str) -> Item {
+    let mut item: Item = serde_dynamo::to_item(value).expect("domain values always serialise");
+    item.extend(key(pk, sk));
+    item.insert("entity".to_owned(), s(entity));
+    item
+}
+
+pub(crate) fn from_item<T: serde::de::DeserializeOwned>(item: Item, what: &str) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(what.to_owned(), e.to_string()))
+}
+
+pub(crate) fn attr<T: serde::Serialize>(value: &T) -> AttributeValue {
+    serde_dynamo::to_attribute_value(value).expect("domain values always serialise")
+}
+
+/// What a cancelled transaction said about each of its items, in request order.
+pub(crate) fn cancellation_codes(reasons: &[CancellationReason]) -> Vec<&str> {
+    reasons.iter().map(|r| r.code().unwrap_or("None")).collect()
+}
+
+pub(crate) mod keys {
+    use crate::domain::{OrderId, Sku, WarehouseId};
+
+    pub fn order(id: OrderId) -> (String, String) {
+        (format!("ORDER#{id}"), "ORDER".to_owned())
+    }
+    pub fn hold(id: OrderId) -> (String, String) {
+        (format!("ORDER#{id}"), "HOLD".to_owned())
+    }
+    pub fn stock(sku: &Sku, warehouse: &WarehouseId) -> (String, String) {
+        (format!("SKU#{sku}"), format!("WH#{warehouse}"))
+    }
+    pub fn sku_partition(sku: &Sku) -> String {
+        format!("SKU#{sku}")
+    }
+    pub const WAREHOUSE_PARTITION: &str = "WAREHOUSE";
+    pub fn warehouse(id: &WarehouseId) -> (String, String) {
+        (WAREHOUSE_PARTITION.to_owned(), format!("WH#{id}"))
+    }
+    pub fn idempotency(key_hash: &str) -> (String, String) {
+        (format!("IDEMPOTENCY#{key_hash}"), "IDEMPOTENCY".to_owned())
+    }
+    pub fn expiry_bucket(bucket: u32) -> String {
+        format!("HOLDS#{bucket:03}")
+    }
+}

@@ -1,0 +1,257 @@
+//! Orders and their stock holds: create (with the idempotency claim), read, reserve, reject and
+//! cancel. Reserving and releasing touch the order, its hold and every stock item in one
+//! `TransactWriteItems`, so the three never disagree.
+
+use super::{attr, cancellation_codes, key, keys, n, s, to_item, Store, StoreError};
+use crate::domain::{Allocation, Order, OrderId, OrderStatus, ShortLine};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HoldStatus {
+    Held,
+    Released,
+}
+
+/// What one order holds, where, and until when. While `HELD` it carries `expiry_bucket`, which
+/// puts it in the sparse expiring-holds index; releasing it removes the attribute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hold {
+    pub order_id: OrderId,
+    pub hold_status: HoldStatus,
+    pub allocations: Vec<Allocation>,
+    /// Unix seconds: the index's sort key.
+    pub expires_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_bucket: Option<String>,
+}
+
+#[derive(Debug, Error)]
+pub enum ReserveError {
+    /// The order is no longer RECEIVED: reserved, rejected or cancelled by someone else.
+    #[error("order is no longer awaiting reservation")]
+    OrderNotReceived,
+    /// These allocations (indices into the request) found too little stock.
+    #[error("stock too low for {0:?}")]
+    Short(Vec<usize>),
+    /// Another transaction touched the same items; try again.
+    #[error("transaction conflict")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Error)]
+pub enum CancelError {
+    /// The order moved on while we looked at it; read it again.
+    #[error("order status changed concurrently")]
+    StatusChanged,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn timestamp(t: OffsetDateTime) -> AttributeValue {
+    s(t.format(&Rfc3339).expect("UTC timestamps format"))
+}
+
+fn status(value: OrderStatus) -> AttributeValue {
+    s(value.as_str())
+}
+
+impl Store {
+    pub async fn order(&self, id: OrderId) -> Result<Option<Order>, StoreError> {
+        let (pk, sk) = keys::order(id);
+        self.get(pk, sk, "order").await
+    }
+
+    pub async fn hold(&self, id: OrderId) -> Result<Option<Hold>, StoreError> {
+        let (pk, sk) = keys::hold(id);
+        self.get(pk, sk, "hold").await
+    }
+
+    fn update(&self, (pk, sk): (String, String)) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        Update::builder().table_name(&self.table).set_key(Some(key(pk, sk)))
+    }
+
+    fn stock_move(&self, allocation: &Allocation, from: &str, to: &str, now: OffsetDateTime) -> TransactWriteItem {
+        let update = self
+            .update(keys::stock(&allocation.sku, &allocation.warehouse))
+            .update_expression(format!("SET {from} = {from} - :q, {to} = {to} + :q, updated_at = :now"))
+            .condition_expression(format!("{from} >= :q"))
+            .expression_attribute_values(":q", n(allocation.quantity.get()))
+            .expression_attribute_values(":now", timestamp(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .expect("update has table, key and expression");
+        TransactWriteItem::builder().update(update).build()
+    }
+
+    /// Reserve every allocation, write the hold, and move the order from RECEIVED to `next`, all
+    /// or nothing, in one round trip whatever the number of lines. `allocations[i]` serves the
+    /// order's line `i`, so the order's lines learn their warehouse without being read first.
+    pub async fn reserve(
+        &self,
+        order_id: OrderId,
+        allocations: &[Allocation],
+        next: OrderStatus,
+        hold_expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), ReserveError> {
+        let mut order_update = self
+            .update(keys::order(order_id))
+            .condition_expression("#status = :received")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":next", status(next))
+            .expression_attribute_values(":received", status(OrderStatus::Received))
+            .expression_attribute_values(":expires", timestamp(hold_expires_at))
+            .expression_attribute_values(":now", timestamp(now));
+        let mut set = String::from("SET #status = :next, hold_expires_at = :expires, updated_at = :now");
+        for (i, allocation) in allocations.iter().enumerate() {
+            set.push_str(&format!(", lines[{i}].warehouse = :wh{i}"));
+            order_update = order_update.expression_attribute_values(format!(":wh{i}"), s(allocation.warehouse.as_str()));
+        }
+        let order_update = order_update.update_expression(set).build().expect("update has table, key and expression");
+        let hold = Hold {
+            order_id,
+            hold_status: HoldStatus::Held,
+            allocations: allocations.to_vec(),
+            expires_at: hold_expires_at.unix_timestamp(),
+            expiry_bucket: Some(keys::expiry_bucket(order_id.bucket(self.expiry_buckets))),
+        };
+        let (pk, sk) = keys::hold(order_id);
+        let hold_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&hold, pk, sk, "Hold")))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .expect("put has table and item");
+
+        const FIXED_ITEMS: usize = 2;
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(order_update).build())
+            .transact_items(TransactWriteItem::builder().put(hold_put).build());
+        for allocation in allocations {
+            request = request.transact_items(self.stock_move(allocation, "available", "reserved", now));
+        }
+        let err = match request.send().await {
+            Ok(_) => return Ok(()),
+            Err(err) => err,
+        };
+        let cancelled = match err.into_service_error() {
+            TransactWriteItemsError::TransactionCanceledException(c) => c,
+            TransactWriteItemsError::ThrottlingException(_)
+            | TransactWriteItemsError::ProvisionedThroughputExceededException(_)
+            | TransactWriteItemsError::TransactionInProgressException(_) => return Err(ReserveError::Conflict),
+            other => return Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string()).into()),
+        };
+        let codes = cancellation_codes(cancelled.cancellation_reasons());
+        if codes.first() == Some(&"ConditionalCheckFailed") || codes.get(1) == Some(&"ConditionalCheckFailed") {
+            return Err(ReserveError::OrderNotReceived);
+        }
+        let short: Vec<usize> = codes
+            .iter()
+            .enumerate()
+            .skip(FIXED_ITEMS)
+            .filter(|(_, code)| **code == "ConditionalCheckFailed")
+            .map(|(i, _)| i - FIXED_ITEMS)
+            .collect();
+        if !short.is_empty() {
+            return Err(ReserveError::Short(short));
+        }
+        if codes.iter().any(|c| matches!(*c, "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded")) {
+            return Err(ReserveError::Conflict);
+        }
+        Err(StoreError::Aws(format!("transaction cancelled: {codes:?}")).into())
+    }
+
+    /// RECEIVED → REJECTED, naming the short lines. False when the order had already moved on.
+    pub async fn reject(&self, id: OrderId, short_lines: &[ShortLine], now: OffsetDateTime) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some({
+                let (pk, sk) = keys::order(id);
+                key(pk, sk)
+            }))
+            .update_expression("SET #status = :rejected, short_lines = :short, updated_at = :now")
+            .condition_expression("#status = :received")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":rejected", status(OrderStatus::Rejected))
+            .expression_attribute_values(":received", status(OrderStatus::Received))
+            .expression_attribute_values(":short", attr(&short_lines))
+            .expression_attribute_values(":now", timestamp(now))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(StoreError::aws(err)),
+        }
+    }
+
+    /// Cancel an unpaid order as it was read. If it holds stock, the hold is released and every
+    /// unit goes back to available in the same transaction. Returns what was released.
+    pub async fn cancel(&self, order: &Order, now: OffsetDateTime) -> Result<Vec<Allocation>, CancelError> {
+        debug_assert!(order.status.can_become(OrderStatus::Cancelled));
+        let order_update = self
+            .update(keys::order(order.order_id))
+            .update_expression("SET #status = :cancelled, updated_at = :now")
+            .condition_expression("#status = :seen")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":cancelled", status(OrderStatus::Cancelled))
+            .expression_attribute_values(":seen", status(order.status))
+            .expression_attribute_values(":now", timestamp(now))
+            .build()
+            .expect("update has table, key and expression");
+        let released: Vec<Allocation> = if order.status.holds_stock() { order.reserved_allocations() } else { Vec::new() };
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(order_update).build());
+        if order.status.holds_stock() {
+            let hold_release = self
+                .update(keys::hold(order.order_id))
+                .update_expression("SET hold_status = :released REMOVE expiry_bucket")
+                .condition_expression("hold_status = :held")
+                .expression_attribute_values(":released", s("RELEASED"))
+                .expression_attribute_values(":held", s("HELD"))
+                .build()
+                .expect("update has table, key and expression");
+            request = request.transact_items(TransactWriteItem::builder().update(hold_release).build());
+            for allocation in &released {
+                request = request.transact_items(self.stock_move(allocation, "reserved", "available", now));
+            }
+        }
+        match request.send().await {
+            Ok(_) => Ok(released),
+            Err(err) => match err.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    let codes = cancellation_codes(c.cancellation_reasons());
+                    if codes.first() == Some(&"ConditionalCheckFailed")
+                        || codes.iter().any(|c| *c == "TransactionConflict")
+                    {
+                        Err(CancelError::StatusChanged)
+                    } else {
+                        // The order still held stock by its status, yet its hold or a stock item
+                        // disagreed: never paper over that.
+                        Err(StoreError::Aws(format!("cancel refused by hold or stock: {codes:?}")).into())
+                    }
+                }
+                TransactWriteItemsError::ThrottlingException(_)
+                | TransactWriteItemsError::ProvisionedThroughputExceededException(_)
+                | TransactWriteItemsError::TransactionInProgressException(_) => Err(CancelError::StatusChanged),
+                other => Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string()).into()),
+            },
+        }
+    }
+}

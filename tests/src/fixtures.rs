@@ -1,0 +1,64 @@
+//! Requests and checks that tests and benchmarks share.
+
+use crate::apigw::{self, HttpCall};
+use lambda_http::{Body, Request, Response};
+use orderflow::handlers::{order_intake, staff_api};
+use serde_json::{json, Value};
+
+/// A valid order body for `lines` of (sku, quantity), shipping to `province`.
+pub fn order_body(lines: &[(&str, i64)], province: &str) -> Value {
+    json!({
+        "customer_id": "cust-42",
+        "lines": lines.iter().map(|(sku, q)| json!({"sku": sku, "quantity": q, "unit_price_minor": 1_990})).collect::<Vec<_>>(),
+        "currency": "CNY",
+        "shipping_address": {
+            "kind": "street", "recipient": "Li Lei", "country": "CN", "province": province,
+            "city": "Hangzhou", "street": "Wensan Road", "house_number": "88"
+        },
+        "phone": "13800138000",
+        "payment_method": "online",
+        "channel": "app",
+        "device_id": "dev-1",
+        "event_time": "2026-01-01T00:00:00Z"
+    })
+}
+
+pub fn http(method: &str, path: &str, route: &str, headers: &[(&str, &str)], body: Option<String>) -> Request {
+    apigw::request(&HttpCall {
+        method,
+        path,
+        route_template: route,
+        headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        body,
+        source_ip: "198.51.100.23",
+    })
+}
+
+pub fn post_order_request(key: &str, body: &Value) -> Request {
+    http("POST", "/orders", "/orders", &[("content-type", "application/json"), ("idempotency-key", key)], Some(body.to_string()))
+}
+
+/// Status and JSON body of a response.
+pub fn read(response: &Response<Body>) -> (u16, Value) {
+    let bytes = orderflow::http::body_bytes(response.body());
+    let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).expect("JSON body") };
+    (response.status().as_u16(), value)
+}
+
+pub async fn submit(deps: &order_intake::IntakeDeps, key: &str, body: &Value) -> (u16, Value) {
+    read(&order_intake::handle(deps, post_order_request(key, body)).await.expect("handler answers"))
+}
+
+pub async fn get_order(deps: &order_intake::IntakeDeps, id: &str) -> (u16, Value) {
+    read(&order_intake::handle(deps, http("GET", &format!("/orders/{id}"), "/orders/{id}", &[], None)).await.expect("handler answers"))
+}
+
+pub async fn cancel_order(deps: &order_intake::IntakeDeps, id: &str) -> (u16, Value) {
+    let request = http("POST", &format!("/orders/{id}/cancel"), "/orders/{id}/cancel", &[], None);
+    read(&order_intake::handle(deps, request).await.expect("handler answers"))
+}
+
+pub async fn staff(deps: &staff_api::StaffDeps, method: &str, path: &str, route: &str, body: Option<Value>) -> (u16, Value) {
+    let request = http(method, path, route, &[("content-type", "application/json")], body.map(|b| b.to_string()));
+    read(&staff_api::handle(deps, request).await.expect("handler answers"))
+}

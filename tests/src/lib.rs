@@ -1,0 +1,229 @@
+//! Orderflow's test harness and local stack: emulators started on loopback, the deployment
+//! template provisioned on them, the functions' handlers wired to their triggers.
+//!
+//! - [`emulators`]: Dynoxide and moto, started and stopped by whoever needs them.
+//! - [`stack`]: `infra/template.yaml` read and provisioned (the single source of truth).
+//! - [`Stack`]: one provisioned stack with clients, handler dependencies and helpers for tests.
+//! - [`local`]: the HTTP API gateway, SQS pollers and schedules of the local stack.
+//! - [`apigw`]: API Gateway HTTP API (v2) events, built the way API Gateway would.
+//! - [`calls`]: counts AWS calls per operation, for the benchmarks.
+
+pub mod apigw;
+pub mod calls;
+pub mod emulators;
+pub mod fixtures;
+pub mod local;
+pub mod stack;
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use orderflow::clock::{Clock, ManualClock, SystemClock};
+use orderflow::config::Config;
+use orderflow::domain::{Sku, Warehouse, WarehouseId};
+use orderflow::handlers::order_intake::{IntakeDeps, IntakeSettings};
+use orderflow::handlers::staff_api::StaffDeps;
+use orderflow::handlers::stock_reservation::{ReservationDeps, ReservationSettings};
+use orderflow::handlers::Common;
+use orderflow::store::{StockItem, Store};
+use serde::Deserialize;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+pub use emulators::{Dynoxide, Moto};
+pub use stack::{Provisioned, StackDefinition};
+
+/// Warehouses and stock to start from, as in `infra/local-seed.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Seed {
+    pub warehouses: Vec<Warehouse>,
+    pub stock: Vec<SeedStock>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SeedStock {
+    pub sku: Sku,
+    pub warehouse_id: WarehouseId,
+    pub available: i64,
+}
+
+impl Seed {
+    pub fn load(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+pub struct StackOptions {
+    pub moto_endpoint: String,
+    pub dynamodb_port: Option<u16>,
+    /// Prefix for every physical name, so stacks can share one moto.
+    pub prefix: String,
+    pub clock: Arc<dyn Clock>,
+    pub calls: Option<calls::CallCounter>,
+}
+
+/// One provisioned stack: a fresh Dynoxide and a fresh set of queues, bus and rules on moto.
+pub struct Stack {
+    _dynamodb_server: Dynoxide,
+    pub dynamodb_endpoint: String,
+    pub definition: StackDefinition,
+    pub provisioned: Provisioned,
+    pub config: Config,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub eventbridge: aws_sdk_eventbridge::Client,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Stack {
+    pub async fn start(options: StackOptions) -> Result<Self, String> {
+        let server = Dynoxide::start(options.dynamodb_port).await.map_err(|e| format!("dynoxide: {e}"))?;
+        let dynamo_config = emulators::sdk_config(&server.endpoint).await;
+        let moto_config = emulators::sdk_config(&options.moto_endpoint).await;
+        let mut dynamo_builder = aws_sdk_dynamodb::config::Builder::from(&dynamo_config);
+        let mut events_builder = aws_sdk_eventbridge::config::Builder::from(&moto_config);
+        if let Some(counter) = &options.calls {
+            dynamo_builder = dynamo_builder.interceptor(counter.clone());
+            events_builder = events_builder.interceptor(counter.clone());
+        }
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(dynamo_builder.build());
+        let eventbridge = aws_sdk_eventbridge::Client::from_conf(events_builder.build());
+        let sqs = aws_sdk_sqs::Client::new(&moto_config);
+        let definition = StackDefinition::from_repo().map_err(|e| e.to_string())?;
+        let provisioned = stack::provision(&definition, &options.prefix, &dynamodb, &sqs, &eventbridge)
+            .await
+            .map_err(|e| e.to_string())?;
+        let config = Config::from_lookup(|name| match name {
+            "TABLE_NAME" => Some(provisioned.table_name.clone()),
+            "EVENT_BUS_NAME" => Some(provisioned.bus_name.clone()),
+            other => std::env::var(other).ok(),
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(Self {
+            dynamodb_endpoint: server.endpoint.clone(),
+            _dynamodb_server: server,
+            definition,
+            provisioned,
+            config,
+            dynamodb,
+            sqs,
+            eventbridge,
+            clock: options.clock,
+        })
+    }
+
+    /// A stack for one test: the test binary's shared moto, a unique prefix, a manual clock.
+    pub async fn for_test() -> (Self, Arc<ManualClock>) {
+        let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc().replace_nanosecond(0).expect("valid")));
+        let options = StackOptions {
+            moto_endpoint: emulators::shared_moto().to_owned(),
+            dynamodb_port: None,
+            prefix: format!("t{}-", ulid::Ulid::new().to_string().to_lowercase()),
+            clock: clock.clone(),
+            calls: None,
+        };
+        (Self::start(options).await.expect("test stack starts"), clock)
+    }
+
+    /// A stack on the wall clock, for the local stack and benchmarks.
+    pub fn system_clock() -> Arc<dyn Clock> {
+        Arc::new(SystemClock)
+    }
+
+    pub fn common(&self) -> Common {
+        Common::new(self.dynamodb.clone(), self.eventbridge.clone(), &self.config, self.clock.clone())
+    }
+
+    pub fn store(&self) -> Store {
+        self.common().store
+    }
+
+    pub fn intake(&self) -> IntakeDeps {
+        IntakeDeps { common: self.common(), settings: IntakeSettings::default() }
+    }
+
+    pub fn reservation(&self) -> ReservationDeps {
+        ReservationDeps::new(self.common(), ReservationSettings::from_config(&self.config))
+    }
+
+    pub fn staff(&self) -> StaffDeps {
+        StaffDeps { common: self.common() }
+    }
+
+    pub async fn seed(&self, seed: &Seed) -> Result<(), String> {
+        let store = self.store();
+        for warehouse in &seed.warehouses {
+            store.put_warehouse(warehouse).await.map_err(|e| e.to_string())?;
+        }
+        let now = self.clock.now();
+        for stock in &seed.stock {
+            store.set_available(&stock.sku, &stock.warehouse_id, stock.available, now).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    pub async fn stock(&self, sku: &str, warehouse: &str) -> StockItem {
+        let sku = Sku::parse(sku).expect("valid sku");
+        self.store()
+            .stock_of(&sku)
+            .await
+            .expect("stock read")
+            .into_iter()
+            .find(|s| s.warehouse_id.as_str() == warehouse)
+            .unwrap_or_else(|| panic!("no stock for {sku} in {warehouse}"))
+    }
+
+    /// Messages waiting on a queue (by logical id), as a Lambda SQS event, without deleting
+    /// them: the caller acknowledges with [`Stack::delete`] as the Lambda service would.
+    pub async fn receive(&self, queue: &str, max: i32, wait_seconds: i32) -> SqsEvent {
+        let url = self.provisioned.queue_url(queue);
+        let arn = self.provisioned.queue_arns.get(queue).cloned();
+        let output = self
+            .sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(max.clamp(1, 10))
+            .wait_time_seconds(wait_seconds)
+            .send()
+            .await
+            .expect("receive");
+        let mut event = SqsEvent::default();
+        event.records = output.messages.unwrap_or_default().into_iter().map(|m| to_lambda_message(m, arn.clone())).collect();
+        event
+    }
+
+    /// Drain a queue: every message currently on it, acknowledged.
+    pub async fn drain(&self, queue: &str) -> Vec<SqsMessage> {
+        let mut all = Vec::new();
+        loop {
+            let batch = self.receive(queue, 10, 0).await;
+            if batch.records.is_empty() {
+                return all;
+            }
+            self.delete(queue, &batch.records).await;
+            all.extend(batch.records);
+        }
+    }
+
+    pub async fn delete(&self, queue: &str, messages: &[SqsMessage]) {
+        let url = self.provisioned.queue_url(queue);
+        for message in messages {
+            if let Some(handle) = &message.receipt_handle {
+                self.sqs.delete_message().queue_url(url).receipt_handle(handle).send().await.expect("delete");
+            }
+        }
+    }
+}
+
+/// An SQS API message as Lambda's SQS event source hands it to a function.
+pub fn to_lambda_message(message: aws_sdk_sqs::types::Message, queue_arn: Option<String>) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = message.message_id;
+    m.receipt_handle = message.receipt_handle;
+    m.body = message.body;
+    m.md5_of_body = message.md5_of_body;
+    m.attributes = message.attributes.unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect();
+    m.event_source = Some("aws:sqs".to_owned());
+    m.event_source_arn = queue_arn;
+    m.aws_region = Some("us-east-1".to_owned());
+    m
+}

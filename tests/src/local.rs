@@ -1,0 +1,222 @@
+//! The local stack's runtime: the functions of the deployment template, each wired to its
+//! triggers as AWS would: HTTP API routes on a local port, SQS queues polled into the consumer
+//! with batch and partial-failure semantics. Handlers run in this process, called exactly as the
+//! Lambda runtime calls them.
+
+use crate::apigw::{self, HttpCall};
+use crate::stack::Trigger;
+use crate::Stack;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use orderflow::handlers::order_intake::{self, IntakeDeps};
+use orderflow::handlers::staff_api::{self, StaffDeps};
+use orderflow::handlers::stock_reservation::{self, ReservationDeps};
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// API Gateway refuses bodies above 10 MB before any function sees them.
+const API_GATEWAY_BODY_LIMIT: usize = 10 * 1024 * 1024;
+
+/// A function of the template, by its binary name, ready to be called.
+#[derive(Clone)]
+pub enum LocalFunction {
+    OrderIntake(IntakeDeps),
+    StaffApi(StaffDeps),
+    StockReservation(ReservationDeps),
+}
+
+impl LocalFunction {
+    pub fn for_binary(stack: &Stack, binary: &str) -> Result<Self, String> {
+        Ok(match binary {
+            "order-intake" => Self::OrderIntake(stack.intake()),
+            "staff-api" => Self::StaffApi(stack.staff()),
+            "stock-reservation" => Self::StockReservation(stack.reservation()),
+            other => return Err(format!("the template names a function binary {other:?} the local stack cannot run")),
+        })
+    }
+
+    async fn http(&self, request: lambda_http::Request) -> Result<lambda_http::Response<lambda_http::Body>, String> {
+        let result = match self {
+            Self::OrderIntake(deps) => order_intake::handle(deps, request).await,
+            Self::StaffApi(deps) => staff_api::handle(deps, request).await,
+            Self::StockReservation(_) => return Err("stock-reservation has no HTTP trigger".into()),
+        };
+        result.map_err(|e| e.to_string())
+    }
+}
+
+struct Route {
+    method: String,
+    template: String,
+    function: LocalFunction,
+}
+
+pub struct LocalOptions {
+    pub api_port: Option<u16>,
+    /// Concurrent pollers per queue: how many Lambda instances would consume it.
+    pub pollers_per_queue: usize,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        Self { api_port: None, pollers_per_queue: 2 }
+    }
+}
+
+/// The running local stack; dropping it stops the API and the pollers.
+pub struct Running {
+    pub api_address: SocketAddr,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn api_url(&self) -> String {
+        format!("http://{}", self.api_address)
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, String> {
+    let (stop, stopped) = watch::channel(false);
+    let mut routes = Vec::new();
+    let mut tasks = Vec::new();
+    for function in &stack.definition.functions {
+        let local = LocalFunction::for_binary(&stack, &function.binary)?;
+        for trigger in &function.triggers {
+            match trigger {
+                Trigger::Http { method, path } => {
+                    routes.push(Route { method: method.clone(), template: path.clone(), function: local.clone() })
+                }
+                Trigger::Sqs { queue, batch_size } => {
+                    let LocalFunction::StockReservation(deps) = &local else {
+                        return Err(format!("{} has an SQS trigger but is not an SQS consumer", function.binary));
+                    };
+                    for _ in 0..options.pollers_per_queue.max(1) {
+                        tasks.push(tokio::spawn(poll_queue(stack.clone(), queue.clone(), *batch_size, deps.clone(), stopped.clone())));
+                    }
+                }
+                Trigger::Schedule { expression } => {
+                    return Err(format!("{}: schedule {expression} has no local runner yet", function.binary));
+                }
+            }
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.api_port.unwrap_or(0)))
+        .await
+        .map_err(|e| format!("cannot listen for the API: {e}"))?;
+    let api_address = listener.local_addr().map_err(|e| e.to_string())?;
+    let routes = Arc::new(routes);
+    tasks.push(tokio::spawn(serve_api(listener, routes, stopped)));
+    Ok(Running { api_address, stop, tasks })
+}
+
+async fn serve_api(listener: tokio::net::TcpListener, routes: Arc<Vec<Route>>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(_) => continue,
+            },
+            _ = stopped.changed() => return,
+        };
+        let routes = routes.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let routes = routes.clone();
+                async move { Ok::<_, std::convert::Infallible>(gateway(&routes, request, peer).await) }
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+fn plain(status: u16, message: &str) -> hyper::Response<Full<Bytes>> {
+    hyper::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(serde_json::json!({ "message": message }).to_string())))
+        .expect("static response")
+}
+
+/// What API Gateway does for one request: match a route, build the event, invoke, answer.
+async fn gateway(routes: &[Route], request: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
+    let method = request.method().as_str().to_owned();
+    let path_and_query = request.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
+    let path = request.uri().path().to_owned();
+    let Some(route) = routes.iter().find(|r| r.method == method && apigw::match_route(&r.template, &path).is_some()) else {
+        return plain(404, "Not Found");
+    };
+    let headers: Vec<(String, String)> = request
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let body = match Limited::new(request.into_body(), API_GATEWAY_BODY_LIMIT).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return plain(413, "Request Entity Too Large"),
+    };
+    let body = (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned());
+    let peer_ip = peer.ip().to_string();
+    let call = HttpCall { method: &method, path: &path_and_query, route_template: &route.template, headers, body, source_ip: &peer_ip };
+    match route.function.http(apigw::request(&call)).await {
+        Ok(response) => {
+            let (parts, body) = response.into_parts();
+            let bytes = Bytes::copy_from_slice(orderflow::http::body_bytes(&body));
+            hyper::Response::from_parts(parts, Full::new(bytes))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "function error");
+            plain(500, "Internal Server Error")
+        }
+    }
+}
+
+/// The Lambda SQS event source: receive a batch, invoke, delete what succeeded. Failed messages
+/// come back after the visibility timeout and, past maxReceiveCount, go to the dead-letter queue.
+async fn poll_queue(stack: Arc<Stack>, queue: String, batch_size: i32, deps: ReservationDeps, mut stopped: watch::Receiver<bool>) {
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        let event = tokio::select! {
+            event = stack.receive(&queue, batch_size, 1) => event,
+            _ = stopped.changed() => return,
+        };
+        if event.records.is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
+        let response = stock_reservation::handle_batch(&deps, event.clone()).await;
+        let failed: HashSet<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+        let succeeded: Vec<_> = event
+            .records
+            .into_iter()
+            .filter(|m| !failed.contains(m.message_id.as_deref().unwrap_or_default()))
+            .collect();
+        stack.delete(&queue, &succeeded).await;
+    }
+}

@@ -1,0 +1,193 @@
+//! Order intake against the emulators: validation, idempotency, publishing and its recovery.
+
+use orderflow::events::{DomainEvent, EventPublisher, PublishError, PublishFuture};
+use orderflow::handlers::order_intake::IntakeDeps;
+use orderflow_tests::fixtures::{get_order, http, order_body, post_order_request, read, submit};
+use orderflow_tests::Stack;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+const RESERVATION_QUEUE: &str = "StockReservationQueue";
+
+fn detail_types(messages: &[aws_lambda_events::event::sqs::SqsMessage]) -> Vec<String> {
+    messages
+        .iter()
+        .map(|m| serde_json::from_str::<Value>(m.body.as_deref().unwrap()).unwrap()["detail-type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_order_is_stored_received_and_announced_to_reservation() {
+    let (stack, _) = Stack::for_test().await;
+    let deps = stack.intake();
+    let response = orderflow::handlers::order_intake::handle(&deps, post_order_request("k-1", &order_body(&[("TEA", 2)], "Zhejiang")))
+        .await
+        .unwrap();
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let (status, body) = read(&response);
+    assert_eq!(status, 202);
+    assert_eq!(body["status"], "RECEIVED");
+    let id = body["order_id"].as_str().unwrap();
+    assert_eq!(location, format!("/orders/{id}"));
+
+    let (status, order) = get_order(&deps, id).await;
+    assert_eq!(status, 200);
+    assert_eq!(order["status"], "RECEIVED");
+    assert_eq!(order["lines"][0]["sku"], "TEA");
+    assert_eq!(order["total_minor"], 2 * 1_990);
+    assert_eq!(order["phone"], "**********8000", "the phone is masked");
+    assert!(order.get("shipping_address").is_none(), "no street address in the view");
+
+    let messages = stack.drain(RESERVATION_QUEUE).await;
+    assert_eq!(detail_types(&messages), ["OrderReceived"]);
+    let event: Value = serde_json::from_str(messages[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(event["detail"]["order_id"], id);
+    assert!(!event.to_string().contains("13800138000"), "no phone number on the bus");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_key_again_returns_the_same_response_and_does_nothing_twice() {
+    let (stack, _) = Stack::for_test().await;
+    let deps = stack.intake();
+    let body = order_body(&[("TEA", 1)], "Zhejiang");
+    let first = submit(&deps, "k-same", &body).await;
+    let response = orderflow::handlers::order_intake::handle(&deps, post_order_request("k-same", &body)).await.unwrap();
+    assert_eq!(response.headers()["idempotent-replayed"], "true");
+    assert_eq!(read(&response), first);
+    assert_eq!(stack.drain(RESERVATION_QUEUE).await.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_key_with_a_different_body_is_refused_with_422() {
+    let (stack, _) = Stack::for_test().await;
+    let deps = stack.intake();
+    assert_eq!(submit(&deps, "k-2", &order_body(&[("TEA", 1)], "Zhejiang")).await.0, 202);
+    let (status, problem) = submit(&deps, "k-2", &order_body(&[("TEA", 3)], "Zhejiang")).await;
+    assert_eq!(status, 422);
+    assert_eq!(problem["code"], "idempotency-key-reused");
+    assert_eq!(problem["field"], "Idempotency-Key");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_retries_of_one_key_create_one_order() {
+    let (stack, _) = Stack::for_test().await;
+    let deps = stack.intake();
+    let body = order_body(&[("TEA", 1)], "Zhejiang");
+    let attempts = (0..20).map(|_| {
+        let (deps, body) = (deps.clone(), body.clone());
+        tokio::spawn(async move { submit(&deps, "k-race", &body).await })
+    });
+    let results: Vec<(u16, Value)> = futures::future::join_all(attempts).await.into_iter().map(Result::unwrap).collect();
+    let ids: std::collections::HashSet<&str> = results.iter().filter(|(s, _)| *s == 202).map(|(_, b)| b["order_id"].as_str().unwrap()).collect();
+    assert!(results.iter().all(|(s, _)| *s == 202 || *s == 409), "{results:?}");
+    assert_eq!(ids.len(), 1, "one order id for one key: {results:?}");
+    assert_eq!(stack.drain(RESERVATION_QUEUE).await.len(), 1, "one OrderReceived");
+    let orders = stack
+        .dynamodb
+        .scan()
+        .table_name(&stack.config.table_name)
+        .filter_expression("entity = :order")
+        .expression_attribute_values(":order", aws_sdk_dynamodb::types::AttributeValue::S("Order".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(orders.count, 1, "one order stored");
+}
+
+/// Fails the first `failures` publishes, then passes through.
+struct FlakyPublisher {
+    inner: Arc<dyn EventPublisher>,
+    failures: AtomicUsize,
+}
+
+impl EventPublisher for FlakyPublisher {
+    fn publish<'a>(&'a self, event: &'a DomainEvent) -> PublishFuture<'a> {
+        if self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+            return Box::pin(async move { Err(PublishError { detail_type: event.detail_type(), reason: "injected".into() }) });
+        }
+        self.inner.publish(event)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_with_the_same_key_finishes_an_order_whose_publish_failed() {
+    let (stack, _) = Stack::for_test().await;
+    let mut deps: IntakeDeps = stack.intake();
+    deps.common.events = Arc::new(FlakyPublisher { inner: deps.common.events.clone(), failures: AtomicUsize::new(1) });
+    let body = order_body(&[("TEA", 1)], "Zhejiang");
+
+    let (status, problem) = submit(&deps, "k-flaky", &body).await;
+    assert_eq!(status, 503);
+    assert_eq!(problem["code"], "temporarily-unavailable");
+    assert!(stack.drain(RESERVATION_QUEUE).await.is_empty(), "nothing announced yet");
+
+    let (status, accepted) = submit(&deps, "k-flaky", &body).await;
+    assert_eq!(status, 202);
+    let messages = stack.drain(RESERVATION_QUEUE).await;
+    assert_eq!(detail_types(&messages), ["OrderReceived"]);
+    let event: Value = serde_json::from_str(messages[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(event["detail"]["order_id"], accepted["order_id"], "the stored order is the one announced");
+
+    // And from then on the key replays.
+    assert_eq!(submit(&deps, "k-flaky", &body).await, (202, accepted));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_orders_are_refused_naming_the_field_and_nothing_is_stored() {
+    let (stack, _) = Stack::for_test().await;
+    let deps = stack.intake();
+    let mut vague = order_body(&[("TEA", 1)], "Zhejiang");
+    vague["shipping_address"] = json!({"kind": "parcel_locker", "recipient": "Li", "country": "CN", "province": "Zhejiang", "city": "Hangzhou", "locker_station": "Hive Box 3"});
+    let (status, problem) = submit(&deps, "k-vague", &vague).await;
+    assert_eq!((status, problem["code"].as_str(), problem["field"].as_str()), (400, Some("address-vague"), Some("shipping_address.locker_number")));
+
+    let mut phone = order_body(&[("TEA", 1)], "Zhejiang");
+    phone["phone"] = json!("555-0100");
+    let (status, problem) = submit(&deps, "k-phone", &phone).await;
+    assert_eq!((status, problem["code"].as_str(), problem["field"].as_str()), (400, Some("phone-malformed"), Some("phone")));
+
+    let duplicate = order_body(&[("TEA", 1), ("TEA", 2)], "Zhejiang");
+    let (status, problem) = submit(&deps, "k-dup", &duplicate).await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("lines[1].sku")));
+
+    assert!(stack.drain(RESERVATION_QUEUE).await.is_empty());
+    // A refused request does not burn its key: the corrected order goes through under it.
+    assert_eq!(submit(&deps, "k-vague", &order_body(&[("TEA", 1)], "Zhejiang")).await.0, 202);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_problem_details() {
+    let (stack, _) = Stack::for_test().await;
+    let deps = stack.intake();
+    let call = |headers: Vec<(&'static str, &'static str)>, body: String| {
+        let deps = deps.clone();
+        async move { read(&orderflow::handlers::order_intake::handle(&deps, http("POST", "/orders", "/orders", &headers, Some(body))).await.unwrap()) }
+    };
+    let (status, p) = call(vec![("content-type", "application/json")], order_body(&[("TEA", 1)], "Zhejiang").to_string()).await;
+    assert_eq!((status, p["code"].as_str(), p["field"].as_str()), (400, Some("idempotency-key-missing"), Some("Idempotency-Key")));
+    let (status, p) = call(vec![("idempotency-key", "k")], "{not json".into()).await;
+    assert_eq!((status, p["code"].as_str()), (400, Some("body-not-json")));
+    let (status, p) = call(vec![("idempotency-key", "k")], "x".repeat(70_000)).await;
+    assert_eq!((status, p["code"].as_str()), (413, Some("body-too-large")));
+    let (status, p) = call(vec![("idempotency-key", "k"), ("content-type", "text/plain")], "{}".into()).await;
+    assert_eq!((status, p["code"].as_str()), (415, Some("unsupported-media-type")));
+    let (status, p) = get_order(&deps, "not-an-id").await;
+    assert_eq!((status, p["code"].as_str()), (400, Some("order-id-malformed")));
+    let (status, p) = get_order(&deps, &orderflow::domain::OrderId::generate().to_string()).await;
+    assert_eq!((status, p["code"].as_str()), (404, Some("not-found")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sample_events_are_handled_as_documented() {
+    let (stack, _) = Stack::for_test().await;
+    let deps = stack.intake();
+    let (status, body) = read(&orderflow::handlers::order_intake::handle(&deps, orderflow_tests::apigw::request_from_file("post-order.json")).await.unwrap());
+    assert_eq!((status, body["status"].as_str()), (202, Some("RECEIVED")));
+    let order = stack.store().order(orderflow::domain::OrderId::parse(body["order_id"].as_str().unwrap()).unwrap()).await.unwrap().unwrap();
+    assert_eq!(order.client_ip.as_deref(), Some("203.0.113.7"), "client IP comes from the request context");
+    let (status, body) = read(
+        &orderflow::handlers::order_intake::handle(&deps, orderflow_tests::apigw::request_from_file("post-order-vague-address.json")).await.unwrap(),
+    );
+    assert_eq!((status, body["code"].as_str()), (400, Some("address-vague")));
+}
