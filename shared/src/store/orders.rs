@@ -83,8 +83,10 @@ impl Store {
     fn stock_move(&self, allocation: &Allocation, from: &str, to: &str, now: OffsetDateTime) -> TransactWriteItem {
         let update = self
             .update(keys::stock(&allocation.sku, &allocation.warehouse))
-            .update_expression(format!("SET {from} = {from} - :q, {to} = {to} + :q, updated_at = :now"))
-            .condition_expression(format!("{from} >= :q"))
+            .update_expression("SET #from = #from - :q, #to = #to + :q, updated_at = :now")
+            .condition_expression("#from >= :q")
+            .expression_attribute_names("#from", from)
+            .expression_attribute_names("#to", to)
             .expression_attribute_values(":q", n(allocation.quantity.get()))
             .expression_attribute_values(":now", timestamp(now))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -108,13 +110,15 @@ impl Store {
             .update(keys::order(order_id))
             .condition_expression("#status = :received")
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#lines", "lines")
+            .expression_attribute_names("#warehouse", "warehouse")
             .expression_attribute_values(":next", status(next))
             .expression_attribute_values(":received", status(OrderStatus::Received))
             .expression_attribute_values(":expires", timestamp(hold_expires_at))
             .expression_attribute_values(":now", timestamp(now));
         let mut set = String::from("SET #status = :next, hold_expires_at = :expires, updated_at = :now");
         for (i, allocation) in allocations.iter().enumerate() {
-            set.push_str(&format!(", lines[{i}].warehouse = :wh{i}"));
+            set.push_str(&format!(", #lines[{i}].#warehouse = :wh{i}"));
             order_update = order_update.expression_attribute_values(format!(":wh{i}"), s(allocation.warehouse.as_str()));
         }
         let order_update = order_update.update_expression(set).build().expect("update has table, key and expression");
