@@ -220,3 +220,33 @@ async fn poll_queue(stack: Arc<Stack>, queue: String, batch_size: i32, deps: Res
         stack.delete(&queue, &succeeded).await;
     }
 }
+
+/// A plain HTTP/1.1 client for the local API, as curl would call it.
+#[derive(Clone)]
+pub struct ApiClient {
+    base: String,
+    client: hyper_util::client::legacy::Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+}
+
+impl ApiClient {
+    pub fn new(base: impl Into<String>) -> Self {
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(connector);
+        Self { base: base.into(), client }
+    }
+
+    /// Status and JSON body (`Null` when empty).
+    pub async fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<String>) -> Result<(u16, serde_json::Value), String> {
+        let mut request = hyper::Request::builder().method(method).uri(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(Bytes::from(body.unwrap_or_default()))).map_err(|e| e.to_string())?;
+        let response = self.client.request(request).await.map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        let value = if bytes.is_empty() { serde_json::Value::Null } else { serde_json::from_slice(&bytes).map_err(|e| e.to_string())? };
+        Ok((status, value))
+    }
+}

@@ -1,0 +1,192 @@
+//! Flash-sale benchmark (not part of CI): many concurrent clients order one SKU with little
+//! stock, through the local stack's HTTP API, EventBridge rule, SQS poller and reservation.
+//!
+//! `tests/bin/bench-flash-sale [--orders 2000] [--units 100] [--clients 64] [--pollers 4]`
+//!
+//! Prints accepted, rejected, oversold (must be 0), orders/s, p50/p99 latency from POST to a
+//! final status, AWS calls per order made by the functions, and the rate the same emulator gives
+//! for a bare TransactWriteItems, the ceiling the system's throughput is measured against.
+
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use orderflow::domain::OrderId;
+use orderflow::store::Store;
+use orderflow_tests::calls::CallCounter;
+use orderflow_tests::emulators::{sdk_config, Moto};
+use orderflow_tests::fixtures::order_body;
+use orderflow_tests::local::{self, ApiClient, LocalOptions};
+use orderflow_tests::{Seed, Stack, StackOptions};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Options {
+    orders: usize,
+    units: i64,
+    clients: usize,
+    pollers: usize,
+}
+
+fn options() -> Result<Options, String> {
+    let mut o = Options { orders: 2000, units: 100, clients: 64, pollers: 4 };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value = pair.get(1).ok_or_else(|| format!("{} needs a value", pair[0]))?;
+        let number: usize = value.parse().map_err(|_| format!("{} takes a number", pair[0]))?;
+        match pair[0].as_str() {
+            "--orders" => o.orders = number,
+            "--units" => o.units = number as i64,
+            "--clients" => o.clients = number.max(1),
+            "--pollers" => o.pollers = number.max(1),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(o)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// The same shape of write as one single-line reservation: a conditional stock decrement and
+/// a hold put, in one transaction, from `clients` concurrent callers.
+async fn bare_transact_rate(client: &aws_sdk_dynamodb::Client, table: &str, total: usize, clients: usize) -> f64 {
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers = (0..clients).map(|_| {
+        let (client, table, next) = (client.clone(), table.to_owned(), next.clone());
+        tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                let stock = Update::builder()
+                    .table_name(&table)
+                    .key("PK", AttributeValue::S("SKU#BASELINE".into()))
+                    .key("SK", AttributeValue::S("WH#HZ".into()))
+                    .update_expression("SET available = available - :q, reserved = reserved + :q")
+                    .condition_expression("available >= :q")
+                    .expression_attribute_values(":q", AttributeValue::N("1".into()))
+                    .build()
+                    .unwrap();
+                let hold = Put::builder()
+                    .table_name(&table)
+                    .item("PK", AttributeValue::S(format!("BASELINE#{}", ulid::Ulid::new())))
+                    .item("SK", AttributeValue::S("HOLD".into()))
+                    .condition_expression("attribute_not_exists(PK)")
+                    .build()
+                    .unwrap();
+                client
+                    .transact_write_items()
+                    .transact_items(TransactWriteItem::builder().update(stock).build())
+                    .transact_items(TransactWriteItem::builder().put(hold).build())
+                    .send()
+                    .await
+                    .expect("baseline transaction");
+            }
+        })
+    });
+    futures::future::join_all(workers).await;
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() -> Result<(), String> {
+    let o = options()?;
+    let moto = Moto::start(None).map_err(|e| e.to_string())?;
+    let calls = CallCounter::default();
+    let stack = Stack::start(StackOptions {
+        moto_endpoint: moto.endpoint.clone(),
+        dynamodb_port: None,
+        prefix: String::new(),
+        clock: Stack::system_clock(),
+        calls: Some(calls.clone()),
+    })
+    .await?;
+    let seed: Seed = serde_json::from_value(json!({
+        "warehouses": [{"warehouse_id": "HZ", "name": "Hangzhou", "regions": ["Zhejiang"]}],
+        "stock": [
+            {"sku": "FLASH", "warehouse_id": "HZ", "available": o.units},
+            {"sku": "BASELINE", "warehouse_id": "HZ", "available": 1_000_000_000}
+        ]
+    }))
+    .map_err(|e| e.to_string())?;
+    stack.seed(&seed).await?;
+    // Reads for measuring go through a client the call counter does not see.
+    let observer = Store::new(aws_sdk_dynamodb::Client::new(&sdk_config(&stack.dynamodb_endpoint).await), &stack.config.table_name, 1);
+
+    eprintln!("baseline: {} bare TransactWriteItems from {} clients ...", o.orders, o.clients);
+    let baseline = bare_transact_rate(&stack.dynamodb, &stack.config.table_name, o.orders, o.clients).await;
+    calls.reset();
+
+    let stack = Arc::new(stack);
+    let running = local::run(stack.clone(), LocalOptions { api_port: None, pollers_per_queue: o.pollers }).await?;
+    let api = ApiClient::new(running.api_url());
+    eprintln!("flash sale: {} orders for {} units from {} clients, {} pollers ...", o.orders, o.units, o.clients, o.pollers);
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let body = order_body(&[("FLASH", 1)], "Zhejiang").to_string();
+    let clients = (0..o.clients).map(|_| {
+        let (api, observer, next, body) = (api.clone(), observer.clone(), next.clone(), body.clone());
+        let total = o.orders;
+        tokio::spawn(async move {
+            let mut results = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return results;
+                }
+                let key = format!("flash-{i}");
+                let sent = Instant::now();
+                let headers = [("content-type", "application/json"), ("idempotency-key", key.as_str())];
+                let (status, accepted) = api.call("POST", "/orders", &headers, Some(body.clone())).await.expect("POST");
+                assert_eq!(status, 202, "{accepted}");
+                let id = OrderId::parse(accepted["order_id"].as_str().unwrap()).unwrap();
+                loop {
+                    let order = observer.order(id).await.expect("read").expect("stored");
+                    if order.status != orderflow::domain::OrderStatus::Received {
+                        results.push((order.status, sent.elapsed()));
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        })
+    });
+    let results: Vec<_> = futures::future::join_all(clients).await.into_iter().flat_map(Result::unwrap).collect();
+    let elapsed = started.elapsed();
+    running.stop().await;
+
+    let mut by_status: HashMap<&str, usize> = HashMap::new();
+    for (status, _) in &results {
+        *by_status.entry(status.as_str()).or_default() += 1;
+    }
+    let mut latencies: Vec<Duration> = results.iter().map(|(_, d)| *d).collect();
+    latencies.sort();
+    let flash = stack.stock("FLASH", "HZ").await;
+    let accepted = by_status.get("AWAITING_PAYMENT").copied().unwrap_or(0);
+    let rejected = by_status.get("REJECTED").copied().unwrap_or(0);
+    let oversold = (accepted as i64 - o.units).max(0) + (-flash.available).max(0);
+    let rate = results.len() as f64 / elapsed.as_secs_f64();
+    let snapshot = calls.snapshot();
+
+    println!("flash sale: {} orders, {} units, {} clients, {} SQS pollers", o.orders, o.units, o.clients, o.pollers);
+    println!("  accepted (reserved)   {accepted}");
+    println!("  rejected (sold out)   {rejected}");
+    println!("  oversold              {oversold}");
+    println!("  stock after           available {} reserved {} (conserved: {})", flash.available, flash.reserved, flash.available + flash.reserved == o.units);
+    println!("  throughput            {rate:.0} orders/s ({:.1} s)", elapsed.as_secs_f64());
+    println!("  latency to final      p50 {:.1} ms, p99 {:.1} ms", percentile(&latencies, 0.5).as_secs_f64() * 1e3, percentile(&latencies, 0.99).as_secs_f64() * 1e3);
+    println!("  AWS calls per order   {:.2}", calls.total() as f64 / o.orders as f64);
+    for (operation, count) in &snapshot {
+        println!("    {operation:<40} {:.2}", *count as f64 / o.orders as f64);
+    }
+    println!("  bare TransactWriteItems on the same emulator: {baseline:.0}/s; orders/s is {:.0}% of it", 100.0 * rate / baseline);
+    drop(moto);
+    if oversold != 0 {
+        return Err("OVERSOLD".into());
+    }
+    Ok(())
+}
