@@ -89,10 +89,20 @@ pub struct PublishError {
 }
 
 pub type PublishFuture<'a> = Pin<Box<dyn Future<Output = Result<(), PublishError>> + Send + 'a>>;
+pub type PublishAllFuture<'a> = Pin<Box<dyn Future<Output = Vec<Result<(), PublishError>>> + Send + 'a>>;
 
 /// Where domain events go. The EventBridge adapter is the real one; tests may wrap it to fail.
 pub trait EventPublisher: Send + Sync {
-    fn publish<'a>(&'a self, event: &'a DomainEvent) -> PublishFuture<'a>;
+    /// Publish several events in as few calls as the bus allows; one result per event, in order.
+    fn publish_all<'a>(&'a self, events: &'a [DomainEvent]) -> PublishAllFuture<'a>;
+
+    fn publish<'a>(&'a self, event: &'a DomainEvent) -> PublishFuture<'a> {
+        Box::pin(async move {
+            self.publish_all(std::slice::from_ref(event)).await.pop().unwrap_or_else(|| {
+                Err(PublishError { detail_type: event.detail_type(), reason: "no result".into() })
+            })
+        })
+    }
 }
 
 /// Publishes to one EventBridge bus.
@@ -103,37 +113,50 @@ pub struct EventBridgePublisher {
 }
 
 impl EventBridgePublisher {
+    /// PutEvents takes at most this many entries per call.
+    const MAX_ENTRIES: usize = 10;
+
     pub fn new(client: aws_sdk_eventbridge::Client, bus_name: impl Into<String>) -> Self {
         Self { client, bus_name: bus_name.into() }
     }
-}
 
-impl EventPublisher for EventBridgePublisher {
-    fn publish<'a>(&'a self, event: &'a DomainEvent) -> PublishFuture<'a> {
-        Box::pin(async move {
-            let fail = |reason: String| PublishError { detail_type: event.detail_type(), reason };
-            let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+    async fn put_chunk(&self, events: &[DomainEvent]) -> Vec<Result<(), PublishError>> {
+        let entries = events.iter().map(|event| {
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
                 .event_bus_name(&self.bus_name)
                 .source(SOURCE)
                 .detail_type(event.detail_type())
                 .detail(event.detail_json())
-                .build();
-            let output = self
-                .client
-                .put_events()
-                .entries(entry)
-                .send()
-                .await
-                .map_err(|e| fail(aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string()))?;
-            if output.failed_entry_count() > 0 {
-                let code = output
-                    .entries()
-                    .iter()
-                    .find_map(|e| e.error_code().map(str::to_owned))
-                    .unwrap_or_else(|| "unknown".to_owned());
-                return Err(fail(format!("entry refused: {code}")));
+                .build()
+        });
+        let fail = |event: &DomainEvent, reason: String| Err(PublishError { detail_type: event.detail_type(), reason });
+        match self.client.put_events().set_entries(Some(entries.collect())).send().await {
+            Err(err) => {
+                let reason = aws_sdk_eventbridge::error::DisplayErrorContext(err).to_string();
+                events.iter().map(|e| fail(e, reason.clone())).collect()
             }
-            Ok(())
+            // Entries come back in request order; a refused one carries an error code.
+            Ok(output) => events
+                .iter()
+                .enumerate()
+                .map(|(i, event)| match output.entries().get(i) {
+                    Some(entry) if entry.error_code().is_none() => Ok(()),
+                    Some(entry) => fail(event, format!("entry refused: {}", entry.error_code().unwrap_or_default())),
+                    None => fail(event, "no result for entry".into()),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl EventPublisher for EventBridgePublisher {
+    fn publish_all<'a>(&'a self, events: &'a [DomainEvent]) -> PublishAllFuture<'a> {
+        Box::pin(async move {
+            let mut results = Vec::with_capacity(events.len());
+            for chunk in events.chunks(Self::MAX_ENTRIES) {
+                results.extend(self.put_chunk(chunk).await);
+            }
+            results
         })
     }
 }

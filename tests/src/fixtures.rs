@@ -3,7 +3,10 @@
 use crate::apigw::{self, HttpCall};
 use lambda_http::{Body, Request, Response};
 use orderflow::handlers::{order_intake, staff_api};
+use orderflow::events::{DomainEvent, EventPublisher, PublishAllFuture, PublishError};
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// A valid order body for `lines` of (sku, quantity), shipping to `province`.
 pub fn order_body(lines: &[(&str, i64)], province: &str) -> Value {
@@ -61,4 +64,33 @@ pub async fn cancel_order(deps: &order_intake::IntakeDeps, id: &str) -> (u16, Va
 pub async fn staff(deps: &staff_api::StaffDeps, method: &str, path: &str, route: &str, body: Option<Value>) -> (u16, Value) {
     let request = http(method, path, route, &[("content-type", "application/json")], body.map(|b| b.to_string()));
     read(&staff_api::handle(deps, request).await.expect("handler answers"))
+}
+
+/// A publisher that refuses the first `n` events, then passes the rest to the real one: to test
+/// what happens when the bus fails after the table has changed.
+pub struct FlakyPublisher {
+    inner: Arc<dyn EventPublisher>,
+    failures: AtomicUsize,
+}
+
+impl FlakyPublisher {
+    pub fn failing_first(n: usize, inner: Arc<dyn EventPublisher>) -> Self {
+        Self { inner, failures: AtomicUsize::new(n) }
+    }
+}
+
+impl EventPublisher for FlakyPublisher {
+    fn publish_all<'a>(&'a self, events: &'a [DomainEvent]) -> PublishAllFuture<'a> {
+        Box::pin(async move {
+            let mut results = Vec::new();
+            for event in events {
+                if self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+                    results.push(Err(PublishError { detail_type: event.detail_type(), reason: "injected".into() }));
+                } else {
+                    results.extend(self.inner.publish_all(std::slice::from_ref(event)).await);
+                }
+            }
+            results
+        })
+    }
 }

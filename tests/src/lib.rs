@@ -204,12 +204,23 @@ impl Stack {
         }
     }
 
+    /// Acknowledge messages, ten per DeleteMessageBatch call as the Lambda event source does.
     pub async fn delete(&self, queue: &str, messages: &[SqsMessage]) {
         let url = self.provisioned.queue_url(queue);
-        for message in messages {
-            if let Some(handle) = &message.receipt_handle {
-                self.sqs.delete_message().queue_url(url).receipt_handle(handle).send().await.expect("delete");
+        for chunk in messages.chunks(10) {
+            let entries = chunk.iter().enumerate().filter_map(|(i, m)| {
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(m.receipt_handle.clone()?)
+                    .build()
+                    .ok()
+            });
+            let entries: Vec<_> = entries.collect();
+            if entries.is_empty() {
+                continue;
             }
+            let output = self.sqs.delete_message_batch().queue_url(url).set_entries(Some(entries)).send().await.expect("delete");
+            assert!(output.failed.is_empty(), "messages not deleted: {:?}", output.failed);
         }
     }
 }

@@ -1,11 +1,9 @@
 //! Order intake against the emulators: validation, idempotency, publishing and its recovery.
 
-use orderflow::events::{DomainEvent, EventPublisher, PublishError, PublishFuture};
 use orderflow::handlers::order_intake::IntakeDeps;
-use orderflow_tests::fixtures::{get_order, http, order_body, post_order_request, read, submit};
+use orderflow_tests::fixtures::{get_order, http, order_body, post_order_request, read, submit, FlakyPublisher};
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 const RESERVATION_QUEUE: &str = "StockReservationQueue";
@@ -95,26 +93,11 @@ async fn concurrent_retries_of_one_key_create_one_order() {
     assert_eq!(orders.count, 1, "one order stored");
 }
 
-/// Fails the first `failures` publishes, then passes through.
-struct FlakyPublisher {
-    inner: Arc<dyn EventPublisher>,
-    failures: AtomicUsize,
-}
-
-impl EventPublisher for FlakyPublisher {
-    fn publish<'a>(&'a self, event: &'a DomainEvent) -> PublishFuture<'a> {
-        if self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-            return Box::pin(async move { Err(PublishError { detail_type: event.detail_type(), reason: "injected".into() }) });
-        }
-        self.inner.publish(event)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_with_the_same_key_finishes_an_order_whose_publish_failed() {
     let (stack, _) = Stack::for_test().await;
     let mut deps: IntakeDeps = stack.intake();
-    deps.common.events = Arc::new(FlakyPublisher { inner: deps.common.events.clone(), failures: AtomicUsize::new(1) });
+    deps.common.events = Arc::new(FlakyPublisher::failing_first(1, deps.common.events.clone()));
     let body = order_body(&[("TEA", 1)], "Zhejiang");
 
     let (status, problem) = submit(&deps, "k-flaky", &body).await;
@@ -190,4 +173,17 @@ async fn the_sample_events_are_handled_as_documented() {
         &orderflow::handlers::order_intake::handle(&deps, orderflow_tests::apigw::request_from_file("post-order-vague-address.json")).await.unwrap(),
     );
     assert_eq!((status, body["code"].as_str()), (400, Some("address-vague")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_customers_may_use_the_same_key() {
+    let (stack, _) = Stack::for_test().await;
+    let deps = stack.intake();
+    let mine = order_body(&[("TEA", 1)], "Zhejiang");
+    let mut theirs = mine.clone();
+    theirs["customer_id"] = json!("cust-7");
+    let (a, first) = submit(&deps, "order-1", &mine).await;
+    let (b, second) = submit(&deps, "order-1", &theirs).await;
+    assert_eq!((a, b), (202, 202));
+    assert_ne!(first["order_id"], second["order_id"]);
 }

@@ -269,3 +269,18 @@ async fn staff_set_and_adjust_stock_per_warehouse() {
     let (status, list) = staff(&deps, "GET", "/admin/warehouses", "/admin/warehouses", None).await;
     assert_eq!((status, list["warehouses"].as_array().map(Vec::len)), (200, Some(3)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_announcement_fails_its_message_and_the_redelivery_announces_without_reserving_again() {
+    let stack = seeded(&[("TEA", "HZ", 10)]).await;
+    submit(&stack.intake(), "k", &order_body(&[("TEA", 2)], "Zhejiang")).await;
+    let event = stack.receive(QUEUE, 10, 1).await;
+    let mut deps = stack.reservation();
+    deps.common.events = std::sync::Arc::new(orderflow_tests::fixtures::FlakyPublisher::failing_first(1, deps.common.events.clone()));
+    let first = handle_batch(&deps, event.clone()).await;
+    assert_eq!(first.batch_item_failures.len(), 1, "the message whose event was lost is retried");
+    let second = handle_batch(&deps, event).await;
+    assert!(second.batch_item_failures.is_empty());
+    let tea = stack.stock("TEA", "HZ").await;
+    assert_eq!((tea.available, tea.reserved), (8, 2), "reserved once");
+}

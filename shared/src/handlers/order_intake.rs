@@ -186,7 +186,8 @@ async fn submit(deps: &IntakeDeps, request: &Request) -> Result<Response<Body>, 
     let draft = parse_order_request(&body, &deps.settings.limits, now).map_err(Problem::invalid_fields)?;
 
     let store = &deps.common.store;
-    let key_hash = sha256_hex(key.as_bytes());
+    // Keys are scoped to the customer: two customers' clients may well pick the same key.
+    let key_hash = sha256_hex(format!("{}\n{key}", draft.customer_id).as_bytes());
     let request_hash = sha256_hex(&canonical);
     let order = new_order(draft, OrderId::generate(), client_ip(request), now);
     let locked_until = (now + deps.settings.claim_lock).unix_timestamp();

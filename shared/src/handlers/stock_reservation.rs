@@ -84,8 +84,6 @@ pub enum ReservationError {
     Contended(usize),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    Publish(#[from] crate::events::PublishError),
 }
 
 /// The SQS message body: an EventBridge envelope around the OrderReceived detail.
@@ -96,19 +94,35 @@ struct Envelope {
     detail: serde_json::Value,
 }
 
-/// Handle one SQS batch. Messages are processed concurrently; each failure is reported on its
-/// own so SQS redelivers only those, and after the queue's maxReceiveCount moves them to the DLQ.
+/// Handle one SQS batch. Messages are decided concurrently and their events published together
+/// (one PutEvents per ten). Each failure is reported on its own, so SQS redelivers only those
+/// and, past the queue's maxReceiveCount, moves them to the DLQ.
 pub async fn handle_batch(deps: &ReservationDeps, event: SqsEvent) -> SqsBatchResponse {
-    let outcomes = futures::future::join_all(event.records.iter().map(|m| process_message(deps, m))).await;
-    let mut response = SqsBatchResponse::default();
-    for (message, outcome) in event.records.iter().zip(outcomes) {
-        if let Err(err) = outcome {
-            let id = message.message_id.clone().unwrap_or_default();
-            warn!(message_id = %id, error = %err, "reservation failed; message left for redelivery");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
+    let decisions = futures::future::join_all(event.records.iter().map(|m| process_message(deps, m))).await;
+    let mut failed: Vec<(&SqsMessage, String)> = Vec::new();
+    let mut announced: Vec<(&SqsMessage, DomainEvent)> = Vec::new();
+    for (message, decision) in event.records.iter().zip(decisions) {
+        match decision {
+            Ok(Some(event)) => announced.push((message, event)),
+            Ok(None) => {}
+            Err(err) => failed.push((message, err.to_string())),
         }
+    }
+    let events: Vec<DomainEvent> = announced.iter().map(|(_, e)| e.clone()).collect();
+    let results = deps.common.events.publish_all(&events).await;
+    for ((message, _), result) in announced.iter().zip(results) {
+        if let Err(err) = result {
+            // The decision is stored; redelivery finds it and announces it again.
+            failed.push((message, err.to_string()));
+        }
+    }
+    let mut response = SqsBatchResponse::default();
+    for (message, error) in failed {
+        let id = message.message_id.clone().unwrap_or_default();
+        warn!(message_id = %id, error = %error, "reservation failed; message left for redelivery");
+        let mut failure = BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
     }
     response
 }
@@ -122,13 +136,14 @@ pub fn parse_message(message: &SqsMessage) -> Result<OrderReceived, ReservationE
     serde_json::from_value(envelope.detail).map_err(|e| ReservationError::Malformed(e.to_string()))
 }
 
-async fn process_message(deps: &ReservationDeps, message: &SqsMessage) -> Result<(), ReservationError> {
+async fn process_message(deps: &ReservationDeps, message: &SqsMessage) -> Result<Option<DomainEvent>, ReservationError> {
     let received = parse_message(message)?;
     reserve_order(deps, &received).await
 }
 
-/// Reserve stock for one received order, or reject it naming the short SKUs.
-pub async fn reserve_order(deps: &ReservationDeps, received: &OrderReceived) -> Result<(), ReservationError> {
+/// Reserve stock for one received order, or reject it naming the short SKUs. Returns the event
+/// that announces the decision, for the caller to publish.
+pub async fn reserve_order(deps: &ReservationDeps, received: &OrderReceived) -> Result<Option<DomainEvent>, ReservationError> {
     let store = &deps.common.store;
     let now = deps.common.clock.now();
     let (next, hold) = match received.payment_method {
@@ -149,7 +164,7 @@ pub async fn reserve_order(deps: &ReservationDeps, received: &OrderReceived) -> 
         match store.reserve(received.order_id, &plan, next, hold_expires_at, now).await {
             Ok(()) => {
                 info!(order_id = %received.order_id, warehouses = ?distinct_warehouses(&plan), "stock reserved");
-                return publish_reserved(deps, received.order_id, plan, hold_expires_at).await;
+                return Ok(Some(stock_reserved(received.order_id, plan, hold_expires_at)));
             }
             Err(ReserveError::OrderNotReceived) => return republish_decision(deps, received.order_id).await,
             Err(ReserveError::Short(_) | ReserveError::Conflict) => {
@@ -172,43 +187,37 @@ fn distinct_warehouses(plan: &[Allocation]) -> Vec<&WarehouseId> {
     ids
 }
 
-async fn publish_reserved(
-    deps: &ReservationDeps,
-    order_id: OrderId,
-    allocations: Vec<Allocation>,
-    hold_expires_at: OffsetDateTime,
-) -> Result<(), ReservationError> {
-    let event = DomainEvent::StockReserved(StockReserved { order_id, allocations, hold_expires_at });
-    Ok(deps.common.events.publish(&event).await?)
+fn stock_reserved(order_id: OrderId, allocations: Vec<Allocation>, hold_expires_at: OffsetDateTime) -> DomainEvent {
+    DomainEvent::StockReserved(StockReserved { order_id, allocations, hold_expires_at })
 }
 
-async fn reject(deps: &ReservationDeps, order_id: OrderId, short_lines: Vec<ShortLine>, now: OffsetDateTime) -> Result<(), ReservationError> {
+async fn reject(
+    deps: &ReservationDeps,
+    order_id: OrderId,
+    short_lines: Vec<ShortLine>,
+    now: OffsetDateTime,
+) -> Result<Option<DomainEvent>, ReservationError> {
     if !deps.common.store.reject(order_id, &short_lines, now).await? {
         return republish_decision(deps, order_id).await;
     }
     info!(order_id = %order_id, short = short_lines.len(), "order rejected: stock short");
-    let event = DomainEvent::OrderRejected(OrderRejected { order_id, short_lines });
-    Ok(deps.common.events.publish(&event).await?)
+    Ok(Some(DomainEvent::OrderRejected(OrderRejected { order_id, short_lines })))
 }
 
 /// The order was decided before (this is a redelivery, or it was cancelled meanwhile): announce
 /// the decision again so a publish lost the first time is not lost for good.
-async fn republish_decision(deps: &ReservationDeps, order_id: OrderId) -> Result<(), ReservationError> {
+async fn republish_decision(deps: &ReservationDeps, order_id: OrderId) -> Result<Option<DomainEvent>, ReservationError> {
     let order = deps.common.store.order(order_id).await?.ok_or(ReservationError::OrderMissing(order_id))?;
-    match order.status {
+    Ok(match order.status {
         status if status.holds_stock() || status == OrderStatus::Paid => {
-            let allocations = order.reserved_allocations();
             let expires = order.hold_expires_at.unwrap_or(order.updated_at);
-            publish_reserved(deps, order_id, allocations, expires).await
+            Some(stock_reserved(order_id, order.reserved_allocations(), expires))
         }
-        OrderStatus::Rejected => {
-            let event = DomainEvent::OrderRejected(OrderRejected { order_id, short_lines: order.short_lines });
-            Ok(deps.common.events.publish(&event).await?)
+        OrderStatus::Rejected => Some(DomainEvent::OrderRejected(OrderRejected { order_id, short_lines: order.short_lines })),
+        OrderStatus::Received => {
+            return Err(ReservationError::Store(StoreError::Aws("reservation refused for an order still RECEIVED".into())))
         }
-        OrderStatus::Received => Err(ReservationError::Store(StoreError::Aws(
-            "reservation refused for an order still RECEIVED".into(),
-        ))),
         // Cancelled or expired: someone else's event tells that story.
-        _ => Ok(()),
-    }
+        _ => None,
+    })
 }
