@@ -91,6 +91,33 @@ async fn bare_transact_rate(client: &aws_sdk_dynamodb::Client, table: &str, tota
     total as f64 / started.elapsed().as_secs_f64()
 }
 
+/// PutEvents of OrderReceived-shaped events from `clients` callers, delivered by the rule to the
+/// reservation queue as real ones are: the emulator's ceiling for intake's one publish per
+/// order. The queue is purged afterwards.
+async fn bare_put_events_rate(stack: &Stack, total: usize, clients: usize) -> f64 {
+    let next = Arc::new(AtomicUsize::new(0));
+    let detail = json!({"probe": true}).to_string();
+    let started = Instant::now();
+    let workers = (0..clients).map(|_| {
+        let (client, bus, next, detail) = (stack.eventbridge.clone(), stack.provisioned.bus_name.clone(), next.clone(), detail.clone());
+        tokio::spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                    .event_bus_name(&bus)
+                    .source(orderflow::events::SOURCE)
+                    .detail_type("OrderReceived")
+                    .detail(&detail)
+                    .build();
+                client.put_events().entries(entry).send().await.expect("baseline PutEvents");
+            }
+        })
+    });
+    futures::future::join_all(workers).await;
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    stack.sqs.purge_queue().queue_url(stack.provisioned.queue_url("StockReservationQueue")).send().await.expect("purge");
+    rate
+}
+
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let o = options()?;
@@ -118,6 +145,9 @@ async fn main() -> Result<(), String> {
 
     eprintln!("baseline: {} bare TransactWriteItems from {} clients ...", o.orders, o.clients);
     let baseline = bare_transact_rate(&stack.dynamodb, &stack.config.table_name, o.orders, o.clients).await;
+    let probes = o.orders.min(500);
+    eprintln!("baseline: {probes} bare PutEvents through the rule to SQS from {} clients ...", o.clients);
+    let put_events = bare_put_events_rate(&stack, probes, o.clients).await;
     calls.reset();
 
     let stack = Arc::new(stack);
@@ -183,7 +213,8 @@ async fn main() -> Result<(), String> {
     for (operation, count) in &snapshot {
         println!("    {operation:<40} {:.2}", *count as f64 / o.orders as f64);
     }
-    println!("  bare TransactWriteItems on the same emulator: {baseline:.0}/s; orders/s is {:.0}% of it", 100.0 * rate / baseline);
+    println!("  bare TransactWriteItems on the same emulator: {baseline:.0}/s; orders/s is {:.1}% of it", 100.0 * rate / baseline);
+    println!("  bare PutEvents (rule to SQS) on moto: {put_events:.0}/s; orders/s is {:.0}% of it", 100.0 * rate / put_events);
     drop(moto);
     if oversold != 0 {
         return Err("OVERSOLD".into());
