@@ -1,7 +1,7 @@
 //! Domain events and the port that publishes them. Events carry ids, SKUs and amounts, never the
 //! customer's phone or street address: every subscriber on the bus would otherwise hold PII.
 
-use crate::domain::{Allocation, Currency, CustomerId, OrderId, PaymentMethod, Quantity, ShortLine, Sku};
+use crate::domain::{Allocation, ChannelId, Currency, CustomerId, OrderId, PaymentMethod, Quantity, ShortLine, Sku};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::pin::Pin;
@@ -21,6 +21,8 @@ pub struct OrderReceived {
     pub order_id: OrderId,
     pub customer_id: CustomerId,
     pub payment_method: PaymentMethod,
+    /// Some channels (promotions) hold stock for less time.
+    pub channel: ChannelId,
     /// Selects the regional warehouse; the rest of the address stays in the table.
     pub province: String,
     pub lines: Vec<LineRequest>,
@@ -28,6 +30,23 @@ pub struct OrderReceived {
     pub currency: Currency,
     #[serde(with = "time::serde::rfc3339")]
     pub event_time: OffsetDateTime,
+}
+
+impl OrderReceived {
+    /// The announcement of a stored order.
+    pub fn of(order: &crate::domain::Order) -> Self {
+        Self {
+            order_id: order.order_id,
+            customer_id: order.customer_id.clone(),
+            payment_method: order.payment_method,
+            channel: order.channel.clone(),
+            province: order.shipping_address.province.clone(),
+            lines: order.lines.iter().map(|l| LineRequest { sku: l.sku.clone(), quantity: l.quantity }).collect(),
+            total_minor: order.total_minor,
+            currency: order.currency,
+            event_time: order.event_time,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,12 +70,20 @@ pub struct OrderCancelled {
     pub released: Vec<Allocation>,
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderExpired {
+    pub order_id: OrderId,
+    /// What went back to stock.
+    pub released: Vec<Allocation>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum DomainEvent {
     OrderReceived(OrderReceived),
     StockReserved(StockReserved),
     OrderRejected(OrderRejected),
     OrderCancelled(OrderCancelled),
+    OrderExpired(OrderExpired),
 }
 
 impl DomainEvent {
@@ -67,6 +94,7 @@ impl DomainEvent {
             Self::StockReserved(_) => "StockReserved",
             Self::OrderRejected(_) => "OrderRejected",
             Self::OrderCancelled(_) => "OrderCancelled",
+            Self::OrderExpired(_) => "OrderExpired",
         }
     }
 
@@ -76,6 +104,7 @@ impl DomainEvent {
             Self::StockReserved(d) => serde_json::to_string(d),
             Self::OrderRejected(d) => serde_json::to_string(d),
             Self::OrderCancelled(d) => serde_json::to_string(d),
+            Self::OrderExpired(d) => serde_json::to_string(d),
         };
         value.expect("event details are plain data and always serialise")
     }
@@ -171,6 +200,7 @@ mod tests {
             order_id: OrderId::generate(),
             customer_id: CustomerId::parse("c1").unwrap(),
             payment_method: PaymentMethod::Online,
+            channel: ChannelId::parse("app").unwrap(),
             province: "Zhejiang".into(),
             lines: vec![LineRequest { sku: Sku::parse("A").unwrap(), quantity: Quantity::new(1).unwrap() }],
             total_minor: 100,

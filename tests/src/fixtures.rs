@@ -94,3 +94,34 @@ impl EventPublisher for FlakyPublisher {
         })
     }
 }
+
+/// A publisher that passes events through and remembers the ones the bus accepted.
+pub struct RecordingPublisher {
+    inner: Arc<dyn EventPublisher>,
+    pub published: std::sync::Mutex<Vec<DomainEvent>>,
+}
+
+impl RecordingPublisher {
+    pub fn around(inner: Arc<dyn EventPublisher>) -> Arc<Self> {
+        Arc::new(Self { inner, published: std::sync::Mutex::new(Vec::new()) })
+    }
+
+    pub fn detail_types(&self) -> Vec<&'static str> {
+        self.published.lock().unwrap().iter().map(DomainEvent::detail_type).collect()
+    }
+}
+
+impl EventPublisher for RecordingPublisher {
+    fn publish_all<'a>(&'a self, events: &'a [DomainEvent]) -> PublishAllFuture<'a> {
+        Box::pin(async move {
+            let results = self.inner.publish_all(events).await;
+            let mut published = self.published.lock().unwrap();
+            for (event, result) in events.iter().zip(&results) {
+                if result.is_ok() {
+                    published.push(event.clone());
+                }
+            }
+            results
+        })
+    }
+}

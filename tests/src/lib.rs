@@ -19,6 +19,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use orderflow::clock::{Clock, ManualClock, SystemClock};
 use orderflow::config::Config;
 use orderflow::domain::{Sku, Warehouse, WarehouseId};
+use orderflow::handlers::hold_expiry::{ExpiryDeps, ExpirySettings};
 use orderflow::handlers::order_intake::{IntakeDeps, IntakeSettings};
 use orderflow::handlers::staff_api::StaffDeps;
 use orderflow::handlers::stock_reservation::{ReservationDeps, ReservationSettings};
@@ -146,7 +147,11 @@ impl Stack {
     }
 
     pub fn staff(&self) -> StaffDeps {
-        StaffDeps { common: self.common() }
+        StaffDeps::new(self.common(), &self.config)
+    }
+
+    pub fn expiry(&self) -> ExpiryDeps {
+        ExpiryDeps { common: self.common(), settings: ExpirySettings::default() }
     }
 
     pub async fn seed(&self, seed: &Seed) -> Result<(), String> {

@@ -10,6 +10,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use orderflow::handlers::hold_expiry::{self, ExpiryDeps};
 use orderflow::handlers::order_intake::{self, IntakeDeps};
 use orderflow::handlers::staff_api::{self, StaffDeps};
 use orderflow::handlers::stock_reservation::{self, ReservationDeps};
@@ -29,6 +30,7 @@ pub enum LocalFunction {
     OrderIntake(IntakeDeps),
     StaffApi(StaffDeps),
     StockReservation(ReservationDeps),
+    HoldExpiry(ExpiryDeps),
 }
 
 impl LocalFunction {
@@ -37,6 +39,7 @@ impl LocalFunction {
             "order-intake" => Self::OrderIntake(stack.intake()),
             "staff-api" => Self::StaffApi(stack.staff()),
             "stock-reservation" => Self::StockReservation(stack.reservation()),
+            "hold-expiry" => Self::HoldExpiry(stack.expiry()),
             other => return Err(format!("the template names a function binary {other:?} the local stack cannot run")),
         })
     }
@@ -45,7 +48,7 @@ impl LocalFunction {
         let result = match self {
             Self::OrderIntake(deps) => order_intake::handle(deps, request).await,
             Self::StaffApi(deps) => staff_api::handle(deps, request).await,
-            Self::StockReservation(_) => return Err("stock-reservation has no HTTP trigger".into()),
+            Self::StockReservation(_) | Self::HoldExpiry(_) => return Err("this function has no HTTP trigger".into()),
         };
         result.map_err(|e| e.to_string())
     }
@@ -61,12 +64,31 @@ pub struct LocalOptions {
     pub api_port: Option<u16>,
     /// Concurrent pollers per queue: how many Lambda instances would consume it.
     pub pollers_per_queue: usize,
+    /// Run scheduled functions this often instead of at the template's rate.
+    pub schedule_every: Option<Duration>,
 }
 
 impl Default for LocalOptions {
     fn default() -> Self {
-        Self { api_port: None, pollers_per_queue: 2 }
+        Self { api_port: None, pollers_per_queue: 2, schedule_every: None }
     }
+}
+
+/// `rate(5 minutes)` → 5 minutes. Cron expressions have no local runner.
+pub fn parse_rate(expression: &str) -> Result<Duration, String> {
+    let inner = expression
+        .strip_prefix("rate(")
+        .and_then(|s| s.strip_suffix(')'))
+        .ok_or_else(|| format!("only rate(...) schedules run locally, not {expression:?}"))?;
+    let (count, unit) = inner.trim().split_once(' ').ok_or_else(|| format!("malformed rate {expression:?}"))?;
+    let count: u64 = count.parse().map_err(|_| format!("malformed rate {expression:?}"))?;
+    let seconds = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3_600,
+        "day" | "days" => 86_400,
+        other => return Err(format!("unknown rate unit {other:?}")),
+    };
+    Ok(Duration::from_secs(count * seconds))
 }
 
 /// The running local stack; dropping it stops the API and the pollers.
@@ -118,7 +140,14 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
                     }
                 }
                 Trigger::Schedule { expression } => {
-                    return Err(format!("{}: schedule {expression} has no local runner yet", function.binary));
+                    let LocalFunction::HoldExpiry(deps) = &local else {
+                        return Err(format!("{} has a schedule but is not a scheduled function", function.binary));
+                    };
+                    let every = match options.schedule_every {
+                        Some(every) => every,
+                        None => parse_rate(expression)?,
+                    };
+                    tasks.push(tokio::spawn(run_schedule(every, deps.clone(), stopped.clone())));
                 }
             }
         }
@@ -191,6 +220,25 @@ async fn gateway(routes: &[Route], request: hyper::Request<Incoming>, peer: Sock
         Err(err) => {
             tracing::error!(error = %err, "function error");
             plain(500, "Internal Server Error")
+        }
+    }
+}
+
+/// An EventBridge schedule: invoke on every tick, one invocation at a time (the template
+/// reserves a concurrency of one), with the function's timeout as the deadline.
+async fn run_schedule(every: Duration, deps: ExpiryDeps, mut stopped: watch::Receiver<bool>) {
+    const FUNCTION_TIMEOUT: Duration = Duration::from_secs(60);
+    const SAFETY_MARGIN: Duration = Duration::from_secs(10);
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let deadline = std::time::Instant::now() + FUNCTION_TIMEOUT - SAFETY_MARGIN;
+        if let Err(err) = hold_expiry::sweep(&deps, Some(deadline)).await {
+            tracing::error!(error = %err, "scheduled sweep failed");
         }
     }
 }

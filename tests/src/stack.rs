@@ -390,7 +390,7 @@ mod tests {
         let rule = def.rules.iter().find(|r| r.pattern["detail-type"][0] == "OrderReceived").unwrap();
         assert_eq!(rule.targets[0].1, "StockReservationQueue");
         let binaries: Vec<&str> = def.functions.iter().map(|f| f.binary.as_str()).collect();
-        for b in ["order-intake", "stock-reservation", "staff-api"] {
+        for b in ["order-intake", "stock-reservation", "staff-api", "hold-expiry"] {
             assert!(binaries.contains(&b), "{b} missing from {binaries:?}");
         }
     }
@@ -402,6 +402,20 @@ mod tests {
             let manifest = crate::emulators::repo_root().join("functions").join(&f.binary).join("Cargo.toml");
             assert!(manifest.exists(), "{} names binary {} but {} is missing", f.logical_id, f.binary, manifest.display());
         }
+    }
+
+    #[test]
+    fn every_schedule_runs_locally() {
+        let def = StackDefinition::from_repo().unwrap();
+        for f in &def.functions {
+            for t in &f.triggers {
+                if let Trigger::Schedule { expression } = t {
+                    assert_eq!(crate::local::parse_rate(expression).unwrap(), std::time::Duration::from_secs(60), "{}", f.logical_id);
+                }
+            }
+        }
+        assert_eq!(crate::local::parse_rate("rate(2 hours)").unwrap().as_secs(), 7_200);
+        assert!(crate::local::parse_rate("cron(0 12 * * ? *)").is_err());
     }
 
     #[test]

@@ -8,6 +8,6 @@ use orderflow::handlers::Common;
 async fn main() -> Result<(), lambda_http::Error> {
     orderflow::telemetry::init_json_tracing();
     let config = Config::from_env()?;
-    let deps = StaffDeps { common: Common::from_aws(&config).await };
+    let deps = StaffDeps::new(Common::from_aws(&config).await, &config);
     lambda_http::run(lambda_http::service_fn(|request| handle(&deps, request))).await
 }

@@ -3,11 +3,13 @@
 
 pub mod address;
 pub mod allocation;
+pub mod hold_policy;
 pub mod order;
 pub mod request;
 pub mod values;
 
 pub use address::{Address, AddressKind};
+pub use hold_policy::HoldPolicy;
 pub use allocation::{plan_allocation, single_warehouse, Allocation, AllocationPlan, StockLevels, Warehouse, WarehouseCatalogue};
 pub use order::{Order, OrderLine, OrderStatus, PaymentMethod, ShortLine};
 pub use request::{parse_order_request, FieldError, Limits, OrderDraft};

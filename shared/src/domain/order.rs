@@ -55,7 +55,7 @@ impl OrderStatus {
             (self, next),
             (Received, AwaitingPayment | AwaitingReview | Rejected | Cancelled)
                 | (AwaitingPayment, Paid | Cancelled | Expired)
-                | (AwaitingReview, Cancelled)
+                | (AwaitingReview, Cancelled | Expired)
         )
     }
 

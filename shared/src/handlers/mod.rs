@@ -1,6 +1,7 @@
 //! One module per Lambda function. Each exposes a `Deps` struct (its clients and settings,
 //! built once at cold start) and a `handle` function the thin `main.rs` wraps in `service_fn`.
 
+pub mod hold_expiry;
 pub mod order_intake;
 pub mod staff_api;
 pub mod stock_reservation;
@@ -43,5 +44,32 @@ impl Common {
             events: Arc::new(EventBridgePublisher::new(eventbridge, &config.event_bus_name)),
             clock,
         }
+    }
+}
+
+/// A value read from the table and trusted for a while (the warehouse catalogue, the hold
+/// policy), so a warm function does not read it for every order yet sees a change within `ttl`.
+pub struct TtlCache<T> {
+    ttl: time::Duration,
+    slot: std::sync::Mutex<Option<(time::OffsetDateTime, Arc<T>)>>,
+}
+
+impl<T> TtlCache<T> {
+    pub fn new(ttl: time::Duration) -> Self {
+        Self { ttl, slot: std::sync::Mutex::new(None) }
+    }
+
+    pub async fn get_or_load<E, F>(&self, now: time::OffsetDateTime, load: impl FnOnce() -> F) -> Result<Arc<T>, E>
+    where
+        F: std::future::Future<Output = Result<T, E>>,
+    {
+        if let Some((read_at, value)) = self.slot.lock().expect("cache lock").as_ref() {
+            if now - *read_at < self.ttl && now >= *read_at {
+                return Ok(value.clone());
+            }
+        }
+        let value = Arc::new(load().await?);
+        *self.slot.lock().expect("cache lock") = Some((now, value.clone()));
+        Ok(value)
     }
 }

@@ -9,7 +9,7 @@ use super::Common;
 use crate::domain::{
     parse_order_request, Limits, Order, OrderDraft, OrderId, OrderLine, OrderStatus, ShortLine,
 };
-use crate::events::{DomainEvent, LineRequest, OrderCancelled, OrderReceived};
+use crate::events::{DomainEvent, OrderCancelled, OrderReceived};
 use crate::http::{body_bytes, json_response, segments, Problem};
 use crate::store::{CancelError, Claim, IdempotencyRecord, IdempotencyStatus};
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
@@ -33,6 +33,8 @@ pub struct IntakeSettings {
     pub key_retention: Duration,
     /// How long a concurrent repeat waits for the first attempt's answer before a 409.
     pub wait_for_first_attempt: StdDuration,
+    /// How long an order may stay RECEIVED before the sweeper announces it again.
+    pub received_recheck_after: Duration,
 }
 
 impl Default for IntakeSettings {
@@ -43,6 +45,7 @@ impl Default for IntakeSettings {
             claim_lock: Duration::seconds(10),
             key_retention: Duration::hours(24),
             wait_for_first_attempt: StdDuration::from_secs(3),
+            received_recheck_after: Duration::minutes(2),
         }
     }
 }
@@ -162,16 +165,7 @@ fn new_order(draft: OrderDraft, id: OrderId, client_ip: Option<String>, now: Off
 }
 
 pub fn order_received(order: &Order) -> DomainEvent {
-    DomainEvent::OrderReceived(OrderReceived {
-        order_id: order.order_id,
-        customer_id: order.customer_id.clone(),
-        payment_method: order.payment_method,
-        province: order.shipping_address.province.clone(),
-        lines: order.lines.iter().map(|l| LineRequest { sku: l.sku.clone(), quantity: l.quantity }).collect(),
-        total_minor: order.total_minor,
-        currency: order.currency,
-        event_time: order.event_time,
-    })
+    DomainEvent::OrderReceived(OrderReceived::of(order))
 }
 
 fn unavailable(err: impl std::fmt::Display) -> Problem {
@@ -201,7 +195,7 @@ async fn submit(deps: &IntakeDeps, request: &Request) -> Result<Response<Body>, 
         response_body: None,
     };
     let claim = store
-        .claim_key_and_create_order(&key_hash, &record, &order, now.unix_timestamp())
+        .claim_key_and_create_order(&key_hash, &record, &order, now + deps.settings.received_recheck_after)
         .await
         .map_err(unavailable)?;
     let existing = match claim {

@@ -5,9 +5,10 @@
 //! - `GET  /admin/stock/{sku}`
 //! - `PUT  /admin/stock/{sku}/{warehouse}` `{"available": n}`: a stocktake (absolute count)
 //! - `POST /admin/stock/{sku}/{warehouse}/adjustments` `{"delta": n, "reason": "..."}`
+//! - `GET  /admin/hold-policy`, `PUT /admin/hold-policy`: hold durations, per channel and SKU
 
 use super::Common;
-use crate::domain::{FieldError, Sku, Warehouse, WarehouseId};
+use crate::domain::{FieldError, HoldPolicy, Sku, Warehouse, WarehouseId};
 use crate::http::{body_bytes, json_response, segments, Problem};
 use crate::store::{AdjustError, StoreError};
 use lambda_http::http::{Method, StatusCode};
@@ -23,6 +24,14 @@ pub const MAX_STOCK: i64 = 1_000_000_000;
 #[derive(Clone)]
 pub struct StaffDeps {
     pub common: Common,
+    /// What reservation uses while no policy is saved.
+    pub default_hold_policy: HoldPolicy,
+}
+
+impl StaffDeps {
+    pub fn new(common: Common, config: &crate::config::Config) -> Self {
+        Self { common, default_hold_policy: HoldPolicy::from_durations(config.hold_duration, config.cod_hold_duration) }
+    }
 }
 
 pub async fn handle(deps: &StaffDeps, request: Request) -> Result<Response<Body>, Error> {
@@ -37,7 +46,9 @@ async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Pr
         (Method::GET, ["admin", "stock", sku]) => stock_of(deps, sku).await,
         (Method::PUT, ["admin", "stock", sku, warehouse]) => set_available(deps, request, sku, warehouse).await,
         (Method::POST, ["admin", "stock", sku, warehouse, "adjustments"]) => adjust(deps, request, sku, warehouse).await,
-        (_, ["admin", "warehouses", ..] | ["admin", "stock", ..]) => Err(Problem::method_not_allowed()),
+        (Method::GET, ["admin", "hold-policy"]) => read_hold_policy(deps).await,
+        (Method::PUT, ["admin", "hold-policy"]) => put_hold_policy(deps, request).await,
+        (_, ["admin", "warehouses", ..] | ["admin", "stock", ..] | ["admin", "hold-policy"]) => Err(Problem::method_not_allowed()),
         _ => Err(Problem::route_not_found()),
     }
 }
@@ -177,4 +188,20 @@ async fn adjust(deps: &StaffDeps, request: &Request, raw_sku: &str, raw_wh: &str
     let stock = deps.common.store.adjust_available(&sku, &warehouse, body.delta, now).await.map_err(adjust_problem)?;
     info!(actor = %actor(request), sku = %sku, warehouse = %warehouse, delta = body.delta, reason = %body.reason, "stock adjusted");
     Ok(json_response(StatusCode::OK, &stock))
+}
+
+/// The policy in force: the saved one, or the deployment's defaults (`HOLD_MINUTES`,
+/// `COD_HOLD_MINUTES`) when operations never saved one.
+async fn read_hold_policy(deps: &StaffDeps) -> Result<Response<Body>, Problem> {
+    let stored = deps.common.store.hold_policy().await.map_err(unavailable)?;
+    let policy = stored.clone().unwrap_or_else(|| deps.default_hold_policy.clone());
+    Ok(json_response(StatusCode::OK, &serde_json::json!({ "policy": policy, "saved": stored.is_some() })))
+}
+
+async fn put_hold_policy(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Problem> {
+    let policy: HoldPolicy = json_body(request)?;
+    policy.validate().map_err(|(field, e)| invalid(&field, e.code, e.detail))?;
+    deps.common.store.put_hold_policy(&policy).await.map_err(unavailable)?;
+    info!(actor = %actor(request), ?policy, "hold policy saved");
+    Ok(json_response(StatusCode::OK, &serde_json::json!({ "policy": policy, "saved": true })))
 }

@@ -9,16 +9,16 @@
 //! Redelivery is safe because the transaction is conditional on the order still being RECEIVED;
 //! a repeat finds it decided and publishes the decision again, which repairs a lost publish.
 
-use super::Common;
+use super::{Common, TtlCache};
 use crate::domain::{
-    plan_allocation, single_warehouse, Allocation, AllocationPlan, OrderId, OrderStatus, PaymentMethod, Quantity,
+    plan_allocation, single_warehouse, Allocation, AllocationPlan, HoldPolicy, OrderId, OrderStatus, PaymentMethod, Quantity,
     ShortLine, Sku, WarehouseCatalogue, WarehouseId,
 };
 use crate::events::{DomainEvent, OrderReceived, OrderRejected, StockReserved};
 use crate::store::{ReserveError, StoreError};
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::Deserialize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use thiserror::Error;
 use time::{Duration, OffsetDateTime};
 use tracing::{info, warn};
@@ -27,8 +27,8 @@ use tracing::{info, warn};
 pub struct ReservationSettings {
     pub hold: Duration,
     pub cod_hold: Duration,
-    /// How long the warehouse catalogue is trusted before it is read again.
-    pub catalogue_ttl: Duration,
+    /// How long the warehouse catalogue and the hold policy are trusted before being read again.
+    pub cache_ttl: Duration,
     /// Attempts at one order before the message is left for SQS to redeliver.
     pub max_attempts: usize,
 }
@@ -37,6 +37,11 @@ impl ReservationSettings {
     pub fn from_config(config: &crate::config::Config) -> Self {
         Self { hold: config.hold_duration, cod_hold: config.cod_hold_duration, ..Self::default() }
     }
+
+    /// The policy in force while operations have saved none.
+    pub fn default_hold_policy(&self) -> HoldPolicy {
+        HoldPolicy::from_durations(self.hold, self.cod_hold)
+    }
 }
 
 impl Default for ReservationSettings {
@@ -44,7 +49,7 @@ impl Default for ReservationSettings {
         Self {
             hold: Duration::minutes(crate::config::Config::DEFAULT_HOLD_MINUTES),
             cod_hold: Duration::minutes(crate::config::Config::DEFAULT_COD_HOLD_MINUTES),
-            catalogue_ttl: Duration::minutes(1),
+            cache_ttl: Duration::minutes(1),
             max_attempts: 4,
         }
     }
@@ -54,23 +59,28 @@ impl Default for ReservationSettings {
 pub struct ReservationDeps {
     pub common: Common,
     pub settings: ReservationSettings,
-    catalogue: Arc<Mutex<Option<(OffsetDateTime, Arc<WarehouseCatalogue>)>>>,
+    catalogue: Arc<TtlCache<WarehouseCatalogue>>,
+    policy: Arc<TtlCache<HoldPolicy>>,
 }
 
 impl ReservationDeps {
     pub fn new(common: Common, settings: ReservationSettings) -> Self {
-        Self { common, settings, catalogue: Arc::default() }
+        Self {
+            common,
+            catalogue: Arc::new(TtlCache::new(settings.cache_ttl)),
+            policy: Arc::new(TtlCache::new(settings.cache_ttl)),
+            settings,
+        }
     }
 
     async fn catalogue(&self, now: OffsetDateTime) -> Result<Arc<WarehouseCatalogue>, StoreError> {
-        if let Some((read_at, catalogue)) = self.catalogue.lock().expect("catalogue lock").as_ref() {
-            if now - *read_at < self.settings.catalogue_ttl {
-                return Ok(catalogue.clone());
-            }
-        }
-        let catalogue = Arc::new(self.common.store.warehouses().await?);
-        *self.catalogue.lock().expect("catalogue lock") = Some((now, catalogue.clone()));
-        Ok(catalogue)
+        self.catalogue.get_or_load(now, || self.common.store.warehouses()).await
+    }
+
+    /// The hold policy operations saved, or the one configured at deploy time.
+    async fn hold_policy(&self, now: OffsetDateTime) -> Result<Arc<HoldPolicy>, StoreError> {
+        let fallback = self.settings.default_hold_policy();
+        self.policy.get_or_load(now, || async { Ok(self.common.store.hold_policy().await?.unwrap_or(fallback)) }).await
     }
 }
 
@@ -146,11 +156,12 @@ async fn process_message(deps: &ReservationDeps, message: &SqsMessage) -> Result
 pub async fn reserve_order(deps: &ReservationDeps, received: &OrderReceived) -> Result<Option<DomainEvent>, ReservationError> {
     let store = &deps.common.store;
     let now = deps.common.clock.now();
-    let (next, hold) = match received.payment_method {
-        PaymentMethod::Online => (OrderStatus::AwaitingPayment, deps.settings.hold),
-        PaymentMethod::CashOnDelivery => (OrderStatus::AwaitingReview, deps.settings.cod_hold),
+    let next = match received.payment_method {
+        PaymentMethod::Online => OrderStatus::AwaitingPayment,
+        PaymentMethod::CashOnDelivery => OrderStatus::AwaitingReview,
     };
-    let hold_expires_at = now + hold;
+    let policy = deps.hold_policy(now).await?;
+    let hold_expires_at = now + policy.hold_for(received.payment_method, &received.channel, received.lines.iter().map(|l| &l.sku));
     let lines: Vec<(Sku, Quantity)> = received.lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect();
     let catalogue = deps.catalogue(now).await?;
     let preference = catalogue.preference_for(&received.province);

@@ -43,14 +43,16 @@ pub enum Claim {
 }
 
 impl Store {
-    /// Claim `key_hash` and store `order` in one transaction.
+    /// Claim `key_hash` and store `order` in one transaction. A RECEIVED order not reserved by
+    /// `recheck_at` is found again by the sweeper, which announces it once more.
     pub async fn claim_key_and_create_order(
         &self,
         key_hash: &str,
         record: &IdempotencyRecord,
         order: &Order,
-        now_unix: i64,
+        recheck_at: time::OffsetDateTime,
     ) -> Result<Claim, StoreError> {
+        let now_unix = order.received_at.unix_timestamp();
         let (pk, sk) = keys::idempotency(key_hash);
         let claim = Put::builder()
             .table_name(&self.table)
@@ -61,10 +63,9 @@ impl Store {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .expect("put has table and item");
-        let (pk, sk) = keys::order(order.order_id);
         let create = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(to_item(order, pk, sk, "Order")))
+            .set_item(Some(super::orders::order_item(order, self.expiry_buckets, recheck_at)))
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .expect("put has table and item");

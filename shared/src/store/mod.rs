@@ -4,12 +4,15 @@
 //! Every state change here is a conditional write, so concurrent or repeated callers cannot
 //! oversell, double-reserve or resurrect an order: the condition decides, the loser is told.
 
+mod holds;
 mod idempotency;
 mod orders;
+mod policy;
 mod stock;
 
 pub use idempotency::{Claim, IdempotencyRecord, IdempotencyStatus};
-pub use orders::{CancelError, ReserveError};
+pub use holds::{DueHold, ExpireOutcome, Page, PaymentOutcome, StuckOrder};
+pub use orders::{CancelError, Hold, HoldStatus, ReserveError};
 pub use stock::{AdjustError, StockItem};
 
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
@@ -21,6 +24,8 @@ pub type Item = HashMap<String, AttributeValue>;
 
 /// Name of the sparse index of holds still awaiting payment, ordered by expiry.
 pub const EXPIRING_HOLDS_INDEX: &str = "expiring-holds";
+/// Name of the sparse index of orders still RECEIVED, ordered by when to look at them again.
+pub const RECEIVED_ORDERS_INDEX: &str = "received-orders";
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -52,6 +57,10 @@ impl Store {
         Self { client, table: table.into(), expiry_buckets: expiry_buckets.max(1) }
     }
 
+    pub fn buckets(&self) -> u32 {
+        self.expiry_buckets
+    }
+
     pub fn table(&self) -> &str {
         &self.table
     }
@@ -80,7 +89,12 @@ pub(crate) fn to_item<T: serde::Serialize>(value: &T, pk: String, sk: String, en
     item
 }
 
-pub(crate) fn from_item<T: serde::de::DeserializeOwned>(item: Item, what: &str) -> Result<T, StoreError> {
+/// The inverse of [`to_item`]: the key and type attributes the store added are dropped, so a
+/// domain type that refuses unknown fields reads back as it was written.
+pub(crate) fn from_item<T: serde::de::DeserializeOwned>(mut item: Item, what: &str) -> Result<T, StoreError> {
+    for added in ["PK", "SK", "entity"] {
+        item.remove(added);
+    }
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(what.to_owned(), e.to_string()))
 }
 
@@ -117,5 +131,11 @@ pub(crate) mod keys {
     }
     pub fn expiry_bucket(bucket: u32) -> String {
         format!("HOLDS#{bucket:03}")
+    }
+    pub fn hold_policy() -> (String, String) {
+        ("CONFIG".to_owned(), "HOLD_POLICY".to_owned())
+    }
+    pub fn received_bucket(bucket: u32) -> String {
+        format!("RECEIVED#{bucket:03}")
     }
 }

@@ -16,8 +16,13 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum HoldStatus {
+    /// Units reserved, awaiting payment (or review); in the expiring-holds index.
     Held,
+    /// Units back in stock (expired or cancelled). An expired hold stays in the index until
+    /// its OrderExpired is published, so a sweeper that stopped half-way announces it next run.
     Released,
+    /// Paid: units sold.
+    Committed,
 }
 
 /// What one order holds, where, and until when. While `HELD` it carries `expiry_bucket`, which
@@ -57,11 +62,27 @@ pub enum CancelError {
     Store(#[from] StoreError),
 }
 
-fn timestamp(t: OffsetDateTime) -> AttributeValue {
+/// While an order is RECEIVED it carries these two attributes, which put it in the sparse
+/// received-orders index; every transition out of RECEIVED removes the bucket.
+pub(crate) const RECHECK_BUCKET: &str = "recheck_bucket";
+pub(crate) const RECHECK_AT: &str = "recheck_at";
+
+/// An order's item, with its index attributes while it is RECEIVED.
+pub(crate) fn order_item(order: &Order, buckets: u32, recheck_at: OffsetDateTime) -> super::Item {
+    let (pk, sk) = keys::order(order.order_id);
+    let mut item = to_item(order, pk, sk, "Order");
+    if order.status == OrderStatus::Received {
+        item.insert(RECHECK_BUCKET.to_owned(), s(keys::received_bucket(order.order_id.bucket(buckets))));
+        item.insert(RECHECK_AT.to_owned(), n(recheck_at.unix_timestamp()));
+    }
+    item
+}
+
+pub(crate) fn timestamp(t: OffsetDateTime) -> AttributeValue {
     s(t.format(&Rfc3339).expect("UTC timestamps format"))
 }
 
-fn status(value: OrderStatus) -> AttributeValue {
+pub(crate) fn status(value: OrderStatus) -> AttributeValue {
     s(value.as_str())
 }
 
@@ -76,17 +97,18 @@ impl Store {
         self.get(pk, sk, "hold").await
     }
 
-    fn update(&self, (pk, sk): (String, String)) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+    pub(crate) fn update(&self, (pk, sk): (String, String)) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
         Update::builder().table_name(&self.table).set_key(Some(key(pk, sk)))
     }
 
-    fn stock_move(&self, allocation: &Allocation, from: &str, to: &str, now: OffsetDateTime) -> TransactWriteItem {
+    pub(crate) fn stock_move(&self, allocation: &Allocation, from: &str, to: &str, now: OffsetDateTime) -> TransactWriteItem {
         let update = self
             .update(keys::stock(&allocation.sku, &allocation.warehouse))
-            .update_expression("SET #from = #from - :q, #to = #to + :q, updated_at = :now")
+            .update_expression("SET #from = #from - :q, #to = if_not_exists(#to, :zero) + :q, updated_at = :now")
             .condition_expression("#from >= :q")
             .expression_attribute_names("#from", from)
             .expression_attribute_names("#to", to)
+            .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":q", n(allocation.quantity.get()))
             .expression_attribute_values(":now", timestamp(now))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -117,11 +139,12 @@ impl Store {
             .expression_attribute_values(":expires", timestamp(hold_expires_at))
             .expression_attribute_values(":now", timestamp(now));
         let mut set = String::from("SET #status = :next, hold_expires_at = :expires, updated_at = :now");
+        let remove = format!(" REMOVE {RECHECK_BUCKET}");
         for (i, allocation) in allocations.iter().enumerate() {
             set.push_str(&format!(", #lines[{i}].#warehouse = :wh{i}"));
             order_update = order_update.expression_attribute_values(format!(":wh{i}"), s(allocation.warehouse.as_str()));
         }
-        let order_update = order_update.update_expression(set).build().expect("update has table, key and expression");
+        let order_update = order_update.update_expression(set + &remove).build().expect("update has table, key and expression");
         let hold = Hold {
             order_id,
             hold_status: HoldStatus::Held,
@@ -187,7 +210,7 @@ impl Store {
                 let (pk, sk) = keys::order(id);
                 key(pk, sk)
             }))
-            .update_expression("SET #status = :rejected, short_lines = :short, updated_at = :now")
+            .update_expression(format!("SET #status = :rejected, short_lines = :short, updated_at = :now REMOVE {RECHECK_BUCKET}"))
             .condition_expression("#status = :received")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":rejected", status(OrderStatus::Rejected))
@@ -209,7 +232,7 @@ impl Store {
         debug_assert!(order.status.can_become(OrderStatus::Cancelled));
         let order_update = self
             .update(keys::order(order.order_id))
-            .update_expression("SET #status = :cancelled, updated_at = :now")
+            .update_expression(format!("SET #status = :cancelled, updated_at = :now REMOVE {RECHECK_BUCKET}"))
             .condition_expression("#status = :seen")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":cancelled", status(OrderStatus::Cancelled))

@@ -22,6 +22,9 @@ pub struct StockItem {
     pub available: i64,
     /// Units held for orders awaiting payment or review.
     pub reserved: i64,
+    /// Units paid for.
+    #[serde(default)]
+    pub sold: i64,
     pub updated_at: String,
 }
 

@@ -151,7 +151,7 @@ async fn main() -> Result<(), String> {
     calls.reset();
 
     let stack = Arc::new(stack);
-    let running = local::run(stack.clone(), LocalOptions { api_port: None, pollers_per_queue: o.pollers }).await?;
+    let running = local::run(stack.clone(), LocalOptions { api_port: None, pollers_per_queue: o.pollers, ..LocalOptions::default() }).await?;
     let api = ApiClient::new(running.api_url());
     eprintln!("flash sale: {} orders for {} units from {} clients, {} pollers ...", o.orders, o.units, o.clients, o.pollers);
 

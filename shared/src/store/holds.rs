@@ -1,0 +1,243 @@
+//! The end of a hold: found due through the sparse expiring-holds index and released, or
+//! committed by a payment. The two race for the same hold; conditions decide which wins, so an
+//! order ends paid with its stock sold or expired with its stock returned, never both.
+//!
+//! Also the received-orders index: orders still RECEIVED after their grace time, whose
+//! OrderReceived may have been lost, found again so they can be announced once more.
+
+use super::orders::{status, timestamp, Hold, HoldStatus, RECHECK_AT, RECHECK_BUCKET};
+use super::{cancellation_codes, from_item, keys, n, s, Item, Store, StoreError, EXPIRING_HOLDS_INDEX, RECEIVED_ORDERS_INDEX};
+use crate::domain::{Allocation, Order, OrderId, OrderStatus};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use time::OffsetDateTime;
+
+/// A due entry of the expiring-holds index.
+pub type DueHold = Hold;
+
+/// One page of an index query: what came back and whether more is due behind it.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub more: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExpireOutcome {
+    /// This call released the hold and expired the order; announce it.
+    Expired(Vec<Allocation>),
+    /// The hold was no longer held (paid, cancelled, or released by an earlier run).
+    NotHeld,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentOutcome {
+    /// This call committed the hold: the units are sold.
+    Paid(Vec<Allocation>),
+    /// The order was not awaiting payment (expired, cancelled, already paid…): its status.
+    NotAwaitingPayment(OrderStatus),
+}
+
+/// An order left RECEIVED past its recheck time.
+#[derive(Debug, Clone)]
+pub struct StuckOrder {
+    pub order: Order,
+    /// How often it has been announced again already.
+    pub rechecks: u32,
+}
+
+fn transact_error(err: TransactWriteItemsError) -> StoreError {
+    StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(err).to_string())
+}
+
+impl Store {
+    async fn query_index(&self, index: &str, bucket_attr: &str, bucket: String, sort_attr: &str, up_to: i64, limit: i32) -> Result<(Vec<Item>, bool), StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#bucket = :bucket AND #sort <= :up_to")
+            .expression_attribute_names("#bucket", bucket_attr)
+            .expression_attribute_names("#sort", sort_attr)
+            .expression_attribute_values(":bucket", s(bucket))
+            .expression_attribute_values(":up_to", n(up_to))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(StoreError::aws)?;
+        let more = output.last_evaluated_key.is_some_and(|k| !k.is_empty());
+        Ok((output.items.unwrap_or_default(), more))
+    }
+
+    /// Holds in `bucket` due at `now`, oldest first. Entries leave the index once handled, so
+    /// the next page is simply the next query.
+    pub async fn due_holds(&self, bucket: u32, now: OffsetDateTime, limit: i32) -> Result<Page<DueHold>, StoreError> {
+        let (items, more) = self
+            .query_index(EXPIRING_HOLDS_INDEX, "expiry_bucket", keys::expiry_bucket(bucket), "expires_at", now.unix_timestamp(), limit)
+            .await?;
+        let items = items.into_iter().map(|item| from_item(item, "hold")).collect::<Result<_, _>>()?;
+        Ok(Page { items, more })
+    }
+
+    /// Release a due hold and expire its order, in one transaction conditional on the hold
+    /// still being held and due and the order still unpaid.
+    pub async fn expire_hold(&self, hold: &Hold, now: OffsetDateTime) -> Result<ExpireOutcome, StoreError> {
+        let order_update = self
+            .update(keys::order(hold.order_id))
+            .update_expression("SET #status = :expired, updated_at = :now")
+            .condition_expression("#status IN (:awaiting_payment, :awaiting_review)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":expired", status(OrderStatus::Expired))
+            .expression_attribute_values(":awaiting_payment", status(OrderStatus::AwaitingPayment))
+            .expression_attribute_values(":awaiting_review", status(OrderStatus::AwaitingReview))
+            .expression_attribute_values(":now", timestamp(now))
+            .build()
+            .expect("update has table, key and expression");
+        // The hold keeps its index entry until OrderExpired is out (see `finish_expiry`).
+        let hold_release = self
+            .update(keys::hold(hold.order_id))
+            .update_expression("SET hold_status = :released, released_at = :now")
+            .condition_expression("hold_status = :held AND expires_at <= :now_unix")
+            .expression_attribute_values(":released", s("RELEASED"))
+            .expression_attribute_values(":held", s("HELD"))
+            .expression_attribute_values(":now", timestamp(now))
+            .expression_attribute_values(":now_unix", n(now.unix_timestamp()))
+            .build()
+            .expect("update has table, key and expression");
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(order_update).build())
+            .transact_items(TransactWriteItem::builder().update(hold_release).build());
+        for allocation in &hold.allocations {
+            request = request.transact_items(self.stock_move(allocation, "reserved", "available", now));
+        }
+        match request.send().await {
+            Ok(_) => Ok(ExpireOutcome::Expired(hold.allocations.clone())),
+            Err(err) => match err.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    let codes = cancellation_codes(c.cancellation_reasons());
+                    if codes.get(1) == Some(&"ConditionalCheckFailed") {
+                        Ok(ExpireOutcome::NotHeld)
+                    } else {
+                        Err(StoreError::Aws(format!("expiry refused by order or stock: {codes:?}")))
+                    }
+                }
+                other => Err(transact_error(other)),
+            },
+        }
+    }
+
+    /// The hold's OrderExpired is published: take it out of the index.
+    pub async fn finish_expiry(&self, order_id: OrderId) -> Result<bool, StoreError> {
+        let (pk, sk) = keys::hold(order_id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key(pk, sk)))
+            .update_expression("REMOVE expiry_bucket")
+            .condition_expression("hold_status = :released")
+            .expression_attribute_values(":released", s("RELEASED"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(StoreError::aws(err)),
+        }
+    }
+
+    /// A payment arrived for an order: if it still awaits payment, mark it PAID and sell the
+    /// held units, in one transaction with the hold's commit.
+    pub async fn commit_payment(&self, order_id: OrderId, now: OffsetDateTime) -> Result<PaymentOutcome, StoreError> {
+        let Some(hold) = self.hold(order_id).await? else {
+            let status = self.order(order_id).await?.map(|o| o.status).unwrap_or(OrderStatus::Received);
+            return Ok(PaymentOutcome::NotAwaitingPayment(status));
+        };
+        let order_update = self
+            .update(keys::order(order_id))
+            .update_expression("SET #status = :paid, updated_at = :now")
+            .condition_expression("#status = :awaiting_payment")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":paid", status(OrderStatus::Paid))
+            .expression_attribute_values(":awaiting_payment", status(OrderStatus::AwaitingPayment))
+            .expression_attribute_values(":now", timestamp(now))
+            .build()
+            .expect("update has table, key and expression");
+        let hold_commit = self
+            .update(keys::hold(order_id))
+            .update_expression("SET hold_status = :committed REMOVE expiry_bucket")
+            .condition_expression("hold_status = :held")
+            .expression_attribute_values(":committed", s("COMMITTED"))
+            .expression_attribute_values(":held", s("HELD"))
+            .build()
+            .expect("update has table, key and expression");
+        let mut request = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(order_update).build())
+            .transact_items(TransactWriteItem::builder().update(hold_commit).build());
+        for allocation in &hold.allocations {
+            request = request.transact_items(self.stock_move(allocation, "reserved", "sold", now));
+        }
+        match request.send().await {
+            Ok(_) => Ok(PaymentOutcome::Paid(hold.allocations)),
+            Err(err) => match err.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    let codes = cancellation_codes(c.cancellation_reasons());
+                    if codes.first() == Some(&"ConditionalCheckFailed") || codes.get(1) == Some(&"ConditionalCheckFailed") {
+                        let status = self.order(order_id).await?.map(|o| o.status).unwrap_or(OrderStatus::Received);
+                        Ok(PaymentOutcome::NotAwaitingPayment(status))
+                    } else {
+                        Err(StoreError::Aws(format!("payment commit refused by stock: {codes:?}")))
+                    }
+                }
+                other => Err(transact_error(other)),
+            },
+        }
+    }
+
+    /// Orders in `bucket` still RECEIVED whose recheck time has come.
+    pub async fn stuck_received(&self, bucket: u32, now: OffsetDateTime, limit: i32) -> Result<Page<StuckOrder>, StoreError> {
+        let (items, more) = self
+            .query_index(RECEIVED_ORDERS_INDEX, RECHECK_BUCKET, keys::received_bucket(bucket), RECHECK_AT, now.unix_timestamp(), limit)
+            .await?;
+        let mut stuck = Vec::with_capacity(items.len());
+        for item in items {
+            let rechecks = item.get("recheck_count").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+            stuck.push(StuckOrder { order: from_item(item, "order")?, rechecks });
+        }
+        Ok(Page { items: stuck, more })
+    }
+
+    /// Look at a RECEIVED order again at `next`. False when it has left RECEIVED meanwhile.
+    pub async fn reschedule_recheck(&self, order_id: OrderId, next: OffsetDateTime, rechecks: u32) -> Result<bool, StoreError> {
+        let (pk, sk) = keys::order(order_id);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(super::key(pk, sk)))
+            .update_expression(format!("SET {RECHECK_AT} = :next, recheck_count = :count"))
+            .condition_expression("#status = :received")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":next", n(next.unix_timestamp()))
+            .expression_attribute_values(":count", n(rechecks))
+            .expression_attribute_values(":received", status(OrderStatus::Received))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(StoreError::aws(err)),
+        }
+    }
+}
+
+impl Hold {
+    pub fn is_held(&self) -> bool {
+        self.hold_status == HoldStatus::Held
+    }
+}
