@@ -131,6 +131,30 @@ pub struct Order {
 }
 
 impl Order {
+    /// A validated draft becomes an order: its id, RECEIVED, stamped with when we got it.
+    pub fn receive(draft: super::request::OrderDraft, order_id: OrderId, client_ip: Option<String>, now: OffsetDateTime) -> Self {
+        Self {
+            order_id,
+            customer_id: draft.customer_id,
+            status: OrderStatus::Received,
+            lines: draft.lines,
+            currency: draft.currency,
+            total_minor: draft.total.minor,
+            payment_method: draft.payment_method,
+            channel: draft.channel,
+            device_id: draft.device_id,
+            client_ip,
+            shipping_address: draft.shipping_address,
+            phone: draft.phone,
+            customer_note: draft.customer_note,
+            event_time: draft.event_time,
+            received_at: now,
+            updated_at: now,
+            hold_expires_at: None,
+            short_lines: Vec::new(),
+        }
+    }
+
     /// The lines that have a warehouse, i.e. what reservation put on hold for this order.
     pub fn reserved_allocations(&self) -> Vec<super::allocation::Allocation> {
         self.lines

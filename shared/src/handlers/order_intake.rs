@@ -7,7 +7,7 @@
 
 use super::Common;
 use crate::domain::{
-    parse_order_request, Limits, Order, OrderDraft, OrderId, OrderLine, OrderStatus, ShortLine,
+    parse_order_request, Limits, Order, OrderId, OrderLine, OrderStatus, ShortLine,
 };
 use crate::events::{DomainEvent, OrderCancelled, OrderReceived};
 use crate::http::{body_bytes, json_response, segments, Problem};
@@ -141,29 +141,6 @@ fn location(id: OrderId) -> String {
     format!("/orders/{id}")
 }
 
-fn new_order(draft: OrderDraft, id: OrderId, client_ip: Option<String>, now: OffsetDateTime) -> Order {
-    Order {
-        order_id: id,
-        customer_id: draft.customer_id,
-        status: OrderStatus::Received,
-        lines: draft.lines,
-        currency: draft.currency,
-        total_minor: draft.total.minor,
-        payment_method: draft.payment_method,
-        channel: draft.channel,
-        device_id: draft.device_id,
-        client_ip,
-        shipping_address: draft.shipping_address,
-        phone: draft.phone,
-        customer_note: draft.customer_note,
-        event_time: draft.event_time,
-        received_at: now,
-        updated_at: now,
-        hold_expires_at: None,
-        short_lines: Vec::new(),
-    }
-}
-
 pub fn order_received(order: &Order) -> DomainEvent {
     DomainEvent::OrderReceived(OrderReceived::of(order))
 }
@@ -183,7 +160,7 @@ async fn submit(deps: &IntakeDeps, request: &Request) -> Result<Response<Body>, 
     // Keys are scoped to the customer: two customers' clients may well pick the same key.
     let key_hash = sha256_hex(format!("{}\n{key}", draft.customer_id).as_bytes());
     let request_hash = sha256_hex(&canonical);
-    let order = new_order(draft, OrderId::generate(), client_ip(request), now);
+    let order = Order::receive(draft, OrderId::generate(), client_ip(request), now);
     let locked_until = (now + deps.settings.claim_lock).unix_timestamp();
     let record = IdempotencyRecord {
         status: IdempotencyStatus::InProgress,
