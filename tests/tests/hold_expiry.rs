@@ -249,3 +249,28 @@ async fn hold_durations_follow_the_policy_operations_saved() {
     assert!(report.expired >= 1);
     assert_eq!(status_of(&stack, cod).await, OrderStatus::Expired, "an unreviewed cash-on-delivery hold expires too");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_local_stack_runs_the_sweeper_on_its_schedule() {
+    let (stack, clock) = seeded(10).await;
+    let ids = reserved_orders(&stack, 2, &order_body(&[("TEA", 1)], "Zhejiang")).await;
+    clock.advance(Duration::minutes(31));
+    let stack = Arc::new(stack);
+    let options = orderflow_tests::local::LocalOptions { schedule_every: Some(std::time::Duration::from_millis(100)), ..Default::default() };
+    let running = orderflow_tests::local::run(stack.clone(), options).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while stack.stock("TEA", "HZ").await.reserved > 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    running.stop().await;
+    for id in ids {
+        assert_eq!(status_of(&stack, id).await, OrderStatus::Expired);
+    }
+}
+
+#[test]
+fn the_sample_schedule_event_is_what_the_function_reads() {
+    let text = std::fs::read_to_string(orderflow_tests::emulators::repo_root().join("events/hold-expiry-schedule.json")).unwrap();
+    let event: aws_lambda_events::event::eventbridge::EventBridgeEvent<Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(event.detail_type, "Scheduled Event");
+}
