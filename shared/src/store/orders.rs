@@ -265,7 +265,7 @@ impl Store {
                 TransactWriteItemsError::TransactionCanceledException(c) => {
                     let codes = cancellation_codes(c.cancellation_reasons());
                     if codes.first() == Some(&"ConditionalCheckFailed")
-                        || codes.iter().any(|c| *c == "TransactionConflict")
+                        || codes.contains(&"TransactionConflict")
                     {
                         Err(CancelError::StatusChanged)
                     } else {
