@@ -77,6 +77,36 @@ pub struct OrderExpired {
     pub released: Vec<Allocation>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPaid {
+    pub order_id: OrderId,
+    pub payment_id: String,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    /// Paid after its hold had ended; the stock was reserved again.
+    pub late: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentMismatch {
+    pub order_id: OrderId,
+    pub payment_id: String,
+    pub expected_minor: i64,
+    pub expected_currency: String,
+    pub received_minor: i64,
+    pub received_currency: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundRequested {
+    /// As the provider sent it: a refund may be for an order that is not ours.
+    pub order_id: String,
+    pub payment_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub reason: String,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum DomainEvent {
     OrderReceived(OrderReceived),
@@ -84,6 +114,9 @@ pub enum DomainEvent {
     OrderRejected(OrderRejected),
     OrderCancelled(OrderCancelled),
     OrderExpired(OrderExpired),
+    OrderPaid(OrderPaid),
+    PaymentMismatch(PaymentMismatch),
+    RefundRequested(RefundRequested),
 }
 
 impl DomainEvent {
@@ -95,6 +128,9 @@ impl DomainEvent {
             Self::OrderRejected(_) => "OrderRejected",
             Self::OrderCancelled(_) => "OrderCancelled",
             Self::OrderExpired(_) => "OrderExpired",
+            Self::OrderPaid(_) => "OrderPaid",
+            Self::PaymentMismatch(_) => "PaymentMismatch",
+            Self::RefundRequested(_) => "RefundRequested",
         }
     }
 
@@ -105,6 +141,9 @@ impl DomainEvent {
             Self::OrderRejected(d) => serde_json::to_string(d),
             Self::OrderCancelled(d) => serde_json::to_string(d),
             Self::OrderExpired(d) => serde_json::to_string(d),
+            Self::OrderPaid(d) => serde_json::to_string(d),
+            Self::PaymentMismatch(d) => serde_json::to_string(d),
+            Self::RefundRequested(d) => serde_json::to_string(d),
         };
         value.expect("event details are plain data and always serialise")
     }

@@ -21,6 +21,8 @@ use orderflow::config::Config;
 use orderflow::domain::{Sku, Warehouse, WarehouseId};
 use orderflow::handlers::hold_expiry::{ExpiryDeps, ExpirySettings};
 use orderflow::handlers::order_intake::{IntakeDeps, IntakeSettings};
+use orderflow::handlers::payment_processor::{ProcessorDeps, ProcessorSettings};
+use orderflow::handlers::payment_webhook::{WebhookDeps, WebhookSettings};
 use orderflow::handlers::staff_api::StaffDeps;
 use orderflow::handlers::stock_reservation::{ReservationDeps, ReservationSettings};
 use orderflow::handlers::Common;
@@ -148,6 +150,26 @@ impl Stack {
 
     pub fn staff(&self) -> StaffDeps {
         StaffDeps::new(self.common(), &self.config)
+    }
+
+    /// The local stack's webhook signing secret: `LOCAL_PAYMENT_WEBHOOK_SECRET`, or a fixed
+    /// development value. The mock provider signs with it.
+    pub fn webhook_secret() -> String {
+        std::env::var("LOCAL_PAYMENT_WEBHOOK_SECRET").unwrap_or_else(|_| "local-development-webhook-secret".to_owned())
+    }
+
+    pub fn payment_webhook(&self) -> WebhookDeps {
+        let settings = WebhookSettings::from_lookup(|name| match name {
+            "PAYMENT_WEBHOOK_SECRETS" => Some(Self::webhook_secret()),
+            "PAYMENT_QUEUE_URL" => Some(self.provisioned.queue_url("PaymentEventsQueue").to_owned()),
+            _ => None,
+        })
+        .expect("webhook settings are complete");
+        WebhookDeps { common: self.common(), sqs: self.sqs.clone(), settings }
+    }
+
+    pub fn payment_processor(&self) -> ProcessorDeps {
+        ProcessorDeps { common: self.common(), settings: ProcessorSettings::default() }
     }
 
     pub fn expiry(&self) -> ExpiryDeps {

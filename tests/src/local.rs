@@ -11,7 +11,10 @@ use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use orderflow::handlers::hold_expiry::{self, ExpiryDeps};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use orderflow::handlers::order_intake::{self, IntakeDeps};
+use orderflow::handlers::payment_processor::{self, ProcessorDeps};
+use orderflow::handlers::payment_webhook::{self, WebhookDeps};
 use orderflow::handlers::staff_api::{self, StaffDeps};
 use orderflow::handlers::stock_reservation::{self, ReservationDeps};
 use std::collections::HashSet;
@@ -31,6 +34,8 @@ pub enum LocalFunction {
     StaffApi(StaffDeps),
     StockReservation(ReservationDeps),
     HoldExpiry(ExpiryDeps),
+    PaymentWebhook(WebhookDeps),
+    PaymentProcessor(ProcessorDeps),
 }
 
 impl LocalFunction {
@@ -40,6 +45,8 @@ impl LocalFunction {
             "staff-api" => Self::StaffApi(stack.staff()),
             "stock-reservation" => Self::StockReservation(stack.reservation()),
             "hold-expiry" => Self::HoldExpiry(stack.expiry()),
+            "payment-webhook" => Self::PaymentWebhook(stack.payment_webhook()),
+            "payment-processor" => Self::PaymentProcessor(stack.payment_processor()),
             other => return Err(format!("the template names a function binary {other:?} the local stack cannot run")),
         })
     }
@@ -48,9 +55,20 @@ impl LocalFunction {
         let result = match self {
             Self::OrderIntake(deps) => order_intake::handle(deps, request).await,
             Self::StaffApi(deps) => staff_api::handle(deps, request).await,
-            Self::StockReservation(_) | Self::HoldExpiry(_) => return Err("this function has no HTTP trigger".into()),
+            Self::PaymentWebhook(deps) => payment_webhook::handle(deps, request).await,
+            Self::StockReservation(_) | Self::HoldExpiry(_) | Self::PaymentProcessor(_) => {
+                return Err("this function has no HTTP trigger".into())
+            }
         };
         result.map_err(|e| e.to_string())
+    }
+
+    async fn sqs(&self, event: SqsEvent) -> Result<SqsBatchResponse, String> {
+        match self {
+            Self::StockReservation(deps) => Ok(stock_reservation::handle_batch(deps, event).await),
+            Self::PaymentProcessor(deps) => Ok(payment_processor::handle_batch(deps, event).await),
+            _ => Err("this function has no SQS trigger".into()),
+        }
     }
 }
 
@@ -132,11 +150,11 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
                     routes.push(Route { method: method.clone(), template: path.clone(), function: local.clone() })
                 }
                 Trigger::Sqs { queue, batch_size } => {
-                    let LocalFunction::StockReservation(deps) = &local else {
+                    if !matches!(local, LocalFunction::StockReservation(_) | LocalFunction::PaymentProcessor(_)) {
                         return Err(format!("{} has an SQS trigger but is not an SQS consumer", function.binary));
-                    };
+                    }
                     for _ in 0..options.pollers_per_queue.max(1) {
-                        tasks.push(tokio::spawn(poll_queue(stack.clone(), queue.clone(), *batch_size, deps.clone(), stopped.clone())));
+                        tasks.push(tokio::spawn(poll_queue(stack.clone(), queue.clone(), *batch_size, local.clone(), stopped.clone())));
                     }
                 }
                 Trigger::Schedule { expression } => {
@@ -157,11 +175,12 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
         .map_err(|e| format!("cannot listen for the API: {e}"))?;
     let api_address = listener.local_addr().map_err(|e| e.to_string())?;
     let routes = Arc::new(routes);
-    tasks.push(tokio::spawn(serve_api(listener, routes, stopped)));
+    let mock = Arc::new(MockProvider { store: stack.store(), secret: Stack::webhook_secret() });
+    tasks.push(tokio::spawn(serve_api(listener, routes, mock, stopped)));
     Ok(Running { api_address, stop, tasks })
 }
 
-async fn serve_api(listener: tokio::net::TcpListener, routes: Arc<Vec<Route>>, mut stopped: watch::Receiver<bool>) {
+async fn serve_api(listener: tokio::net::TcpListener, routes: Arc<Vec<Route>>, mock: Arc<MockProvider>, mut stopped: watch::Receiver<bool>) {
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -170,11 +189,11 @@ async fn serve_api(listener: tokio::net::TcpListener, routes: Arc<Vec<Route>>, m
             },
             _ = stopped.changed() => return,
         };
-        let routes = routes.clone();
+        let (routes, mock) = (routes.clone(), mock.clone());
         tokio::spawn(async move {
             let service = service_fn(move |request| {
-                let routes = routes.clone();
-                async move { Ok::<_, std::convert::Infallible>(gateway(&routes, request, peer).await) }
+                let (routes, mock) = (routes.clone(), mock.clone());
+                async move { Ok::<_, std::convert::Infallible>(gateway(&routes, &mock, request, peer).await) }
             });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
@@ -192,10 +211,17 @@ fn plain(status: u16, message: &str) -> hyper::Response<Full<Bytes>> {
 }
 
 /// What API Gateway does for one request: match a route, build the event, invoke, answer.
-async fn gateway(routes: &[Route], request: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
+async fn gateway(routes: &[Route], mock: &MockProvider, request: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
     let method = request.method().as_str().to_owned();
     let path_and_query = request.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
     let path = request.uri().path().to_owned();
+    if method == "POST" && path == MockProvider::PATH {
+        let body = match Limited::new(request.into_body(), 64 * 1024).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return plain(413, "Request Entity Too Large"),
+        };
+        return mock.pay(routes, &body).await;
+    }
     let Some(route) = routes.iter().find(|r| r.method == method && apigw::match_route(&r.template, &path).is_some()) else {
         return plain(404, "Not Found");
     };
@@ -224,6 +250,87 @@ async fn gateway(routes: &[Route], request: hyper::Request<Incoming>, peer: Sock
     }
 }
 
+/// The payment provider, as far as the local stack needs one: `POST /_mock-provider/payments`
+/// with `{"order_id": "...", "outcome": "succeeded"}` makes a payment event (amount and currency
+/// from the order unless given; `event_id` repeats an earlier event), signs it with the local
+/// webhook secret and delivers it to the webhook route, as the provider would.
+pub struct MockProvider {
+    store: orderflow::store::Store,
+    secret: String,
+}
+
+#[derive(serde::Deserialize)]
+struct MockPayment {
+    order_id: String,
+    #[serde(default)]
+    outcome: Option<String>,
+    #[serde(default)]
+    amount_minor: Option<i64>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    event_id: Option<String>,
+    #[serde(default)]
+    payment_id: Option<String>,
+}
+
+impl MockProvider {
+    pub const PATH: &'static str = "/_mock-provider/payments";
+
+    async fn pay(&self, routes: &[Route], body: &[u8]) -> hyper::Response<Full<Bytes>> {
+        let request: MockPayment = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => return plain(400, &format!("expected {{\"order_id\": ..., \"outcome\": \"succeeded\"}}: {e}")),
+        };
+        let order = match orderflow::domain::OrderId::parse(&request.order_id) {
+            Ok(id) => self.store.order(id).await.ok().flatten(),
+            Err(_) => None,
+        };
+        let amount = request.amount_minor.or(order.as_ref().map(|o| o.total_minor)).unwrap_or(0);
+        let currency = request
+            .currency
+            .or_else(|| order.as_ref().and_then(|o| serde_json::to_value(o.currency).ok()?.as_str().map(str::to_owned)))
+            .unwrap_or_else(|| "CNY".into());
+        let event = serde_json::json!({
+            "id": request.event_id.unwrap_or_else(|| format!("evt_{}", ulid::Ulid::new())),
+            "type": format!("payment.{}", request.outcome.as_deref().unwrap_or("succeeded")),
+            "created": time::OffsetDateTime::now_utc().unix_timestamp(),
+            "data": {
+                "payment_id": request.payment_id.unwrap_or_else(|| format!("pay_{}", ulid::Ulid::new())),
+                "order_id": request.order_id,
+                "amount_minor": amount,
+                "currency": currency,
+            }
+        });
+        let payload = event.to_string();
+        let signature = orderflow::domain::payment::sign(self.secret.as_bytes(), time::OffsetDateTime::now_utc().unix_timestamp(), payload.as_bytes());
+        let Some(route) = routes.iter().find(|r| r.method == "POST" && r.template == "/payments/webhook") else {
+            return plain(500, "the template has no POST /payments/webhook route");
+        };
+        let call = HttpCall {
+            method: "POST",
+            path: "/payments/webhook",
+            route_template: &route.template,
+            headers: vec![("content-type".into(), "application/json".into()), ("payment-signature".into(), signature)],
+            body: Some(payload),
+            source_ip: "127.0.0.1",
+        };
+        match route.function.http(apigw::request(&call)).await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let answer: serde_json::Value = serde_json::from_slice(orderflow::http::body_bytes(response.body())).unwrap_or_default();
+                let body = serde_json::json!({ "event": event, "webhook": { "status": status, "body": answer } });
+                hyper::Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(body.to_string())))
+                    .expect("static response")
+            }
+            Err(err) => plain(500, &err),
+        }
+    }
+}
+
 /// An EventBridge schedule: invoke on every tick, one invocation at a time (the template
 /// reserves a concurrency of one), with the function's timeout as the deadline.
 async fn run_schedule(every: Duration, deps: ExpiryDeps, mut stopped: watch::Receiver<bool>) {
@@ -245,7 +352,7 @@ async fn run_schedule(every: Duration, deps: ExpiryDeps, mut stopped: watch::Rec
 
 /// The Lambda SQS event source: receive a batch, invoke, delete what succeeded. Failed messages
 /// come back after the visibility timeout and, past maxReceiveCount, go to the dead-letter queue.
-async fn poll_queue(stack: Arc<Stack>, queue: String, batch_size: i32, deps: ReservationDeps, mut stopped: watch::Receiver<bool>) {
+async fn poll_queue(stack: Arc<Stack>, queue: String, batch_size: i32, function: LocalFunction, mut stopped: watch::Receiver<bool>) {
     loop {
         if *stopped.borrow() {
             return;
@@ -258,7 +365,13 @@ async fn poll_queue(stack: Arc<Stack>, queue: String, batch_size: i32, deps: Res
             tokio::time::sleep(Duration::from_millis(20)).await;
             continue;
         }
-        let response = stock_reservation::handle_batch(&deps, event.clone()).await;
+        let response = match function.sqs(event.clone()).await {
+            Ok(response) => response,
+            Err(err) => {
+                tracing::error!(error = %err, "SQS consumer misconfigured");
+                return;
+            }
+        };
         let failed: HashSet<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
         let succeeded: Vec<_> = event
             .records

@@ -390,7 +390,7 @@ mod tests {
         let rule = def.rules.iter().find(|r| r.pattern["detail-type"][0] == "OrderReceived").unwrap();
         assert_eq!(rule.targets[0].1, "StockReservationQueue");
         let binaries: Vec<&str> = def.functions.iter().map(|f| f.binary.as_str()).collect();
-        for b in ["order-intake", "stock-reservation", "staff-api", "hold-expiry"] {
+        for b in ["order-intake", "stock-reservation", "staff-api", "hold-expiry", "payment-webhook", "payment-processor"] {
             assert!(binaries.contains(&b), "{b} missing from {binaries:?}");
         }
     }

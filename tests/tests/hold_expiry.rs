@@ -83,7 +83,7 @@ async fn due_holds_are_released_and_announced_and_others_left_alone() {
 async fn paid_orders_are_never_released() {
     let (stack, clock) = seeded(10).await;
     let ids = reserved_orders(&stack, 2, &order_body(&[("TEA", 1)], "Zhejiang")).await;
-    let paid = stack.store().commit_payment(ids[0], clock.now()).await.unwrap();
+    let paid = stack.store().commit_payment(ids[0], "pay-1", clock.now()).await.unwrap();
     assert!(matches!(paid, PaymentOutcome::Paid(_)));
     clock.advance(Duration::hours(2));
     let report = sweep(&stack.expiry(), None).await.unwrap();
@@ -109,7 +109,7 @@ async fn payment_and_expiry_racing_for_a_hundred_orders_end_each_in_exactly_one_
         let pay_store = store.clone();
         tasks.push(tokio::spawn(async move {
             pay_barrier.wait().await;
-            matches!(pay_store.commit_payment(id, now).await.unwrap(), PaymentOutcome::Paid(_))
+            matches!(pay_store.commit_payment(id, "pay-race", now).await.unwrap(), PaymentOutcome::Paid(_))
         }));
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;

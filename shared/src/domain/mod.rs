@@ -5,6 +5,7 @@ pub mod address;
 pub mod allocation;
 pub mod hold_policy;
 pub mod order;
+pub mod payment;
 pub mod request;
 pub mod values;
 

@@ -23,10 +23,14 @@ pub enum OrderStatus {
     Expired,
     /// Paid; stock sold.
     Paid,
+    /// A payment arrived with the wrong amount or currency: held for review, nothing ships.
+    PaymentMismatch,
+    /// Paid too late to be served (its stock was gone): the payment must be refunded.
+    RefundRequired,
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 7] = [
+    pub const ALL: [OrderStatus; 9] = [
         Self::Received,
         Self::AwaitingPayment,
         Self::AwaitingReview,
@@ -34,6 +38,8 @@ impl OrderStatus {
         Self::Cancelled,
         Self::Expired,
         Self::Paid,
+        Self::PaymentMismatch,
+        Self::RefundRequired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -45,6 +51,8 @@ impl OrderStatus {
             Self::Cancelled => "CANCELLED",
             Self::Expired => "EXPIRED",
             Self::Paid => "PAID",
+            Self::PaymentMismatch => "PAYMENT_MISMATCH",
+            Self::RefundRequired => "REFUND_REQUIRED",
         }
     }
 
@@ -54,8 +62,10 @@ impl OrderStatus {
         matches!(
             (self, next),
             (Received, AwaitingPayment | AwaitingReview | Rejected | Cancelled)
-                | (AwaitingPayment, Paid | Cancelled | Expired)
+                | (AwaitingPayment, Paid | Cancelled | Expired | PaymentMismatch)
                 | (AwaitingReview, Cancelled | Expired)
+                // A payment that arrives after the hold ended: re-served, or refunded.
+                | (Expired | Cancelled, Paid | RefundRequired)
         )
     }
 
@@ -66,7 +76,7 @@ impl OrderStatus {
 
     /// Whether stock is reserved for the order in this status.
     pub fn holds_stock(self) -> bool {
-        matches!(self, Self::AwaitingPayment | Self::AwaitingReview)
+        matches!(self, Self::AwaitingPayment | Self::AwaitingReview | Self::PaymentMismatch)
     }
 
     /// Whether reservation has decided for this order (it left RECEIVED through reservation).
@@ -128,6 +138,12 @@ pub struct Order {
     pub hold_expires_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub short_lines: Vec<ShortLine>,
+    /// The provider's payment that paid (or was flagged on) this order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+    /// Why the last payment attempt failed, as the provider said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_payment_failure: Option<String>,
 }
 
 impl Order {
@@ -152,6 +168,8 @@ impl Order {
             updated_at: now,
             hold_expires_at: None,
             short_lines: Vec::new(),
+            payment_id: None,
+            last_payment_failure: None,
         }
     }
 
@@ -182,12 +200,19 @@ mod tests {
     }
 
     #[test]
-    fn ended_orders_go_nowhere() {
-        for end in [Rejected, Cancelled, Expired] {
-            for next in OrderStatus::ALL {
-                assert!(!end.can_become(next), "{end:?} -> {next:?}");
+    fn ended_orders_go_nowhere_but_a_late_payment_can_revive_them() {
+        for next in OrderStatus::ALL {
+            assert!(!Rejected.can_become(next), "Rejected -> {next:?}");
+            assert!(!RefundRequired.can_become(next), "RefundRequired -> {next:?}");
+            for end in [Cancelled, Expired] {
+                assert_eq!(end.can_become(next), matches!(next, Paid | RefundRequired), "{end:?} -> {next:?}");
             }
         }
+    }
+
+    #[test]
+    fn only_an_order_awaiting_payment_can_be_flagged_for_a_mismatch() {
+        assert_eq!(OrderStatus::sources_of(PaymentMismatch), vec![AwaitingPayment]);
     }
 
     #[test]
@@ -204,7 +229,7 @@ mod tests {
     #[test]
     fn only_reserved_statuses_hold_stock() {
         let holding: Vec<_> = OrderStatus::ALL.into_iter().filter(|s| s.holds_stock()).collect();
-        assert_eq!(holding, vec![AwaitingPayment, AwaitingReview]);
+        assert_eq!(holding, vec![AwaitingPayment, AwaitingReview, PaymentMismatch]);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 pub mod hold_expiry;
 pub mod order_intake;
+pub mod payment_processor;
+pub mod payment_webhook;
 pub mod staff_api;
 pub mod stock_reservation;
 

@@ -6,6 +6,7 @@
 //! - `PUT  /admin/stock/{sku}/{warehouse}` `{"available": n}`: a stocktake (absolute count)
 //! - `POST /admin/stock/{sku}/{warehouse}/adjustments` `{"delta": n, "reason": "..."}`
 //! - `GET  /admin/hold-policy`, `PUT /admin/hold-policy`: hold durations, per channel and SKU
+//! - `GET  /admin/payments/reconciliation?day=YYYY-MM-DD`: payment outcomes of a day
 
 use super::Common;
 use crate::domain::{FieldError, HoldPolicy, Sku, Warehouse, WarehouseId};
@@ -47,6 +48,7 @@ async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Pr
         (Method::PUT, ["admin", "stock", sku, warehouse]) => set_available(deps, request, sku, warehouse).await,
         (Method::POST, ["admin", "stock", sku, warehouse, "adjustments"]) => adjust(deps, request, sku, warehouse).await,
         (Method::GET, ["admin", "hold-policy"]) => read_hold_policy(deps).await,
+        (Method::GET, ["admin", "payments", "reconciliation"]) => reconciliation(deps, request).await,
         (Method::PUT, ["admin", "hold-policy"]) => put_hold_policy(deps, request).await,
         (_, ["admin", "warehouses", ..] | ["admin", "stock", ..] | ["admin", "hold-policy"]) => Err(Problem::method_not_allowed()),
         _ => Err(Problem::route_not_found()),
@@ -204,4 +206,69 @@ async fn put_hold_policy(deps: &StaffDeps, request: &Request) -> Result<Response
     deps.common.store.put_hold_policy(&policy).await.map_err(unavailable)?;
     info!(actor = %actor(request), ?policy, "hold policy saved");
     Ok(json_response(StatusCode::OK, &serde_json::json!({ "policy": policy, "saved": true })))
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct Reconciliation {
+    day: String,
+    events: usize,
+    paid: usize,
+    late_paid: usize,
+    failed: usize,
+    mismatched: usize,
+    duplicate_charges: usize,
+    refunds_requested: usize,
+    unknown_orders: usize,
+    repeat_deliveries: usize,
+    not_yet_processed: usize,
+    /// Paid (on time or late) over paid plus failed.
+    success_rate: Option<f64>,
+    /// Refunds requested over successful payments received.
+    refund_rate: Option<f64>,
+    /// Payments we could not match to an order, for staff to chase.
+    unmatched: Vec<serde_json::Value>,
+}
+
+async fn reconciliation(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Problem> {
+    use crate::store::Resolution as R;
+    let day = match request.query_string_parameters_ref().and_then(|q| q.first("day").map(str::to_owned)) {
+        Some(day) => {
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            time::Date::parse(&day, &format).map_err(|_| invalid("day", "day-malformed", "day is YYYY-MM-DD"))?;
+            day
+        }
+        None => deps.common.clock.now().date().to_string(),
+    };
+    let records = deps.common.store.payments_of_day(&day).await.map_err(unavailable)?;
+    let mut r = Reconciliation { day, events: records.len(), ..Reconciliation::default() };
+    for record in &records {
+        match &record.resolution {
+            None => r.not_yet_processed += 1,
+            Some(R::Paid) => r.paid += 1,
+            Some(R::LatePaid) => r.late_paid += 1,
+            Some(R::Failed) => r.failed += 1,
+            Some(R::Mismatched { .. }) => r.mismatched += 1,
+            Some(R::DuplicateCharge) => {
+                r.duplicate_charges += 1;
+                r.refunds_requested += 1;
+            }
+            Some(R::RefundRequired { .. }) => r.refunds_requested += 1,
+            Some(R::AlreadyApplied) => r.repeat_deliveries += 1,
+            Some(R::UnknownOrder) => {
+                r.unknown_orders += 1;
+                r.unmatched.push(serde_json::json!({
+                    "event_id": record.event.id,
+                    "payment_id": record.event.data.payment_id,
+                    "order_id": record.event.data.order_id,
+                    "amount_minor": record.event.data.amount_minor,
+                    "currency": record.event.data.currency,
+                }));
+            }
+        }
+    }
+    let paid = r.paid + r.late_paid;
+    r.success_rate = (paid + r.failed > 0).then(|| paid as f64 / (paid + r.failed) as f64);
+    let succeeded = records.iter().filter(|x| x.event.event_type == crate::domain::payment::PaymentEventType::Succeeded).count();
+    r.refund_rate = (succeeded > 0).then(|| r.refunds_requested as f64 / succeeded as f64);
+    Ok(json_response(StatusCode::OK, &r))
 }

@@ -151,36 +151,14 @@ impl Store {
 
     /// A payment arrived for an order: if it still awaits payment, mark it PAID and sell the
     /// held units, in one transaction with the hold's commit.
-    pub async fn commit_payment(&self, order_id: OrderId, now: OffsetDateTime) -> Result<PaymentOutcome, StoreError> {
+    pub async fn commit_payment(&self, order_id: OrderId, payment_id: &str, now: OffsetDateTime) -> Result<PaymentOutcome, StoreError> {
         let Some(hold) = self.hold(order_id).await? else {
             let status = self.order(order_id).await?.map(|o| o.status).unwrap_or(OrderStatus::Received);
             return Ok(PaymentOutcome::NotAwaitingPayment(status));
         };
-        let order_update = self
-            .update(keys::order(order_id))
-            .update_expression("SET #status = :paid, updated_at = :now")
-            .condition_expression("#status = :awaiting_payment")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":paid", status(OrderStatus::Paid))
-            .expression_attribute_values(":awaiting_payment", status(OrderStatus::AwaitingPayment))
-            .expression_attribute_values(":now", timestamp(now))
-            .build()
-            .expect("update has table, key and expression");
-        let hold_commit = self
-            .update(keys::hold(order_id))
-            .update_expression("SET hold_status = :committed REMOVE expiry_bucket")
-            .condition_expression("hold_status = :held")
-            .expression_attribute_values(":committed", s("COMMITTED"))
-            .expression_attribute_values(":held", s("HELD"))
-            .build()
-            .expect("update has table, key and expression");
-        let mut request = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(order_update).build())
-            .transact_items(TransactWriteItem::builder().update(hold_commit).build());
-        for allocation in &hold.allocations {
-            request = request.transact_items(self.stock_move(allocation, "reserved", "sold", now));
+        let mut request = self.client.transact_write_items();
+        for item in self.pay_change(order_id, &hold.allocations, payment_id, now) {
+            request = request.transact_items(item);
         }
         match request.send().await {
             Ok(_) => Ok(PaymentOutcome::Paid(hold.allocations)),

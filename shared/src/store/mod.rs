@@ -7,12 +7,14 @@
 mod holds;
 mod idempotency;
 mod orders;
+mod payments;
 mod policy;
 mod stock;
 
 pub use idempotency::{Claim, IdempotencyRecord, IdempotencyStatus};
 pub use holds::{DueHold, ExpireOutcome, Page, PaymentOutcome, StuckOrder};
 pub use orders::{CancelError, Hold, HoldStatus, ReserveError};
+pub use payments::{InboxStatus, OrderChange, PaymentKey, PaymentRecord, Resolution, ResolveError};
 pub use stock::{AdjustError, StockItem};
 
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
@@ -131,6 +133,12 @@ pub(crate) mod keys {
     }
     pub fn expiry_bucket(bucket: u32) -> String {
         format!("HOLDS#{bucket:03}")
+    }
+    pub fn payment_day(day: &str) -> String {
+        format!("PAYDAY#{day}")
+    }
+    pub fn payment(day: &str, event_id: &str) -> (String, String) {
+        (payment_day(day), format!("EVT#{event_id}"))
     }
     pub fn hold_policy() -> (String, String) {
         ("CONFIG".to_owned(), "HOLD_POLICY".to_owned())

@@ -1,0 +1,111 @@
+//! Function payment-webhook (API Gateway HTTP API, `POST /payments/webhook`): the provider's
+//! callbacks. Verify the signature, store the event in the inbox (a repeat delivery is a 200
+//! no-op), hand it to the processing queue, answer at once. Nothing is stored for a callback
+//! whose signature does not verify.
+
+use super::Common;
+use crate::config::ConfigError;
+use crate::domain::payment::{verify, PaymentEvent, SignatureError};
+use crate::domain::FieldError;
+use crate::http::{body_bytes, json_response, segments, Problem};
+use crate::store::PaymentKey;
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Error, Request, Response};
+use tracing::{info, warn};
+
+pub const SIGNATURE_HEADER: &str = "payment-signature";
+
+#[derive(Clone)]
+pub struct WebhookSettings {
+    /// Every secret currently valid (more than one while a secret is rotated).
+    pub secrets: Vec<Vec<u8>>,
+    pub queue_url: String,
+    pub max_body_bytes: usize,
+}
+
+impl WebhookSettings {
+    /// `PAYMENT_WEBHOOK_SECRETS` (comma-separated) and `PAYMENT_QUEUE_URL`.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let secrets: Vec<Vec<u8>> = get("PAYMENT_WEBHOOK_SECRETS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        if secrets.is_empty() {
+            return Err(ConfigError::Missing("PAYMENT_WEBHOOK_SECRETS"));
+        }
+        let queue_url = get("PAYMENT_QUEUE_URL").filter(|v| !v.is_empty()).ok_or(ConfigError::Missing("PAYMENT_QUEUE_URL"))?;
+        Ok(Self { secrets, queue_url, max_body_bytes: 64 * 1024 })
+    }
+}
+
+#[derive(Clone)]
+pub struct WebhookDeps {
+    pub common: Common,
+    pub sqs: aws_sdk_sqs::Client,
+    pub settings: WebhookSettings,
+}
+
+pub async fn handle(deps: &WebhookDeps, request: Request) -> Result<Response<Body>, Error> {
+    Ok(route(deps, &request).await.unwrap_or_else(Problem::into_response))
+}
+
+async fn route(deps: &WebhookDeps, request: &Request) -> Result<Response<Body>, Problem> {
+    let path = request.uri().path().to_owned();
+    match (request.method().clone(), segments(&path).as_slice()) {
+        (Method::POST, ["payments", "webhook"]) => receive(deps, request).await,
+        (_, ["payments", "webhook"]) => Err(Problem::method_not_allowed()),
+        _ => Err(Problem::route_not_found()),
+    }
+}
+
+fn unavailable(err: impl std::fmt::Display) -> Problem {
+    warn!(error = %err, "payment webhook failed; the provider will retry");
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily-unavailable", "Temporarily unavailable", "retry the delivery")
+}
+
+async fn receive(deps: &WebhookDeps, request: &Request) -> Result<Response<Body>, Problem> {
+    let body = body_bytes(request.body());
+    if body.len() > deps.settings.max_body_bytes {
+        return Err(Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Body too large", "a payment event is at most 64 KiB"));
+    }
+    let header = request.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
+    let now = deps.common.clock.now();
+    if let Err(err) = verify(header, body, &deps.settings.secrets, now.unix_timestamp()) {
+        // Which check failed is logged for us, not told to the caller.
+        warn!(reason = %err, "payment webhook signature refused");
+        let code = if err == SignatureError::Missing { "signature-missing" } else { "signature-invalid" };
+        return Err(Problem::new(StatusCode::UNAUTHORIZED, code, "Signature refused", "the callback is not signed by the payment provider")
+            .with_field("Payment-Signature"));
+    }
+    let event: PaymentEvent = serde_json::from_slice(body).map_err(|e| {
+        Problem::new(StatusCode::BAD_REQUEST, "body-invalid", "Body invalid", format!("not a payment event: {e}"))
+    })?;
+    event
+        .validate()
+        .map_err(|(field, e)| Problem::invalid_fields(vec![FieldError::new(field, e)]))?;
+
+    let store = &deps.common.store;
+    let key = PaymentKey::of(&event);
+    match store.record_payment_event(&event, now).await.map_err(unavailable)? {
+        Ok(()) => {}
+        Err(existing) if existing.enqueued => {
+            info!(event_id = %event.id, "duplicate payment delivery ignored");
+            return Ok(json_response(StatusCode::OK, &serde_json::json!({ "status": "duplicate" })));
+        }
+        // Stored by an earlier delivery that failed to enqueue: finish its job.
+        Err(_) => {}
+    }
+    deps.sqs
+        .send_message()
+        .queue_url(&deps.settings.queue_url)
+        .message_body(serde_json::to_string(&event).expect("plain data"))
+        .send()
+        .await
+        .map_err(|e| unavailable(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+    store.mark_enqueued(&key).await.map_err(unavailable)?;
+    info!(event_id = %event.id, kind = ?event.event_type, "payment event accepted");
+    Ok(json_response(StatusCode::OK, &serde_json::json!({ "status": "accepted" })))
+}

@@ -1,0 +1,318 @@
+//! Payment events: the inbox the webhook writes, which is also the ledger reconciliation reads.
+//! One item per provider event, keyed by the day the provider created it and its id, so a
+//! redelivery of the same event lands on the same item.
+//!
+//! The processor resolves an event in one transaction with the order change it causes; the
+//! inbox item's condition (still RECEIVED) makes that happen once however many deliveries race.
+//! Announcing the outcome is leased like an idempotency key, so it happens once as well.
+
+use super::orders::{status, timestamp};
+use super::{cancellation_codes, from_item, key, keys, n, s, to_item, Store, StoreError};
+use crate::domain::payment::PaymentEvent;
+use crate::domain::{Allocation, OrderId, OrderStatus};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum InboxStatus {
+    Received,
+    Processed,
+}
+
+/// What a payment event did, as reconciliation counts it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Resolution {
+    /// Paid an order awaiting payment: its held units are sold.
+    Paid,
+    /// Paid an expired or cancelled order whose units could be reserved again.
+    LatePaid,
+    /// Amount or currency differ from the order: flagged for review.
+    Mismatched { expected_minor: i64, expected_currency: String },
+    /// The order was paid by this very payment already (a second delivery of another event).
+    AlreadyApplied,
+    /// The order was paid by another payment: this one is a duplicate charge.
+    DuplicateCharge,
+    /// The payment cannot be served (late with no stock, order rejected…): refund it.
+    RefundRequired { reason: String },
+    /// No order of ours has this id: kept for staff.
+    UnknownOrder,
+    /// The provider reports a failed or cancelled payment.
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentRecord {
+    pub event: PaymentEvent,
+    pub status: InboxStatus,
+    /// The webhook handed it to the processing queue.
+    pub enqueued: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolution: Option<Resolution>,
+    /// Unix seconds until which the processor that resolved it owns its announcement.
+    #[serde(default)]
+    pub lease_until: i64,
+    #[serde(default)]
+    pub announced: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    pub received_at: OffsetDateTime,
+}
+
+/// Where a payment event lives: (day it was created at the provider, event id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentKey {
+    pub day: String,
+    pub event_id: String,
+}
+
+impl PaymentKey {
+    pub fn of(event: &PaymentEvent) -> Self {
+        let day = OffsetDateTime::from_unix_timestamp(event.created).map(|t| t.date()).unwrap_or(time::Date::MIN);
+        Self { day: day.to_string(), event_id: event.id.clone() }
+    }
+
+    fn item_key(&self) -> super::Item {
+        let (pk, sk) = keys::payment(&self.day, &self.event_id);
+        key(pk, sk)
+    }
+}
+
+/// The order change a resolution makes, if any: transaction items beside the inbox update.
+pub type OrderChange = Vec<TransactWriteItem>;
+
+#[derive(Debug)]
+pub enum ResolveError {
+    /// Another delivery resolved the event first.
+    AlreadyResolved,
+    /// The order moved on since it was read: decide again.
+    OrderChanged,
+    Store(StoreError),
+}
+
+impl From<StoreError> for ResolveError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl Store {
+    /// Store a provider event in the inbox. `Err(existing)` when it was stored before.
+    pub async fn record_payment_event(&self, event: &PaymentEvent, now: OffsetDateTime) -> Result<Result<(), PaymentRecord>, StoreError> {
+        let record = PaymentRecord {
+            event: event.clone(),
+            status: InboxStatus::Received,
+            enqueued: false,
+            resolution: None,
+            lease_until: 0,
+            announced: false,
+            received_at: now,
+        };
+        let k = PaymentKey::of(event);
+        let (pk, sk) = keys::payment(&k.day, &k.event_id);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&record, pk, sk, "Payment")))
+            .condition_expression("attribute_not_exists(PK)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Ok(())),
+            Err(err) => match err.into_service_error() {
+                aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(e) => {
+                    let item = e.item.ok_or_else(|| StoreError::Aws("duplicate without its item".into()))?;
+                    Ok(Err(from_item(item, "payment record")?))
+                }
+                other => Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string())),
+            },
+        }
+    }
+
+    pub async fn payment_record(&self, key: &PaymentKey) -> Result<Option<PaymentRecord>, StoreError> {
+        let (pk, sk) = keys::payment(&key.day, &key.event_id);
+        self.get(pk, sk, "payment record").await
+    }
+
+    async fn update_payment(&self, key: &PaymentKey, update: &str, condition: &str, values: Vec<(&str, AttributeValue)>) -> Result<bool, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.item_key()))
+            .update_expression(update)
+            .condition_expression(condition);
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(StoreError::aws(err)),
+        }
+    }
+
+    pub async fn mark_enqueued(&self, key: &PaymentKey) -> Result<bool, StoreError> {
+        self.update_payment(key, "SET enqueued = :yes", "attribute_exists(PK)", vec![(":yes", AttributeValue::Bool(true))]).await
+    }
+
+    pub async fn mark_announced(&self, key: &PaymentKey) -> Result<bool, StoreError> {
+        self.update_payment(key, "SET announced = :yes", "attribute_exists(PK)", vec![(":yes", AttributeValue::Bool(true))]).await
+    }
+
+    /// Take over announcing a resolved event whose lease ran out (its processor stopped).
+    pub async fn take_announce_lease(&self, key: &PaymentKey, seen: i64, until: i64) -> Result<bool, StoreError> {
+        self.update_payment(
+            key,
+            "SET lease_until = :until",
+            "announced = :no AND lease_until = :seen",
+            vec![(":until", n(until)), (":seen", n(seen)), (":no", AttributeValue::Bool(false))],
+        )
+        .await
+    }
+
+    /// Resolve an event together with the order change it causes, once.
+    pub async fn resolve_payment(&self, key: &PaymentKey, resolution: &Resolution, lease_until: i64, change: OrderChange, now: OffsetDateTime) -> Result<(), ResolveError> {
+        let inbox = self
+            .update_payment_item(key)
+            .update_expression("SET #status = :processed, resolution = :resolution, lease_until = :lease, processed_at = :now")
+            .condition_expression("#status = :received")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":processed", s("PROCESSED"))
+            .expression_attribute_values(":received", s("RECEIVED"))
+            .expression_attribute_values(":resolution", super::attr(resolution))
+            .expression_attribute_values(":lease", n(lease_until))
+            .expression_attribute_values(":now", timestamp(now))
+            .build()
+            .expect("update has table, key and expression");
+        let mut request = self.client.transact_write_items().transact_items(TransactWriteItem::builder().update(inbox).build());
+        for item in change {
+            request = request.transact_items(item);
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(err) => match err.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    let codes = cancellation_codes(c.cancellation_reasons());
+                    if codes.first() == Some(&"ConditionalCheckFailed") {
+                        Err(ResolveError::AlreadyResolved)
+                    } else {
+                        Err(ResolveError::OrderChanged)
+                    }
+                }
+                other => Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string()).into()),
+            },
+        }
+    }
+
+    fn update_payment_item(&self, key: &PaymentKey) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        aws_sdk_dynamodb::types::Update::builder().table_name(&self.table).set_key(Some(key.item_key()))
+    }
+
+    fn order_transition(&self, id: OrderId, from: OrderStatus, to: OrderStatus, payment_id: &str, now: OffsetDateTime) -> TransactWriteItem {
+        let update = self
+            .update(keys::order(id))
+            .update_expression("SET #status = :to, payment_id = :payment, updated_at = :now")
+            .condition_expression("#status = :from")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", status(to))
+            .expression_attribute_values(":from", status(from))
+            .expression_attribute_values(":payment", s(payment_id))
+            .expression_attribute_values(":now", timestamp(now))
+            .build()
+            .expect("update has table, key and expression");
+        TransactWriteItem::builder().update(update).build()
+    }
+
+    fn hold_transition(&self, id: OrderId, from: &str, to: &str, leave_index: bool) -> TransactWriteItem {
+        let remove = if leave_index { " REMOVE expiry_bucket" } else { "" };
+        let update = self
+            .update(keys::hold(id))
+            .update_expression(format!("SET hold_status = :to{remove}"))
+            .condition_expression("hold_status = :from")
+            .expression_attribute_values(":to", s(to))
+            .expression_attribute_values(":from", s(from))
+            .build()
+            .expect("update has table, key and expression");
+        TransactWriteItem::builder().update(update).build()
+    }
+
+    /// AWAITING_PAYMENT → PAID, hold committed, units reserved → sold.
+    pub fn pay_change(&self, id: OrderId, allocations: &[Allocation], payment_id: &str, now: OffsetDateTime) -> OrderChange {
+        let mut items = vec![
+            self.order_transition(id, OrderStatus::AwaitingPayment, OrderStatus::Paid, payment_id, now),
+            self.hold_transition(id, "HELD", "COMMITTED", true),
+        ];
+        items.extend(allocations.iter().map(|a| self.stock_move(a, "reserved", "sold", now)));
+        items
+    }
+
+    /// EXPIRED or CANCELLED → PAID: the released units are taken again straight to sold, under
+    /// the same `available >= q` condition as any reservation.
+    pub fn late_pay_change(&self, id: OrderId, seen: OrderStatus, allocations: &[Allocation], payment_id: &str, now: OffsetDateTime) -> OrderChange {
+        let mut items = vec![
+            self.order_transition(id, seen, OrderStatus::Paid, payment_id, now),
+            self.hold_transition(id, "RELEASED", "COMMITTED", true),
+        ];
+        items.extend(allocations.iter().map(|a| self.stock_move(a, "available", "sold", now)));
+        items
+    }
+
+    /// AWAITING_PAYMENT → PAYMENT_MISMATCH. The units stay held for review, out of the
+    /// expiring-holds index so the sweeper does not release what staff are looking at.
+    pub fn mismatch_change(&self, id: OrderId, payment_id: &str, now: OffsetDateTime) -> OrderChange {
+        vec![
+            self.order_transition(id, OrderStatus::AwaitingPayment, OrderStatus::PaymentMismatch, payment_id, now),
+            self.hold_transition(id, "HELD", "HELD", true),
+        ]
+    }
+
+    pub fn refund_required_change(&self, id: OrderId, seen: OrderStatus, payment_id: &str, now: OffsetDateTime) -> OrderChange {
+        vec![self.order_transition(id, seen, OrderStatus::RefundRequired, payment_id, now)]
+    }
+
+    /// Record a failed attempt on an order still awaiting payment; its hold stays.
+    pub fn failure_change(&self, id: OrderId, reason: &str, now: OffsetDateTime) -> OrderChange {
+        let update = self
+            .update(keys::order(id))
+            .update_expression("SET last_payment_failure = :reason, updated_at = :now ADD payment_failures :one")
+            .condition_expression("#status = :awaiting")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":reason", s(reason))
+            .expression_attribute_values(":now", timestamp(now))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":awaiting", status(OrderStatus::AwaitingPayment))
+            .build()
+            .expect("update has table, key and expression");
+        vec![TransactWriteItem::builder().update(update).build()]
+    }
+
+    /// Every payment event of one day, for reconciliation.
+    pub async fn payments_of_day(&self, day: &str) -> Result<Vec<PaymentRecord>, StoreError> {
+        let mut records = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("PK = :pk")
+                .expression_attribute_values(":pk", s(keys::payment_day(day)))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(StoreError::aws)?;
+            for item in output.items.unwrap_or_default() {
+                records.push(from_item(item, "payment record")?);
+            }
+            match output.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(records),
+            }
+        }
+    }
+}
