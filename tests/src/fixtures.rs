@@ -125,3 +125,32 @@ impl EventPublisher for RecordingPublisher {
         })
     }
 }
+
+/// One warehouse, HZ, serving Zhejiang, with `stock` of (sku, units).
+pub fn one_warehouse(stock: &[(&str, i64)]) -> crate::Seed {
+    serde_json::from_value(json!({
+        "warehouses": [{"warehouse_id": "HZ", "name": "Hangzhou", "regions": ["Zhejiang"]}],
+        "stock": stock.iter().map(|(sku, n)| json!({"sku": sku, "warehouse_id": "HZ", "available": n})).collect::<Vec<_>>()
+    }))
+    .expect("a valid seed")
+}
+
+/// `n` orders with `body`, each submitted through intake and reserved. Reservation is called
+/// with the event intake published, so the caller needs no queue; the queue is drained.
+pub async fn reserved_orders(stack: &crate::Stack, n: usize, body: &Value) -> Vec<orderflow::domain::OrderId> {
+    let intake = stack.intake();
+    let reservation = stack.reservation();
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let (status, accepted) = submit(&intake, &format!("k-{i}-{}", ulid::Ulid::new()), body).await;
+        assert_eq!(status, 202, "{accepted}");
+        let id = orderflow::domain::OrderId::parse(accepted["order_id"].as_str().unwrap()).unwrap();
+        let order = stack.store().order(id).await.unwrap().unwrap();
+        orderflow::handlers::stock_reservation::reserve_order(&reservation, &orderflow::events::OrderReceived::of(&order))
+            .await
+            .expect("reserved");
+        ids.push(id);
+    }
+    stack.drain("StockReservationQueue").await;
+    ids
+}

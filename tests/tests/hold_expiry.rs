@@ -7,39 +7,16 @@ use orderflow::events::OrderReceived;
 use orderflow::handlers::hold_expiry::{sweep, ExpiryDeps, ExpirySettings};
 use orderflow::handlers::stock_reservation::reserve_order;
 use orderflow::store::{HoldStatus, PaymentOutcome};
-use orderflow_tests::fixtures::{order_body, staff, submit, FlakyPublisher, RecordingPublisher};
-use orderflow_tests::{Seed, Stack};
+use orderflow_tests::fixtures::{one_warehouse, order_body, reserved_orders, staff, submit, FlakyPublisher, RecordingPublisher};
+use orderflow_tests::Stack;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use time::Duration;
 
 async fn seeded(units: i64) -> (Stack, Arc<orderflow::clock::ManualClock>) {
     let (stack, clock) = Stack::for_test().await;
-    let seed: Seed = serde_json::from_value(json!({
-        "warehouses": [{"warehouse_id": "HZ", "name": "Hangzhou", "regions": ["Zhejiang"]}],
-        "stock": [{"sku": "TEA", "warehouse_id": "HZ", "available": units}, {"sku": "FLASH", "warehouse_id": "HZ", "available": units}]
-    }))
-    .unwrap();
-    stack.seed(&seed).await.unwrap();
+    stack.seed(&one_warehouse(&[("TEA", units), ("FLASH", units)])).await.unwrap();
     (stack, clock)
-}
-
-/// `n` orders for one unit of `sku`, each submitted and reserved. Reservation is called with the
-/// event intake would have published, so the test needs no queue.
-async fn reserved_orders(stack: &Stack, n: usize, body: &Value) -> Vec<OrderId> {
-    let intake = stack.intake();
-    let reservation = stack.reservation();
-    let mut ids = Vec::new();
-    for i in 0..n {
-        let (status, accepted) = submit(&intake, &format!("k-{i}-{}", ulid::Ulid::new()), body).await;
-        assert_eq!(status, 202);
-        let id = OrderId::parse(accepted["order_id"].as_str().unwrap()).unwrap();
-        let order = stack.store().order(id).await.unwrap().unwrap();
-        reserve_order(&reservation, &OrderReceived::of(&order)).await.unwrap();
-        ids.push(id);
-    }
-    stack.drain("StockReservationQueue").await;
-    ids
 }
 
 fn recording(stack: &Stack) -> (ExpiryDeps, Arc<RecordingPublisher>) {

@@ -1,0 +1,313 @@
+//! Payment callbacks against the emulators: signatures, the inbox, and every path of the
+//! processor, including ten concurrent deliveries of one event.
+
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use orderflow::clock::Clock;
+use orderflow::domain::payment::sign;
+use orderflow::domain::{OrderId, OrderStatus};
+use orderflow::handlers::hold_expiry::sweep;
+use orderflow::handlers::payment_processor::{handle_batch, ProcessorDeps};
+use orderflow::store::HoldStatus;
+use orderflow_tests::fixtures::{http, one_warehouse, order_body, read, reserved_orders, staff, RecordingPublisher};
+use orderflow_tests::Stack;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use time::Duration;
+
+const QUEUE: &str = "PaymentEventsQueue";
+
+async fn seeded(units: i64) -> (Stack, Arc<orderflow::clock::ManualClock>) {
+    let (stack, clock) = Stack::for_test().await;
+    stack.seed(&one_warehouse(&[("TEA", units)])).await.unwrap();
+    (stack, clock)
+}
+
+fn event(kind: &str, order_id: &str, amount: i64, currency: &str, payment_id: &str, created: i64) -> Value {
+    json!({
+        "id": format!("evt_{}", ulid::Ulid::new()),
+        "type": kind,
+        "created": created,
+        "data": {"payment_id": payment_id, "order_id": order_id, "amount_minor": amount, "currency": currency}
+    })
+}
+
+/// POST the event to the webhook, signed with `secret` at `signed_at`.
+async fn deliver_signed(stack: &Stack, event: &Value, secret: &[u8], signed_at: i64) -> (u16, Value) {
+    let body = event.to_string();
+    let signature = sign(secret, signed_at, body.as_bytes());
+    let request = http(
+        "POST",
+        "/payments/webhook",
+        "/payments/webhook",
+        &[("content-type", "application/json"), ("payment-signature", &signature)],
+        Some(body),
+    );
+    read(&orderflow::handlers::payment_webhook::handle(&stack.payment_webhook(), request).await.unwrap())
+}
+
+async fn deliver(stack: &Stack, event: &Value) -> (u16, Value) {
+    deliver_signed(stack, event, Stack::webhook_secret().as_bytes(), stack.clock.now().unix_timestamp()).await
+}
+
+fn recording(stack: &Stack) -> (ProcessorDeps, Arc<RecordingPublisher>) {
+    let mut deps = stack.payment_processor();
+    let recorder = RecordingPublisher::around(deps.common.events.clone());
+    deps.common.events = recorder.clone();
+    (deps, recorder)
+}
+
+/// Run the processor over everything on the payment queue, batch after batch.
+async fn process_queue(stack: &Stack, deps: &ProcessorDeps) {
+    let mut wait = 1;
+    let mut processed = 0;
+    loop {
+        let event = stack.receive(QUEUE, 10, wait).await;
+        if event.records.is_empty() {
+            break;
+        }
+        wait = 0;
+        processed += event.records.len();
+        let response = handle_batch(deps, event.clone()).await;
+        assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
+        stack.delete(QUEUE, &event.records).await;
+    }
+    assert!(processed > 0, "the webhook enqueued something");
+}
+
+async fn order(stack: &Stack, id: OrderId) -> orderflow::domain::Order {
+    stack.store().order(id).await.unwrap().unwrap()
+}
+
+/// A reserved order of 2 TEA at 19.90: total 3980 CNY.
+async fn one_reserved(stack: &Stack) -> OrderId {
+    reserved_orders(stack, 1, &order_body(&[("TEA", 2)], "Zhejiang")).await[0]
+}
+
+async fn day_records(stack: &Stack) -> usize {
+    stack.store().payments_of_day(&stack.clock.now().date().to_string()).await.unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsigned_wrongly_signed_and_stale_callbacks_are_refused_and_nothing_is_stored() {
+    let (stack, clock) = seeded(10).await;
+    let id = one_reserved(&stack).await;
+    let paid = event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp());
+    let now = clock.now().unix_timestamp();
+    let secret = Stack::webhook_secret();
+
+    let (status, problem) = deliver_signed(&stack, &paid, b"not the provider", now).await;
+    assert_eq!((status, problem["code"].as_str()), (401, Some("signature-invalid")));
+    let (status, _) = deliver_signed(&stack, &paid, secret.as_bytes(), now - 301).await;
+    assert_eq!(status, 401, "too old");
+    let (status, _) = deliver_signed(&stack, &paid, secret.as_bytes(), now + 301).await;
+    assert_eq!(status, 401, "from the future");
+    let unsigned = http("POST", "/payments/webhook", "/payments/webhook", &[], Some(paid.to_string()));
+    let (status, problem) = read(&orderflow::handlers::payment_webhook::handle(&stack.payment_webhook(), unsigned).await.unwrap());
+    assert_eq!((status, problem["code"].as_str()), (401, Some("signature-missing")));
+
+    assert_eq!(day_records(&stack).await, 0, "nothing stored");
+    assert!(stack.drain(QUEUE).await.is_empty(), "nothing enqueued");
+    assert_eq!(order(&stack, id).await.status, OrderStatus::AwaitingPayment);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_malformed_body_is_a_400() {
+    let (stack, clock) = seeded(10).await;
+    let (status, problem) = deliver(&stack, &json!({"id": "evt_1", "type": "payment.refunded"})).await;
+    assert_eq!((status, problem["code"].as_str()), (400, Some("body-invalid")));
+    let bad_id = event("payment.succeeded", "x", 1, "CNY", "pay with spaces", clock.now().unix_timestamp());
+    let (status, problem) = deliver(&stack, &bad_id).await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("data.payment_id")));
+    assert_eq!(day_records(&stack).await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exact_payment_pays_the_order_and_a_repeat_delivery_is_a_no_op() {
+    let (stack, clock) = seeded(10).await;
+    let id = one_reserved(&stack).await;
+    let paid = event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp());
+    assert_eq!(deliver(&stack, &paid).await, (200, json!({"status": "accepted"})));
+    assert_eq!(deliver(&stack, &paid).await, (200, json!({"status": "duplicate"})));
+    let (deps, recorder) = recording(&stack);
+    process_queue(&stack, &deps).await;
+    assert!(stack.drain(QUEUE).await.is_empty(), "the duplicate was not enqueued");
+
+    let o = order(&stack, id).await;
+    assert_eq!((o.status, o.payment_id.as_deref()), (OrderStatus::Paid, Some("pay_1")));
+    assert_eq!(stack.store().hold(id).await.unwrap().unwrap().hold_status, HoldStatus::Committed);
+    let tea = stack.stock("TEA", "HZ").await;
+    assert_eq!((tea.available, tea.reserved, tea.sold), (8, 0, 2));
+    assert_eq!(recorder.detail_types(), ["OrderPaid"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn ten_concurrent_deliveries_of_one_event_change_the_order_once_and_announce_once() {
+    let (stack, clock) = seeded(10).await;
+    let id = one_reserved(&stack).await;
+    let paid = event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp());
+    assert_eq!(deliver(&stack, &paid).await.0, 200);
+    let delivered = stack.receive(QUEUE, 10, 1).await.records.remove(0);
+    let (deps, recorder) = recording(&stack);
+    let barrier = Arc::new(tokio::sync::Barrier::new(10));
+    let runs = (0..10).map(|i| {
+        let (deps, barrier) = (deps.clone(), barrier.clone());
+        let mut message: SqsMessage = delivered.clone();
+        message.message_id = Some(format!("copy-{i}"));
+        tokio::spawn(async move {
+            let mut event = SqsEvent::default();
+            event.records = vec![message];
+            barrier.wait().await;
+            handle_batch(&deps, event).await
+        })
+    });
+    for response in futures::future::join_all(runs).await {
+        assert!(response.unwrap().batch_item_failures.is_empty());
+    }
+    assert_eq!(recorder.detail_types(), ["OrderPaid"], "one announcement");
+    let tea = stack.stock("TEA", "HZ").await;
+    assert_eq!((tea.reserved, tea.sold), (0, 2), "one state change");
+    assert_eq!(order(&stack, id).await.status, OrderStatus::Paid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_amount_or_currency_flags_the_order_and_holds_its_stock_for_review() {
+    let (stack, clock) = seeded(10).await;
+    let ids = reserved_orders(&stack, 2, &order_body(&[("TEA", 2)], "Zhejiang")).await;
+    let (deps, recorder) = recording(&stack);
+    deliver(&stack, &event("payment.succeeded", &ids[0].to_string(), 3900, "CNY", "pay_a", clock.now().unix_timestamp())).await;
+    deliver(&stack, &event("payment.succeeded", &ids[1].to_string(), 3980, "USD", "pay_b", clock.now().unix_timestamp())).await;
+    process_queue(&stack, &deps).await;
+    for id in &ids {
+        assert_eq!(order(&stack, *id).await.status, OrderStatus::PaymentMismatch);
+    }
+    assert_eq!(recorder.detail_types(), ["PaymentMismatch", "PaymentMismatch"]);
+    clock.advance(Duration::hours(2));
+    sweep(&stack.expiry(), None).await.unwrap();
+    assert_eq!(order(&stack, ids[0]).await.status, OrderStatus::PaymentMismatch, "the sweeper leaves flagged orders to staff");
+    assert_eq!(stack.stock("TEA", "HZ").await.reserved, 4, "and their units held");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_payment_is_recorded_and_the_customer_can_pay_again() {
+    let (stack, clock) = seeded(10).await;
+    let id = one_reserved(&stack).await;
+    let (deps, recorder) = recording(&stack);
+    let mut failed = event("payment.failed", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp());
+    failed["data"]["failure_reason"] = json!("card_declined");
+    deliver(&stack, &failed).await;
+    process_queue(&stack, &deps).await;
+    let o = order(&stack, id).await;
+    assert_eq!((o.status, o.last_payment_failure.as_deref()), (OrderStatus::AwaitingPayment, Some("card_declined")));
+    assert_eq!(stack.stock("TEA", "HZ").await.reserved, 2, "the hold stays");
+
+    deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_2", clock.now().unix_timestamp())).await;
+    process_queue(&stack, &deps).await;
+    assert_eq!(order(&stack, id).await.status, OrderStatus::Paid);
+    assert_eq!(recorder.detail_types(), ["OrderPaid"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_payment_takes_the_stock_again_when_it_is_still_there() {
+    let (stack, clock) = seeded(10).await;
+    let id = one_reserved(&stack).await;
+    clock.advance(Duration::minutes(31));
+    sweep(&stack.expiry(), None).await.unwrap();
+    assert_eq!(order(&stack, id).await.status, OrderStatus::Expired);
+    let (deps, recorder) = recording(&stack);
+    deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp())).await;
+    process_queue(&stack, &deps).await;
+    assert_eq!(order(&stack, id).await.status, OrderStatus::Paid);
+    let tea = stack.stock("TEA", "HZ").await;
+    assert_eq!((tea.available, tea.reserved, tea.sold), (8, 0, 2));
+    let published = recorder.published.lock().unwrap().clone();
+    assert!(matches!(&published[..], [orderflow::events::DomainEvent::OrderPaid(p)] if p.late));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_payment_with_its_stock_gone_requires_a_refund() {
+    let (stack, clock) = seeded(2).await;
+    let id = one_reserved(&stack).await;
+    clock.advance(Duration::minutes(31));
+    sweep(&stack.expiry(), None).await.unwrap();
+    reserved_orders(&stack, 1, &order_body(&[("TEA", 2)], "Zhejiang")).await; // someone else takes the units
+    let (deps, recorder) = recording(&stack);
+    deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp())).await;
+    process_queue(&stack, &deps).await;
+    assert_eq!(order(&stack, id).await.status, OrderStatus::RefundRequired);
+    assert_eq!(recorder.detail_types(), ["RefundRequested"]);
+    let tea = stack.stock("TEA", "HZ").await;
+    assert_eq!((tea.available, tea.reserved, tea.sold), (0, 2, 0), "nothing oversold");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_charge_for_a_paid_order_requests_a_refund_and_a_repeat_of_the_same_payment_does_not() {
+    let (stack, clock) = seeded(10).await;
+    let id = one_reserved(&stack).await;
+    let (deps, recorder) = recording(&stack);
+    let now = clock.now().unix_timestamp();
+    deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", now)).await;
+    process_queue(&stack, &deps).await;
+    // The provider reports the same payment again under a new event id: nothing to do.
+    deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", now)).await;
+    process_queue(&stack, &deps).await;
+    // A second, different payment: the customer was charged twice.
+    deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_2", now)).await;
+    process_queue(&stack, &deps).await;
+    assert_eq!(recorder.detail_types(), ["OrderPaid", "RefundRequested"]);
+    assert_eq!(stack.stock("TEA", "HZ").await.sold, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_for_an_unknown_order_is_kept_and_shown_in_reconciliation() {
+    let (stack, clock) = seeded(10).await;
+    let id = one_reserved(&stack).await;
+    let (deps, _) = recording(&stack);
+    let now = clock.now().unix_timestamp();
+    deliver(&stack, &event("payment.succeeded", "ORDER-FROM-ELSEWHERE", 500, "CNY", "pay_x", now)).await;
+    deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", now)).await;
+    let mut failed = event("payment.failed", &id.to_string(), 3980, "CNY", "pay_0", now);
+    failed["data"]["failure_reason"] = json!("insufficient_funds");
+    deliver(&stack, &failed).await;
+    process_queue(&stack, &deps).await;
+
+    let day = clock.now().date().to_string();
+    let (status, report) = staff(&stack.staff(), "GET", &format!("/admin/payments/reconciliation?day={day}"), "/admin/payments/reconciliation", None).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!((report["events"].as_u64(), report["paid"].as_u64(), report["unknown_orders"].as_u64()), (Some(3), Some(1), Some(1)));
+    assert_eq!(report["unmatched"][0]["payment_id"], "pay_x");
+    assert!(report["success_rate"].as_f64().is_some());
+    let (status, problem) = staff(&stack.staff(), "GET", "/admin/payments/reconciliation?day=yesterday", "/admin/payments/reconciliation", None).await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("day")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_mock_provider_pays_an_order_through_the_local_stack() {
+    let (stack, _) = Stack::for_test().await;
+    stack.seed(&one_warehouse(&[("TEA", 5)])).await.unwrap();
+    let running = orderflow_tests::local::run(Arc::new(stack), Default::default()).await.unwrap();
+    let api = orderflow_tests::local::ApiClient::new(running.api_url());
+    let headers = [("content-type", "application/json"), ("idempotency-key", "mock-pay")];
+    let (_, accepted) = api.call("POST", "/orders", &headers, Some(order_body(&[("TEA", 1)], "Zhejiang").to_string())).await.unwrap();
+    let location = accepted["location"].as_str().unwrap().to_owned();
+    let wait_for = |status: &'static str| {
+        let (api, location) = (api.clone(), location.clone());
+        async move {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let (_, order) = api.call("GET", &location, &[], None).await.unwrap();
+                if order["status"] == status || std::time::Instant::now() > deadline {
+                    return order;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    };
+    assert_eq!(wait_for("AWAITING_PAYMENT").await["status"], "AWAITING_PAYMENT");
+    let (status, paid) = api
+        .call("POST", "/_mock-provider/payments", &[], Some(json!({"order_id": accepted["order_id"]}).to_string()))
+        .await
+        .unwrap();
+    assert_eq!((status, paid["webhook"]["status"].as_u64()), (200, Some(200)), "{paid}");
+    assert_eq!(wait_for("PAID").await["status"], "PAID");
+    running.stop().await;
+}
