@@ -311,3 +311,28 @@ async fn the_mock_provider_pays_an_order_through_the_local_stack() {
     assert_eq!(wait_for("PAID").await["status"], "PAID");
     running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_setting_releases_the_hold_as_soon_as_a_payment_fails() {
+    let (stack, clock) = seeded(10).await;
+    let id = one_reserved(&stack).await;
+    let (mut deps, recorder) = recording(&stack);
+    deps.settings.release_hold_on_failure = true;
+    deliver(&stack, &event("payment.cancelled", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp())).await;
+    process_queue(&stack, &deps).await;
+    assert_eq!(order(&stack, id).await.status, OrderStatus::Cancelled);
+    let tea = stack.stock("TEA", "HZ").await;
+    assert_eq!((tea.available, tea.reserved), (10, 0));
+    assert_eq!(recorder.detail_types(), ["OrderCancelled"]);
+}
+
+#[test]
+fn the_sample_payment_events_are_what_the_functions_read() {
+    let root = orderflow_tests::emulators::repo_root().join("events");
+    let payload: orderflow::domain::payment::PaymentEvent =
+        serde_json::from_str(&std::fs::read_to_string(root.join("payment-succeeded.json")).unwrap()).unwrap();
+    assert!(payload.validate().is_ok());
+    let sqs: SqsEvent = serde_json::from_str(&std::fs::read_to_string(root.join("payment-events-sqs.json")).unwrap()).unwrap();
+    let carried: orderflow::domain::payment::PaymentEvent = serde_json::from_str(sqs.records[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(carried, payload);
+}
