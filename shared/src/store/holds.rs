@@ -131,22 +131,7 @@ impl Store {
 
     /// The hold's OrderExpired is published: take it out of the index.
     pub async fn finish_expiry(&self, order_id: OrderId) -> Result<bool, StoreError> {
-        let (pk, sk) = keys::hold(order_id);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(super::key(pk, sk)))
-            .update_expression("REMOVE expiry_bucket")
-            .condition_expression("hold_status = :released")
-            .expression_attribute_values(":released", s("RELEASED"))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(StoreError::aws(err)),
-        }
+        self.update_if(keys::hold(order_id), "REMOVE expiry_bucket", "hold_status = :released", &[], vec![(":released", s("RELEASED"))]).await
     }
 
     /// A payment arrived for an order: if it still awaits payment, mark it PAID and sell the
@@ -192,25 +177,14 @@ impl Store {
 
     /// Look at a RECEIVED order again at `next`. False when it has left RECEIVED meanwhile.
     pub async fn reschedule_recheck(&self, order_id: OrderId, next: OffsetDateTime, rechecks: u32) -> Result<bool, StoreError> {
-        let (pk, sk) = keys::order(order_id);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(super::key(pk, sk)))
-            .update_expression(format!("SET {RECHECK_AT} = :next, recheck_count = :count"))
-            .condition_expression("#status = :received")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":next", n(next.unix_timestamp()))
-            .expression_attribute_values(":count", n(rechecks))
-            .expression_attribute_values(":received", status(OrderStatus::Received))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(StoreError::aws(err)),
-        }
+        self.update_if(
+            keys::order(order_id),
+            &format!("SET {RECHECK_AT} = :next, recheck_count = :count"),
+            "#status = :received",
+            &[("#status", "status")],
+            vec![(":next", n(next.unix_timestamp())), (":count", n(rechecks)), (":received", status(OrderStatus::Received))],
+        )
+        .await
     }
 }
 

@@ -142,24 +142,9 @@ impl Store {
         condition: &str,
         values: &[(&str, aws_sdk_dynamodb::types::AttributeValue)],
     ) -> Result<bool, StoreError> {
-        let (pk, sk) = keys::idempotency(key_hash);
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .update_expression(update)
-            .condition_expression(condition)
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":in_progress", s("IN_PROGRESS"));
-        for (name, value) in values {
-            request = request.expression_attribute_values(*name, value.clone());
-        }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(StoreError::aws(err)),
-        }
+        let mut all = vec![(":in_progress", s("IN_PROGRESS"))];
+        all.extend(values.iter().cloned());
+        self.update_if(keys::idempotency(key_hash), update, condition, &[("#status", "status")], all).await
     }
 
     pub(crate) async fn get<T: serde::de::DeserializeOwned>(&self, pk: String, sk: String, what: &str) -> Result<Option<T>, StoreError> {

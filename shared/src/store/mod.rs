@@ -70,6 +70,35 @@ impl Store {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// A conditional `UpdateItem`: true when it applied, false when its condition did not hold.
+    pub(crate) async fn update_if(
+        &self,
+        (pk, sk): (String, String),
+        update: &str,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<bool, StoreError> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .update_expression(update)
+            .condition_expression(condition);
+        for (name, attribute) in names {
+            request = request.expression_attribute_names(*name, *attribute);
+        }
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(err) => Err(StoreError::aws(err)),
+        }
+    }
 }
 
 pub(crate) fn s(value: impl Into<String>) -> AttributeValue {

@@ -202,28 +202,19 @@ impl Store {
 
     /// RECEIVED → REJECTED, naming the short lines. False when the order had already moved on.
     pub async fn reject(&self, id: OrderId, short_lines: &[ShortLine], now: OffsetDateTime) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some({
-                let (pk, sk) = keys::order(id);
-                key(pk, sk)
-            }))
-            .update_expression(format!("SET #status = :rejected, short_lines = :short, updated_at = :now REMOVE {RECHECK_BUCKET}"))
-            .condition_expression("#status = :received")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":rejected", status(OrderStatus::Rejected))
-            .expression_attribute_values(":received", status(OrderStatus::Received))
-            .expression_attribute_values(":short", attr(&short_lines))
-            .expression_attribute_values(":now", timestamp(now))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(StoreError::aws(err)),
-        }
+        self.update_if(
+            keys::order(id),
+            &format!("SET #status = :rejected, short_lines = :short, updated_at = :now REMOVE {RECHECK_BUCKET}"),
+            "#status = :received",
+            &[("#status", "status")],
+            vec![
+                (":rejected", status(OrderStatus::Rejected)),
+                (":received", status(OrderStatus::Received)),
+                (":short", attr(&short_lines)),
+                (":now", timestamp(now)),
+            ],
+        )
+        .await
     }
 
     /// Cancel an unpaid order as it was read. If it holds stock, the hold is released and every

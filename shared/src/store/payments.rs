@@ -139,21 +139,7 @@ impl Store {
     }
 
     async fn update_payment(&self, key: &PaymentKey, update: &str, condition: &str, values: Vec<(&str, AttributeValue)>) -> Result<bool, StoreError> {
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key.item_key()))
-            .update_expression(update)
-            .condition_expression(condition);
-        for (name, value) in values {
-            request = request.expression_attribute_values(name, value);
-        }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(err) => Err(StoreError::aws(err)),
-        }
+        self.update_if(keys::payment(&key.day, &key.event_id), update, condition, &[], values).await
     }
 
     pub async fn mark_enqueued(&self, key: &PaymentKey) -> Result<bool, StoreError> {
@@ -293,26 +279,6 @@ impl Store {
 
     /// Every payment event of one day, for reconciliation.
     pub async fn payments_of_day(&self, day: &str) -> Result<Vec<PaymentRecord>, StoreError> {
-        let mut records = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", s(keys::payment_day(day)))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(StoreError::aws)?;
-            for item in output.items.unwrap_or_default() {
-                records.push(from_item(item, "payment record")?);
-            }
-            match output.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(records),
-            }
-        }
+        self.query_partition(keys::payment_day(day), "payment record").await
     }
 }

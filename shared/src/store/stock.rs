@@ -183,7 +183,7 @@ impl Store {
         Ok(WarehouseCatalogue::new(self.query_partition(keys::WAREHOUSE_PARTITION.to_owned(), "warehouse").await?))
     }
 
-    async fn query_partition<T: serde::de::DeserializeOwned>(&self, pk: String, what: &str) -> Result<Vec<T>, StoreError> {
+    pub(crate) async fn query_partition<T: serde::de::DeserializeOwned>(&self, pk: String, what: &str) -> Result<Vec<T>, StoreError> {
         let mut found = Vec::new();
         let mut start: Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> = None;
         loop {
