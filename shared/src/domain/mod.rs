@@ -7,6 +7,7 @@ pub mod hold_policy;
 pub mod order;
 pub mod payment;
 pub mod request;
+pub mod risk;
 pub mod values;
 
 pub use address::{Address, AddressKind};
