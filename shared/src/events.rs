@@ -107,6 +107,15 @@ pub struct RefundRequested {
     pub reason: String,
 }
 
+/// An order risk control froze, for the risk team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderFlagged {
+    pub order_id: OrderId,
+    pub customer_id: CustomerId,
+    pub score: u32,
+    pub fired: Vec<crate::domain::risk::Fired>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum DomainEvent {
     OrderReceived(OrderReceived),
@@ -117,6 +126,7 @@ pub enum DomainEvent {
     OrderPaid(OrderPaid),
     PaymentMismatch(PaymentMismatch),
     RefundRequested(RefundRequested),
+    OrderFlagged(OrderFlagged),
 }
 
 impl DomainEvent {
@@ -131,6 +141,7 @@ impl DomainEvent {
             Self::OrderPaid(_) => "OrderPaid",
             Self::PaymentMismatch(_) => "PaymentMismatch",
             Self::RefundRequested(_) => "RefundRequested",
+            Self::OrderFlagged(_) => "OrderFlagged",
         }
     }
 
@@ -144,6 +155,7 @@ impl DomainEvent {
             Self::OrderPaid(d) => serde_json::to_string(d),
             Self::PaymentMismatch(d) => serde_json::to_string(d),
             Self::RefundRequested(d) => serde_json::to_string(d),
+            Self::OrderFlagged(d) => serde_json::to_string(d),
         };
         value.expect("event details are plain data and always serialise")
     }

@@ -13,5 +13,6 @@ pub mod domain;
 pub mod events;
 pub mod handlers;
 pub mod http;
+pub mod notify;
 pub mod store;
 pub mod telemetry;

@@ -135,14 +135,25 @@ pub fn one_warehouse(stock: &[(&str, i64)]) -> crate::Seed {
     .expect("a valid seed")
 }
 
-/// `n` orders with `body`, each submitted through intake and reserved. Reservation is called
-/// with the event intake published, so the caller needs no queue; the queue is drained.
+/// `body` as sent by a customer of its own on a device of its own, so that many such orders do
+/// not look like one customer's burst to risk control.
+pub fn from_own_customer(body: &Value) -> Value {
+    let mut body = body.clone();
+    let me = ulid::Ulid::new().to_string().to_lowercase();
+    body["customer_id"] = json!(format!("cust-{me}"));
+    body["device_id"] = json!(format!("dev-{me}"));
+    body
+}
+
+/// `n` orders with `body`, each from a customer and device of its own, submitted through intake
+/// and reserved. Reservation is called with the event intake published, so the caller needs no
+/// queue; the queue is drained.
 pub async fn reserved_orders(stack: &crate::Stack, n: usize, body: &Value) -> Vec<orderflow::domain::OrderId> {
     let intake = stack.intake();
     let reservation = stack.reservation();
     let mut ids = Vec::new();
     for i in 0..n {
-        let (status, accepted) = submit(&intake, &format!("k-{i}-{}", ulid::Ulid::new()), body).await;
+        let (status, accepted) = submit(&intake, &format!("k-{i}-{}", ulid::Ulid::new()), &from_own_customer(body)).await;
         assert_eq!(status, 202, "{accepted}");
         let id = orderflow::domain::OrderId::parse(accepted["order_id"].as_str().unwrap()).unwrap();
         let order = stack.store().order(id).await.unwrap().unwrap();

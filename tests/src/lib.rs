@@ -13,6 +13,7 @@ pub mod calls;
 pub mod emulators;
 pub mod fixtures;
 pub mod local;
+pub mod notifier;
 pub mod stack;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
@@ -75,6 +76,8 @@ pub struct Stack {
     pub sqs: aws_sdk_sqs::Client,
     pub eventbridge: aws_sdk_eventbridge::Client,
     pub clock: Arc<dyn Clock>,
+    /// Messages to customers (verification codes), kept so the local stack can show them.
+    pub notifier: Arc<notifier::LocalNotifier>,
 }
 
 impl Stack {
@@ -111,6 +114,7 @@ impl Stack {
             sqs,
             eventbridge,
             clock: options.clock,
+            notifier: Arc::new(notifier::LocalNotifier::default()),
         })
     }
 
@@ -141,7 +145,7 @@ impl Stack {
     }
 
     pub fn intake(&self) -> IntakeDeps {
-        IntakeDeps { common: self.common(), settings: IntakeSettings::default() }
+        IntakeDeps::new(self.common(), IntakeSettings::default(), self.notifier.clone())
     }
 
     pub fn reservation(&self) -> ReservationDeps {

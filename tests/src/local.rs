@@ -175,7 +175,7 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
         .map_err(|e| format!("cannot listen for the API: {e}"))?;
     let api_address = listener.local_addr().map_err(|e| e.to_string())?;
     let routes = Arc::new(routes);
-    let mock = Arc::new(MockProvider { store: stack.store(), secret: Stack::webhook_secret() });
+    let mock = Arc::new(MockProvider { store: stack.store(), secret: Stack::webhook_secret(), notifier: stack.notifier.clone() });
     tasks.push(tokio::spawn(serve_api(listener, routes, mock, stopped)));
     Ok(Running { api_address, stop, tasks })
 }
@@ -222,6 +222,10 @@ async fn gateway(routes: &[Route], mock: &MockProvider, request: hyper::Request<
         };
         return mock.pay(routes, &body).await;
     }
+    if method == "GET" && path == "/_mock-notifier/messages" {
+        let body = serde_json::json!({ "messages": mock.notifier.sent() }).to_string();
+        return hyper::Response::builder().status(200).header("content-type", "application/json").body(Full::new(Bytes::from(body))).expect("static response");
+    }
     let Some(route) = routes.iter().find(|r| r.method == method && apigw::match_route(&r.template, &path).is_some()) else {
         return plain(404, "Not Found");
     };
@@ -257,6 +261,7 @@ async fn gateway(routes: &[Route], mock: &MockProvider, request: hyper::Request<
 pub struct MockProvider {
     store: orderflow::store::Store,
     secret: String,
+    notifier: Arc<crate::notifier::LocalNotifier>,
 }
 
 #[derive(serde::Deserialize)]

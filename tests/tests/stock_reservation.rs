@@ -4,7 +4,7 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use orderflow::domain::OrderId;
 use orderflow::handlers::stock_reservation::handle_batch;
-use orderflow_tests::fixtures::{cancel_order, get_order, order_body, staff, submit};
+use orderflow_tests::fixtures::{cancel_order, from_own_customer, get_order, order_body, staff, submit};
 use orderflow_tests::{Seed, Stack};
 use serde_json::{json, Value};
 
@@ -197,7 +197,7 @@ async fn two_hundred_orders_for_fifty_units() {
     let intake = stack.intake();
     let submissions = (0..200).map(|i| {
         let intake = intake.clone();
-        tokio::spawn(async move { submit(&intake, &format!("flash-{i}"), &order_body(&[("HOT", 1)], "Zhejiang")).await })
+        tokio::spawn(async move { submit(&intake, &format!("flash-{i}"), &from_own_customer(&order_body(&[("HOT", 1)], "Zhejiang"))).await })
     });
     let accepted: Vec<(u16, Value)> = futures::future::join_all(submissions).await.into_iter().map(Result::unwrap).collect();
     assert!(accepted.iter().all(|(s, _)| *s == 202));

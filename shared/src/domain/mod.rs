@@ -13,7 +13,7 @@ pub mod values;
 pub use address::{Address, AddressKind};
 pub use hold_policy::HoldPolicy;
 pub use allocation::{plan_allocation, single_warehouse, Allocation, AllocationPlan, StockLevels, Warehouse, WarehouseCatalogue};
-pub use order::{Order, OrderLine, OrderStatus, PaymentMethod, ShortLine};
+pub use order::{Order, OrderLine, OrderStatus, PaymentMethod, ShortLine, Verification};
 pub use request::{parse_order_request, FieldError, Limits, OrderDraft};
 pub use values::{
     ChannelId, Currency, CustomerId, DeviceId, Money, OrderId, Phone, Quantity, Sku, WarehouseId,

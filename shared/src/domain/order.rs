@@ -9,6 +9,12 @@ use time::OffsetDateTime;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OrderStatus {
+    /// Risk asked for step-up verification: a code was sent to the customer's phone.
+    PendingVerification,
+    /// Risk sent the order to the manual review queue.
+    PendingReview,
+    /// Risk froze the order and told the risk team (OrderFlagged).
+    Frozen,
     /// Stored, OrderReceived published, stock not yet reserved.
     Received,
     /// Stock held until `hold_expires_at`; an online payment is expected.
@@ -30,7 +36,10 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 9] = [
+    pub const ALL: [OrderStatus; 12] = [
+        Self::PendingVerification,
+        Self::PendingReview,
+        Self::Frozen,
         Self::Received,
         Self::AwaitingPayment,
         Self::AwaitingReview,
@@ -44,6 +53,9 @@ impl OrderStatus {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::PendingVerification => "PENDING_VERIFICATION",
+            Self::PendingReview => "PENDING_REVIEW",
+            Self::Frozen => "FROZEN",
             Self::Received => "RECEIVED",
             Self::AwaitingPayment => "AWAITING_PAYMENT",
             Self::AwaitingReview => "AWAITING_REVIEW",
@@ -61,7 +73,9 @@ impl OrderStatus {
         use OrderStatus::*;
         matches!(
             (self, next),
-            (Received, AwaitingPayment | AwaitingReview | Rejected | Cancelled)
+            (PendingVerification, Received | Cancelled)
+                | (PendingReview | Frozen, Received | Rejected)
+                | (Received, AwaitingPayment | AwaitingReview | Rejected | Cancelled)
                 | (AwaitingPayment, Paid | Cancelled | Expired | PaymentMismatch)
                 | (AwaitingReview, Cancelled | Expired)
                 // A payment that arrives after the hold ended: re-served, or refunded.
@@ -144,6 +158,21 @@ pub struct Order {
     /// Why the last payment attempt failed, as the provider said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_payment_failure: Option<String>,
+    /// The risk score and the rules that fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<super::risk::Assessment>,
+    /// The step-up verification in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
+}
+
+/// A verification code sent to the customer: only its hash is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    pub code_hash: String,
+    pub attempts_left: u32,
+    /// Unix seconds.
+    pub expires_at: i64,
 }
 
 impl Order {
@@ -170,6 +199,8 @@ impl Order {
             short_lines: Vec::new(),
             payment_id: None,
             last_payment_failure: None,
+            risk: None,
+            verification: None,
         }
     }
 
@@ -222,8 +253,14 @@ mod tests {
     }
 
     #[test]
-    fn cancel_is_allowed_from_every_unpaid_status() {
-        assert_eq!(OrderStatus::sources_of(Cancelled), vec![Received, AwaitingPayment, AwaitingReview]);
+    fn cancel_is_allowed_from_every_unpaid_status_a_customer_controls() {
+        assert_eq!(OrderStatus::sources_of(Cancelled), vec![PendingVerification, Received, AwaitingPayment, AwaitingReview]);
+    }
+
+    #[test]
+    fn only_review_releases_a_held_or_frozen_order() {
+        assert_eq!(OrderStatus::sources_of(Received), vec![PendingVerification, PendingReview, Frozen]);
+        assert!(!Frozen.can_become(Cancelled), "a frozen order waits for the risk team");
     }
 
     #[test]

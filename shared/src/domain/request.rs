@@ -53,6 +53,10 @@ pub struct OrderDraft {
     pub device_id: DeviceId,
     pub customer_note: Option<String>,
     pub event_time: OffsetDateTime,
+    /// The shop's loyalty tier for the customer (`L1`…`L9`), when it sends one.
+    pub customer_tier: Option<u8>,
+    /// The shop's or provider's fingerprint of the payment card, when known at checkout.
+    pub card_fingerprint: Option<String>,
 }
 
 struct Fields<'a> {
@@ -172,6 +176,24 @@ pub fn parse_order_request(body: &Value, limits: &Limits, now: OffsetDateTime) -
         _ => None,
     };
 
+    let customer_tier = match f.optional_string("customer_tier") {
+        None => None,
+        Some(t) => match t.strip_prefix('L').and_then(|d| d.parse::<u8>().ok()).filter(|d| (1..=9).contains(d)) {
+            Some(tier) => Some(tier),
+            None => {
+                f.fail("customer_tier", Invalid::new("customer-tier-malformed", "customer_tier is L1 to L9"));
+                None
+            }
+        },
+    };
+    let card_fingerprint = match f.optional_string("payment_card_fingerprint") {
+        None => None,
+        Some(c) if !c.is_empty() && c.len() <= 128 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_:".contains(&b)) => Some(c.to_owned()),
+        Some(_) => {
+            f.fail("payment_card_fingerprint", Invalid::new("card-fingerprint-malformed", "a token of up to 128 characters"));
+            None
+        }
+    };
     let shipping_address = match object.get("shipping_address") {
         None | Some(Value::Null) => {
             f.missing("shipping_address");
@@ -227,6 +249,8 @@ pub fn parse_order_request(body: &Value, limits: &Limits, now: OffsetDateTime) -
         device_id,
         customer_note,
         event_time,
+        customer_tier,
+        card_fingerprint,
     })
 }
 

@@ -8,8 +8,9 @@
 //! means nothing is released twice.
 
 use super::Common;
-use crate::events::{DomainEvent, OrderExpired, OrderReceived};
-use crate::store::{DueHold, ExpireOutcome, HoldStatus, StoreError};
+use crate::domain::OrderStatus;
+use crate::events::{DomainEvent, OrderCancelled, OrderExpired, OrderReceived};
+use crate::store::{CancelError, DueHold, ExpireOutcome, HoldStatus, StoreError};
 use futures::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -200,7 +201,8 @@ async fn release(deps: &ExpiryDeps, hold: &DueHold, now: OffsetDateTime) -> Resu
 
 /// Orders still RECEIVED past their recheck time: their OrderReceived may never have reached
 /// reservation. Announce them again (reservation is idempotent) and look again later, backing
-/// off so a poison order does not flood the bus.
+/// off so a poison order does not flood the bus. Orders whose verification code expired unused
+/// are cancelled.
 async fn republish_stuck_received(deps: &ExpiryDeps, now: OffsetDateTime) -> Result<usize, StoreError> {
     let store = &deps.common.store;
     let mut stuck = Vec::new();
@@ -212,6 +214,20 @@ async fn republish_stuck_received(deps: &ExpiryDeps, now: OffsetDateTime) -> Res
         }
     }
     stuck.truncate(deps.settings.max_received_per_run);
+    let (unverified, stuck): (Vec<_>, Vec<_>) = stuck.into_iter().partition(|s| s.order.status == OrderStatus::PendingVerification);
+    for entry in &unverified {
+        match store.cancel(&entry.order, now).await {
+            Ok(_) => {
+                let event = DomainEvent::OrderCancelled(OrderCancelled { order_id: entry.order.order_id, released: Vec::new() });
+                if let Err(err) = deps.common.events.publish(&event).await {
+                    warn!(order_id = %entry.order.order_id, error = %err, "OrderCancelled not published");
+                }
+                info!(order_id = %entry.order.order_id, "unverified order cancelled");
+            }
+            Err(CancelError::StatusChanged) => {}
+            Err(CancelError::Store(err)) => return Err(err),
+        }
+    }
     let events: Vec<DomainEvent> = stuck.iter().map(|s| DomainEvent::OrderReceived(OrderReceived::of(&s.order))).collect();
     let results = deps.common.events.publish_all(&events).await;
     let mut republished = 0;

@@ -5,13 +5,17 @@
 //! the record last. A failure between those steps leaves the record claimed but not completed,
 //! and a retry with the same key takes it over and finishes the same order.
 
-use super::Common;
+use super::{Common, TtlCache};
 use crate::domain::{
     parse_order_request, Limits, Order, OrderId, OrderLine, OrderStatus, ShortLine,
 };
-use crate::events::{DomainEvent, OrderCancelled, OrderReceived};
+use crate::domain::risk::{address_fingerprint, Disposition, RiskRules, RiskSubject};
+use crate::domain::Verification;
+use crate::events::{DomainEvent, OrderCancelled, OrderFlagged, OrderReceived};
+use crate::notify::Notifier;
 use crate::http::{body_bytes, json_response, segments, Problem};
-use crate::store::{CancelError, Claim, IdempotencyRecord, IdempotencyStatus};
+use crate::store::{CancelError, Claim, IdempotencyRecord, IdempotencyStatus, RiskKeys, StoreError};
+use std::sync::Arc;
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
@@ -35,6 +39,11 @@ pub struct IntakeSettings {
     pub wait_for_first_attempt: StdDuration,
     /// How long an order may stay RECEIVED before the sweeper announces it again.
     pub received_recheck_after: Duration,
+    /// How long a warm function trusts the risk rules it read.
+    pub rules_cache: Duration,
+    /// How long a verification code is valid, and how many wrong codes cancel the order.
+    pub verification_ttl: Duration,
+    pub verification_attempts: u32,
 }
 
 impl Default for IntakeSettings {
@@ -46,6 +55,9 @@ impl Default for IntakeSettings {
             key_retention: Duration::hours(24),
             wait_for_first_attempt: StdDuration::from_secs(3),
             received_recheck_after: Duration::minutes(2),
+            rules_cache: Duration::minutes(1),
+            verification_ttl: Duration::minutes(10),
+            verification_attempts: 5,
         }
     }
 }
@@ -54,6 +66,19 @@ impl Default for IntakeSettings {
 pub struct IntakeDeps {
     pub common: Common,
     pub settings: IntakeSettings,
+    pub notifier: Arc<dyn Notifier>,
+    rules: Arc<TtlCache<RiskRules>>,
+}
+
+impl IntakeDeps {
+    pub fn new(common: Common, settings: IntakeSettings, notifier: Arc<dyn Notifier>) -> Self {
+        Self { common, rules: Arc::new(TtlCache::new(settings.rules_cache)), settings, notifier }
+    }
+
+    /// The saved risk rules (or the sources' defaults), at most `rules_cache` old.
+    async fn risk_rules(&self, now: OffsetDateTime) -> Result<Arc<RiskRules>, StoreError> {
+        self.rules.get_or_load(now, || async { Ok(self.common.store.risk_rules().await?.unwrap_or_else(RiskRules::defaults)) }).await
+    }
 }
 
 pub async fn handle(deps: &IntakeDeps, request: Request) -> Result<Response<Body>, Error> {
@@ -66,7 +91,11 @@ async fn route(deps: &IntakeDeps, request: Request) -> Result<Response<Body>, Pr
         (Method::POST, ["orders"]) => submit(deps, &request).await,
         (Method::GET, ["orders", id]) => read(deps, id).await,
         (Method::POST, ["orders", id, "cancel"]) => cancel(deps, id).await,
-        (_, ["orders"] | ["orders", _] | ["orders", _, "cancel"]) => Err(Problem::method_not_allowed()),
+        (Method::POST, ["orders", id, "verify"]) => verify(deps, id, &request).await,
+        (Method::POST, ["orders", id, "verification", "resend"]) => resend_code(deps, id).await,
+        (_, ["orders"] | ["orders", _] | ["orders", _, "cancel" | "verify"] | ["orders", _, "verification", "resend"]) => {
+            Err(Problem::method_not_allowed())
+        }
         _ => Err(Problem::route_not_found()),
     }
 }
@@ -155,12 +184,61 @@ async fn submit(deps: &IntakeDeps, request: &Request) -> Result<Response<Body>, 
     let (body, canonical) = parse_body(deps, request)?;
     let now = deps.common.clock.now();
     let draft = parse_order_request(&body, &deps.settings.limits, now).map_err(Problem::invalid_fields)?;
-
     let store = &deps.common.store;
+
     // Keys are scoped to the customer: two customers' clients may well pick the same key.
     let key_hash = sha256_hex(format!("{}\n{key}", draft.customer_id).as_bytes());
     let request_hash = sha256_hex(&canonical);
-    let order = Order::receive(draft, OrderId::generate(), client_ip(request), now);
+    let mut order = Order::receive(draft.clone(), OrderId::generate(), client_ip(request), now);
+    let rules = deps.risk_rules(now).await.map_err(unavailable)?;
+    let (customer_windows, device_windows) = rules.windows();
+    let address = &order.shipping_address;
+    let address_fp = address_fingerprint(&[
+        &address.country,
+        &address.province,
+        &address.city,
+        address.district.as_deref().unwrap_or(""),
+        address.street.as_deref().or(address.locker_station.as_deref()).unwrap_or(""),
+        address.house_number.as_deref().or(address.locker_number.as_deref()).unwrap_or(""),
+    ]);
+    let at = || RiskKeys { customer: draft.customer_id.as_str(), device: draft.device_id.as_str() };
+    let context = store.risk_context(at(), &customer_windows, &device_windows, now).await.map_err(unavailable)?;
+    let skus: Vec<&str> = order.lines.iter().map(|l| l.sku.as_str()).collect();
+    let assessment = rules.assess(
+        &RiskSubject {
+            customer_id: order.customer_id.as_str(),
+            tier: draft.customer_tier,
+            phone: order.phone.as_str(),
+            address_fingerprint: &address_fp,
+            address_kind: order.shipping_address.kind,
+            province: &order.shipping_address.province,
+            device_id: order.device_id.as_str(),
+            client_ip: order.client_ip.as_deref(),
+            card_fingerprint: draft.card_fingerprint.as_deref(),
+            payment_method: order.payment_method,
+            total_minor: order.total_minor,
+            skus,
+            at: now,
+        },
+        &context,
+    );
+    let code = (assessment.disposition == Disposition::StepUp).then(verification_code);
+    order.status = match assessment.disposition {
+        Disposition::Accept | Disposition::FastLane => OrderStatus::Received,
+        Disposition::StepUp => OrderStatus::PendingVerification,
+        Disposition::Review => OrderStatus::PendingReview,
+        Disposition::Freeze => OrderStatus::Frozen,
+    };
+    if let Some(code) = &code {
+        order.verification = Some(Verification {
+            code_hash: code_hash(order.order_id, code),
+            attempts_left: deps.settings.verification_attempts,
+            expires_at: (now + deps.settings.verification_ttl).unix_timestamp(),
+        });
+    }
+    info!(order_id = %order.order_id, score = assessment.score, disposition = ?assessment.disposition, fired = assessment.fired.len(), "order scored");
+    order.risk = Some(assessment);
+    let counters = store.risk_writes(at(), &customer_windows, &device_windows, order.total_minor, &address_fp, draft.card_fingerprint.as_deref(), now);
     let locked_until = (now + deps.settings.claim_lock).unix_timestamp();
     let record = IdempotencyRecord {
         status: IdempotencyStatus::InProgress,
@@ -172,11 +250,11 @@ async fn submit(deps: &IntakeDeps, request: &Request) -> Result<Response<Body>, 
         response_body: None,
     };
     let claim = store
-        .claim_key_and_create_order(&key_hash, &record, &order, now + deps.settings.received_recheck_after)
+        .claim_key_and_create_order(&key_hash, &record, &order, now + deps.settings.received_recheck_after, counters)
         .await
         .map_err(unavailable)?;
     let existing = match claim {
-        Claim::Created => return finish(deps, &key_hash, &order, locked_until).await,
+        Claim::Created => return finish(deps, &key_hash, &order, code.as_deref(), locked_until).await,
         Claim::Existing(existing) => existing,
     };
     if existing.request_hash != request_hash {
@@ -209,7 +287,9 @@ async fn resume(deps: &IntakeDeps, key_hash: &str, mut record: IdempotencyRecord
                         .map_err(unavailable)?
                         .ok_or_else(|| unavailable("claimed key has no order"))?;
                     info!(order_id = %order.order_id, "finishing an interrupted order submission");
-                    return finish(deps, key_hash, &order, locked_until).await;
+                    // The code of a verification sent by the first attempt is unknown here:
+                    // the customer asks for a new one (`/verification/resend`).
+                    return finish(deps, key_hash, &order, None, locked_until).await;
                 }
             }
             IdempotencyStatus::InProgress => {
@@ -232,25 +312,57 @@ async fn resume(deps: &IntakeDeps, key_hash: &str, mut record: IdempotencyRecord
     }
 }
 
-/// Publish the order's event and store the answer on the key's record.
-async fn finish(deps: &IntakeDeps, key_hash: &str, order: &Order, locked_until: i64) -> Result<Response<Body>, Problem> {
+/// Announce the order as its risk disposition says (OrderReceived, the verification code,
+/// OrderFlagged), then store the answer on the key's record.
+async fn finish(deps: &IntakeDeps, key_hash: &str, order: &Order, code: Option<&str>, locked_until: i64) -> Result<Response<Body>, Problem> {
     let store = &deps.common.store;
-    if let Err(err) = deps.common.events.publish(&order_received(order)).await {
+    let announced = match order.status {
+        OrderStatus::Received => deps.common.events.publish(&order_received(order)).await,
+        OrderStatus::Frozen => deps.common.events.publish(&order_flagged(order)).await,
+        _ => Ok(()),
+    };
+    if let Err(err) = announced {
         // The order is stored and the key claimed: let the client's retry take over at once.
         if let Err(release) = store.release_claim(key_hash, locked_until).await {
             warn!(error = %release, "could not release the idempotency claim; it will go stale");
         }
         return Err(unavailable(err));
     }
-    let accepted = Accepted { order_id: order.order_id, status: order.status, location: location(order.order_id) };
+    if let Some(code) = code {
+        if let Err(err) = deps.notifier.send_verification_code(order.order_id, &order.phone, code).await {
+            // The order stands; the customer can ask for the code again.
+            warn!(order_id = %order.order_id, error = %err, "verification code not sent");
+        }
+    }
+    let accepted = Accepted { order_id: order.order_id, status: customer_status(order.status), location: location(order.order_id) };
     let body = serde_json::to_string(&accepted).expect("plain data");
     if let Err(err) = store.complete_claim(key_hash, StatusCode::ACCEPTED.as_u16(), &body).await {
         // The order is in and announced; a retry would take the claim over and announce it once
         // more, which consumers absorb.
         warn!(error = %err, order_id = %order.order_id, "could not store the response on the idempotency record");
     }
-    info!(order_id = %order.order_id, lines = order.lines.len(), "order received");
+    info!(order_id = %order.order_id, lines = order.lines.len(), status = order.status.as_str(), "order received");
     Ok(accepted_response(StatusCode::ACCEPTED, body, order.order_id, false))
+}
+
+/// What the customer is told: a frozen order looks like one under review, so a fraudster learns
+/// nothing from the answer.
+fn customer_status(status: OrderStatus) -> OrderStatus {
+    if status == OrderStatus::Frozen { OrderStatus::PendingReview } else { status }
+}
+
+pub fn order_flagged(order: &Order) -> DomainEvent {
+    let (score, fired) = order.risk.as_ref().map(|r| (r.score, r.fired.clone())).unwrap_or_default();
+    DomainEvent::OrderFlagged(OrderFlagged { order_id: order.order_id, customer_id: order.customer_id.clone(), score, fired })
+}
+
+/// Six digits from the ULID generator's random bits (seeded from the OS).
+fn verification_code() -> String {
+    format!("{:06}", ulid::Ulid::new().random() % 1_000_000)
+}
+
+fn code_hash(order_id: OrderId, code: &str) -> String {
+    sha256_hex(format!("{order_id}:{}", code.trim()).as_bytes())
 }
 
 fn accepted_response(status: StatusCode, body: String, id: OrderId, replayed: bool) -> Response<Body> {
@@ -308,7 +420,7 @@ impl From<&Order> for OrderView {
     fn from(order: &Order) -> Self {
         Self {
             order_id: order.order_id,
-            status: order.status,
+            status: customer_status(order.status),
             customer_id: order.customer_id.to_string(),
             lines: order.lines.clone(),
             currency: order.currency,
@@ -375,4 +487,82 @@ async fn cancel(deps: &IntakeDeps, raw_id: &str) -> Result<Response<Body>, Probl
         return Ok(json_response(StatusCode::OK, &OrderView::from(&order)));
     }
     Err(unavailable("order kept changing during cancel"))
+}
+
+#[derive(serde::Deserialize)]
+struct VerifyBody {
+    code: String,
+}
+
+fn verification_problem(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Problem {
+    Problem::new(status, code, "Verification refused", detail).with_field("code")
+}
+
+/// Step-up verification: the right code sends the order on to reservation; wrong codes are
+/// counted and the last allowed one cancels the order, as does an expired code.
+async fn verify(deps: &IntakeDeps, raw_id: &str, request: &Request) -> Result<Response<Body>, Problem> {
+    let id = order_id(raw_id)?;
+    let body: VerifyBody = serde_json::from_slice(body_bytes(request.body()))
+        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "body-invalid", "Body invalid", "send {\"code\": \"123456\"}").with_field("code"))?;
+    let store = &deps.common.store;
+    let mut order = store.order(id).await.map_err(unavailable)?.ok_or_else(|| Problem::not_found("order"))?;
+    let now = deps.common.clock.now();
+    let Some(verification) = order.verification.clone().filter(|_| order.status == OrderStatus::PendingVerification) else {
+        return Err(Problem::new(StatusCode::CONFLICT, "not-awaiting-verification", "Not awaiting verification", "this order is not waiting for a code"));
+    };
+    if now.unix_timestamp() > verification.expires_at {
+        cancel_unverified(deps, &order, now).await?;
+        return Err(verification_problem(StatusCode::CONFLICT, "verification-expired", "the code expired; the order is cancelled"));
+    }
+    if code_hash(id, &body.code) == verification.code_hash {
+        if !store.release_to_received(id, OrderStatus::PendingVerification, now + deps.settings.received_recheck_after, now).await.map_err(unavailable)? {
+            return Err(Problem::new(StatusCode::CONFLICT, "not-awaiting-verification", "Not awaiting verification", "the order moved on meanwhile"));
+        }
+        order.status = OrderStatus::Received;
+        order.verification = None;
+        // If this publish fails, the sweeper finds the order RECEIVED and announces it.
+        if let Err(err) = deps.common.events.publish(&order_received(&order)).await {
+            warn!(order_id = %id, error = %err, "OrderReceived not published; the sweeper will");
+        }
+        info!(order_id = %id, "order verified");
+        return Ok(json_response(StatusCode::OK, &OrderView::from(&order)));
+    }
+    let left = verification.attempts_left.saturating_sub(1);
+    if !store.spend_verification_attempt(id, verification.attempts_left).await.map_err(unavailable)? {
+        return Err(Problem::new(StatusCode::CONFLICT, "verification-busy", "Try again", "another attempt was counted meanwhile"));
+    }
+    if left == 0 {
+        cancel_unverified(deps, &order, now).await?;
+        return Err(verification_problem(StatusCode::CONFLICT, "verification-failed", "too many wrong codes; the order is cancelled"));
+    }
+    Err(verification_problem(StatusCode::BAD_REQUEST, "verification-code-wrong", format!("wrong code; {left} attempts left")))
+}
+
+async fn cancel_unverified(deps: &IntakeDeps, order: &Order, now: OffsetDateTime) -> Result<(), Problem> {
+    match deps.common.store.cancel(order, now).await {
+        Ok(_) => {
+            let event = DomainEvent::OrderCancelled(OrderCancelled { order_id: order.order_id, released: Vec::new() });
+            deps.common.events.publish(&event).await.map_err(unavailable)?;
+            Ok(())
+        }
+        Err(CancelError::StatusChanged) => Ok(()),
+        Err(CancelError::Store(err)) => Err(unavailable(err)),
+    }
+}
+
+/// A new code for an order awaiting verification (the first was lost, or never sent).
+async fn resend_code(deps: &IntakeDeps, raw_id: &str) -> Result<Response<Body>, Problem> {
+    let id = order_id(raw_id)?;
+    let store = &deps.common.store;
+    let order = store.order(id).await.map_err(unavailable)?.ok_or_else(|| Problem::not_found("order"))?;
+    let Some(verification) = order.verification.clone().filter(|_| order.status == OrderStatus::PendingVerification) else {
+        return Err(Problem::new(StatusCode::CONFLICT, "not-awaiting-verification", "Not awaiting verification", "this order is not waiting for a code"));
+    };
+    let code = verification_code();
+    let renewed = Verification { code_hash: code_hash(id, &code), ..verification.clone() };
+    if !store.replace_verification(id, &verification, &renewed).await.map_err(unavailable)? {
+        return Err(Problem::new(StatusCode::CONFLICT, "verification-busy", "Try again", "the verification changed meanwhile"));
+    }
+    deps.notifier.send_verification_code(id, &order.phone, &code).await.map_err(unavailable)?;
+    Ok(json_response(StatusCode::ACCEPTED, &serde_json::json!({ "order_id": id, "status": "PENDING_VERIFICATION" })))
 }

@@ -175,6 +175,7 @@ async fn decide(deps: &ProcessorDeps, event: &PaymentEvent, order: Option<&Order
             }
         }
         OrderStatus::Rejected => refund("order was rejected: stock short"),
+        OrderStatus::PendingVerification | OrderStatus::PendingReview | OrderStatus::Frozen => refund("order was not yet released by risk control"),
         OrderStatus::AwaitingReview => refund("cash-on-delivery order paid online"),
         OrderStatus::PaymentMismatch | OrderStatus::RefundRequired => refund("order already has a payment under review"),
     })

@@ -7,6 +7,8 @@
 //! - `POST /admin/stock/{sku}/{warehouse}/adjustments` `{"delta": n, "reason": "..."}`
 //! - `GET  /admin/hold-policy`, `PUT /admin/hold-policy`: hold durations, per channel and SKU
 //! - `GET  /admin/payments/reconciliation?day=YYYY-MM-DD`: payment outcomes of a day
+//! - `GET  /admin/risk-rules`, `PUT /admin/risk-rules`: the risk rule document (versioned, audited)
+//! - `GET  /admin/review-queue`, `GET /admin/orders/{id}`, `POST /admin/orders/{id}/approve|reject`
 
 use super::Common;
 use crate::domain::{FieldError, HoldPolicy, Sku, Warehouse, WarehouseId};
@@ -49,8 +51,16 @@ async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Pr
         (Method::POST, ["admin", "stock", sku, warehouse, "adjustments"]) => adjust(deps, request, sku, warehouse).await,
         (Method::GET, ["admin", "hold-policy"]) => read_hold_policy(deps).await,
         (Method::GET, ["admin", "payments", "reconciliation"]) => reconciliation(deps, request).await,
+        (Method::GET, ["admin", "risk-rules"]) => read_risk_rules(deps).await,
+        (Method::PUT, ["admin", "risk-rules"]) => put_risk_rules(deps, request).await,
+        (Method::GET, ["admin", "review-queue"]) => review_queue(deps).await,
+        (Method::GET, ["admin", "orders", id]) => staff_order(deps, id).await,
+        (Method::POST, ["admin", "orders", id, "approve"]) => review(deps, request, id, true).await,
+        (Method::POST, ["admin", "orders", id, "reject"]) => review(deps, request, id, false).await,
         (Method::PUT, ["admin", "hold-policy"]) => put_hold_policy(deps, request).await,
-        (_, ["admin", "warehouses", ..] | ["admin", "stock", ..] | ["admin", "hold-policy"]) => Err(Problem::method_not_allowed()),
+        (_, ["admin", "warehouses", ..] | ["admin", "stock", ..] | ["admin", "hold-policy" | "risk-rules" | "review-queue"] | ["admin", "orders", ..]) => {
+            Err(Problem::method_not_allowed())
+        }
         _ => Err(Problem::route_not_found()),
     }
 }
@@ -271,4 +281,94 @@ async fn reconciliation(deps: &StaffDeps, request: &Request) -> Result<Response<
     let succeeded = records.iter().filter(|x| x.event.event_type == crate::domain::payment::PaymentEventType::Succeeded).count();
     r.refund_rate = (succeeded > 0).then(|| r.refunds_requested as f64 / succeeded as f64);
     Ok(json_response(StatusCode::OK, &r))
+}
+
+async fn read_risk_rules(deps: &StaffDeps) -> Result<Response<Body>, Problem> {
+    let stored = deps.common.store.risk_rules().await.map_err(unavailable)?;
+    let saved = stored.is_some();
+    let rules = stored.unwrap_or_else(crate::domain::risk::RiskRules::defaults);
+    Ok(json_response(StatusCode::OK, &serde_json::json!({ "rules": rules, "saved": saved })))
+}
+
+/// Save a new version. The body names the version it edits (`version`); a stale one is a 409.
+async fn put_risk_rules(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Problem> {
+    let rules: crate::domain::risk::RiskRules = json_body(request)?;
+    rules.validate().map_err(|(field, e)| invalid(&field, e.code, e.detail))?;
+    let who = actor(request);
+    match deps.common.store.save_risk_rules(&rules, &who, deps.common.clock.now()).await {
+        Ok(saved) => {
+            info!(actor = %who, version = saved.version, rules = saved.rules.len(), "risk rules saved");
+            Ok(json_response(StatusCode::OK, &serde_json::json!({ "rules": saved, "saved": true })))
+        }
+        Err(crate::store::SaveRulesError::VersionConflict { current }) => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "rules-version-conflict",
+            "Rules changed meanwhile",
+            format!("the current version is {current}; reload, reapply your change and save with that version"),
+        )
+        .with_field("version")),
+        Err(crate::store::SaveRulesError::Store(err)) => Err(unavailable(err)),
+    }
+}
+
+/// The order as staff see it: everything the customer sees plus the risk assessment.
+fn staff_view(order: &crate::domain::Order) -> serde_json::Value {
+    serde_json::json!({
+        "order_id": order.order_id,
+        "status": order.status,
+        "customer_id": order.customer_id,
+        "total_minor": order.total_minor,
+        "currency": order.currency,
+        "channel": order.channel,
+        "device_id": order.device_id,
+        "province": order.shipping_address.province,
+        "phone": order.phone.masked(),
+        "received_at": order.received_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        "risk": order.risk,
+    })
+}
+
+async fn review_queue(deps: &StaffDeps) -> Result<Response<Body>, Problem> {
+    let orders = deps.common.store.review_queue(100).await.map_err(unavailable)?;
+    let items: Vec<serde_json::Value> = orders.iter().map(staff_view).collect();
+    Ok(json_response(StatusCode::OK, &serde_json::json!({ "orders": items })))
+}
+
+fn parse_order_id(raw: &str) -> Result<crate::domain::OrderId, Problem> {
+    crate::domain::OrderId::parse(raw).map_err(|e| invalid("order_id", e.code, e.detail))
+}
+
+async fn staff_order(deps: &StaffDeps, raw_id: &str) -> Result<Response<Body>, Problem> {
+    let order = deps.common.store.order(parse_order_id(raw_id)?).await.map_err(unavailable)?.ok_or_else(|| Problem::not_found("order"))?;
+    Ok(json_response(StatusCode::OK, &staff_view(&order)))
+}
+
+/// Approve (on to reservation) or reject an order risk held for review or froze.
+async fn review(deps: &StaffDeps, request: &Request, raw_id: &str, approve: bool) -> Result<Response<Body>, Problem> {
+    use crate::domain::OrderStatus;
+    let store = &deps.common.store;
+    let id = parse_order_id(raw_id)?;
+    let mut order = store.order(id).await.map_err(unavailable)?.ok_or_else(|| Problem::not_found("order"))?;
+    if !matches!(order.status, OrderStatus::PendingReview | OrderStatus::Frozen) {
+        return Err(Problem::new(StatusCode::CONFLICT, "not-under-review", "Not under review", format!("the order is {}", order.status.as_str())));
+    }
+    let now = deps.common.clock.now();
+    let changed = if approve {
+        store.release_to_received(id, order.status, now + time::Duration::minutes(2), now).await
+    } else {
+        store.reject_after_review(id, order.status, now).await
+    }
+    .map_err(unavailable)?;
+    if !changed {
+        return Err(Problem::new(StatusCode::CONFLICT, "not-under-review", "Not under review", "the order was reviewed meanwhile"));
+    }
+    order.status = if approve { OrderStatus::Received } else { OrderStatus::Rejected };
+    if approve {
+        // If this publish fails, the sweeper finds the order RECEIVED and announces it.
+        if let Err(err) = deps.common.events.publish(&crate::events::DomainEvent::OrderReceived(crate::events::OrderReceived::of(&order))).await {
+            warn!(order_id = %id, error = %err, "OrderReceived not published; the sweeper will");
+        }
+    }
+    info!(actor = %actor(request), order_id = %id, approve, "order reviewed");
+    Ok(json_response(StatusCode::OK, &staff_view(&order)))
 }

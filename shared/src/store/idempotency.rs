@@ -43,14 +43,16 @@ pub enum Claim {
 }
 
 impl Store {
-    /// Claim `key_hash` and store `order` in one transaction. A RECEIVED order not reserved by
-    /// `recheck_at` is found again by the sweeper, which announces it once more.
+    /// Claim `key_hash` and store `order` in one transaction, with `also` (the order's risk
+    /// counters). A RECEIVED order not reserved by `recheck_at` is found again by the sweeper,
+    /// which announces it once more.
     pub async fn claim_key_and_create_order(
         &self,
         key_hash: &str,
         record: &IdempotencyRecord,
         order: &Order,
         recheck_at: time::OffsetDateTime,
+        also: Vec<TransactWriteItem>,
     ) -> Result<Claim, StoreError> {
         let now_unix = order.received_at.unix_timestamp();
         let (pk, sk) = keys::idempotency(key_hash);
@@ -73,9 +75,8 @@ impl Store {
             .client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(claim).build())
-            .transact_items(TransactWriteItem::builder().put(create).build())
-            .send()
-            .await;
+            .transact_items(TransactWriteItem::builder().put(create).build());
+        let result = also.into_iter().fold(result, |request, item| request.transact_items(item)).send().await;
         match result {
             Ok(_) => Ok(Claim::Created),
             Err(err) => match err.into_service_error() {

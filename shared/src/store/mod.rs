@@ -9,12 +9,14 @@ mod idempotency;
 mod orders;
 mod payments;
 mod policy;
+mod risk;
 mod stock;
 
 pub use idempotency::{Claim, IdempotencyRecord, IdempotencyStatus};
 pub use holds::{DueHold, ExpireOutcome, Page, PaymentOutcome, StuckOrder};
 pub use orders::{CancelError, Hold, HoldStatus, ReserveError};
 pub use payments::{InboxStatus, OrderChange, PaymentKey, PaymentRecord, Resolution, ResolveError};
+pub use risk::{month_of, RiskKeys, SaveRulesError};
 pub use stock::{AdjustError, StockItem};
 
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
@@ -169,9 +171,11 @@ pub(crate) mod keys {
     pub fn payment(day: &str, event_id: &str) -> (String, String) {
         (payment_day(day), format!("EVT#{event_id}"))
     }
+    pub const CONFIG_PARTITION: &str = "CONFIG";
     pub fn hold_policy() -> (String, String) {
-        ("CONFIG".to_owned(), "HOLD_POLICY".to_owned())
+        (CONFIG_PARTITION.to_owned(), "HOLD_POLICY".to_owned())
     }
+    pub const REVIEW_BUCKET: &str = "REVIEW";
     pub fn received_bucket(bucket: u32) -> String {
         format!("RECEIVED#{bucket:03}")
     }

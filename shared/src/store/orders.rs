@@ -67,13 +67,24 @@ pub enum CancelError {
 pub(crate) const RECHECK_BUCKET: &str = "recheck_bucket";
 pub(crate) const RECHECK_AT: &str = "recheck_at";
 
-/// An order's item, with its index attributes while it is RECEIVED.
+/// An order's item, with its received-orders index attributes: RECEIVED orders to be looked at
+/// again at `recheck_at`, orders awaiting verification at the code's expiry, orders held by risk
+/// in the review queue's bucket.
 pub(crate) fn order_item(order: &Order, buckets: u32, recheck_at: OffsetDateTime) -> super::Item {
     let (pk, sk) = keys::order(order.order_id);
     let mut item = to_item(order, pk, sk, "Order");
-    if order.status == OrderStatus::Received {
-        item.insert(RECHECK_BUCKET.to_owned(), s(keys::received_bucket(order.order_id.bucket(buckets))));
-        item.insert(RECHECK_AT.to_owned(), n(recheck_at.unix_timestamp()));
+    let index = match order.status {
+        OrderStatus::Received => Some((keys::received_bucket(order.order_id.bucket(buckets)), recheck_at.unix_timestamp())),
+        OrderStatus::PendingVerification => Some((
+            keys::received_bucket(order.order_id.bucket(buckets)),
+            order.verification.as_ref().map(|v| v.expires_at).unwrap_or(recheck_at.unix_timestamp()),
+        )),
+        OrderStatus::PendingReview | OrderStatus::Frozen => Some((keys::REVIEW_BUCKET.to_owned(), order.received_at.unix_timestamp())),
+        _ => None,
+    };
+    if let Some((bucket, at)) = index {
+        item.insert(RECHECK_BUCKET.to_owned(), s(bucket));
+        item.insert(RECHECK_AT.to_owned(), n(at));
     }
     item
 }
@@ -215,6 +226,82 @@ impl Store {
             ],
         )
         .await
+    }
+
+    /// A held order (verified, or approved by staff) goes on to reservation: RECEIVED, back in
+    /// the received-orders buckets so a lost announcement is found again.
+    pub async fn release_to_received(&self, id: OrderId, from: OrderStatus, recheck_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.update_if(
+            keys::order(id),
+            &format!("SET #status = :received, updated_at = :now, {RECHECK_BUCKET} = :bucket, {RECHECK_AT} = :at REMOVE verification"),
+            "#status = :from",
+            &[("#status", "status")],
+            vec![
+                (":received", status(OrderStatus::Received)),
+                (":from", status(from)),
+                (":now", timestamp(now)),
+                (":bucket", s(keys::received_bucket(id.bucket(self.expiry_buckets)))),
+                (":at", n(recheck_at.unix_timestamp())),
+            ],
+        )
+        .await
+    }
+
+    /// Staff rejected an order risk held: REJECTED, out of the review queue.
+    pub async fn reject_after_review(&self, id: OrderId, from: OrderStatus, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.update_if(
+            keys::order(id),
+            &format!("SET #status = :rejected, updated_at = :now REMOVE {RECHECK_BUCKET}"),
+            "#status = :from",
+            &[("#status", "status")],
+            vec![(":rejected", status(OrderStatus::Rejected)), (":from", status(from)), (":now", timestamp(now))],
+        )
+        .await
+    }
+
+    /// One wrong verification code: `attempts_left` goes down, once per attempt seen.
+    pub async fn spend_verification_attempt(&self, id: OrderId, seen_attempts_left: u32) -> Result<bool, StoreError> {
+        self.update_if(
+            keys::order(id),
+            "SET verification.attempts_left = :left",
+            "#status = :pending AND verification.attempts_left = :seen",
+            &[("#status", "status")],
+            vec![
+                (":left", n(seen_attempts_left.saturating_sub(1))),
+                (":seen", n(seen_attempts_left)),
+                (":pending", status(OrderStatus::PendingVerification)),
+            ],
+        )
+        .await
+    }
+
+    /// Swap the verification (a new code) if it is still the one seen.
+    pub async fn replace_verification(&self, id: OrderId, seen: &crate::domain::Verification, next: &crate::domain::Verification) -> Result<bool, StoreError> {
+        self.update_if(
+            keys::order(id),
+            "SET verification = :next",
+            "#status = :pending AND verification.code_hash = :seen",
+            &[("#status", "status")],
+            vec![(":next", attr(next)), (":seen", s(seen.code_hash.as_str())), (":pending", status(OrderStatus::PendingVerification))],
+        )
+        .await
+    }
+
+    /// Orders held by risk, oldest first, for staff.
+    pub async fn review_queue(&self, limit: i32) -> Result<Vec<Order>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(super::RECEIVED_ORDERS_INDEX)
+            .key_condition_expression("#bucket = :bucket")
+            .expression_attribute_names("#bucket", RECHECK_BUCKET)
+            .expression_attribute_values(":bucket", s(keys::REVIEW_BUCKET))
+            .limit(limit)
+            .send()
+            .await
+            .map_err(StoreError::aws)?;
+        output.items.unwrap_or_default().into_iter().map(|item| super::from_item(item, "order")).collect()
     }
 
     /// Cancel an unpaid order as it was read. If it holds stock, the hold is released and every

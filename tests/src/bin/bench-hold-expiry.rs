@@ -59,7 +59,7 @@ async fn reserved(store: &Store, count: usize, now: OffsetDateTime, expires_at: 
                     response_status: None,
                     response_body: None,
                 };
-                store.claim_key_and_create_order(&format!("bench-{}", order.order_id), &record, &order, now + time::Duration::hours(1)).await.expect("order stored");
+                store.claim_key_and_create_order(&format!("bench-{}", order.order_id), &record, &order, now + time::Duration::hours(1), Vec::new()).await.expect("order stored");
                 store.reserve(order.order_id, &plan, OrderStatus::AwaitingPayment, expires_at(i), now).await.expect("reserved");
                 ids.push(order.order_id);
             }
