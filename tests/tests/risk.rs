@@ -205,3 +205,20 @@ async fn a_rule_change_reaches_a_warm_function_within_its_cache_time_and_is_audi
 fn from(body: &Value) -> Value {
     orderflow_tests::fixtures::from_own_customer(body)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_who_cancels_most_orders_this_month_scores_for_it() {
+    let (stack, _) = stack().await;
+    let intake = stack.intake();
+    for i in 0..4 {
+        let (_, accepted) = submit(&intake, &format!("c-{i}"), &order_body(&[("TEA", 1)], "Zhejiang")).await;
+        if i > 0 {
+            let (status, _) = orderflow_tests::fixtures::cancel_order(&intake, accepted["order_id"].as_str().unwrap()).await;
+            assert_eq!(status, 200);
+        }
+    }
+    let (_, next) = submit(&intake, "next", &order_body(&[("TEA", 1)], "Zhejiang")).await;
+    let view = staff_view(&stack, next["order_id"].as_str().unwrap()).await;
+    let fired: Vec<&str> = view["risk"]["fired"].as_array().unwrap().iter().map(|f| f["rule_id"].as_str().unwrap()).collect();
+    assert!(fired.contains(&"cancel-rate"), "3 of 4 orders cancelled this month: {fired:?}");
+}

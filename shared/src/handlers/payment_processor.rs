@@ -141,7 +141,9 @@ async fn decide(deps: &ProcessorDeps, event: &PaymentEvent, order: Option<&Order
         return Ok((Resolution::Failed, change));
     }
     let exact = event.data.amount_minor == order.total_minor && event.currency() == Some(order.currency);
-    let refund = |reason: &str| (Resolution::RefundRequired { reason: reason.to_owned() }, Vec::new());
+    // Every refund counts in the customer's month, for the refund-rate risk rule.
+    let refunds = || store.month_bump(order.customer_id.as_str(), "refunds", now);
+    let refund = |reason: &str| (Resolution::RefundRequired { reason: reason.to_owned() }, vec![refunds()]);
     Ok(match order.status {
         OrderStatus::Received => return Err(PaymentError::OrderNotReserved),
         OrderStatus::AwaitingPayment if exact => {
@@ -153,7 +155,7 @@ async fn decide(deps: &ProcessorDeps, event: &PaymentEvent, order: Option<&Order
             store.mismatch_change(id, payment_id, now),
         ),
         OrderStatus::Paid if order.payment_id.as_deref() == Some(payment_id) => (Resolution::AlreadyApplied, Vec::new()),
-        OrderStatus::Paid => (Resolution::DuplicateCharge, Vec::new()),
+        OrderStatus::Paid => (Resolution::DuplicateCharge, vec![refunds()]),
         OrderStatus::Expired | OrderStatus::Cancelled => {
             let allocations = order.reserved_allocations();
             let levels = if allocations.is_empty() || !exact {
@@ -171,7 +173,9 @@ async fn decide(deps: &ProcessorDeps, event: &PaymentEvent, order: Option<&Order
                 (Resolution::LatePaid, store.late_pay_change(id, order.status, &allocations, payment_id, now))
             } else {
                 let reason = if exact { "paid after the hold ended; stock no longer available" } else { "paid after the hold ended, with the wrong amount" };
-                (Resolution::RefundRequired { reason: reason.into() }, store.refund_required_change(id, order.status, payment_id, now))
+                let mut change = store.refund_required_change(id, order.status, payment_id, now);
+                change.push(refunds());
+                (Resolution::RefundRequired { reason: reason.into() }, change)
             }
         }
         OrderStatus::Rejected => refund("order was rejected: stock short"),

@@ -319,10 +319,12 @@ impl Store {
             .build()
             .expect("update has table, key and expression");
         let released: Vec<Allocation> = if order.status.holds_stock() { order.reserved_allocations() } else { Vec::new() };
+        // The customer's monthly cancel count, read by the cancel-rate risk rule.
         let mut request = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(order_update).build());
+            .transact_items(TransactWriteItem::builder().update(order_update).build())
+            .transact_items(self.month_bump(order.customer_id.as_str(), "cancels", now));
         if order.status.holds_stock() {
             let hold_release = self
                 .update(keys::hold(order.order_id))
