@@ -10,8 +10,6 @@ use serde::Serialize;
 /// internal detail or personal data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
-    #[serde(rename = "type")]
-    pub type_uri: String,
     pub title: &'static str,
     pub status: u16,
     pub code: &'static str,
@@ -25,7 +23,6 @@ pub struct Problem {
 impl Problem {
     pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
         Self {
-            type_uri: format!("https://orderflow.dev/problems/{code}"),
             title,
             status: status.as_u16(),
             code,
@@ -71,9 +68,21 @@ impl Problem {
         )
     }
 
+    /// The problem's `type` URI: one per stable code.
+    pub fn type_uri(&self) -> String {
+        format!("https://orderflow.dev/problems/{}", self.code)
+    }
+
     pub fn into_response(self) -> Response<Body> {
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            #[serde(rename = "type")]
+            type_uri: String,
+            #[serde(flatten)]
+            problem: &'a Problem,
+        }
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = json_response(status, &self);
+        let mut response = json_response(status, &Wire { type_uri: self.type_uri(), problem: &self });
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
@@ -123,6 +132,7 @@ mod tests {
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/problem+json");
         let body: serde_json::Value = serde_json::from_slice(body_bytes(response.body())).unwrap();
         assert_eq!(body["errors"][1]["field"], "currency");
+        assert_eq!(body["type"], "https://orderflow.dev/problems/phone-malformed");
     }
 
     #[test]
