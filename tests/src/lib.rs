@@ -136,6 +136,18 @@ impl Stack {
         Arc::new(SystemClock)
     }
 
+    /// A benchmark's stack: wall clock, unprefixed names, AWS calls counted by `calls`.
+    pub async fn for_benchmark(moto_endpoint: &str, calls: &calls::CallCounter) -> Result<Self, String> {
+        Self::start(StackOptions {
+            moto_endpoint: moto_endpoint.to_owned(),
+            dynamodb_port: None,
+            prefix: String::new(),
+            clock: Self::system_clock(),
+            calls: Some(calls.clone()),
+        })
+        .await
+    }
+
     pub fn common(&self) -> Common {
         Common::new(self.dynamodb.clone(), self.eventbridge.clone(), &self.config, self.clock.clone())
     }

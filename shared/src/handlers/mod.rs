@@ -49,6 +49,23 @@ impl Common {
     }
 }
 
+/// The answer to an SQS batch: the messages that failed, each logged, for SQS to redeliver
+/// (and after maxReceiveCount move to the DLQ). The others are deleted by the event source.
+pub fn partial_batch_failures<'a>(
+    failed: impl IntoIterator<Item = (&'a aws_lambda_events::event::sqs::SqsMessage, String)>,
+    what: &str,
+) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+    let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
+    for (message, error) in failed {
+        let id = message.message_id.clone().unwrap_or_default();
+        tracing::warn!(message_id = %id, error = %error, "{what} failed; message left for redelivery");
+        let mut failure = aws_lambda_events::event::sqs::BatchItemFailure::default();
+        failure.item_identifier = id;
+        response.batch_item_failures.push(failure);
+    }
+    response
+}
+
 /// A value read from the table and trusted for a while (the warehouse catalogue, the hold
 /// policy), so a warm function does not read it for every order yet sees a change within `ttl`.
 pub struct TtlCache<T> {

@@ -14,12 +14,12 @@
 //! | succeeded | RECEIVED (not reserved yet) | retried later | — |
 //! | failed / cancelled | AWAITING_PAYMENT | failure recorded, hold kept (or released, by setting) | nothing |
 
-use super::Common;
+use super::{partial_batch_failures, Common};
 use crate::domain::payment::{PaymentEvent, PaymentEventType};
 use crate::domain::{Currency, Order, OrderStatus};
 use crate::events::{DomainEvent, OrderPaid, PaymentMismatch, RefundRequested};
 use crate::store::{CancelError, OrderChange, PaymentKey, PaymentRecord, Resolution, ResolveError, StoreError};
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use std::time::{Duration as StdDuration, Instant};
 use thiserror::Error;
 use time::{Duration, OffsetDateTime};
@@ -75,17 +75,8 @@ pub enum PaymentError {
 
 pub async fn handle_batch(deps: &ProcessorDeps, event: SqsEvent) -> SqsBatchResponse {
     let outcomes = futures::future::join_all(event.records.iter().map(|m| process_message(deps, m))).await;
-    let mut response = SqsBatchResponse::default();
-    for (message, outcome) in event.records.iter().zip(outcomes) {
-        if let Err(err) = outcome {
-            let id = message.message_id.clone().unwrap_or_default();
-            warn!(message_id = %id, error = %err, "payment event not processed; left for redelivery");
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            response.batch_item_failures.push(failure);
-        }
-    }
-    response
+    let failed = event.records.iter().zip(outcomes).filter_map(|(m, outcome)| Some((m, outcome.err()?.to_string())));
+    partial_batch_failures(failed, "payment event")
 }
 
 async fn process_message(deps: &ProcessorDeps, message: &SqsMessage) -> Result<(), PaymentError> {

@@ -9,19 +9,19 @@
 //! Redelivery is safe because the transaction is conditional on the order still being RECEIVED;
 //! a repeat finds it decided and publishes the decision again, which repairs a lost publish.
 
-use super::{Common, TtlCache};
+use super::{partial_batch_failures, Common, TtlCache};
 use crate::domain::{
     plan_allocation, single_warehouse, Allocation, AllocationPlan, HoldPolicy, OrderId, OrderStatus, PaymentMethod, Quantity,
     ShortLine, Sku, WarehouseCatalogue, WarehouseId,
 };
 use crate::events::{DomainEvent, OrderReceived, OrderRejected, StockReserved};
 use crate::store::{ReserveError, StoreError};
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::Deserialize;
 use std::sync::Arc;
 use thiserror::Error;
 use time::{Duration, OffsetDateTime};
-use tracing::{info, warn};
+use tracing::info;
 
 #[derive(Debug, Clone, Copy)]
 pub struct ReservationSettings {
@@ -126,15 +126,7 @@ pub async fn handle_batch(deps: &ReservationDeps, event: SqsEvent) -> SqsBatchRe
             failed.push((message, err.to_string()));
         }
     }
-    let mut response = SqsBatchResponse::default();
-    for (message, error) in failed {
-        let id = message.message_id.clone().unwrap_or_default();
-        warn!(message_id = %id, error = %error, "reservation failed; message left for redelivery");
-        let mut failure = BatchItemFailure::default();
-        failure.item_identifier = id;
-        response.batch_item_failures.push(failure);
-    }
-    response
+    partial_batch_failures(failed, "reservation")
 }
 
 pub fn parse_message(message: &SqsMessage) -> Result<OrderReceived, ReservationError> {

@@ -14,7 +14,7 @@ use orderflow_tests::calls::CallCounter;
 use orderflow_tests::emulators::{sdk_config, Moto};
 use orderflow_tests::fixtures::{from_own_customer, order_body};
 use orderflow_tests::local::{self, ApiClient, LocalOptions};
-use orderflow_tests::{Seed, Stack, StackOptions};
+use orderflow_tests::{Seed, Stack};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -123,14 +123,7 @@ async fn main() -> Result<(), String> {
     let o = options()?;
     let moto = Moto::start(None).map_err(|e| e.to_string())?;
     let calls = CallCounter::default();
-    let stack = Stack::start(StackOptions {
-        moto_endpoint: moto.endpoint.clone(),
-        dynamodb_port: None,
-        prefix: String::new(),
-        clock: Stack::system_clock(),
-        calls: Some(calls.clone()),
-    })
-    .await?;
+    let stack = Stack::for_benchmark(&moto.endpoint, &calls).await?;
     let seed: Seed = serde_json::from_value(json!({
         "warehouses": [{"warehouse_id": "HZ", "name": "Hangzhou", "regions": ["Zhejiang"]}],
         "stock": [

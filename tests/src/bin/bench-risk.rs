@@ -13,7 +13,7 @@ use orderflow::domain::PaymentMethod;
 use orderflow_tests::calls::CallCounter;
 use orderflow_tests::emulators::Moto;
 use orderflow_tests::fixtures::{from_own_customer, one_warehouse, order_body, submit};
-use orderflow_tests::{Stack, StackOptions};
+use orderflow_tests::Stack;
 use std::collections::BTreeSet;
 use std::hint::black_box;
 use std::time::Instant;
@@ -69,14 +69,7 @@ async fn main() -> Result<(), String> {
 
     let moto = Moto::start(None).map_err(|e| e.to_string())?;
     let calls = CallCounter::default();
-    let stack = Stack::start(StackOptions {
-        moto_endpoint: moto.endpoint.clone(),
-        dynamodb_port: None,
-        prefix: String::new(),
-        clock: Stack::system_clock(),
-        calls: Some(calls.clone()),
-    })
-    .await?;
+    let stack = Stack::for_benchmark(&moto.endpoint, &calls).await?;
     stack.seed(&one_warehouse(&[("TEA", 1_000_000)])).await?;
     let intake = stack.intake();
     calls.reset();
