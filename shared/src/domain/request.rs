@@ -216,20 +216,22 @@ pub fn parse_order_request(body: &Value, limits: &Limits, now: OffsetDateTime) -
 
     let lines = parse_lines(object.get("lines"), limits, &mut errors);
 
-    if !errors.is_empty() {
+    let (
+        Some(customer_id),
+        Some(currency),
+        Some(phone),
+        Some(channel),
+        Some(device_id),
+        Some(payment_method),
+        Some(event_time),
+        Some(shipping_address),
+        Some(lines),
+        true,
+    ) = (customer_id, currency, phone, channel, device_id, payment_method, event_time, shipping_address, lines, errors.is_empty())
+    else {
+        // Every missing part has pushed its error above.
         return Err(errors);
-    }
-    let (customer_id, currency, phone, channel, device_id, payment_method, event_time, shipping_address, lines) = (
-        customer_id.unwrap(),
-        currency.unwrap(),
-        phone.unwrap(),
-        channel.unwrap(),
-        device_id.unwrap(),
-        payment_method.unwrap(),
-        event_time.unwrap(),
-        shipping_address.unwrap(),
-        lines.unwrap(),
-    );
+    };
     let total_minor = lines
         .iter()
         .try_fold(0i64, |sum, l| sum.checked_add(l.unit_price_minor.checked_mul(i64::from(l.quantity.get()))?));
