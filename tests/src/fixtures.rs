@@ -106,6 +106,13 @@ impl RecordingPublisher {
         Arc::new(Self { inner, published: std::sync::Mutex::new(Vec::new()) })
     }
 
+    /// Put a recorder in front of a function's publisher; the recorder, to read back.
+    pub fn install(common: &mut orderflow::handlers::Common) -> Arc<Self> {
+        let recorder = Self::around(common.events.clone());
+        common.events = recorder.clone();
+        recorder
+    }
+
     pub fn detail_types(&self) -> Vec<&'static str> {
         self.published.lock().unwrap().iter().map(DomainEvent::detail_type).collect()
     }

@@ -21,8 +21,7 @@ async fn seeded(units: i64) -> (Stack, Arc<orderflow::clock::ManualClock>) {
 
 fn recording(stack: &Stack) -> (ExpiryDeps, Arc<RecordingPublisher>) {
     let mut deps = stack.expiry();
-    let recorder = RecordingPublisher::around(deps.common.events.clone());
-    deps.common.events = recorder.clone();
+    let recorder = RecordingPublisher::install(&mut deps.common);
     (deps, recorder)
 }
 

@@ -51,8 +51,7 @@ async fn deliver(stack: &Stack, event: &Value) -> (u16, Value) {
 
 fn recording(stack: &Stack) -> (ProcessorDeps, Arc<RecordingPublisher>) {
     let mut deps = stack.payment_processor();
-    let recorder = RecordingPublisher::around(deps.common.events.clone());
-    deps.common.events = recorder.clone();
+    let recorder = RecordingPublisher::install(&mut deps.common);
     (deps, recorder)
 }
 

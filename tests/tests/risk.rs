@@ -20,8 +20,7 @@ async fn stack() -> (Stack, Arc<orderflow::clock::ManualClock>) {
 
 fn recording(stack: &Stack) -> (IntakeDeps, Arc<RecordingPublisher>) {
     let mut deps = stack.intake();
-    let recorder = RecordingPublisher::around(deps.common.events.clone());
-    deps.common.events = recorder.clone();
+    let recorder = RecordingPublisher::install(&mut deps.common);
     (deps, recorder)
 }
 

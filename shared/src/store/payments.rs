@@ -7,7 +7,7 @@
 //! Announcing the outcome is leased like an idempotency key, so it happens once as well.
 
 use super::orders::{status, timestamp};
-use super::{cancellation_codes, from_item, key, keys, n, s, to_item, Store, StoreError};
+use super::{cancellation_codes, from_item, keys, n, s, to_item, Store, StoreError};
 use crate::domain::payment::PaymentEvent;
 use crate::domain::{Allocation, OrderId, OrderStatus};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -74,9 +74,8 @@ impl PaymentKey {
         Self { day: day.to_string(), event_id: event.id.clone() }
     }
 
-    fn item_key(&self) -> super::Item {
-        let (pk, sk) = keys::payment(&self.day, &self.event_id);
-        key(pk, sk)
+    fn table_key(&self) -> (String, String) {
+        keys::payment(&self.day, &self.event_id)
     }
 }
 
@@ -111,7 +110,7 @@ impl Store {
             received_at: now,
         };
         let k = PaymentKey::of(event);
-        let (pk, sk) = keys::payment(&k.day, &k.event_id);
+        let (pk, sk) = k.table_key();
         let result = self
             .client
             .put_item()
@@ -134,12 +133,12 @@ impl Store {
     }
 
     pub async fn payment_record(&self, key: &PaymentKey) -> Result<Option<PaymentRecord>, StoreError> {
-        let (pk, sk) = keys::payment(&key.day, &key.event_id);
+        let (pk, sk) = key.table_key();
         self.get(pk, sk, "payment record").await
     }
 
     async fn update_payment(&self, key: &PaymentKey, update: &str, condition: &str, values: Vec<(&str, AttributeValue)>) -> Result<bool, StoreError> {
-        self.update_if(keys::payment(&key.day, &key.event_id), update, condition, &[], values).await
+        self.update_if(key.table_key(), update, condition, &[], values).await
     }
 
     pub async fn mark_enqueued(&self, key: &PaymentKey) -> Result<bool, StoreError> {
@@ -164,7 +163,7 @@ impl Store {
     /// Resolve an event together with the order change it causes, once.
     pub async fn resolve_payment(&self, key: &PaymentKey, resolution: &Resolution, lease_until: i64, change: OrderChange, now: OffsetDateTime) -> Result<(), ResolveError> {
         let inbox = self
-            .update_payment_item(key)
+            .update(key.table_key())
             .update_expression("SET #status = :processed, resolution = :resolution, lease_until = :lease, processed_at = :now")
             .condition_expression("#status = :received")
             .expression_attribute_names("#status", "status")
@@ -193,10 +192,6 @@ impl Store {
                 other => Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string()).into()),
             },
         }
-    }
-
-    fn update_payment_item(&self, key: &PaymentKey) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
-        aws_sdk_dynamodb::types::Update::builder().table_name(&self.table).set_key(Some(key.item_key()))
     }
 
     fn order_transition(&self, id: OrderId, from: OrderStatus, to: OrderStatus, payment_id: &str, now: OffsetDateTime) -> TransactWriteItem {
