@@ -37,7 +37,10 @@ impl Config {
     /// Build from any name → value lookup (the environment, or a map in tests).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let required = |name: &'static str| get(name).filter(|v| !v.is_empty()).ok_or(ConfigError::Missing(name));
-        let number = |name: &'static str, default: i64, range: std::ops::RangeInclusive<i64>| -> Result<i64, ConfigError> {
+        let number = |name: &'static str,
+                      default: i64,
+                      range: std::ops::RangeInclusive<i64>|
+         -> Result<i64, ConfigError> {
             match get(name) {
                 None => Ok(default),
                 Some(raw) => match raw.trim().parse::<i64>() {

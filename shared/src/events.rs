@@ -178,9 +178,10 @@ pub trait EventPublisher: Send + Sync {
 
     fn publish<'a>(&'a self, event: &'a DomainEvent) -> PublishFuture<'a> {
         Box::pin(async move {
-            self.publish_all(std::slice::from_ref(event)).await.pop().unwrap_or_else(|| {
-                Err(PublishError { detail_type: event.detail_type(), reason: "no result".into() })
-            })
+            self.publish_all(std::slice::from_ref(event))
+                .await
+                .pop()
+                .unwrap_or_else(|| Err(PublishError { detail_type: event.detail_type(), reason: "no result".into() }))
         })
     }
 }

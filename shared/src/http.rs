@@ -22,14 +22,7 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self {
-            title,
-            status: status.as_u16(),
-            code,
-            field: None,
-            detail: detail.into(),
-            errors: Vec::new(),
-        }
+        Self { title, status: status.as_u16(), code, field: None, detail: detail.into(), errors: Vec::new() }
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -40,8 +33,9 @@ impl Problem {
     /// A 400 listing every invalid field; the first one is also the top-level `code` and `field`.
     pub fn invalid_fields(errors: Vec<FieldError>) -> Self {
         let first = errors.first().cloned().expect("at least one field error");
-        let mut problem = Self::new(StatusCode::BAD_REQUEST, first.code, "The request is invalid", first.detail.clone())
-            .with_field(first.field);
+        let mut problem =
+            Self::new(StatusCode::BAD_REQUEST, first.code, "The request is invalid", first.detail.clone())
+                .with_field(first.field);
         problem.errors = errors;
         problem
     }
@@ -55,7 +49,12 @@ impl Problem {
     }
 
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", "this route does not take that method")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            "this route does not take that method",
+        )
     }
 
     /// A failure of ours or of AWS; the detail stays in the logs, the client learns to retry.
@@ -83,9 +82,7 @@ impl Problem {
         }
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = json_response(status, &Wire { type_uri: self.type_uri(), problem: &self });
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::CONFLICT {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }

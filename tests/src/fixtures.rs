@@ -2,8 +2,8 @@
 
 use crate::apigw::{self, HttpCall};
 use lambda_http::{Body, Request, Response};
-use orderflow::handlers::{order_intake, staff_api};
 use orderflow::events::{DomainEvent, EventPublisher, PublishAllFuture, PublishError};
+use orderflow::handlers::{order_intake, staff_api};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -38,7 +38,13 @@ pub fn http(method: &str, path: &str, route: &str, headers: &[(&str, &str)], bod
 }
 
 pub fn post_order_request(key: &str, body: &Value) -> Request {
-    http("POST", "/orders", "/orders", &[("content-type", "application/json"), ("idempotency-key", key)], Some(body.to_string()))
+    http(
+        "POST",
+        "/orders",
+        "/orders",
+        &[("content-type", "application/json"), ("idempotency-key", key)],
+        Some(body.to_string()),
+    )
 }
 
 /// Status and JSON body of a response.
@@ -53,7 +59,11 @@ pub async fn submit(deps: &order_intake::IntakeDeps, key: &str, body: &Value) ->
 }
 
 pub async fn get_order(deps: &order_intake::IntakeDeps, id: &str) -> (u16, Value) {
-    read(&order_intake::handle(deps, http("GET", &format!("/orders/{id}"), "/orders/{id}", &[], None)).await.expect("handler answers"))
+    read(
+        &order_intake::handle(deps, http("GET", &format!("/orders/{id}"), "/orders/{id}", &[], None))
+            .await
+            .expect("handler answers"),
+    )
 }
 
 pub async fn cancel_order(deps: &order_intake::IntakeDeps, id: &str) -> (u16, Value) {
@@ -61,7 +71,13 @@ pub async fn cancel_order(deps: &order_intake::IntakeDeps, id: &str) -> (u16, Va
     read(&order_intake::handle(deps, request).await.expect("handler answers"))
 }
 
-pub async fn staff(deps: &staff_api::StaffDeps, method: &str, path: &str, route: &str, body: Option<Value>) -> (u16, Value) {
+pub async fn staff(
+    deps: &staff_api::StaffDeps,
+    method: &str,
+    path: &str,
+    route: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let request = http(method, path, route, &[("content-type", "application/json")], body.map(|b| b.to_string()));
     read(&staff_api::handle(deps, request).await.expect("handler answers"))
 }
@@ -160,13 +176,17 @@ pub async fn reserved_orders(stack: &crate::Stack, n: usize, body: &Value) -> Ve
     let reservation = stack.reservation();
     let mut ids = Vec::new();
     for i in 0..n {
-        let (status, accepted) = submit(&intake, &format!("k-{i}-{}", ulid::Ulid::new()), &from_own_customer(body)).await;
+        let (status, accepted) =
+            submit(&intake, &format!("k-{i}-{}", ulid::Ulid::new()), &from_own_customer(body)).await;
         assert_eq!(status, 202, "{accepted}");
         let id = orderflow::domain::OrderId::parse(accepted["order_id"].as_str().unwrap()).unwrap();
         let order = stack.store().order(id).await.unwrap().unwrap();
-        orderflow::handlers::stock_reservation::reserve_order(&reservation, &orderflow::events::OrderReceived::of(&order))
-            .await
-            .expect("reserved");
+        orderflow::handlers::stock_reservation::reserve_order(
+            &reservation,
+            &orderflow::events::OrderReceived::of(&order),
+        )
+        .await
+        .expect("reserved");
         ids.push(id);
     }
     stack.drain("StockReservationQueue").await;

@@ -199,7 +199,10 @@ impl Stack {
         }
         let now = self.clock.now();
         for stock in &seed.stock {
-            store.set_available(&stock.sku, &stock.warehouse_id, stock.available, now).await.map_err(|e| e.to_string())?;
+            store
+                .set_available(&stock.sku, &stock.warehouse_id, stock.available, now)
+                .await
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -230,7 +233,8 @@ impl Stack {
             .await
             .expect("receive");
         let mut event = SqsEvent::default();
-        event.records = output.messages.unwrap_or_default().into_iter().map(|m| to_lambda_message(m, arn.clone())).collect();
+        event.records =
+            output.messages.unwrap_or_default().into_iter().map(|m| to_lambda_message(m, arn.clone())).collect();
         event
     }
 
@@ -262,7 +266,8 @@ impl Stack {
             if entries.is_empty() {
                 continue;
             }
-            let output = self.sqs.delete_message_batch().queue_url(url).set_entries(Some(entries)).send().await.expect("delete");
+            let output =
+                self.sqs.delete_message_batch().queue_url(url).set_entries(Some(entries)).send().await.expect("delete");
             assert!(output.failed.is_empty(), "messages not deleted: {:?}", output.failed);
         }
     }
@@ -275,7 +280,8 @@ pub fn to_lambda_message(message: aws_sdk_sqs::types::Message, queue_arn: Option
     m.receipt_handle = message.receipt_handle;
     m.body = message.body;
     m.md5_of_body = message.md5_of_body;
-    m.attributes = message.attributes.unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect();
+    m.attributes =
+        message.attributes.unwrap_or_default().into_iter().map(|(k, v)| (k.as_str().to_owned(), v)).collect();
     m.event_source = Some("aws:sqs".to_owned());
     m.event_source_arn = queue_arn;
     m.aws_region = Some("us-east-1".to_owned());

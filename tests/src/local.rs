@@ -6,12 +6,12 @@
 use crate::apigw::{self, HttpCall};
 use crate::stack::Trigger;
 use crate::Stack;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use orderflow::handlers::hold_expiry::{self, ExpiryDeps};
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use orderflow::handlers::order_intake::{self, IntakeDeps};
 use orderflow::handlers::payment_processor::{self, ProcessorDeps};
 use orderflow::handlers::payment_webhook::{self, WebhookDeps};
@@ -154,7 +154,13 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
                         return Err(format!("{} has an SQS trigger but is not an SQS consumer", function.binary));
                     }
                     for _ in 0..options.pollers_per_queue.max(1) {
-                        tasks.push(tokio::spawn(poll_queue(stack.clone(), queue.clone(), *batch_size, local.clone(), stopped.clone())));
+                        tasks.push(tokio::spawn(poll_queue(
+                            stack.clone(),
+                            queue.clone(),
+                            *batch_size,
+                            local.clone(),
+                            stopped.clone(),
+                        )));
                     }
                 }
                 Trigger::Schedule { expression } => {
@@ -175,12 +181,21 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
         .map_err(|e| format!("cannot listen for the API: {e}"))?;
     let api_address = listener.local_addr().map_err(|e| e.to_string())?;
     let routes = Arc::new(routes);
-    let mock = Arc::new(MockProvider { store: stack.store(), secret: Stack::webhook_secret(), notifier: stack.notifier.clone() });
+    let mock = Arc::new(MockProvider {
+        store: stack.store(),
+        secret: Stack::webhook_secret(),
+        notifier: stack.notifier.clone(),
+    });
     tasks.push(tokio::spawn(serve_api(listener, routes, mock, stopped)));
     Ok(Running { api_address, stop, tasks })
 }
 
-async fn serve_api(listener: tokio::net::TcpListener, routes: Arc<Vec<Route>>, mock: Arc<MockProvider>, mut stopped: watch::Receiver<bool>) {
+async fn serve_api(
+    listener: tokio::net::TcpListener,
+    routes: Arc<Vec<Route>>,
+    mock: Arc<MockProvider>,
+    mut stopped: watch::Receiver<bool>,
+) {
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -211,7 +226,12 @@ fn plain(status: u16, message: &str) -> hyper::Response<Full<Bytes>> {
 }
 
 /// What API Gateway does for one request: match a route, build the event, invoke, answer.
-async fn gateway(routes: &[Route], mock: &MockProvider, request: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
+async fn gateway(
+    routes: &[Route],
+    mock: &MockProvider,
+    request: hyper::Request<Incoming>,
+    peer: SocketAddr,
+) -> hyper::Response<Full<Bytes>> {
     let method = request.method().as_str().to_owned();
     let path_and_query = request.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
     let path = request.uri().path().to_owned();
@@ -224,9 +244,14 @@ async fn gateway(routes: &[Route], mock: &MockProvider, request: hyper::Request<
     }
     if method == "GET" && path == "/_mock-notifier/messages" {
         let body = serde_json::json!({ "messages": mock.notifier.sent() }).to_string();
-        return hyper::Response::builder().status(200).header("content-type", "application/json").body(Full::new(Bytes::from(body))).expect("static response");
+        return hyper::Response::builder()
+            .status(200)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .expect("static response");
     }
-    let Some(route) = routes.iter().find(|r| r.method == method && apigw::match_route(&r.template, &path).is_some()) else {
+    let Some(route) = routes.iter().find(|r| r.method == method && apigw::match_route(&r.template, &path).is_some())
+    else {
         return plain(404, "Not Found");
     };
     let headers: Vec<(String, String)> = request
@@ -240,7 +265,14 @@ async fn gateway(routes: &[Route], mock: &MockProvider, request: hyper::Request<
     };
     let body = (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned());
     let peer_ip = peer.ip().to_string();
-    let call = HttpCall { method: &method, path: &path_and_query, route_template: &route.template, headers, body, source_ip: &peer_ip };
+    let call = HttpCall {
+        method: &method,
+        path: &path_and_query,
+        route_template: &route.template,
+        headers,
+        body,
+        source_ip: &peer_ip,
+    };
     match route.function.http(apigw::request(&call)).await {
         Ok(response) => {
             let (parts, body) = response.into_parts();
@@ -308,7 +340,11 @@ impl MockProvider {
             }
         });
         let payload = event.to_string();
-        let signature = orderflow::domain::payment::sign(self.secret.as_bytes(), time::OffsetDateTime::now_utc().unix_timestamp(), payload.as_bytes());
+        let signature = orderflow::domain::payment::sign(
+            self.secret.as_bytes(),
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+            payload.as_bytes(),
+        );
         let Some(route) = routes.iter().find(|r| r.method == "POST" && r.template == "/payments/webhook") else {
             return plain(500, "the template has no POST /payments/webhook route");
         };
@@ -323,7 +359,8 @@ impl MockProvider {
         match route.function.http(apigw::request(&call)).await {
             Ok(response) => {
                 let status = response.status().as_u16();
-                let answer: serde_json::Value = serde_json::from_slice(orderflow::http::body_bytes(response.body())).unwrap_or_default();
+                let answer: serde_json::Value =
+                    serde_json::from_slice(orderflow::http::body_bytes(response.body())).unwrap_or_default();
                 let body = serde_json::json!({ "event": event, "webhook": { "status": status, "body": answer } });
                 hyper::Response::builder()
                     .status(200)
@@ -357,7 +394,13 @@ async fn run_schedule(every: Duration, deps: ExpiryDeps, mut stopped: watch::Rec
 
 /// The Lambda SQS event source: receive a batch, invoke, delete what succeeded. Failed messages
 /// come back after the visibility timeout and, past maxReceiveCount, go to the dead-letter queue.
-async fn poll_queue(stack: Arc<Stack>, queue: String, batch_size: i32, function: LocalFunction, mut stopped: watch::Receiver<bool>) {
+async fn poll_queue(
+    stack: Arc<Stack>,
+    queue: String,
+    batch_size: i32,
+    function: LocalFunction,
+    mut stopped: watch::Receiver<bool>,
+) {
     loop {
         if *stopped.borrow() {
             return;
@@ -398,12 +441,20 @@ impl ApiClient {
     pub fn new(base: impl Into<String>) -> Self {
         let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
         connector.set_nodelay(true);
-        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).pool_max_idle_per_host(256).build(connector);
+        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(256)
+            .build(connector);
         Self { base: base.into(), client }
     }
 
     /// Status and JSON body (`Null` when empty).
-    pub async fn call(&self, method: &str, path: &str, headers: &[(&str, &str)], body: Option<String>) -> Result<(u16, serde_json::Value), String> {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Result<(u16, serde_json::Value), String> {
         let mut request = hyper::Request::builder().method(method).uri(format!("{}{path}", self.base));
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -412,7 +463,11 @@ impl ApiClient {
         let response = self.client.request(request).await.map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
         let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-        let value = if bytes.is_empty() { serde_json::Value::Null } else { serde_json::from_slice(&bytes).map_err(|e| e.to_string())? };
+        let value = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes).map_err(|e| e.to_string())?
+        };
         Ok((status, value))
     }
 }

@@ -32,7 +32,11 @@ impl Notifier for LocalNotifier {
     fn send_verification_code<'a>(&'a self, order_id: OrderId, phone: &'a Phone, code: &'a str) -> NotifyFuture<'a> {
         Box::pin(async move {
             tracing::info!(order_id = %order_id, phone = %phone.masked(), code, "verification code (local stack: not sent anywhere)");
-            self.sent.lock().expect("notifier lock").push(SentCode { order_id, phone: phone.masked(), code: code.to_owned() });
+            self.sent.lock().expect("notifier lock").push(SentCode {
+                order_id,
+                phone: phone.masked(),
+                code: code.to_owned(),
+            });
             Ok(())
         })
     }

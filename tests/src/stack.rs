@@ -126,10 +126,9 @@ impl StackDefinition {
                     let redrive = match props.get("RedrivePolicy") {
                         None => None,
                         Some(policy) => {
-                            let dlq = policy
-                                .get("deadLetterTargetArn")
-                                .and_then(get_att_of)
-                                .ok_or_else(|| shape(format!("{id}: deadLetterTargetArn must be !GetAtt <queue>.Arn")))?;
+                            let dlq = policy.get("deadLetterTargetArn").and_then(get_att_of).ok_or_else(|| {
+                                shape(format!("{id}: deadLetterTargetArn must be !GetAtt <queue>.Arn"))
+                            })?;
                             let max = policy
                                 .get("maxReceiveCount")
                                 .and_then(Value::as_i64)
@@ -149,7 +148,8 @@ impl StackDefinition {
                         .get("EventBusName")
                         .and_then(ref_of)
                         .ok_or_else(|| shape(format!("{id}: EventBusName must be !Ref <bus>")))?;
-                    let pattern = to_json(props.get("EventPattern").ok_or_else(|| shape(format!("{id}: no EventPattern")))?)?;
+                    let pattern =
+                        to_json(props.get("EventPattern").ok_or_else(|| shape(format!("{id}: no EventPattern")))?)?;
                     let targets = props
                         .get("Targets")
                         .and_then(Value::as_sequence)
@@ -157,7 +157,10 @@ impl StackDefinition {
                         .iter()
                         .map(|t| {
                             let target_id = t.get("Id").and_then(Value::as_str).unwrap_or("target").to_owned();
-                            let queue = t.get("Arn").and_then(get_att_of).ok_or_else(|| shape(format!("{id}: target Arn must be !GetAtt <queue>.Arn")))?;
+                            let queue = t
+                                .get("Arn")
+                                .and_then(get_att_of)
+                                .ok_or_else(|| shape(format!("{id}: target Arn must be !GetAtt <queue>.Arn")))?;
                             Ok((target_id, queue))
                         })
                         .collect::<Result<_, StackError>>()?;
@@ -177,11 +180,16 @@ impl StackDefinition {
                         let text = |key: &str| ep.get(key).and_then(Value::as_str).map(str::to_owned);
                         match event.get("Type").and_then(Value::as_str) {
                             Some("HttpApi") => triggers.push(Trigger::Http {
-                                method: text("Method").ok_or_else(|| shape(format!("{id}: HttpApi without Method")))?.to_uppercase(),
+                                method: text("Method")
+                                    .ok_or_else(|| shape(format!("{id}: HttpApi without Method")))?
+                                    .to_uppercase(),
                                 path: text("Path").ok_or_else(|| shape(format!("{id}: HttpApi without Path")))?,
                             }),
                             Some("SQS") => triggers.push(Trigger::Sqs {
-                                queue: ep.get("Queue").and_then(get_att_of).ok_or_else(|| shape(format!("{id}: SQS Queue must be !GetAtt <queue>.Arn")))?,
+                                queue: ep
+                                    .get("Queue")
+                                    .and_then(get_att_of)
+                                    .ok_or_else(|| shape(format!("{id}: SQS Queue must be !GetAtt <queue>.Arn")))?,
                                 batch_size: ep.get("BatchSize").and_then(Value::as_i64).unwrap_or(10) as i32,
                             }),
                             Some("Schedule" | "ScheduleV2") => triggers.push(Trigger::Schedule {
@@ -227,9 +235,13 @@ impl Provisioned {
 /// Every SDK shares the smithy error type, so one mapper serves DynamoDB, SQS and EventBridge.
 fn fail<E: std::error::Error + Send + Sync + 'static>(
     what: impl Into<String>,
-) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>) -> StackError {
+) -> impl FnOnce(aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>) -> StackError
+{
     let what = what.into();
-    move |e| StackError::Provision { what, reason: aws_smithy_types::error::display::DisplayErrorContext(e).to_string() }
+    move |e| StackError::Provision {
+        what,
+        reason: aws_smithy_types::error::display::DisplayErrorContext(e).to_string(),
+    }
 }
 
 /// Create everything the definition declares, every physical name prefixed with `prefix` so
@@ -260,7 +272,9 @@ pub async fn provision(
             request = request.attributes(A::MessageRetentionPeriod, v.to_string());
         }
         if let Some((dlq, max)) = &queue.redrive {
-            let arn = queue_arns.get(dlq).ok_or_else(|| shape(format!("{}: unknown dead-letter queue {dlq}", queue.logical_id)))?;
+            let arn = queue_arns
+                .get(dlq)
+                .ok_or_else(|| shape(format!("{}: unknown dead-letter queue {dlq}", queue.logical_id)))?;
             let policy = serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max.to_string() });
             request = request.attributes(A::RedrivePolicy, policy.to_string());
         }
@@ -294,7 +308,9 @@ pub async fn provision(
             .map_err(fail(name.clone()))?;
         let mut targets = events.put_targets().rule(&name).event_bus_name(&bus_name);
         for (target_id, queue) in &rule.targets {
-            let arn = queue_arns.get(queue).ok_or_else(|| shape(format!("{}: unknown target queue {queue}", rule.logical_id)))?;
+            let arn = queue_arns
+                .get(queue)
+                .ok_or_else(|| shape(format!("{}: unknown target queue {queue}", rule.logical_id)))?;
             targets = targets.targets(
                 aws_sdk_eventbridge::types::Target::builder().id(target_id).arn(arn).build().expect("id and arn set"),
             );
@@ -341,9 +357,11 @@ async fn create_table(def: &TableDef, name: &str, client: &aws_sdk_dynamodb::Cli
     for g in p["GlobalSecondaryIndexes"].as_array().into_iter().flatten() {
         let projection = Projection::builder()
             .projection_type(ProjectionType::from(text(&g["Projection"], "ProjectionType").as_str()))
-            .set_non_key_attributes(g["Projection"]["NonKeyAttributes"].as_array().map(|a| {
-                a.iter().filter_map(Json::as_str).map(str::to_owned).collect()
-            }))
+            .set_non_key_attributes(
+                g["Projection"]["NonKeyAttributes"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Json::as_str).map(str::to_owned).collect()),
+            )
             .build();
         request = request.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
@@ -390,7 +408,9 @@ mod tests {
         let rule = def.rules.iter().find(|r| r.pattern["detail-type"][0] == "OrderReceived").unwrap();
         assert_eq!(rule.targets[0].1, "StockReservationQueue");
         let binaries: Vec<&str> = def.functions.iter().map(|f| f.binary.as_str()).collect();
-        for b in ["order-intake", "stock-reservation", "staff-api", "hold-expiry", "payment-webhook", "payment-processor"] {
+        for b in
+            ["order-intake", "stock-reservation", "staff-api", "hold-expiry", "payment-webhook", "payment-processor"]
+        {
             assert!(binaries.contains(&b), "{b} missing from {binaries:?}");
         }
     }
@@ -400,7 +420,13 @@ mod tests {
         let def = StackDefinition::from_repo().unwrap();
         for f in &def.functions {
             let manifest = crate::emulators::repo_root().join("functions").join(&f.binary).join("Cargo.toml");
-            assert!(manifest.exists(), "{} names binary {} but {} is missing", f.logical_id, f.binary, manifest.display());
+            assert!(
+                manifest.exists(),
+                "{} names binary {} but {} is missing",
+                f.logical_id,
+                f.binary,
+                manifest.display()
+            );
         }
     }
 
@@ -410,7 +436,12 @@ mod tests {
         for f in &def.functions {
             for t in &f.triggers {
                 if let Trigger::Schedule { expression } = t {
-                    assert_eq!(crate::local::parse_rate(expression).unwrap(), std::time::Duration::from_secs(60), "{}", f.logical_id);
+                    assert_eq!(
+                        crate::local::parse_rate(expression).unwrap(),
+                        std::time::Duration::from_secs(60),
+                        "{}",
+                        f.logical_id
+                    );
                 }
             }
         }

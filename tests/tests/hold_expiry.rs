@@ -7,7 +7,9 @@ use orderflow::events::OrderReceived;
 use orderflow::handlers::hold_expiry::{sweep, ExpiryDeps, ExpirySettings};
 use orderflow::handlers::stock_reservation::reserve_order;
 use orderflow::store::{HoldStatus, PaymentOutcome};
-use orderflow_tests::fixtures::{one_warehouse, order_body, reserved_orders, staff, submit, FlakyPublisher, RecordingPublisher};
+use orderflow_tests::fixtures::{
+    one_warehouse, order_body, reserved_orders, staff, submit, FlakyPublisher, RecordingPublisher,
+};
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -184,7 +186,14 @@ async fn hold_durations_follow_the_policy_operations_saved() {
     let policy = json!({"default_minutes": 25, "cash_on_delivery_minutes": 720, "channels": {"promo": 20}, "skus": {"FLASH": 15}});
     let (status, _) = staff(&admin, "PUT", "/admin/hold-policy", "/admin/hold-policy", Some(policy)).await;
     assert_eq!(status, 200);
-    let (status, problem) = staff(&admin, "PUT", "/admin/hold-policy", "/admin/hold-policy", Some(json!({"default_minutes": 0, "cash_on_delivery_minutes": 5}))).await;
+    let (status, problem) = staff(
+        &admin,
+        "PUT",
+        "/admin/hold-policy",
+        "/admin/hold-policy",
+        Some(json!({"default_minutes": 0, "cash_on_delivery_minutes": 5})),
+    )
+    .await;
     assert_eq!((status, problem["field"].as_str()), (400, Some("default_minutes")));
 
     let hold_minutes = |id: OrderId| {
@@ -205,7 +214,14 @@ async fn hold_durations_follow_the_policy_operations_saved() {
     assert_eq!(hold_minutes(cod).await, 720, "cash on delivery has its own rule");
 
     // A change reaches a warm function within its cache time, without a restart.
-    let (status, _) = staff(&admin, "PUT", "/admin/hold-policy", "/admin/hold-policy", Some(json!({"default_minutes": 10, "cash_on_delivery_minutes": 720}))).await;
+    let (status, _) = staff(
+        &admin,
+        "PUT",
+        "/admin/hold-policy",
+        "/admin/hold-policy",
+        Some(json!({"default_minutes": 10, "cash_on_delivery_minutes": 720})),
+    )
+    .await;
     assert_eq!(status, 200);
     let reservation = stack.reservation();
     let intake = stack.intake();
@@ -213,7 +229,9 @@ async fn hold_durations_follow_the_policy_operations_saved() {
     for key in ["before", "after"] {
         let (_, accepted) = submit(&intake, key, &order_body(&[("TEA", 1)], "Zhejiang")).await;
         let id = OrderId::parse(accepted["order_id"].as_str().unwrap()).unwrap();
-        reserve_order(&reservation, &OrderReceived::of(&stack.store().order(id).await.unwrap().unwrap())).await.unwrap();
+        reserve_order(&reservation, &OrderReceived::of(&stack.store().order(id).await.unwrap().unwrap()))
+            .await
+            .unwrap();
         ids.push(id);
         clock.advance(Duration::seconds(61));
     }
@@ -232,7 +250,10 @@ async fn the_local_stack_runs_the_sweeper_on_its_schedule() {
     let ids = reserved_orders(&stack, 2, &order_body(&[("TEA", 1)], "Zhejiang")).await;
     clock.advance(Duration::minutes(31));
     let stack = Arc::new(stack);
-    let options = orderflow_tests::local::LocalOptions { schedule_every: Some(std::time::Duration::from_millis(100)), ..Default::default() };
+    let options = orderflow_tests::local::LocalOptions {
+        schedule_every: Some(std::time::Duration::from_millis(100)),
+        ..Default::default()
+    };
     let running = orderflow_tests::local::run(stack.clone(), options).await.unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while stack.stock("TEA", "HZ").await.reserved > 0 && std::time::Instant::now() < deadline {
@@ -246,7 +267,9 @@ async fn the_local_stack_runs_the_sweeper_on_its_schedule() {
 
 #[test]
 fn the_sample_schedule_event_is_what_the_function_reads() {
-    let text = std::fs::read_to_string(orderflow_tests::emulators::repo_root().join("events/hold-expiry-schedule.json")).unwrap();
+    let text =
+        std::fs::read_to_string(orderflow_tests::emulators::repo_root().join("events/hold-expiry-schedule.json"))
+            .unwrap();
     let event: aws_lambda_events::event::eventbridge::EventBridgeEvent<Value> = serde_json::from_str(&text).unwrap();
     assert_eq!(event.detail_type, "Scheduled Event");
 }

@@ -21,7 +21,8 @@ async fn an_order_posted_over_http_is_reserved_and_the_stock_moves() {
     let api = ApiClient::new(running.api_url());
 
     let headers = [("content-type", "application/json"), ("idempotency-key", "http-1")];
-    let (status, accepted) = api.call("POST", "/orders", &headers, Some(order_body(&[("TEA", 2)], "Zhejiang").to_string())).await.unwrap();
+    let (status, accepted) =
+        api.call("POST", "/orders", &headers, Some(order_body(&[("TEA", 2)], "Zhejiang").to_string())).await.unwrap();
     assert_eq!(status, 202, "{accepted}");
     let location = accepted["location"].as_str().unwrap().to_owned();
 
@@ -35,7 +36,10 @@ async fn an_order_posted_over_http_is_reserved_and_the_stock_moves() {
     };
     assert_eq!(order["status"], "AWAITING_PAYMENT", "{order}");
     let (_, stock) = api.call("GET", "/admin/stock/TEA", &[], None).await.unwrap();
-    assert_eq!((stock["warehouses"][0]["available"].as_i64(), stock["warehouses"][0]["reserved"].as_i64()), (Some(3), Some(2)));
+    assert_eq!(
+        (stock["warehouses"][0]["available"].as_i64(), stock["warehouses"][0]["reserved"].as_i64()),
+        (Some(3), Some(2))
+    );
 
     let (status, body) = api.call("GET", "/nowhere", &[], None).await.unwrap();
     assert_eq!((status, body["message"].as_str()), (404, Some("Not Found")), "unrouted paths stop at the gateway");

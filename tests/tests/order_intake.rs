@@ -11,7 +11,12 @@ const RESERVATION_QUEUE: &str = "StockReservationQueue";
 fn detail_types(messages: &[aws_lambda_events::event::sqs::SqsMessage]) -> Vec<String> {
     messages
         .iter()
-        .map(|m| serde_json::from_str::<Value>(m.body.as_deref().unwrap()).unwrap()["detail-type"].as_str().unwrap().to_owned())
+        .map(|m| {
+            serde_json::from_str::<Value>(m.body.as_deref().unwrap()).unwrap()["detail-type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect()
 }
 
@@ -19,9 +24,12 @@ fn detail_types(messages: &[aws_lambda_events::event::sqs::SqsMessage]) -> Vec<S
 async fn a_valid_order_is_stored_received_and_announced_to_reservation() {
     let (stack, _) = Stack::for_test().await;
     let deps = stack.intake();
-    let response = orderflow::handlers::order_intake::handle(&deps, post_order_request("k-1", &order_body(&[("TEA", 2)], "Zhejiang")))
-        .await
-        .unwrap();
+    let response = orderflow::handlers::order_intake::handle(
+        &deps,
+        post_order_request("k-1", &order_body(&[("TEA", 2)], "Zhejiang")),
+    )
+    .await
+    .unwrap();
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let (status, body) = read(&response);
     assert_eq!(status, 202);
@@ -76,8 +84,10 @@ async fn concurrent_retries_of_one_key_create_one_order() {
         let (deps, body) = (deps.clone(), body.clone());
         tokio::spawn(async move { submit(&deps, "k-race", &body).await })
     });
-    let results: Vec<(u16, Value)> = futures::future::join_all(attempts).await.into_iter().map(Result::unwrap).collect();
-    let ids: std::collections::HashSet<&str> = results.iter().filter(|(s, _)| *s == 202).map(|(_, b)| b["order_id"].as_str().unwrap()).collect();
+    let results: Vec<(u16, Value)> =
+        futures::future::join_all(attempts).await.into_iter().map(Result::unwrap).collect();
+    let ids: std::collections::HashSet<&str> =
+        results.iter().filter(|(s, _)| *s == 202).map(|(_, b)| b["order_id"].as_str().unwrap()).collect();
     assert!(results.iter().all(|(s, _)| *s == 202 || *s == 409), "{results:?}");
     assert_eq!(ids.len(), 1, "one order id for one key: {results:?}");
     assert_eq!(stack.drain(RESERVATION_QUEUE).await.len(), 1, "one OrderReceived");
@@ -123,12 +133,18 @@ async fn invalid_orders_are_refused_naming_the_field_and_nothing_is_stored() {
     let mut vague = order_body(&[("TEA", 1)], "Zhejiang");
     vague["shipping_address"] = json!({"kind": "parcel_locker", "recipient": "Li", "country": "CN", "province": "Zhejiang", "city": "Hangzhou", "locker_station": "Hive Box 3"});
     let (status, problem) = submit(&deps, "k-vague", &vague).await;
-    assert_eq!((status, problem["code"].as_str(), problem["field"].as_str()), (400, Some("address-vague"), Some("shipping_address.locker_number")));
+    assert_eq!(
+        (status, problem["code"].as_str(), problem["field"].as_str()),
+        (400, Some("address-vague"), Some("shipping_address.locker_number"))
+    );
 
     let mut phone = order_body(&[("TEA", 1)], "Zhejiang");
     phone["phone"] = json!("555-0100");
     let (status, problem) = submit(&deps, "k-phone", &phone).await;
-    assert_eq!((status, problem["code"].as_str(), problem["field"].as_str()), (400, Some("phone-malformed"), Some("phone")));
+    assert_eq!(
+        (status, problem["code"].as_str(), problem["field"].as_str()),
+        (400, Some("phone-malformed"), Some("phone"))
+    );
 
     let duplicate = order_body(&[("TEA", 1), ("TEA", 2)], "Zhejiang");
     let (status, problem) = submit(&deps, "k-dup", &duplicate).await;
@@ -145,10 +161,23 @@ async fn malformed_requests_get_problem_details() {
     let deps = stack.intake();
     let call = |headers: Vec<(&'static str, &'static str)>, body: String| {
         let deps = deps.clone();
-        async move { read(&orderflow::handlers::order_intake::handle(&deps, http("POST", "/orders", "/orders", &headers, Some(body))).await.unwrap()) }
+        async move {
+            read(
+                &orderflow::handlers::order_intake::handle(
+                    &deps,
+                    http("POST", "/orders", "/orders", &headers, Some(body)),
+                )
+                .await
+                .unwrap(),
+            )
+        }
     };
-    let (status, p) = call(vec![("content-type", "application/json")], order_body(&[("TEA", 1)], "Zhejiang").to_string()).await;
-    assert_eq!((status, p["code"].as_str(), p["field"].as_str()), (400, Some("idempotency-key-missing"), Some("Idempotency-Key")));
+    let (status, p) =
+        call(vec![("content-type", "application/json")], order_body(&[("TEA", 1)], "Zhejiang").to_string()).await;
+    assert_eq!(
+        (status, p["code"].as_str(), p["field"].as_str()),
+        (400, Some("idempotency-key-missing"), Some("Idempotency-Key"))
+    );
     let (status, p) = call(vec![("idempotency-key", "k")], "{not json".into()).await;
     assert_eq!((status, p["code"].as_str()), (400, Some("body-not-json")));
     let (status, p) = call(vec![("idempotency-key", "k")], "x".repeat(70_000)).await;
@@ -165,12 +194,26 @@ async fn malformed_requests_get_problem_details() {
 async fn the_sample_events_are_handled_as_documented() {
     let (stack, _) = Stack::for_test().await;
     let deps = stack.intake();
-    let (status, body) = read(&orderflow::handlers::order_intake::handle(&deps, orderflow_tests::apigw::request_from_file("post-order.json")).await.unwrap());
+    let (status, body) = read(
+        &orderflow::handlers::order_intake::handle(&deps, orderflow_tests::apigw::request_from_file("post-order.json"))
+            .await
+            .unwrap(),
+    );
     assert_eq!((status, body["status"].as_str()), (202, Some("RECEIVED")));
-    let order = stack.store().order(orderflow::domain::OrderId::parse(body["order_id"].as_str().unwrap()).unwrap()).await.unwrap().unwrap();
+    let order = stack
+        .store()
+        .order(orderflow::domain::OrderId::parse(body["order_id"].as_str().unwrap()).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(order.client_ip.as_deref(), Some("203.0.113.7"), "client IP comes from the request context");
     let (status, body) = read(
-        &orderflow::handlers::order_intake::handle(&deps, orderflow_tests::apigw::request_from_file("post-order-vague-address.json")).await.unwrap(),
+        &orderflow::handlers::order_intake::handle(
+            &deps,
+            orderflow_tests::apigw::request_from_file("post-order-vague-address.json"),
+        )
+        .await
+        .unwrap(),
     );
     assert_eq!((status, body["code"].as_str()), (400, Some("address-vague")));
 }

@@ -101,7 +101,8 @@ async fn unsigned_wrongly_signed_and_stale_callbacks_are_refused_and_nothing_is_
     let (status, _) = deliver_signed(&stack, &paid, secret.as_bytes(), now + 301).await;
     assert_eq!(status, 401, "from the future");
     let unsigned = http("POST", "/payments/webhook", "/payments/webhook", &[], Some(paid.to_string()));
-    let (status, problem) = read(&orderflow::handlers::payment_webhook::handle(&stack.payment_webhook(), unsigned).await.unwrap());
+    let (status, problem) =
+        read(&orderflow::handlers::payment_webhook::handle(&stack.payment_webhook(), unsigned).await.unwrap());
     assert_eq!((status, problem["code"].as_str()), (401, Some("signature-missing")));
 
     assert_eq!(day_records(&stack).await, 0, "nothing stored");
@@ -173,8 +174,16 @@ async fn a_wrong_amount_or_currency_flags_the_order_and_holds_its_stock_for_revi
     let (stack, clock) = seeded(10).await;
     let ids = reserved_orders(&stack, 2, &order_body(&[("TEA", 2)], "Zhejiang")).await;
     let (deps, recorder) = recording(&stack);
-    deliver(&stack, &event("payment.succeeded", &ids[0].to_string(), 3900, "CNY", "pay_a", clock.now().unix_timestamp())).await;
-    deliver(&stack, &event("payment.succeeded", &ids[1].to_string(), 3980, "USD", "pay_b", clock.now().unix_timestamp())).await;
+    deliver(
+        &stack,
+        &event("payment.succeeded", &ids[0].to_string(), 3900, "CNY", "pay_a", clock.now().unix_timestamp()),
+    )
+    .await;
+    deliver(
+        &stack,
+        &event("payment.succeeded", &ids[1].to_string(), 3980, "USD", "pay_b", clock.now().unix_timestamp()),
+    )
+    .await;
     process_queue(&stack, &deps).await;
     for id in &ids {
         assert_eq!(order(&stack, *id).await.status, OrderStatus::PaymentMismatch);
@@ -182,7 +191,11 @@ async fn a_wrong_amount_or_currency_flags_the_order_and_holds_its_stock_for_revi
     assert_eq!(recorder.detail_types(), ["PaymentMismatch", "PaymentMismatch"]);
     clock.advance(Duration::hours(2));
     sweep(&stack.expiry(), None).await.unwrap();
-    assert_eq!(order(&stack, ids[0]).await.status, OrderStatus::PaymentMismatch, "the sweeper leaves flagged orders to staff");
+    assert_eq!(
+        order(&stack, ids[0]).await.status,
+        OrderStatus::PaymentMismatch,
+        "the sweeper leaves flagged orders to staff"
+    );
     assert_eq!(stack.stock("TEA", "HZ").await.reserved, 4, "and their units held");
 }
 
@@ -199,7 +212,8 @@ async fn a_failed_payment_is_recorded_and_the_customer_can_pay_again() {
     assert_eq!((o.status, o.last_payment_failure.as_deref()), (OrderStatus::AwaitingPayment, Some("card_declined")));
     assert_eq!(stack.stock("TEA", "HZ").await.reserved, 2, "the hold stays");
 
-    deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_2", clock.now().unix_timestamp())).await;
+    deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_2", clock.now().unix_timestamp()))
+        .await;
     process_queue(&stack, &deps).await;
     assert_eq!(order(&stack, id).await.status, OrderStatus::Paid);
     assert_eq!(recorder.detail_types(), ["OrderPaid"]);
@@ -213,7 +227,8 @@ async fn a_late_payment_takes_the_stock_again_when_it_is_still_there() {
     sweep(&stack.expiry(), None).await.unwrap();
     assert_eq!(order(&stack, id).await.status, OrderStatus::Expired);
     let (deps, recorder) = recording(&stack);
-    deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp())).await;
+    deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp()))
+        .await;
     process_queue(&stack, &deps).await;
     assert_eq!(order(&stack, id).await.status, OrderStatus::Paid);
     let tea = stack.stock("TEA", "HZ").await;
@@ -230,7 +245,8 @@ async fn a_late_payment_with_its_stock_gone_requires_a_refund() {
     sweep(&stack.expiry(), None).await.unwrap();
     reserved_orders(&stack, 1, &order_body(&[("TEA", 2)], "Zhejiang")).await; // someone else takes the units
     let (deps, recorder) = recording(&stack);
-    deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp())).await;
+    deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp()))
+        .await;
     process_queue(&stack, &deps).await;
     assert_eq!(order(&stack, id).await.status, OrderStatus::RefundRequired);
     assert_eq!(recorder.detail_types(), ["RefundRequested"]);
@@ -270,12 +286,29 @@ async fn a_payment_for_an_unknown_order_is_kept_and_shown_in_reconciliation() {
     process_queue(&stack, &deps).await;
 
     let day = clock.now().date().to_string();
-    let (status, report) = staff(&stack.staff(), "GET", &format!("/admin/payments/reconciliation?day={day}"), "/admin/payments/reconciliation", None).await;
+    let (status, report) = staff(
+        &stack.staff(),
+        "GET",
+        &format!("/admin/payments/reconciliation?day={day}"),
+        "/admin/payments/reconciliation",
+        None,
+    )
+    .await;
     assert_eq!(status, 200, "{report}");
-    assert_eq!((report["events"].as_u64(), report["paid"].as_u64(), report["unknown_orders"].as_u64()), (Some(3), Some(1), Some(1)));
+    assert_eq!(
+        (report["events"].as_u64(), report["paid"].as_u64(), report["unknown_orders"].as_u64()),
+        (Some(3), Some(1), Some(1))
+    );
     assert_eq!(report["unmatched"][0]["payment_id"], "pay_x");
     assert!(report["success_rate"].as_f64().is_some());
-    let (status, problem) = staff(&stack.staff(), "GET", "/admin/payments/reconciliation?day=yesterday", "/admin/payments/reconciliation", None).await;
+    let (status, problem) = staff(
+        &stack.staff(),
+        "GET",
+        "/admin/payments/reconciliation?day=yesterday",
+        "/admin/payments/reconciliation",
+        None,
+    )
+    .await;
     assert_eq!((status, problem["field"].as_str()), (400, Some("day")));
 }
 
@@ -286,7 +319,8 @@ async fn the_mock_provider_pays_an_order_through_the_local_stack() {
     let running = orderflow_tests::local::run(Arc::new(stack), Default::default()).await.unwrap();
     let api = orderflow_tests::local::ApiClient::new(running.api_url());
     let headers = [("content-type", "application/json"), ("idempotency-key", "mock-pay")];
-    let (_, accepted) = api.call("POST", "/orders", &headers, Some(order_body(&[("TEA", 1)], "Zhejiang").to_string())).await.unwrap();
+    let (_, accepted) =
+        api.call("POST", "/orders", &headers, Some(order_body(&[("TEA", 1)], "Zhejiang").to_string())).await.unwrap();
     let location = accepted["location"].as_str().unwrap().to_owned();
     let wait_for = |status: &'static str| {
         let (api, location) = (api.clone(), location.clone());
@@ -317,7 +351,8 @@ async fn a_setting_releases_the_hold_as_soon_as_a_payment_fails() {
     let id = one_reserved(&stack).await;
     let (mut deps, recorder) = recording(&stack);
     deps.settings.release_hold_on_failure = true;
-    deliver(&stack, &event("payment.cancelled", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp())).await;
+    deliver(&stack, &event("payment.cancelled", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp()))
+        .await;
     process_queue(&stack, &deps).await;
     assert_eq!(order(&stack, id).await.status, OrderStatus::Cancelled);
     let tea = stack.stock("TEA", "HZ").await;
@@ -331,7 +366,9 @@ fn the_sample_payment_events_are_what_the_functions_read() {
     let payload: orderflow::domain::payment::PaymentEvent =
         serde_json::from_str(&std::fs::read_to_string(root.join("payment-succeeded.json")).unwrap()).unwrap();
     assert!(payload.validate().is_ok());
-    let sqs: SqsEvent = serde_json::from_str(&std::fs::read_to_string(root.join("payment-events-sqs.json")).unwrap()).unwrap();
-    let carried: orderflow::domain::payment::PaymentEvent = serde_json::from_str(sqs.records[0].body.as_deref().unwrap()).unwrap();
+    let sqs: SqsEvent =
+        serde_json::from_str(&std::fs::read_to_string(root.join("payment-events-sqs.json")).unwrap()).unwrap();
+    let carried: orderflow::domain::payment::PaymentEvent =
+        serde_json::from_str(sqs.records[0].body.as_deref().unwrap()).unwrap();
     assert_eq!(carried, payload);
 }

@@ -66,7 +66,8 @@ async fn twelve_orders_in_seconds_from_one_device_to_new_addresses_with_a_new_vi
     submit(&intake, "history", &order_body(&[("TEA", 1)], "Zhejiang")).await;
     let mut last = Value::Null;
     for i in 0..12 {
-        let mut body = with_address(order_body(&[("TEA", 1)], "Zhejiang"), &format!("Road {i}"), &format!("{}", 100 + i));
+        let mut body =
+            with_address(order_body(&[("TEA", 1)], "Zhejiang"), &format!("Road {i}"), &format!("{}", 100 + i));
         body["phone"] = json!("+8617012345678");
         body["device_id"] = json!("dev-burst");
         let (status, accepted) = submit(&intake, &format!("burst-{i}"), &body).await;
@@ -76,7 +77,8 @@ async fn twelve_orders_in_seconds_from_one_device_to_new_addresses_with_a_new_vi
     }
     assert_eq!(last["status"], "PENDING_REVIEW", "the client is told only that it is under review");
     let view = staff_view(&stack, last["order_id"].as_str().unwrap()).await;
-    let fired: Vec<&str> = view["risk"]["fired"].as_array().unwrap().iter().map(|f| f["rule_id"].as_str().unwrap()).collect();
+    let fired: Vec<&str> =
+        view["risk"]["fired"].as_array().unwrap().iter().map(|f| f["rule_id"].as_str().unwrap()).collect();
     for rule in ["device-burst", "new-address", "virtual-phone", "customer-burst"] {
         assert!(fired.contains(&rule), "{rule} missing from {fired:?}");
     }
@@ -123,7 +125,13 @@ async fn step_up_verification_continues_the_order_with_the_right_code_and_cancel
     every_order_scores(&stack, 85).await;
     let intake = stack.intake();
     let verify = |id: &str, code: &str| {
-        let request = http("POST", &format!("/orders/{id}/verify"), "/orders/{id}/verify", &[("content-type", "application/json")], Some(json!({"code": code}).to_string()));
+        let request = http(
+            "POST",
+            &format!("/orders/{id}/verify"),
+            "/orders/{id}/verify",
+            &[("content-type", "application/json")],
+            Some(json!({"code": code}).to_string()),
+        );
         let intake = intake.clone();
         async move { read(&order_intake::handle(&intake, request).await.unwrap()) }
     };
@@ -168,13 +176,19 @@ async fn staff_approve_or_reject_orders_in_the_review_queue() {
     let queue = staff(&stack.staff(), "GET", "/admin/review-queue", "/admin/review-queue", None).await.1;
     assert_eq!(queue["orders"].as_array().unwrap().len(), 2);
     let (a, b) = (a["order_id"].as_str().unwrap(), b["order_id"].as_str().unwrap());
-    let (status, approved) = staff(&stack.staff(), "POST", &format!("/admin/orders/{a}/approve"), "/admin/orders/{id}/approve", None).await;
+    let (status, approved) =
+        staff(&stack.staff(), "POST", &format!("/admin/orders/{a}/approve"), "/admin/orders/{id}/approve", None).await;
     assert_eq!((status, approved["status"].as_str()), (200, Some("RECEIVED")));
-    let (status, rejected) = staff(&stack.staff(), "POST", &format!("/admin/orders/{b}/reject"), "/admin/orders/{id}/reject", None).await;
+    let (status, rejected) =
+        staff(&stack.staff(), "POST", &format!("/admin/orders/{b}/reject"), "/admin/orders/{id}/reject", None).await;
     assert_eq!((status, rejected["status"].as_str()), (200, Some("REJECTED")));
-    let (status, _) = staff(&stack.staff(), "POST", &format!("/admin/orders/{b}/approve"), "/admin/orders/{id}/approve", None).await;
+    let (status, _) =
+        staff(&stack.staff(), "POST", &format!("/admin/orders/{b}/approve"), "/admin/orders/{id}/approve", None).await;
     assert_eq!(status, 409, "reviewed once");
-    assert!(staff(&stack.staff(), "GET", "/admin/review-queue", "/admin/review-queue", None).await.1["orders"].as_array().unwrap().is_empty());
+    assert!(staff(&stack.staff(), "GET", "/admin/review-queue", "/admin/review-queue", None).await.1["orders"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     let announced = stack.drain("StockReservationQueue").await;
     assert_eq!(announced.len(), 1, "only the approved order goes on to reservation");
 }
@@ -186,7 +200,11 @@ async fn a_rule_change_reaches_a_warm_function_within_its_cache_time_and_is_audi
     assert_eq!(submit(&intake, "warm", &order_body(&[("TEA", 1)], "Zhejiang")).await.1["status"], "RECEIVED");
     every_order_scores(&stack, 130).await;
     let body = || from(&order_body(&[("TEA", 1)], "Zhejiang"));
-    assert_eq!(submit(&intake, "cached", &body()).await.1["status"], "RECEIVED", "the warm function still trusts its copy");
+    assert_eq!(
+        submit(&intake, "cached", &body()).await.1["status"],
+        "RECEIVED",
+        "the warm function still trusts its copy"
+    );
     clock.advance(Duration::seconds(61));
     assert_eq!(submit(&intake, "fresh", &body()).await.1["status"], "PENDING_REVIEW", "frozen, shown as under review");
 
@@ -212,12 +230,14 @@ async fn a_customer_who_cancels_most_orders_this_month_scores_for_it() {
     for i in 0..4 {
         let (_, accepted) = submit(&intake, &format!("c-{i}"), &order_body(&[("TEA", 1)], "Zhejiang")).await;
         if i > 0 {
-            let (status, _) = orderflow_tests::fixtures::cancel_order(&intake, accepted["order_id"].as_str().unwrap()).await;
+            let (status, _) =
+                orderflow_tests::fixtures::cancel_order(&intake, accepted["order_id"].as_str().unwrap()).await;
             assert_eq!(status, 200);
         }
     }
     let (_, next) = submit(&intake, "next", &order_body(&[("TEA", 1)], "Zhejiang")).await;
     let view = staff_view(&stack, next["order_id"].as_str().unwrap()).await;
-    let fired: Vec<&str> = view["risk"]["fired"].as_array().unwrap().iter().map(|f| f["rule_id"].as_str().unwrap()).collect();
+    let fired: Vec<&str> =
+        view["risk"]["fired"].as_array().unwrap().iter().map(|f| f["rule_id"].as_str().unwrap()).collect();
     assert!(fired.contains(&"cancel-rate"), "3 of 4 orders cancelled this month: {fired:?}");
 }

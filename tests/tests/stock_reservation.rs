@@ -51,7 +51,11 @@ async fn a_received_order_is_reserved_in_its_regional_warehouse_with_a_hold() {
     let order = order_and_reserve(&stack, "k", &[("TEA", 3), ("CUP", 1)], "Zhejiang").await;
     assert_eq!(order["status"], "AWAITING_PAYMENT");
     assert_eq!(warehouses(&order), ["HZ", "HZ"]);
-    let expires = time::OffsetDateTime::parse(order["hold_expires_at"].as_str().unwrap(), &time::format_description::well_known::Rfc3339).unwrap();
+    let expires = time::OffsetDateTime::parse(
+        order["hold_expires_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
     assert_eq!(expires - stack.clock.now(), time::Duration::minutes(30), "default hold is 30 minutes");
     let tea = stack.stock("TEA", "HZ").await;
     assert_eq!((tea.available, tea.reserved), (7, 3));
@@ -66,7 +70,10 @@ async fn a_received_order_is_reserved_in_its_regional_warehouse_with_a_hold() {
         .table_name(&stack.config.table_name)
         .index_name(orderflow::store::EXPIRING_HOLDS_INDEX)
         .key_condition_expression("expiry_bucket = :b AND expires_at <= :t")
-        .expression_attribute_values(":b", aws_sdk_dynamodb::types::AttributeValue::S(hold.expiry_bucket.clone().unwrap()))
+        .expression_attribute_values(
+            ":b",
+            aws_sdk_dynamodb::types::AttributeValue::S(hold.expiry_bucket.clone().unwrap()),
+        )
         .expression_attribute_values(":t", aws_sdk_dynamodb::types::AttributeValue::N(hold.expires_at.to_string()))
         .send()
         .await
@@ -76,7 +83,8 @@ async fn a_received_order_is_reserved_in_its_regional_warehouse_with_a_hold() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_its_region_cannot_fill_comes_whole_from_a_neighbour() {
-    let stack = seeded(&[("TEA", "HZ", 10), ("CUP", "HZ", 0), ("TEA", "SH", 5), ("CUP", "SH", 5), ("CUP", "GZ", 50)]).await;
+    let stack =
+        seeded(&[("TEA", "HZ", 10), ("CUP", "HZ", 0), ("TEA", "SH", 5), ("CUP", "SH", 5), ("CUP", "GZ", 50)]).await;
     let order = order_and_reserve(&stack, "k", &[("TEA", 3), ("CUP", 1)], "Zhejiang").await;
     assert_eq!(warehouses(&order), ["SH", "SH"]);
     assert_eq!(stack.stock("TEA", "HZ").await.available, 10);
@@ -134,7 +142,8 @@ async fn a_bad_message_fails_alone_in_its_batch() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sample_sqs_event_names_an_order_it_can_reserve() {
     let stack = seeded(&[("TEA-GREEN-250", "HZ", 10), ("CUP-CERAMIC", "HZ", 10)]).await;
-    let text = std::fs::read_to_string(orderflow_tests::emulators::repo_root().join("events/order-received-sqs.json")).unwrap();
+    let text = std::fs::read_to_string(orderflow_tests::emulators::repo_root().join("events/order-received-sqs.json"))
+        .unwrap();
     let event: SqsEvent = serde_json::from_str(&text).unwrap();
     let received = orderflow::handlers::stock_reservation::parse_message(&event.records[0]).unwrap();
     assert_eq!(received.lines.len(), 2);
@@ -164,7 +173,12 @@ async fn cancelling_an_unpaid_order_releases_its_holds_once() {
         .drain(QUEUE)
         .await
         .iter()
-        .map(|m| serde_json::from_str::<Value>(m.body.as_deref().unwrap()).unwrap()["detail-type"].as_str().unwrap().to_owned())
+        .map(|m| {
+            serde_json::from_str::<Value>(m.body.as_deref().unwrap()).unwrap()["detail-type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert!(types.iter().all(|t| t == "OrderReceived"), "only OrderReceived is routed to reservation: {types:?}");
 }
@@ -197,9 +211,12 @@ async fn two_hundred_orders_for_fifty_units() {
     let intake = stack.intake();
     let submissions = (0..200).map(|i| {
         let intake = intake.clone();
-        tokio::spawn(async move { submit(&intake, &format!("flash-{i}"), &from_own_customer(&order_body(&[("HOT", 1)], "Zhejiang"))).await })
+        tokio::spawn(async move {
+            submit(&intake, &format!("flash-{i}"), &from_own_customer(&order_body(&[("HOT", 1)], "Zhejiang"))).await
+        })
     });
-    let accepted: Vec<(u16, Value)> = futures::future::join_all(submissions).await.into_iter().map(Result::unwrap).collect();
+    let accepted: Vec<(u16, Value)> =
+        futures::future::join_all(submissions).await.into_iter().map(Result::unwrap).collect();
     assert!(accepted.iter().all(|(s, _)| *s == 202));
 
     let mut batches = Vec::new();
@@ -258,9 +275,18 @@ async fn staff_set_and_adjust_stock_per_warehouse() {
     let (status, problem) = staff(&deps, "PUT", "/admin/stock/TEA/NOWHERE", route, Some(json!({"available": 1}))).await;
     assert_eq!((status, problem["field"].as_str()), (404, Some("warehouse")));
     let adjust = "/admin/stock/{sku}/{warehouse}/adjustments";
-    let (status, stock) = staff(&deps, "POST", "/admin/stock/TEA/HZ/adjustments", adjust, Some(json!({"delta": -5, "reason": "damaged"}))).await;
+    let (status, stock) = staff(
+        &deps,
+        "POST",
+        "/admin/stock/TEA/HZ/adjustments",
+        adjust,
+        Some(json!({"delta": -5, "reason": "damaged"})),
+    )
+    .await;
     assert_eq!((status, stock["available"].as_i64()), (200, Some(7)));
-    let (status, problem) = staff(&deps, "POST", "/admin/stock/TEA/HZ/adjustments", adjust, Some(json!({"delta": -8, "reason": "lost"}))).await;
+    let (status, problem) =
+        staff(&deps, "POST", "/admin/stock/TEA/HZ/adjustments", adjust, Some(json!({"delta": -8, "reason": "lost"})))
+            .await;
     assert_eq!((status, problem["code"].as_str()), (409, Some("stock-would-go-negative")));
     let (status, problem) = staff(&deps, "PUT", "/admin/stock/TEA/HZ", route, Some(json!({"available": -1}))).await;
     assert_eq!((status, problem["code"].as_str()), (400, Some("available-out-of-range")));
@@ -276,7 +302,8 @@ async fn a_lost_announcement_fails_its_message_and_the_redelivery_announces_with
     submit(&stack.intake(), "k", &order_body(&[("TEA", 2)], "Zhejiang")).await;
     let event = stack.receive(QUEUE, 10, 1).await;
     let mut deps = stack.reservation();
-    deps.common.events = std::sync::Arc::new(orderflow_tests::fixtures::FlakyPublisher::failing_first(1, deps.common.events.clone()));
+    deps.common.events =
+        std::sync::Arc::new(orderflow_tests::fixtures::FlakyPublisher::failing_first(1, deps.common.events.clone()));
     let first = handle_batch(&deps, event.clone()).await;
     assert_eq!(first.batch_item_failures.len(), 1, "the message whose event was lost is retried");
     let second = handle_batch(&deps, event).await;

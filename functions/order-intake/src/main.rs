@@ -10,7 +10,8 @@ use std::sync::Arc;
 async fn main() -> Result<(), lambda_http::Error> {
     orderflow::telemetry::init_json_tracing();
     let config = Config::from_env()?;
-    let queue_url = std::env::var("NOTIFICATION_QUEUE_URL").map_err(|_| ConfigError::Missing("NOTIFICATION_QUEUE_URL"))?;
+    let queue_url =
+        std::env::var("NOTIFICATION_QUEUE_URL").map_err(|_| ConfigError::Missing("NOTIFICATION_QUEUE_URL"))?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let notifier = Arc::new(SqsNotifier::new(aws_sdk_sqs::Client::new(&aws), queue_url));
     let deps = IntakeDeps::new(Common::from_aws(&config).await, IntakeSettings::default(), notifier);

@@ -81,7 +81,9 @@ impl Address {
             None => return Err(("kind", Invalid::new("field-missing", "kind is required: street or parcel_locker"))),
             Some("street") => AddressKind::Street,
             Some("parcel_locker") => AddressKind::ParcelLocker,
-            Some(_) => return Err(("kind", Invalid::new("address-kind-unknown", "kind must be street or parcel_locker"))),
+            Some(_) => {
+                return Err(("kind", Invalid::new("address-kind-unknown", "kind must be street or parcel_locker")))
+            }
         };
         let country = required(&raw.country, "country")?;
         if country.len() != 2 || !country.chars().all(|c| c.is_ascii_uppercase()) {
@@ -108,10 +110,14 @@ impl Address {
         let vague = |detail: &str| Invalid::new("address-vague", detail.to_owned());
         match self.kind {
             AddressKind::Street => {
-                let street = self.street.as_deref().ok_or(("street", Invalid::new("field-missing", "street is required")))?;
+                let street =
+                    self.street.as_deref().ok_or(("street", Invalid::new("field-missing", "street is required")))?;
                 let lowered = street.to_lowercase();
                 if LOCKER_WORDS.iter().any(|w| lowered.contains(w)) {
-                    return Err(("kind", vague("this street names a parcel locker: send kind parcel_locker with its locker number")));
+                    return Err((
+                        "kind",
+                        vague("this street names a parcel locker: send kind parcel_locker with its locker number"),
+                    ));
                 }
                 let house = self.house_number.as_deref().unwrap_or("");
                 if !house.chars().any(|c| c.is_ascii_digit()) {

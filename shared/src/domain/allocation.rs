@@ -107,7 +107,11 @@ pub fn plan_allocation(lines: &[(Sku, Quantity)], preference: &[WarehouseId], le
             }),
         }
     }
-    if short.is_empty() { AllocationPlan::Served(served) } else { AllocationPlan::Short(short) }
+    if short.is_empty() {
+        AllocationPlan::Served(served)
+    } else {
+        AllocationPlan::Short(short)
+    }
 }
 
 #[cfg(test)]
@@ -162,14 +166,22 @@ mod tests {
     #[test]
     fn the_regional_warehouse_serves_when_it_has_every_line() {
         let pref = catalogue().preference_for("Zhejiang");
-        let plan = plan_allocation(&[line("A", 2), line("B", 1)], &pref, &levels(&[("A", "HZ", 2), ("B", "HZ", 5), ("A", "SH", 9), ("B", "SH", 9)]));
+        let plan = plan_allocation(
+            &[line("A", 2), line("B", 1)],
+            &pref,
+            &levels(&[("A", "HZ", 2), ("B", "HZ", 5), ("A", "SH", 9), ("B", "SH", 9)]),
+        );
         assert_eq!(warehouses_of(&plan), ["HZ", "HZ"]);
     }
 
     #[test]
     fn a_neighbour_with_every_line_is_preferred_to_splitting() {
         let pref = catalogue().preference_for("Zhejiang");
-        let plan = plan_allocation(&[line("A", 2), line("B", 1)], &pref, &levels(&[("A", "HZ", 2), ("B", "SH", 1), ("A", "SH", 2)]));
+        let plan = plan_allocation(
+            &[line("A", 2), line("B", 1)],
+            &pref,
+            &levels(&[("A", "HZ", 2), ("B", "SH", 1), ("A", "SH", 2)]),
+        );
         assert_eq!(warehouses_of(&plan), ["SH", "SH"]);
     }
 
@@ -183,7 +195,11 @@ mod tests {
     #[test]
     fn a_line_no_warehouse_can_serve_makes_the_order_short() {
         let pref = catalogue().preference_for("Zhejiang");
-        let plan = plan_allocation(&[line("A", 5), line("B", 1)], &pref, &levels(&[("A", "HZ", 3), ("A", "SH", 4), ("B", "GZ", 1)]));
+        let plan = plan_allocation(
+            &[line("A", 5), line("B", 1)],
+            &pref,
+            &levels(&[("A", "HZ", 3), ("A", "SH", 4), ("B", "GZ", 1)]),
+        );
         assert_eq!(
             plan,
             AllocationPlan::Short(vec![ShortLine { sku: Sku::parse("A").unwrap(), requested: 5, available: 4 }])

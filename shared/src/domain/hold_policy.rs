@@ -42,7 +42,10 @@ impl HoldPolicy {
             if (1..=MAX_HOLD_MINUTES).contains(&minutes) {
                 Ok(())
             } else {
-                Err((field, Invalid::new("hold-minutes-out-of-range", format!("a hold is 1 to {MAX_HOLD_MINUTES} minutes"))))
+                Err((
+                    field,
+                    Invalid::new("hold-minutes-out-of-range", format!("a hold is 1 to {MAX_HOLD_MINUTES} minutes")),
+                ))
             }
         };
         check("default_minutes".into(), self.default_minutes)?;
@@ -56,7 +59,12 @@ impl HoldPolicy {
         Ok(())
     }
 
-    pub fn hold_for<'a>(&self, payment: PaymentMethod, channel: &ChannelId, skus: impl IntoIterator<Item = &'a Sku>) -> Duration {
+    pub fn hold_for<'a>(
+        &self,
+        payment: PaymentMethod,
+        channel: &ChannelId,
+        skus: impl IntoIterator<Item = &'a Sku>,
+    ) -> Duration {
         let minutes = match payment {
             PaymentMethod::CashOnDelivery => self.cash_on_delivery_minutes,
             PaymentMethod::Online => skus

@@ -11,10 +11,10 @@ pub mod risk;
 pub mod values;
 
 pub use address::{Address, AddressKind};
+pub use allocation::{
+    plan_allocation, single_warehouse, Allocation, AllocationPlan, StockLevels, Warehouse, WarehouseCatalogue,
+};
 pub use hold_policy::HoldPolicy;
-pub use allocation::{plan_allocation, single_warehouse, Allocation, AllocationPlan, StockLevels, Warehouse, WarehouseCatalogue};
 pub use order::{Order, OrderLine, OrderStatus, PaymentMethod, ShortLine, Verification};
 pub use request::{parse_order_request, FieldError, Limits, OrderDraft};
-pub use values::{
-    ChannelId, Currency, CustomerId, DeviceId, Money, OrderId, Phone, Quantity, Sku, WarehouseId,
-};
+pub use values::{ChannelId, Currency, CustomerId, DeviceId, Money, OrderId, Phone, Quantity, Sku, WarehouseId};

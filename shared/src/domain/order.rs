@@ -177,7 +177,12 @@ pub struct Verification {
 
 impl Order {
     /// A validated draft becomes an order: its id, RECEIVED, stamped with when we got it.
-    pub fn receive(draft: super::request::OrderDraft, order_id: OrderId, client_ip: Option<String>, now: OffsetDateTime) -> Self {
+    pub fn receive(
+        draft: super::request::OrderDraft,
+        order_id: OrderId,
+        client_ip: Option<String>,
+        now: OffsetDateTime,
+    ) -> Self {
         Self {
             order_id,
             customer_id: draft.customer_id,
@@ -209,7 +214,11 @@ impl Order {
         self.lines
             .iter()
             .filter_map(|l| {
-                Some(super::allocation::Allocation { sku: l.sku.clone(), warehouse: l.warehouse.clone()?, quantity: l.quantity })
+                Some(super::allocation::Allocation {
+                    sku: l.sku.clone(),
+                    warehouse: l.warehouse.clone()?,
+                    quantity: l.quantity,
+                })
             })
             .collect()
     }
@@ -254,7 +263,10 @@ mod tests {
 
     #[test]
     fn cancel_is_allowed_from_every_unpaid_status_a_customer_controls() {
-        assert_eq!(OrderStatus::sources_of(Cancelled), vec![PendingVerification, Received, AwaitingPayment, AwaitingReview]);
+        assert_eq!(
+            OrderStatus::sources_of(Cancelled),
+            vec![PendingVerification, Received, AwaitingPayment, AwaitingReview]
+        );
     }
 
     #[test]

@@ -60,10 +60,13 @@ pub fn verify(header: Option<&str>, body: &[u8], secrets: &[Vec<u8>], now: i64) 
     if (now - seconds).abs() > SIGNATURE_TOLERANCE_SECONDS {
         return Err(SignatureError::Stale);
     }
-    let matched = secrets
-        .iter()
-        .any(|secret| signatures.iter().any(|sig| mac(secret, t, body).verify_slice(sig).is_ok()));
-    if matched { Ok(()) } else { Err(SignatureError::Mismatch) }
+    let matched =
+        secrets.iter().any(|secret| signatures.iter().any(|sig| mac(secret, t, body).verify_slice(sig).is_ok()));
+    if matched {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,8 +104,14 @@ pub struct PaymentData {
 }
 
 fn provider_token(value: &str, field: &'static str) -> Result<(), (&'static str, Invalid)> {
-    let ok = !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
-    if ok { Ok(()) } else { Err((field, Invalid::new("field-malformed", format!("{field} is 1 to 128 token characters")))) }
+    let ok = !value.is_empty()
+        && value.len() <= 128
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err((field, Invalid::new("field-malformed", format!("{field} is 1 to 128 token characters"))))
+    }
 }
 
 impl PaymentEvent {
@@ -157,7 +166,10 @@ mod tests {
     #[test]
     fn a_tampered_body_is_refused() {
         let header = sign(SECRET, NOW, BODY);
-        assert_eq!(verify(Some(&header), br#"{"id":"evt_1","type":"payment.failed"}"#, &secrets(), NOW), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(Some(&header), br#"{"id":"evt_1","type":"payment.failed"}"#, &secrets(), NOW),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]

@@ -67,7 +67,11 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     fn path(&self, name: &str) -> String {
-        if self.prefix.is_empty() { name.to_owned() } else { format!("{}.{name}", self.prefix) }
+        if self.prefix.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{}.{name}", self.prefix)
+        }
     }
 
     fn fail(&mut self, name: &str, invalid: Invalid) {
@@ -169,7 +173,10 @@ pub fn parse_order_request(body: &Value, limits: &Limits, now: OffsetDateTime) -
     });
     let customer_note = match f.optional_string("customer_note") {
         Some(note) if note.chars().count() > limits.max_note_chars => {
-            f.fail("customer_note", Invalid::new("note-too-long", format!("at most {} characters", limits.max_note_chars)));
+            f.fail(
+                "customer_note",
+                Invalid::new("note-too-long", format!("at most {} characters", limits.max_note_chars)),
+            );
             None
         }
         Some(note) if !note.trim().is_empty() => Some(note.trim().to_owned()),
@@ -188,9 +195,18 @@ pub fn parse_order_request(body: &Value, limits: &Limits, now: OffsetDateTime) -
     };
     let card_fingerprint = match f.optional_string("payment_card_fingerprint") {
         None => None,
-        Some(c) if !c.is_empty() && c.len() <= 128 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_:".contains(&b)) => Some(c.to_owned()),
+        Some(c)
+            if !c.is_empty()
+                && c.len() <= 128
+                && c.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_:".contains(&b)) =>
+        {
+            Some(c.to_owned())
+        }
         Some(_) => {
-            f.fail("payment_card_fingerprint", Invalid::new("card-fingerprint-malformed", "a token of up to 128 characters"));
+            f.fail(
+                "payment_card_fingerprint",
+                Invalid::new("card-fingerprint-malformed", "a token of up to 128 characters"),
+            );
             None
         }
     };
@@ -227,7 +243,18 @@ pub fn parse_order_request(body: &Value, limits: &Limits, now: OffsetDateTime) -
         Some(shipping_address),
         Some(lines),
         true,
-    ) = (customer_id, currency, phone, channel, device_id, payment_method, event_time, shipping_address, lines, errors.is_empty())
+    ) = (
+        customer_id,
+        currency,
+        phone,
+        channel,
+        device_id,
+        payment_method,
+        event_time,
+        shipping_address,
+        lines,
+        errors.is_empty(),
+    )
     else {
         // Every missing part has pushed its error above.
         return Err(errors);
@@ -397,14 +424,18 @@ mod tests {
 
     #[test]
     fn too_many_lines_are_refused() {
-        let lines: Vec<Value> = (0..51).map(|i| json!({"sku": format!("SKU-{i}"), "quantity": 1, "unit_price_minor": 1})).collect();
+        let lines: Vec<Value> =
+            (0..51).map(|i| json!({"sku": format!("SKU-{i}"), "quantity": 1, "unit_price_minor": 1})).collect();
         assert_eq!(errors_of(with(valid(), "/lines", json!(lines))), vec![("lines".to_owned(), "too-many-lines")]);
         assert_eq!(errors_of(with(valid(), "/lines", json!([]))), vec![("lines".to_owned(), "lines-empty")]);
     }
 
     #[test]
     fn unknown_currency_is_refused() {
-        assert_eq!(errors_of(with(valid(), "/currency", json!("DOGE"))), vec![("currency".to_owned(), "currency-unknown")]);
+        assert_eq!(
+            errors_of(with(valid(), "/currency", json!("DOGE"))),
+            vec![("currency".to_owned(), "currency-unknown")]
+        );
     }
 
     #[test]

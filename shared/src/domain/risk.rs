@@ -158,7 +158,8 @@ pub struct Assessment {
 /// A stable, non-reversible fingerprint of a normalised address, so lists and history can name
 /// addresses without storing them again.
 pub fn address_fingerprint(parts: &[&str]) -> String {
-    let normalised: Vec<String> = parts.iter().map(|p| p.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()).collect();
+    let normalised: Vec<String> =
+        parts.iter().map(|p| p.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()).collect();
     hex::encode(&Sha256::digest(normalised.join("|").as_bytes())[..16])
 }
 
@@ -188,15 +189,37 @@ impl RiskRules {
             rules: vec![
                 rule("device-burst", 50, Condition::OrdersPerDevice { window_minutes: 5, at_least: 5 }),
                 rule("new-address", 30, Condition::NewShippingAddress),
-                rule("virtual-phone", 40, Condition::VirtualPhone { prefixes: ["+86162", "+86165", "+86167", "+86170", "+86171"].map(String::from).to_vec() }),
+                rule(
+                    "virtual-phone",
+                    40,
+                    Condition::VirtualPhone {
+                        prefixes: ["+86162", "+86165", "+86167", "+86170", "+86171"].map(String::from).to_vec(),
+                    },
+                ),
                 rule("customer-burst", 40, Condition::OrdersPerCustomer { window_minutes: 60, more_than: 5 }),
                 rule("shared-device", 40, Condition::AccountsPerDevice { more_than: 3 }),
-                rule("night-batch", 30, Condition::NightBatch { from_hour: 0, to_hour: 6, utc_offset_hours: 8, at_least: 3 }),
+                rule(
+                    "night-batch",
+                    30,
+                    Condition::NightBatch { from_hour: 0, to_hour: 6, utc_offset_hours: 8, at_least: 3 },
+                ),
                 rule("new-card", 20, Condition::NewPaymentCard),
                 rule("large-amount", 101, Condition::AmountAbove { minor: 500_000 }),
                 rule("above-average", 40, Condition::AmountAboveAverage { multiple: 3, min_orders: 3 }),
-                rule("resaleable-first-order", 40, Condition::GoodsWithoutHistory { sku_prefixes: vec!["GOLD-".into(), "PHONE-".into(), "LAPTOP-".into()] }),
-                rule("remote-locker-first-order", 30, Condition::RemoteLockerWithoutHistory { provinces: vec!["Xinjiang".into(), "Tibet".into(), "Qinghai".into()] }),
+                rule(
+                    "resaleable-first-order",
+                    40,
+                    Condition::GoodsWithoutHistory {
+                        sku_prefixes: vec!["GOLD-".into(), "PHONE-".into(), "LAPTOP-".into()],
+                    },
+                ),
+                rule(
+                    "remote-locker-first-order",
+                    30,
+                    Condition::RemoteLockerWithoutHistory {
+                        provinces: vec!["Xinjiang".into(), "Tibet".into(), "Qinghai".into()],
+                    },
+                ),
                 rule("cancel-rate", 30, Condition::CancelRateAbove { rate_percent: 50, min_orders: 4 }),
                 rule("refund-rate", 40, Condition::RefundRateAbove { rate_percent: 30, min_orders: 4 }),
             ],
@@ -225,8 +248,11 @@ impl RiskRules {
             let window_ok = |w: u32| (1..=24 * 60).contains(&w);
             let ok = match &rule.when {
                 Condition::Blacklist { values, .. } => !values.is_empty(),
-                Condition::VirtualPhone { prefixes } => !prefixes.is_empty() && prefixes.iter().all(|p| p.starts_with('+')),
-                Condition::OrdersPerCustomer { window_minutes, .. } | Condition::OrdersPerDevice { window_minutes, .. } => window_ok(*window_minutes),
+                Condition::VirtualPhone { prefixes } => {
+                    !prefixes.is_empty() && prefixes.iter().all(|p| p.starts_with('+'))
+                }
+                Condition::OrdersPerCustomer { window_minutes, .. }
+                | Condition::OrdersPerDevice { window_minutes, .. } => window_ok(*window_minutes),
                 Condition::AccountsPerDevice { more_than } => *more_than >= 1,
                 Condition::NightBatch { from_hour, to_hour, utc_offset_hours, at_least } => {
                     *from_hour < 24 && *to_hour <= 24 && (-12..=14).contains(utc_offset_hours) && *at_least >= 1
@@ -236,9 +262,8 @@ impl RiskRules {
                 Condition::AmountAboveAverage { multiple, min_orders } => *multiple >= 1 && *min_orders >= 1,
                 Condition::GoodsWithoutHistory { sku_prefixes } => !sku_prefixes.is_empty(),
                 Condition::RemoteLockerWithoutHistory { provinces } => !provinces.is_empty(),
-                Condition::CancelRateAbove { rate_percent, min_orders } | Condition::RefundRateAbove { rate_percent, min_orders } => {
-                    *rate_percent <= 100 && *min_orders >= 1
-                }
+                Condition::CancelRateAbove { rate_percent, min_orders }
+                | Condition::RefundRateAbove { rate_percent, min_orders } => *rate_percent <= 100 && *min_orders >= 1,
             };
             if !ok {
                 return bad(at("when"), "the rule's parameters are out of range");
@@ -271,7 +296,9 @@ impl RiskRules {
 
     /// Score an order. `context` counts what came before this order; this order is added here.
     pub fn assess(&self, order: &RiskSubject<'_>, context: &RiskContext) -> Assessment {
-        let count = |list: &[(u32, u32)], window: u32| list.iter().find(|(w, _)| *w == window).map(|(_, n)| *n).unwrap_or(0) + 1;
+        let count = |list: &[(u32, u32)], window: u32| {
+            list.iter().find(|(w, _)| *w == window).map(|(_, n)| *n).unwrap_or(0) + 1
+        };
         let has_history = context.previous_orders > 0;
         let mut fired = Vec::new();
         for rule in &self.rules {
@@ -284,11 +311,14 @@ impl RiskRules {
                         ListField::Device => Some(order.device_id),
                         ListField::Ip => order.client_ip,
                     };
-                    value.filter(|v| values.iter().any(|x| x == v)).map(|_| format!("{field:?} is blacklisted").to_lowercase())
+                    value
+                        .filter(|v| values.iter().any(|x| x == v))
+                        .map(|_| format!("{field:?} is blacklisted").to_lowercase())
                 }
-                Condition::VirtualPhone { prefixes } => {
-                    prefixes.iter().find(|p| order.phone.starts_with(p.as_str())).map(|p| format!("phone in virtual range {p}"))
-                }
+                Condition::VirtualPhone { prefixes } => prefixes
+                    .iter()
+                    .find(|p| order.phone.starts_with(p.as_str()))
+                    .map(|p| format!("phone in virtual range {p}")),
                 Condition::OrdersPerCustomer { window_minutes, more_than } => {
                     let n = count(&context.customer_orders, *window_minutes);
                     (n > *more_than).then(|| format!("{n} orders by the customer in {window_minutes} min"))
@@ -297,27 +327,36 @@ impl RiskRules {
                     let n = count(&context.device_orders, *window_minutes);
                     (n >= *at_least).then(|| format!("{n} orders from the device in {window_minutes} min"))
                 }
-                Condition::AccountsPerDevice { more_than } => {
-                    (context.device_accounts > *more_than).then(|| format!("{} accounts on the device today", context.device_accounts))
-                }
+                Condition::AccountsPerDevice { more_than } => (context.device_accounts > *more_than)
+                    .then(|| format!("{} accounts on the device today", context.device_accounts)),
                 Condition::NightBatch { from_hour, to_hour, utc_offset_hours, at_least } => {
-                    let local = order.at.to_offset(time::UtcOffset::from_hms(*utc_offset_hours, 0, 0).unwrap_or(time::UtcOffset::UTC));
+                    let local = order
+                        .at
+                        .to_offset(time::UtcOffset::from_hms(*utc_offset_hours, 0, 0).unwrap_or(time::UtcOffset::UTC));
                     let hour = local.hour();
-                    let at_night = if from_hour <= to_hour { hour >= *from_hour && hour < *to_hour } else { hour >= *from_hour || hour < *to_hour };
+                    let at_night = if from_hour <= to_hour {
+                        hour >= *from_hour && hour < *to_hour
+                    } else {
+                        hour >= *from_hour || hour < *to_hour
+                    };
                     let n = count(&context.customer_orders, 60);
                     (at_night && n >= *at_least).then(|| format!("{n} orders in the last hour at {hour:02}:00 local"))
                 }
-                Condition::NewShippingAddress => (has_history && !context.known_addresses.contains(order.address_fingerprint))
-                    .then(|| "ships to an address the customer never used".to_owned()),
+                Condition::NewShippingAddress => (has_history
+                    && !context.known_addresses.contains(order.address_fingerprint))
+                .then(|| "ships to an address the customer never used".to_owned()),
                 Condition::NewPaymentCard => order
                     .card_fingerprint
                     .filter(|card| has_history && !context.known_cards.contains(*card))
                     .map(|_| "pays with a card the customer never used".to_owned()),
-                Condition::AmountAbove { minor } => (order.total_minor > *minor).then(|| format!("total {} above {minor}", order.total_minor)),
+                Condition::AmountAbove { minor } => {
+                    (order.total_minor > *minor).then(|| format!("total {} above {minor}", order.total_minor))
+                }
                 Condition::AmountAboveAverage { multiple, min_orders } => {
                     let average = context.previous_total_minor / i64::from(context.previous_orders.max(1));
-                    (context.previous_orders >= *min_orders && order.total_minor > average * i64::from(*multiple))
-                        .then(|| format!("total {} above {multiple}× the customer's average {average}", order.total_minor))
+                    (context.previous_orders >= *min_orders && order.total_minor > average * i64::from(*multiple)).then(
+                        || format!("total {} above {multiple}× the customer's average {average}", order.total_minor),
+                    )
                 }
                 Condition::GoodsWithoutHistory { sku_prefixes } => (!has_history)
                     .then(|| order.skus.iter().find(|sku| sku_prefixes.iter().any(|p| sku.starts_with(p.as_str()))))
@@ -328,10 +367,12 @@ impl RiskRules {
                     && provinces.iter().any(|p| p.eq_ignore_ascii_case(order.province)))
                 .then(|| format!("parcel locker in {} on a first order", order.province)),
                 Condition::CancelRateAbove { rate_percent, min_orders } => {
-                    rate_above(context.month_cancels, context.month_orders, *rate_percent, *min_orders).map(|r| format!("{r}% of this month's orders cancelled"))
+                    rate_above(context.month_cancels, context.month_orders, *rate_percent, *min_orders)
+                        .map(|r| format!("{r}% of this month's orders cancelled"))
                 }
                 Condition::RefundRateAbove { rate_percent, min_orders } => {
-                    rate_above(context.month_refunds, context.month_orders, *rate_percent, *min_orders).map(|r| format!("{r}% of this month's orders refunded"))
+                    rate_above(context.month_refunds, context.month_orders, *rate_percent, *min_orders)
+                        .map(|r| format!("{r}% of this month's orders refunded"))
                 }
             };
             if let Some(reason) = reason {
@@ -406,7 +447,14 @@ mod tests {
     #[test]
     fn thresholds_split_at_the_documented_boundaries() {
         let t = RiskRules::defaults().thresholds;
-        let cases = [(79, Disposition::Accept), (80, Disposition::StepUp), (100, Disposition::StepUp), (101, Disposition::Review), (120, Disposition::Review), (121, Disposition::Freeze)];
+        let cases = [
+            (79, Disposition::Accept),
+            (80, Disposition::StepUp),
+            (100, Disposition::StepUp),
+            (101, Disposition::Review),
+            (120, Disposition::Review),
+            (121, Disposition::Freeze),
+        ];
         for (score, expected) in cases {
             assert_eq!(t.disposition(score), expected, "score {score}");
             let a = only(Condition::AmountAbove { minor: 1 }, score).assess(&subject(), &regular());
@@ -417,12 +465,25 @@ mod tests {
     #[test]
     fn blacklists_match_each_field() {
         let mut order = subject();
-        for (field, value) in [(ListField::Customer, "cust-1"), (ListField::Phone, "+8613800138000"), (ListField::Address, "addr-home"), (ListField::Device, "dev-1"), (ListField::Ip, "198.51.100.7")] {
+        for (field, value) in [
+            (ListField::Customer, "cust-1"),
+            (ListField::Phone, "+8613800138000"),
+            (ListField::Address, "addr-home"),
+            (ListField::Device, "dev-1"),
+            (ListField::Ip, "198.51.100.7"),
+        ] {
             assert!(fires(Condition::Blacklist { field, values: vec![value.into()] }, &order, &regular()), "{field:?}");
-            assert!(!fires(Condition::Blacklist { field, values: vec!["other".into()] }, &order, &regular()), "{field:?}");
+            assert!(
+                !fires(Condition::Blacklist { field, values: vec!["other".into()] }, &order, &regular()),
+                "{field:?}"
+            );
         }
         order.client_ip = None;
-        assert!(!fires(Condition::Blacklist { field: ListField::Ip, values: vec!["198.51.100.7".into()] }, &order, &regular()));
+        assert!(!fires(
+            Condition::Blacklist { field: ListField::Ip, values: vec!["198.51.100.7".into()] },
+            &order,
+            &regular()
+        ));
     }
 
     #[test]
@@ -479,7 +540,10 @@ mod tests {
         assert!(!fires(Condition::NewShippingAddress, &order, &regular()), "gifts to a known family address");
         order.address_fingerprint = "addr-new";
         assert!(fires(Condition::NewShippingAddress, &order, &regular()));
-        assert!(!fires(Condition::NewShippingAddress, &order, &RiskContext::default()), "a first order changes nothing");
+        assert!(
+            !fires(Condition::NewShippingAddress, &order, &RiskContext::default()),
+            "a first order changes nothing"
+        );
     }
 
     #[test]
@@ -548,7 +612,10 @@ mod tests {
         order.phone = "+8617012345678";
         let a = rules.assess(&order, &context);
         let ids: Vec<&str> = a.fired.iter().map(|f| f.rule_id.as_str()).collect();
-        assert!(ids.contains(&"device-burst") && ids.contains(&"new-address") && ids.contains(&"virtual-phone"), "{ids:?}");
+        assert!(
+            ids.contains(&"device-burst") && ids.contains(&"new-address") && ids.contains(&"virtual-phone"),
+            "{ids:?}"
+        );
         assert!(a.score > 100, "{a:?}");
         assert!(matches!(a.disposition, Disposition::Review | Disposition::Freeze));
     }

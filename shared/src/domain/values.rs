@@ -252,7 +252,10 @@ impl Phone {
             )
         };
         let e164 = if let Some(digits) = compact.strip_prefix('+') {
-            if !(8..=15).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) || digits.starts_with('0') {
+            if !(8..=15).contains(&digits.len())
+                || !digits.chars().all(|c| c.is_ascii_digit())
+                || digits.starts_with('0')
+            {
                 return Err(malformed());
             }
             compact.clone()

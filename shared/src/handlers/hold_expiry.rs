@@ -101,7 +101,13 @@ fn take(budget: &AtomicUsize, want: usize) -> usize {
     granted
 }
 
-async fn sweep_bucket(deps: &ExpiryDeps, bucket: u32, now: OffsetDateTime, budget: &AtomicUsize, deadline: Option<Instant>) -> Result<SweepReport, StoreError> {
+async fn sweep_bucket(
+    deps: &ExpiryDeps,
+    bucket: u32,
+    now: OffsetDateTime,
+    budget: &AtomicUsize,
+    deadline: Option<Instant>,
+) -> Result<SweepReport, StoreError> {
     let store = &deps.common.store;
     let mut report = SweepReport::default();
     loop {
@@ -214,11 +220,15 @@ async fn republish_stuck_received(deps: &ExpiryDeps, now: OffsetDateTime) -> Res
         }
     }
     stuck.truncate(deps.settings.max_received_per_run);
-    let (unverified, stuck): (Vec<_>, Vec<_>) = stuck.into_iter().partition(|s| s.order.status == OrderStatus::PendingVerification);
+    let (unverified, stuck): (Vec<_>, Vec<_>) =
+        stuck.into_iter().partition(|s| s.order.status == OrderStatus::PendingVerification);
     for entry in &unverified {
         match store.cancel(&entry.order, now).await {
             Ok(_) => {
-                let event = DomainEvent::OrderCancelled(OrderCancelled { order_id: entry.order.order_id, released: Vec::new() });
+                let event = DomainEvent::OrderCancelled(OrderCancelled {
+                    order_id: entry.order.order_id,
+                    released: Vec::new(),
+                });
                 if let Err(err) = deps.common.events.publish(&event).await {
                     warn!(order_id = %entry.order.order_id, error = %err, "OrderCancelled not published");
                 }
@@ -228,14 +238,16 @@ async fn republish_stuck_received(deps: &ExpiryDeps, now: OffsetDateTime) -> Res
             Err(CancelError::Store(err)) => return Err(err),
         }
     }
-    let events: Vec<DomainEvent> = stuck.iter().map(|s| DomainEvent::OrderReceived(OrderReceived::of(&s.order))).collect();
+    let events: Vec<DomainEvent> =
+        stuck.iter().map(|s| DomainEvent::OrderReceived(OrderReceived::of(&s.order))).collect();
     let results = deps.common.events.publish_all(&events).await;
     let mut republished = 0;
     for (entry, result) in stuck.iter().zip(results) {
         if result.is_err() {
             continue;
         }
-        let backoff = (deps.settings.received_backoff * 2i32.saturating_pow(entry.rechecks.min(16))).min(deps.settings.max_received_backoff);
+        let backoff = (deps.settings.received_backoff * 2i32.saturating_pow(entry.rechecks.min(16)))
+            .min(deps.settings.max_received_backoff);
         store.reschedule_recheck(entry.order.order_id, now + backoff, entry.rechecks + 1).await?;
         warn!(order_id = %entry.order.order_id, rechecks = entry.rechecks + 1, "order stuck in RECEIVED announced again");
         republished += 1;

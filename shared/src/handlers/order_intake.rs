@@ -6,21 +6,19 @@
 //! and a retry with the same key takes it over and finishes the same order.
 
 use super::{Common, TtlCache};
-use crate::domain::{
-    parse_order_request, Limits, Order, OrderId, OrderLine, OrderStatus, ShortLine,
-};
 use crate::domain::risk::{address_fingerprint, Disposition, RiskRules, RiskSubject};
 use crate::domain::Verification;
+use crate::domain::{parse_order_request, Limits, Order, OrderId, OrderLine, OrderStatus, ShortLine};
 use crate::events::{DomainEvent, OrderCancelled, OrderFlagged, OrderReceived};
-use crate::notify::Notifier;
 use crate::http::{body_bytes, json_response, segments, Problem};
+use crate::notify::Notifier;
 use crate::store::{CancelError, Claim, IdempotencyRecord, IdempotencyStatus, RiskKeys, StoreError};
-use std::sync::Arc;
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 use time::{Duration, OffsetDateTime};
 use tracing::{info, warn};
@@ -77,7 +75,11 @@ impl IntakeDeps {
 
     /// The saved risk rules (or the sources' defaults), at most `rules_cache` old.
     async fn risk_rules(&self, now: OffsetDateTime) -> Result<Arc<RiskRules>, StoreError> {
-        self.rules.get_or_load(now, || async { Ok(self.common.store.risk_rules().await?.unwrap_or_else(RiskRules::defaults)) }).await
+        self.rules
+            .get_or_load(now, || async {
+                Ok(self.common.store.risk_rules().await?.unwrap_or_else(RiskRules::defaults))
+            })
+            .await
     }
 }
 
@@ -93,9 +95,10 @@ async fn route(deps: &IntakeDeps, request: Request) -> Result<Response<Body>, Pr
         (Method::POST, ["orders", id, "cancel"]) => cancel(deps, id).await,
         (Method::POST, ["orders", id, "verify"]) => verify(deps, id, &request).await,
         (Method::POST, ["orders", id, "verification", "resend"]) => resend_code(deps, id).await,
-        (_, ["orders"] | ["orders", _] | ["orders", _, "cancel" | "verify"] | ["orders", _, "verification", "resend"]) => {
-            Err(Problem::method_not_allowed())
-        }
+        (
+            _,
+            ["orders"] | ["orders", _] | ["orders", _, "cancel" | "verify"] | ["orders", _, "verification", "resend"],
+        ) => Err(Problem::method_not_allowed()),
         _ => Err(Problem::route_not_found()),
     }
 }
@@ -106,8 +109,13 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 fn idempotency_key(request: &Request) -> Result<String, Problem> {
     let missing = || {
-        Problem::new(StatusCode::BAD_REQUEST, "idempotency-key-missing", "Idempotency-Key required", "send an Idempotency-Key header, unique per order")
-            .with_field("Idempotency-Key")
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "idempotency-key-missing",
+            "Idempotency-Key required",
+            "send an Idempotency-Key header, unique per order",
+        )
+        .with_field("Idempotency-Key")
     };
     let value = request.headers().get(IDEMPOTENCY_HEADER).ok_or_else(missing)?;
     let key = value.to_str().map_err(|_| missing())?.trim();
@@ -238,7 +246,15 @@ async fn submit(deps: &IntakeDeps, request: &Request) -> Result<Response<Body>, 
     }
     info!(order_id = %order.order_id, score = assessment.score, disposition = ?assessment.disposition, fired = assessment.fired.len(), "order scored");
     order.risk = Some(assessment);
-    let counters = store.risk_writes(at(), &customer_windows, &device_windows, order.total_minor, &address_fp, draft.card_fingerprint.as_deref(), now);
+    let counters = store.risk_writes(
+        at(),
+        &customer_windows,
+        &device_windows,
+        order.total_minor,
+        &address_fp,
+        draft.card_fingerprint.as_deref(),
+        now,
+    );
     let locked_until = (now + deps.settings.claim_lock).unix_timestamp();
     let record = IdempotencyRecord {
         status: IdempotencyStatus::InProgress,
@@ -280,7 +296,11 @@ async fn resume(deps: &IntakeDeps, key_hash: &str, mut record: IdempotencyRecord
             IdempotencyStatus::Completed => return Ok(replay(&record)),
             IdempotencyStatus::InProgress if record.locked_until <= now.unix_timestamp() => {
                 let locked_until = (now + deps.settings.claim_lock).unix_timestamp();
-                if store.take_over_stale_claim(key_hash, record.locked_until, locked_until).await.map_err(unavailable)? {
+                if store
+                    .take_over_stale_claim(key_hash, record.locked_until, locked_until)
+                    .await
+                    .map_err(unavailable)?
+                {
                     let order = store
                         .order(record.order_id)
                         .await
@@ -314,7 +334,13 @@ async fn resume(deps: &IntakeDeps, key_hash: &str, mut record: IdempotencyRecord
 
 /// Announce the order as its risk disposition says (OrderReceived, the verification code,
 /// OrderFlagged), then store the answer on the key's record.
-async fn finish(deps: &IntakeDeps, key_hash: &str, order: &Order, code: Option<&str>, locked_until: i64) -> Result<Response<Body>, Problem> {
+async fn finish(
+    deps: &IntakeDeps,
+    key_hash: &str,
+    order: &Order,
+    code: Option<&str>,
+    locked_until: i64,
+) -> Result<Response<Body>, Problem> {
     let store = &deps.common.store;
     let announced = match order.status {
         OrderStatus::Received => deps.common.events.publish(&order_received(order)).await,
@@ -334,7 +360,11 @@ async fn finish(deps: &IntakeDeps, key_hash: &str, order: &Order, code: Option<&
             warn!(order_id = %order.order_id, error = %err, "verification code not sent");
         }
     }
-    let accepted = Accepted { order_id: order.order_id, status: customer_status(order.status), location: location(order.order_id) };
+    let accepted = Accepted {
+        order_id: order.order_id,
+        status: customer_status(order.status),
+        location: location(order.order_id),
+    };
     let body = serde_json::to_string(&accepted).expect("plain data");
     if let Err(err) = store.complete_claim(key_hash, StatusCode::ACCEPTED.as_u16(), &body).await {
         // The order is in and announced; a retry would take the claim over and announce it once
@@ -348,12 +378,21 @@ async fn finish(deps: &IntakeDeps, key_hash: &str, order: &Order, code: Option<&
 /// What the customer is told: a frozen order looks like one under review, so a fraudster learns
 /// nothing from the answer.
 fn customer_status(status: OrderStatus) -> OrderStatus {
-    if status == OrderStatus::Frozen { OrderStatus::PendingReview } else { status }
+    if status == OrderStatus::Frozen {
+        OrderStatus::PendingReview
+    } else {
+        status
+    }
 }
 
 pub fn order_flagged(order: &Order) -> DomainEvent {
     let (score, fired) = order.risk.as_ref().map(|r| (r.score, r.fired.clone())).unwrap_or_default();
-    DomainEvent::OrderFlagged(OrderFlagged { order_id: order.order_id, customer_id: order.customer_id.clone(), score, fired })
+    DomainEvent::OrderFlagged(OrderFlagged {
+        order_id: order.order_id,
+        customer_id: order.customer_id.clone(),
+        score,
+        fired,
+    })
 }
 
 /// Six digits from the ULID generator's random bits (seeded from the OS).
@@ -443,7 +482,9 @@ impl From<&Order> for OrderView {
 }
 
 fn order_id(raw: &str) -> Result<OrderId, Problem> {
-    OrderId::parse(raw).map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.code, "Malformed order id", e.detail).with_field("order_id"))
+    OrderId::parse(raw).map_err(|e| {
+        Problem::new(StatusCode::BAD_REQUEST, e.code, "Malformed order id", e.detail).with_field("order_id")
+    })
 }
 
 async fn read(deps: &IntakeDeps, raw_id: &str) -> Result<Response<Body>, Problem> {
@@ -502,21 +543,42 @@ fn verification_problem(status: StatusCode, code: &'static str, detail: impl Int
 /// counted and the last allowed one cancels the order, as does an expired code.
 async fn verify(deps: &IntakeDeps, raw_id: &str, request: &Request) -> Result<Response<Body>, Problem> {
     let id = order_id(raw_id)?;
-    let body: VerifyBody = serde_json::from_slice(body_bytes(request.body()))
-        .map_err(|_| Problem::new(StatusCode::BAD_REQUEST, "body-invalid", "Body invalid", "send {\"code\": \"123456\"}").with_field("code"))?;
+    let body: VerifyBody = serde_json::from_slice(body_bytes(request.body())).map_err(|_| {
+        Problem::new(StatusCode::BAD_REQUEST, "body-invalid", "Body invalid", "send {\"code\": \"123456\"}")
+            .with_field("code")
+    })?;
     let store = &deps.common.store;
     let mut order = store.order(id).await.map_err(unavailable)?.ok_or_else(|| Problem::not_found("order"))?;
     let now = deps.common.clock.now();
-    let Some(verification) = order.verification.clone().filter(|_| order.status == OrderStatus::PendingVerification) else {
-        return Err(Problem::new(StatusCode::CONFLICT, "not-awaiting-verification", "Not awaiting verification", "this order is not waiting for a code"));
+    let Some(verification) = order.verification.clone().filter(|_| order.status == OrderStatus::PendingVerification)
+    else {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "not-awaiting-verification",
+            "Not awaiting verification",
+            "this order is not waiting for a code",
+        ));
     };
     if now.unix_timestamp() > verification.expires_at {
         cancel_unverified(deps, &order, now).await?;
-        return Err(verification_problem(StatusCode::CONFLICT, "verification-expired", "the code expired; the order is cancelled"));
+        return Err(verification_problem(
+            StatusCode::CONFLICT,
+            "verification-expired",
+            "the code expired; the order is cancelled",
+        ));
     }
     if code_hash(id, &body.code) == verification.code_hash {
-        if !store.release_to_received(id, OrderStatus::PendingVerification, now + deps.settings.received_recheck_after, now).await.map_err(unavailable)? {
-            return Err(Problem::new(StatusCode::CONFLICT, "not-awaiting-verification", "Not awaiting verification", "the order moved on meanwhile"));
+        if !store
+            .release_to_received(id, OrderStatus::PendingVerification, now + deps.settings.received_recheck_after, now)
+            .await
+            .map_err(unavailable)?
+        {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "not-awaiting-verification",
+                "Not awaiting verification",
+                "the order moved on meanwhile",
+            ));
         }
         order.status = OrderStatus::Received;
         order.verification = None;
@@ -529,13 +591,26 @@ async fn verify(deps: &IntakeDeps, raw_id: &str, request: &Request) -> Result<Re
     }
     let left = verification.attempts_left.saturating_sub(1);
     if !store.spend_verification_attempt(id, verification.attempts_left).await.map_err(unavailable)? {
-        return Err(Problem::new(StatusCode::CONFLICT, "verification-busy", "Try again", "another attempt was counted meanwhile"));
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "verification-busy",
+            "Try again",
+            "another attempt was counted meanwhile",
+        ));
     }
     if left == 0 {
         cancel_unverified(deps, &order, now).await?;
-        return Err(verification_problem(StatusCode::CONFLICT, "verification-failed", "too many wrong codes; the order is cancelled"));
+        return Err(verification_problem(
+            StatusCode::CONFLICT,
+            "verification-failed",
+            "too many wrong codes; the order is cancelled",
+        ));
     }
-    Err(verification_problem(StatusCode::BAD_REQUEST, "verification-code-wrong", format!("wrong code; {left} attempts left")))
+    Err(verification_problem(
+        StatusCode::BAD_REQUEST,
+        "verification-code-wrong",
+        format!("wrong code; {left} attempts left"),
+    ))
 }
 
 async fn cancel_unverified(deps: &IntakeDeps, order: &Order, now: OffsetDateTime) -> Result<(), Problem> {
@@ -555,13 +630,24 @@ async fn resend_code(deps: &IntakeDeps, raw_id: &str) -> Result<Response<Body>, 
     let id = order_id(raw_id)?;
     let store = &deps.common.store;
     let order = store.order(id).await.map_err(unavailable)?.ok_or_else(|| Problem::not_found("order"))?;
-    let Some(verification) = order.verification.clone().filter(|_| order.status == OrderStatus::PendingVerification) else {
-        return Err(Problem::new(StatusCode::CONFLICT, "not-awaiting-verification", "Not awaiting verification", "this order is not waiting for a code"));
+    let Some(verification) = order.verification.clone().filter(|_| order.status == OrderStatus::PendingVerification)
+    else {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "not-awaiting-verification",
+            "Not awaiting verification",
+            "this order is not waiting for a code",
+        ));
     };
     let code = verification_code();
     let renewed = Verification { code_hash: code_hash(id, &code), ..verification.clone() };
     if !store.replace_verification(id, &verification, &renewed).await.map_err(unavailable)? {
-        return Err(Problem::new(StatusCode::CONFLICT, "verification-busy", "Try again", "the verification changed meanwhile"));
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "verification-busy",
+            "Try again",
+            "the verification changed meanwhile",
+        ));
     }
     deps.notifier.send_verification_code(id, &order.phone, &code).await.map_err(unavailable)?;
     Ok(json_response(StatusCode::ACCEPTED, &serde_json::json!({ "order_id": id, "status": "PENDING_VERIFICATION" })))

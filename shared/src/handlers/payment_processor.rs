@@ -37,7 +37,11 @@ pub struct ProcessorSettings {
 
 impl Default for ProcessorSettings {
     fn default() -> Self {
-        Self { release_hold_on_failure: false, announce_lease: Duration::seconds(30), wait_for_announcement: StdDuration::from_secs(2) }
+        Self {
+            release_hold_on_failure: false,
+            announce_lease: Duration::seconds(30),
+            wait_for_announcement: StdDuration::from_secs(2),
+        }
     }
 }
 
@@ -118,17 +122,30 @@ pub async fn process(deps: &ProcessorDeps, event: &PaymentEvent) -> Result<(), P
 }
 
 /// What an event does to the order as read, and the writes that do it.
-async fn decide(deps: &ProcessorDeps, event: &PaymentEvent, order: Option<&Order>, now: OffsetDateTime) -> Result<(Resolution, OrderChange), PaymentError> {
+async fn decide(
+    deps: &ProcessorDeps,
+    event: &PaymentEvent,
+    order: Option<&Order>,
+    now: OffsetDateTime,
+) -> Result<(Resolution, OrderChange), PaymentError> {
     let store = &deps.common.store;
     let payment_id = event.data.payment_id.as_str();
     let Some(order) = order else {
         warn!(event_id = %event.id, "payment for an unknown order kept for staff");
-        return Ok((if event.event_type == PaymentEventType::Succeeded { Resolution::UnknownOrder } else { Resolution::Failed }, Vec::new()));
+        return Ok((
+            if event.event_type == PaymentEventType::Succeeded { Resolution::UnknownOrder } else { Resolution::Failed },
+            Vec::new(),
+        ));
     };
     let id = order.order_id;
     if event.event_type != PaymentEventType::Succeeded {
-        let reason = event.data.failure_reason.clone().unwrap_or_else(|| format!("{:?}", event.event_type).to_lowercase());
-        let change = if order.status == OrderStatus::AwaitingPayment { store.failure_change(id, &reason, now) } else { Vec::new() };
+        let reason =
+            event.data.failure_reason.clone().unwrap_or_else(|| format!("{:?}", event.event_type).to_lowercase());
+        let change = if order.status == OrderStatus::AwaitingPayment {
+            store.failure_change(id, &reason, now)
+        } else {
+            Vec::new()
+        };
         return Ok((Resolution::Failed, change));
     }
     let exact = event.data.amount_minor == order.total_minor && event.currency() == Some(order.currency);
@@ -138,14 +155,20 @@ async fn decide(deps: &ProcessorDeps, event: &PaymentEvent, order: Option<&Order
     Ok(match order.status {
         OrderStatus::Received => return Err(PaymentError::OrderNotReserved),
         OrderStatus::AwaitingPayment if exact => {
-            let hold = store.hold(id).await?.ok_or_else(|| StoreError::Aws("order awaiting payment has no hold".into()))?;
+            let hold =
+                store.hold(id).await?.ok_or_else(|| StoreError::Aws("order awaiting payment has no hold".into()))?;
             (Resolution::Paid, store.pay_change(id, &hold.allocations, payment_id, now))
         }
         OrderStatus::AwaitingPayment => (
-            Resolution::Mismatched { expected_minor: order.total_minor, expected_currency: currency_code(order.currency) },
+            Resolution::Mismatched {
+                expected_minor: order.total_minor,
+                expected_currency: currency_code(order.currency),
+            },
             store.mismatch_change(id, payment_id, now),
         ),
-        OrderStatus::Paid if order.payment_id.as_deref() == Some(payment_id) => (Resolution::AlreadyApplied, Vec::new()),
+        OrderStatus::Paid if order.payment_id.as_deref() == Some(payment_id) => {
+            (Resolution::AlreadyApplied, Vec::new())
+        }
         OrderStatus::Paid => (Resolution::DuplicateCharge, vec![refunds()]),
         OrderStatus::Expired | OrderStatus::Cancelled => {
             let allocations = order.reserved_allocations();
@@ -157,22 +180,33 @@ async fn decide(deps: &ProcessorDeps, event: &PaymentEvent, order: Option<&Order
                 Some(store.stock_levels(&skus, &warehouses).await?)
             };
             let in_stock = levels.is_some_and(|levels| {
-                allocations.iter().all(|a| levels.get(&(a.sku.clone(), a.warehouse.clone())).copied().unwrap_or(0) >= i64::from(a.quantity.get()))
+                allocations.iter().all(|a| {
+                    levels.get(&(a.sku.clone(), a.warehouse.clone())).copied().unwrap_or(0)
+                        >= i64::from(a.quantity.get())
+                })
             });
             if in_stock {
                 // Conditions re-check the stock in the write; if it went meanwhile, we decide again.
                 (Resolution::LatePaid, store.late_pay_change(id, order.status, &allocations, payment_id, now))
             } else {
-                let reason = if exact { "paid after the hold ended; stock no longer available" } else { "paid after the hold ended, with the wrong amount" };
+                let reason = if exact {
+                    "paid after the hold ended; stock no longer available"
+                } else {
+                    "paid after the hold ended, with the wrong amount"
+                };
                 let mut change = store.refund_required_change(id, order.status, payment_id, now);
                 change.push(refunds());
                 (Resolution::RefundRequired { reason: reason.into() }, change)
             }
         }
         OrderStatus::Rejected => refund("order was rejected: stock short"),
-        OrderStatus::PendingVerification | OrderStatus::PendingReview | OrderStatus::Frozen => refund("order was not yet released by risk control"),
+        OrderStatus::PendingVerification | OrderStatus::PendingReview | OrderStatus::Frozen => {
+            refund("order was not yet released by risk control")
+        }
         OrderStatus::AwaitingReview => refund("cash-on-delivery order paid online"),
-        OrderStatus::PaymentMismatch | OrderStatus::RefundRequired => refund("order already has a payment under review"),
+        OrderStatus::PaymentMismatch | OrderStatus::RefundRequired => {
+            refund("order already has a payment under review")
+        }
     })
 }
 
@@ -180,11 +214,16 @@ fn currency_code(currency: Currency) -> String {
     serde_json::to_value(currency).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-async fn release_after_failure(deps: &ProcessorDeps, order: Option<&Order>, now: OffsetDateTime) -> Result<(), PaymentError> {
+async fn release_after_failure(
+    deps: &ProcessorDeps,
+    order: Option<&Order>,
+    now: OffsetDateTime,
+) -> Result<(), PaymentError> {
     let Some(order) = order.filter(|o| o.status == OrderStatus::AwaitingPayment) else { return Ok(()) };
     match deps.common.store.cancel(order, now).await {
         Ok(released) => {
-            let event = DomainEvent::OrderCancelled(crate::events::OrderCancelled { order_id: order.order_id, released });
+            let event =
+                DomainEvent::OrderCancelled(crate::events::OrderCancelled { order_id: order.order_id, released });
             deps.common.events.publish(&event).await?;
             Ok(())
         }
@@ -214,21 +253,28 @@ pub fn announcement(event: &PaymentEvent, resolution: &Resolution) -> Option<Dom
             currency: event.currency()?,
             late: *resolution == Resolution::LatePaid,
         })),
-        Resolution::Mismatched { expected_minor, expected_currency } => Some(DomainEvent::PaymentMismatch(PaymentMismatch {
-            order_id: order_id?,
-            payment_id: event.data.payment_id.clone(),
-            expected_minor: *expected_minor,
-            expected_currency: expected_currency.clone(),
-            received_minor: event.data.amount_minor,
-            received_currency: event.data.currency.clone(),
-        })),
+        Resolution::Mismatched { expected_minor, expected_currency } => {
+            Some(DomainEvent::PaymentMismatch(PaymentMismatch {
+                order_id: order_id?,
+                payment_id: event.data.payment_id.clone(),
+                expected_minor: *expected_minor,
+                expected_currency: expected_currency.clone(),
+                received_minor: event.data.amount_minor,
+                received_currency: event.data.currency.clone(),
+            }))
+        }
         Resolution::DuplicateCharge => refund("duplicate charge: the order was paid by another payment"),
         Resolution::RefundRequired { reason } => refund(reason),
         Resolution::AlreadyApplied | Resolution::UnknownOrder | Resolution::Failed => None,
     }
 }
 
-async fn announce(deps: &ProcessorDeps, key: &PaymentKey, event: &PaymentEvent, resolution: &Resolution) -> Result<(), PaymentError> {
+async fn announce(
+    deps: &ProcessorDeps,
+    key: &PaymentKey,
+    event: &PaymentEvent,
+    resolution: &Resolution,
+) -> Result<(), PaymentError> {
     if let Some(domain_event) = announcement(event, resolution) {
         deps.common.events.publish(&domain_event).await?;
     }

@@ -36,7 +36,8 @@ impl WebhookSettings {
         if secrets.is_empty() {
             return Err(ConfigError::Missing("PAYMENT_WEBHOOK_SECRETS"));
         }
-        let queue_url = get("PAYMENT_QUEUE_URL").filter(|v| !v.is_empty()).ok_or(ConfigError::Missing("PAYMENT_QUEUE_URL"))?;
+        let queue_url =
+            get("PAYMENT_QUEUE_URL").filter(|v| !v.is_empty()).ok_or(ConfigError::Missing("PAYMENT_QUEUE_URL"))?;
         Ok(Self { secrets, queue_url, max_body_bytes: 64 * 1024 })
     }
 }
@@ -63,13 +64,23 @@ async fn route(deps: &WebhookDeps, request: &Request) -> Result<Response<Body>, 
 
 fn unavailable(err: impl std::fmt::Display) -> Problem {
     warn!(error = %err, "payment webhook failed; the provider will retry");
-    Problem::new(StatusCode::SERVICE_UNAVAILABLE, "temporarily-unavailable", "Temporarily unavailable", "retry the delivery")
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily-unavailable",
+        "Temporarily unavailable",
+        "retry the delivery",
+    )
 }
 
 async fn receive(deps: &WebhookDeps, request: &Request) -> Result<Response<Body>, Problem> {
     let body = body_bytes(request.body());
     if body.len() > deps.settings.max_body_bytes {
-        return Err(Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Body too large", "a payment event is at most 64 KiB"));
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Body too large",
+            "a payment event is at most 64 KiB",
+        ));
     }
     let header = request.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
     let now = deps.common.clock.now();
@@ -77,15 +88,18 @@ async fn receive(deps: &WebhookDeps, request: &Request) -> Result<Response<Body>
         // Which check failed is logged for us, not told to the caller.
         warn!(reason = %err, "payment webhook signature refused");
         let code = if err == SignatureError::Missing { "signature-missing" } else { "signature-invalid" };
-        return Err(Problem::new(StatusCode::UNAUTHORIZED, code, "Signature refused", "the callback is not signed by the payment provider")
-            .with_field("Payment-Signature"));
+        return Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            code,
+            "Signature refused",
+            "the callback is not signed by the payment provider",
+        )
+        .with_field("Payment-Signature"));
     }
     let event: PaymentEvent = serde_json::from_slice(body).map_err(|e| {
         Problem::new(StatusCode::BAD_REQUEST, "body-invalid", "Body invalid", format!("not a payment event: {e}"))
     })?;
-    event
-        .validate()
-        .map_err(|(field, e)| Problem::invalid_fields(vec![FieldError::new(field, e)]))?;
+    event.validate().map_err(|(field, e)| Problem::invalid_fields(vec![FieldError::new(field, e)]))?;
 
     let store = &deps.common.store;
     let key = PaymentKey::of(&event);

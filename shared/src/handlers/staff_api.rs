@@ -48,7 +48,9 @@ async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Pr
         (Method::PUT, ["admin", "warehouses", id]) => put_warehouse(deps, request, id).await,
         (Method::GET, ["admin", "stock", sku]) => stock_of(deps, sku).await,
         (Method::PUT, ["admin", "stock", sku, warehouse]) => set_available(deps, request, sku, warehouse).await,
-        (Method::POST, ["admin", "stock", sku, warehouse, "adjustments"]) => adjust(deps, request, sku, warehouse).await,
+        (Method::POST, ["admin", "stock", sku, warehouse, "adjustments"]) => {
+            adjust(deps, request, sku, warehouse).await
+        }
         (Method::GET, ["admin", "hold-policy"]) => read_hold_policy(deps).await,
         (Method::GET, ["admin", "payments", "reconciliation"]) => reconciliation(deps, request).await,
         (Method::GET, ["admin", "risk-rules"]) => read_risk_rules(deps).await,
@@ -58,9 +60,13 @@ async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Pr
         (Method::POST, ["admin", "orders", id, "approve"]) => review(deps, request, id, true).await,
         (Method::POST, ["admin", "orders", id, "reject"]) => review(deps, request, id, false).await,
         (Method::PUT, ["admin", "hold-policy"]) => put_hold_policy(deps, request).await,
-        (_, ["admin", "warehouses", ..] | ["admin", "stock", ..] | ["admin", "hold-policy" | "risk-rules" | "review-queue"] | ["admin", "orders", ..]) => {
-            Err(Problem::method_not_allowed())
-        }
+        (
+            _,
+            ["admin", "warehouses", ..]
+            | ["admin", "stock", ..]
+            | ["admin", "hold-policy" | "risk-rules" | "review-queue"]
+            | ["admin", "orders", ..],
+        ) => Err(Problem::method_not_allowed()),
         _ => Err(Problem::route_not_found()),
     }
 }
@@ -94,7 +100,12 @@ fn invalid(field: &str, code: &'static str, detail: impl Into<String>) -> Proble
 
 fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
     serde_json::from_slice(body_bytes(request.body())).map_err(|e| {
-        Problem::new(StatusCode::BAD_REQUEST, "body-invalid", "Body invalid", format!("the body does not match this route: {e}"))
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "body-invalid",
+            "Body invalid",
+            format!("the body does not match this route: {e}"),
+        )
     })
 }
 
@@ -168,7 +179,12 @@ struct StocktakeBody {
     available: i64,
 }
 
-async fn set_available(deps: &StaffDeps, request: &Request, raw_sku: &str, raw_wh: &str) -> Result<Response<Body>, Problem> {
+async fn set_available(
+    deps: &StaffDeps,
+    request: &Request,
+    raw_sku: &str,
+    raw_wh: &str,
+) -> Result<Response<Body>, Problem> {
     let (sku, warehouse) = (sku(raw_sku)?, warehouse_id(raw_wh)?);
     let body: StocktakeBody = json_body(request)?;
     if !(0..=MAX_STOCK).contains(&body.available) {
@@ -191,7 +207,11 @@ async fn adjust(deps: &StaffDeps, request: &Request, raw_sku: &str, raw_wh: &str
     let (sku, warehouse) = (sku(raw_sku)?, warehouse_id(raw_wh)?);
     let body: AdjustmentBody = json_body(request)?;
     if body.delta == 0 || body.delta.abs() > MAX_STOCK {
-        return Err(invalid("delta", "delta-out-of-range", format!("delta is non-zero and at most {MAX_STOCK} either way")));
+        return Err(invalid(
+            "delta",
+            "delta-out-of-range",
+            format!("delta is non-zero and at most {MAX_STOCK} either way"),
+        ));
     }
     if body.reason.trim().is_empty() || body.reason.len() > 200 {
         return Err(invalid("reason", "reason-invalid", "reason is 1 to 200 characters"));
@@ -278,7 +298,8 @@ async fn reconciliation(deps: &StaffDeps, request: &Request) -> Result<Response<
     }
     let paid = r.paid + r.late_paid;
     r.success_rate = (paid + r.failed > 0).then(|| paid as f64 / (paid + r.failed) as f64);
-    let succeeded = records.iter().filter(|x| x.event.event_type == crate::domain::payment::PaymentEventType::Succeeded).count();
+    let succeeded =
+        records.iter().filter(|x| x.event.event_type == crate::domain::payment::PaymentEventType::Succeeded).count();
     r.refund_rate = (succeeded > 0).then(|| r.refunds_requested as f64 / succeeded as f64);
     Ok(json_response(StatusCode::OK, &r))
 }
@@ -339,7 +360,13 @@ fn parse_order_id(raw: &str) -> Result<crate::domain::OrderId, Problem> {
 }
 
 async fn staff_order(deps: &StaffDeps, raw_id: &str) -> Result<Response<Body>, Problem> {
-    let order = deps.common.store.order(parse_order_id(raw_id)?).await.map_err(unavailable)?.ok_or_else(|| Problem::not_found("order"))?;
+    let order = deps
+        .common
+        .store
+        .order(parse_order_id(raw_id)?)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| Problem::not_found("order"))?;
     Ok(json_response(StatusCode::OK, &staff_view(&order)))
 }
 
@@ -350,7 +377,12 @@ async fn review(deps: &StaffDeps, request: &Request, raw_id: &str, approve: bool
     let id = parse_order_id(raw_id)?;
     let mut order = store.order(id).await.map_err(unavailable)?.ok_or_else(|| Problem::not_found("order"))?;
     if !matches!(order.status, OrderStatus::PendingReview | OrderStatus::Frozen) {
-        return Err(Problem::new(StatusCode::CONFLICT, "not-under-review", "Not under review", format!("the order is {}", order.status.as_str())));
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "not-under-review",
+            "Not under review",
+            format!("the order is {}", order.status.as_str()),
+        ));
     }
     let now = deps.common.clock.now();
     let changed = if approve {
@@ -360,12 +392,22 @@ async fn review(deps: &StaffDeps, request: &Request, raw_id: &str, approve: bool
     }
     .map_err(unavailable)?;
     if !changed {
-        return Err(Problem::new(StatusCode::CONFLICT, "not-under-review", "Not under review", "the order was reviewed meanwhile"));
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "not-under-review",
+            "Not under review",
+            "the order was reviewed meanwhile",
+        ));
     }
     order.status = if approve { OrderStatus::Received } else { OrderStatus::Rejected };
     if approve {
         // If this publish fails, the sweeper finds the order RECEIVED and announces it.
-        if let Err(err) = deps.common.events.publish(&crate::events::DomainEvent::OrderReceived(crate::events::OrderReceived::of(&order))).await {
+        if let Err(err) = deps
+            .common
+            .events
+            .publish(&crate::events::DomainEvent::OrderReceived(crate::events::OrderReceived::of(&order)))
+            .await
+        {
             warn!(order_id = %id, error = %err, "OrderReceived not published; the sweeper will");
         }
     }

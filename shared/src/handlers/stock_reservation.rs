@@ -11,8 +11,8 @@
 
 use super::{partial_batch_failures, Common, TtlCache};
 use crate::domain::{
-    plan_allocation, single_warehouse, Allocation, AllocationPlan, HoldPolicy, OrderId, OrderStatus, PaymentMethod, Quantity,
-    ShortLine, Sku, WarehouseCatalogue, WarehouseId,
+    plan_allocation, single_warehouse, Allocation, AllocationPlan, HoldPolicy, OrderId, OrderStatus, PaymentMethod,
+    Quantity, ShortLine, Sku, WarehouseCatalogue, WarehouseId,
 };
 use crate::events::{DomainEvent, OrderReceived, OrderRejected, StockReserved};
 use crate::store::{ReserveError, StoreError};
@@ -138,14 +138,20 @@ pub fn parse_message(message: &SqsMessage) -> Result<OrderReceived, ReservationE
     serde_json::from_value(envelope.detail).map_err(|e| ReservationError::Malformed(e.to_string()))
 }
 
-async fn process_message(deps: &ReservationDeps, message: &SqsMessage) -> Result<Option<DomainEvent>, ReservationError> {
+async fn process_message(
+    deps: &ReservationDeps,
+    message: &SqsMessage,
+) -> Result<Option<DomainEvent>, ReservationError> {
     let received = parse_message(message)?;
     reserve_order(deps, &received).await
 }
 
 /// Reserve stock for one received order, or reject it naming the short SKUs. Returns the event
 /// that announces the decision, for the caller to publish.
-pub async fn reserve_order(deps: &ReservationDeps, received: &OrderReceived) -> Result<Option<DomainEvent>, ReservationError> {
+pub async fn reserve_order(
+    deps: &ReservationDeps,
+    received: &OrderReceived,
+) -> Result<Option<DomainEvent>, ReservationError> {
     let store = &deps.common.store;
     let now = deps.common.clock.now();
     let next = match received.payment_method {
@@ -153,12 +159,14 @@ pub async fn reserve_order(deps: &ReservationDeps, received: &OrderReceived) -> 
         PaymentMethod::CashOnDelivery => OrderStatus::AwaitingReview,
     };
     let policy = deps.hold_policy(now).await?;
-    let hold_expires_at = now + policy.hold_for(received.payment_method, &received.channel, received.lines.iter().map(|l| &l.sku));
+    let hold_expires_at =
+        now + policy.hold_for(received.payment_method, &received.channel, received.lines.iter().map(|l| &l.sku));
     let lines: Vec<(Sku, Quantity)> = received.lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect();
     let catalogue = deps.catalogue(now).await?;
     let preference = catalogue.preference_for(&received.province);
     let Some(regional) = preference.first() else {
-        let short = lines.iter().map(|(sku, q)| ShortLine { sku: sku.clone(), requested: q.get(), available: 0 }).collect();
+        let short =
+            lines.iter().map(|(sku, q)| ShortLine { sku: sku.clone(), requested: q.get(), available: 0 }).collect();
         return reject(deps, received.order_id, short, now).await;
     };
 
@@ -209,16 +217,23 @@ async fn reject(
 
 /// The order was decided before (this is a redelivery, or it was cancelled meanwhile): announce
 /// the decision again so a publish lost the first time is not lost for good.
-async fn republish_decision(deps: &ReservationDeps, order_id: OrderId) -> Result<Option<DomainEvent>, ReservationError> {
+async fn republish_decision(
+    deps: &ReservationDeps,
+    order_id: OrderId,
+) -> Result<Option<DomainEvent>, ReservationError> {
     let order = deps.common.store.order(order_id).await?.ok_or(ReservationError::OrderMissing(order_id))?;
     Ok(match order.status {
         status if status.holds_stock() || status == OrderStatus::Paid => {
             let expires = order.hold_expires_at.unwrap_or(order.updated_at);
             Some(stock_reserved(order_id, order.reserved_allocations(), expires))
         }
-        OrderStatus::Rejected => Some(DomainEvent::OrderRejected(OrderRejected { order_id, short_lines: order.short_lines })),
+        OrderStatus::Rejected => {
+            Some(DomainEvent::OrderRejected(OrderRejected { order_id, short_lines: order.short_lines }))
+        }
         OrderStatus::Received => {
-            return Err(ReservationError::Store(StoreError::Aws("reservation refused for an order still RECEIVED".into())))
+            return Err(ReservationError::Store(StoreError::Aws(
+                "reservation refused for an order still RECEIVED".into(),
+            )))
         }
         // Cancelled or expired: someone else's event tells that story.
         _ => None,

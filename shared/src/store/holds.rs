@@ -6,7 +6,9 @@
 //! OrderReceived may have been lost, found again so they can be announced once more.
 
 use super::orders::{status, timestamp, Hold, HoldStatus, RECHECK_AT, RECHECK_BUCKET};
-use super::{cancellation_codes, from_item, keys, n, s, Item, Store, StoreError, EXPIRING_HOLDS_INDEX, RECEIVED_ORDERS_INDEX};
+use super::{
+    cancellation_codes, from_item, keys, n, s, Item, Store, StoreError, EXPIRING_HOLDS_INDEX, RECEIVED_ORDERS_INDEX,
+};
 use crate::domain::{Allocation, Order, OrderId, OrderStatus};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
@@ -51,7 +53,15 @@ fn transact_error(err: TransactWriteItemsError) -> StoreError {
 }
 
 impl Store {
-    async fn query_index(&self, index: &str, bucket_attr: &str, bucket: String, sort_attr: &str, up_to: i64, limit: i32) -> Result<(Vec<Item>, bool), StoreError> {
+    async fn query_index(
+        &self,
+        index: &str,
+        bucket_attr: &str,
+        bucket: String,
+        sort_attr: &str,
+        up_to: i64,
+        limit: i32,
+    ) -> Result<(Vec<Item>, bool), StoreError> {
         let output = self
             .client
             .query()
@@ -74,7 +84,14 @@ impl Store {
     /// the next page is simply the next query.
     pub async fn due_holds(&self, bucket: u32, now: OffsetDateTime, limit: i32) -> Result<Page<DueHold>, StoreError> {
         let (items, more) = self
-            .query_index(EXPIRING_HOLDS_INDEX, "expiry_bucket", keys::expiry_bucket(bucket), "expires_at", now.unix_timestamp(), limit)
+            .query_index(
+                EXPIRING_HOLDS_INDEX,
+                "expiry_bucket",
+                keys::expiry_bucket(bucket),
+                "expires_at",
+                now.unix_timestamp(),
+                limit,
+            )
             .await?;
         let items = items.into_iter().map(|item| from_item(item, "hold")).collect::<Result<_, _>>()?;
         Ok(Page { items, more })
@@ -131,12 +148,24 @@ impl Store {
 
     /// The hold's OrderExpired is published: take it out of the index.
     pub async fn finish_expiry(&self, order_id: OrderId) -> Result<bool, StoreError> {
-        self.update_if(keys::hold(order_id), "REMOVE expiry_bucket", "hold_status = :released", &[], vec![(":released", s("RELEASED"))]).await
+        self.update_if(
+            keys::hold(order_id),
+            "REMOVE expiry_bucket",
+            "hold_status = :released",
+            &[],
+            vec![(":released", s("RELEASED"))],
+        )
+        .await
     }
 
     /// A payment arrived for an order: if it still awaits payment, mark it PAID and sell the
     /// held units, in one transaction with the hold's commit.
-    pub async fn commit_payment(&self, order_id: OrderId, payment_id: &str, now: OffsetDateTime) -> Result<PaymentOutcome, StoreError> {
+    pub async fn commit_payment(
+        &self,
+        order_id: OrderId,
+        payment_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<PaymentOutcome, StoreError> {
         let Some(hold) = self.hold(order_id).await? else {
             let status = self.order(order_id).await?.map(|o| o.status).unwrap_or(OrderStatus::Received);
             return Ok(PaymentOutcome::NotAwaitingPayment(status));
@@ -150,7 +179,9 @@ impl Store {
             Err(err) => match err.into_service_error() {
                 TransactWriteItemsError::TransactionCanceledException(c) => {
                     let codes = cancellation_codes(c.cancellation_reasons());
-                    if codes.first() == Some(&"ConditionalCheckFailed") || codes.get(1) == Some(&"ConditionalCheckFailed") {
+                    if codes.first() == Some(&"ConditionalCheckFailed")
+                        || codes.get(1) == Some(&"ConditionalCheckFailed")
+                    {
                         let status = self.order(order_id).await?.map(|o| o.status).unwrap_or(OrderStatus::Received);
                         Ok(PaymentOutcome::NotAwaitingPayment(status))
                     } else {
@@ -163,26 +194,48 @@ impl Store {
     }
 
     /// Orders in `bucket` still RECEIVED whose recheck time has come.
-    pub async fn stuck_received(&self, bucket: u32, now: OffsetDateTime, limit: i32) -> Result<Page<StuckOrder>, StoreError> {
+    pub async fn stuck_received(
+        &self,
+        bucket: u32,
+        now: OffsetDateTime,
+        limit: i32,
+    ) -> Result<Page<StuckOrder>, StoreError> {
         let (items, more) = self
-            .query_index(RECEIVED_ORDERS_INDEX, RECHECK_BUCKET, keys::received_bucket(bucket), RECHECK_AT, now.unix_timestamp(), limit)
+            .query_index(
+                RECEIVED_ORDERS_INDEX,
+                RECHECK_BUCKET,
+                keys::received_bucket(bucket),
+                RECHECK_AT,
+                now.unix_timestamp(),
+                limit,
+            )
             .await?;
         let mut stuck = Vec::with_capacity(items.len());
         for item in items {
-            let rechecks = item.get("recheck_count").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
+            let rechecks =
+                item.get("recheck_count").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
             stuck.push(StuckOrder { order: from_item(item, "order")?, rechecks });
         }
         Ok(Page { items: stuck, more })
     }
 
     /// Look at a RECEIVED order again at `next`. False when it has left RECEIVED meanwhile.
-    pub async fn reschedule_recheck(&self, order_id: OrderId, next: OffsetDateTime, rechecks: u32) -> Result<bool, StoreError> {
+    pub async fn reschedule_recheck(
+        &self,
+        order_id: OrderId,
+        next: OffsetDateTime,
+        rechecks: u32,
+    ) -> Result<bool, StoreError> {
         self.update_if(
             keys::order(order_id),
             &format!("SET {RECHECK_AT} = :next, recheck_count = :count"),
             "#status = :received",
             &[("#status", "status")],
-            vec![(":next", n(next.unix_timestamp())), (":count", n(rechecks)), (":received", status(OrderStatus::Received))],
+            vec![
+                (":next", n(next.unix_timestamp())),
+                (":count", n(rechecks)),
+                (":received", status(OrderStatus::Received)),
+            ],
         )
         .await
     }

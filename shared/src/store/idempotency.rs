@@ -103,7 +103,12 @@ impl Store {
 
     /// Take over an in-progress record whose lock ran out. Only one taker wins: the condition
     /// names the exact lock it saw.
-    pub async fn take_over_stale_claim(&self, key_hash: &str, seen_locked_until: i64, locked_until: i64) -> Result<bool, StoreError> {
+    pub async fn take_over_stale_claim(
+        &self,
+        key_hash: &str,
+        seen_locked_until: i64,
+        locked_until: i64,
+    ) -> Result<bool, StoreError> {
         self.conditional_update(
             key_hash,
             "SET locked_until = :new",
@@ -148,7 +153,12 @@ impl Store {
         self.update_if(keys::idempotency(key_hash), update, condition, &[("#status", "status")], all).await
     }
 
-    pub(crate) async fn get<T: serde::de::DeserializeOwned>(&self, pk: String, sk: String, what: &str) -> Result<Option<T>, StoreError> {
+    pub(crate) async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: String,
+        what: &str,
+    ) -> Result<Option<T>, StoreError> {
         let output = self
             .client
             .get_item()

@@ -12,8 +12,8 @@ mod policy;
 mod risk;
 mod stock;
 
-pub use idempotency::{Claim, IdempotencyRecord, IdempotencyStatus};
 pub use holds::{DueHold, ExpireOutcome, Page, PaymentOutcome, StuckOrder};
+pub use idempotency::{Claim, IdempotencyRecord, IdempotencyStatus};
 pub use orders::{CancelError, Hold, HoldStatus, ReserveError};
 pub use payments::{InboxStatus, OrderChange, PaymentKey, PaymentRecord, Resolution, ResolveError};
 pub use risk::{month_of, RiskKeys, SaveRulesError};

@@ -5,9 +5,7 @@
 use super::{attr, cancellation_codes, key, keys, n, s, to_item, Store, StoreError};
 use crate::domain::{Allocation, Order, OrderId, OrderStatus, ShortLine};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use time::format_description::well_known::Rfc3339;
@@ -74,12 +72,16 @@ pub(crate) fn order_item(order: &Order, buckets: u32, recheck_at: OffsetDateTime
     let (pk, sk) = keys::order(order.order_id);
     let mut item = to_item(order, pk, sk, "Order");
     let index = match order.status {
-        OrderStatus::Received => Some((keys::received_bucket(order.order_id.bucket(buckets)), recheck_at.unix_timestamp())),
+        OrderStatus::Received => {
+            Some((keys::received_bucket(order.order_id.bucket(buckets)), recheck_at.unix_timestamp()))
+        }
         OrderStatus::PendingVerification => Some((
             keys::received_bucket(order.order_id.bucket(buckets)),
             order.verification.as_ref().map(|v| v.expires_at).unwrap_or(recheck_at.unix_timestamp()),
         )),
-        OrderStatus::PendingReview | OrderStatus::Frozen => Some((keys::REVIEW_BUCKET.to_owned(), order.received_at.unix_timestamp())),
+        OrderStatus::PendingReview | OrderStatus::Frozen => {
+            Some((keys::REVIEW_BUCKET.to_owned(), order.received_at.unix_timestamp()))
+        }
         _ => None,
     };
     if let Some((bucket, at)) = index {
@@ -112,7 +114,13 @@ impl Store {
         Update::builder().table_name(&self.table).set_key(Some(key(pk, sk)))
     }
 
-    pub(crate) fn stock_move(&self, allocation: &Allocation, from: &str, to: &str, now: OffsetDateTime) -> TransactWriteItem {
+    pub(crate) fn stock_move(
+        &self,
+        allocation: &Allocation,
+        from: &str,
+        to: &str,
+        now: OffsetDateTime,
+    ) -> TransactWriteItem {
         let update = self
             .update(keys::stock(&allocation.sku, &allocation.warehouse))
             .update_expression("SET #from = #from - :q, #to = if_not_exists(#to, :zero) + :q, updated_at = :now")
@@ -153,9 +161,11 @@ impl Store {
         let remove = format!(" REMOVE {RECHECK_BUCKET}");
         for (i, allocation) in allocations.iter().enumerate() {
             set.push_str(&format!(", #lines[{i}].#warehouse = :wh{i}"));
-            order_update = order_update.expression_attribute_values(format!(":wh{i}"), s(allocation.warehouse.as_str()));
+            order_update =
+                order_update.expression_attribute_values(format!(":wh{i}"), s(allocation.warehouse.as_str()));
         }
-        let order_update = order_update.update_expression(set + &remove).build().expect("update has table, key and expression");
+        let order_update =
+            order_update.update_expression(set + &remove).build().expect("update has table, key and expression");
         let hold = Hold {
             order_id,
             hold_status: HoldStatus::Held,
@@ -189,7 +199,9 @@ impl Store {
             TransactWriteItemsError::ThrottlingException(_)
             | TransactWriteItemsError::ProvisionedThroughputExceededException(_)
             | TransactWriteItemsError::TransactionInProgressException(_) => return Err(ReserveError::Conflict),
-            other => return Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string()).into()),
+            other => {
+                return Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string()).into())
+            }
         };
         let codes = cancellation_codes(cancelled.cancellation_reasons());
         if codes.first() == Some(&"ConditionalCheckFailed") || codes.get(1) == Some(&"ConditionalCheckFailed") {
@@ -205,14 +217,22 @@ impl Store {
         if !short.is_empty() {
             return Err(ReserveError::Short(short));
         }
-        if codes.iter().any(|c| matches!(*c, "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded")) {
+        if codes
+            .iter()
+            .any(|c| matches!(*c, "TransactionConflict" | "ThrottlingError" | "ProvisionedThroughputExceeded"))
+        {
             return Err(ReserveError::Conflict);
         }
         Err(StoreError::Aws(format!("transaction cancelled: {codes:?}")).into())
     }
 
     /// RECEIVED → REJECTED, naming the short lines. False when the order had already moved on.
-    pub async fn reject(&self, id: OrderId, short_lines: &[ShortLine], now: OffsetDateTime) -> Result<bool, StoreError> {
+    pub async fn reject(
+        &self,
+        id: OrderId,
+        short_lines: &[ShortLine],
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         self.update_if(
             keys::order(id),
             &format!("SET #status = :rejected, short_lines = :short, updated_at = :now REMOVE {RECHECK_BUCKET}"),
@@ -230,7 +250,13 @@ impl Store {
 
     /// A held order (verified, or approved by staff) goes on to reservation: RECEIVED, back in
     /// the received-orders buckets so a lost announcement is found again.
-    pub async fn release_to_received(&self, id: OrderId, from: OrderStatus, recheck_at: OffsetDateTime, now: OffsetDateTime) -> Result<bool, StoreError> {
+    pub async fn release_to_received(
+        &self,
+        id: OrderId,
+        from: OrderStatus,
+        recheck_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         self.update_if(
             keys::order(id),
             &format!("SET #status = :received, updated_at = :now, {RECHECK_BUCKET} = :bucket, {RECHECK_AT} = :at REMOVE verification"),
@@ -248,7 +274,12 @@ impl Store {
     }
 
     /// Staff rejected an order risk held: REJECTED, out of the review queue.
-    pub async fn reject_after_review(&self, id: OrderId, from: OrderStatus, now: OffsetDateTime) -> Result<bool, StoreError> {
+    pub async fn reject_after_review(
+        &self,
+        id: OrderId,
+        from: OrderStatus,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         self.update_if(
             keys::order(id),
             &format!("SET #status = :rejected, updated_at = :now REMOVE {RECHECK_BUCKET}"),
@@ -276,13 +307,22 @@ impl Store {
     }
 
     /// Swap the verification (a new code) if it is still the one seen.
-    pub async fn replace_verification(&self, id: OrderId, seen: &crate::domain::Verification, next: &crate::domain::Verification) -> Result<bool, StoreError> {
+    pub async fn replace_verification(
+        &self,
+        id: OrderId,
+        seen: &crate::domain::Verification,
+        next: &crate::domain::Verification,
+    ) -> Result<bool, StoreError> {
         self.update_if(
             keys::order(id),
             "SET verification = :next",
             "#status = :pending AND verification.code_hash = :seen",
             &[("#status", "status")],
-            vec![(":next", attr(next)), (":seen", s(seen.code_hash.as_str())), (":pending", status(OrderStatus::PendingVerification))],
+            vec![
+                (":next", attr(next)),
+                (":seen", s(seen.code_hash.as_str())),
+                (":pending", status(OrderStatus::PendingVerification)),
+            ],
         )
         .await
     }
@@ -318,7 +358,8 @@ impl Store {
             .expression_attribute_values(":now", timestamp(now))
             .build()
             .expect("update has table, key and expression");
-        let released: Vec<Allocation> = if order.status.holds_stock() { order.reserved_allocations() } else { Vec::new() };
+        let released: Vec<Allocation> =
+            if order.status.holds_stock() { order.reserved_allocations() } else { Vec::new() };
         // The customer's monthly cancel count, read by the cancel-rate risk rule.
         let mut request = self
             .client
@@ -344,9 +385,7 @@ impl Store {
             Err(err) => match err.into_service_error() {
                 TransactWriteItemsError::TransactionCanceledException(c) => {
                     let codes = cancellation_codes(c.cancellation_reasons());
-                    if codes.first() == Some(&"ConditionalCheckFailed")
-                        || codes.contains(&"TransactionConflict")
-                    {
+                    if codes.first() == Some(&"ConditionalCheckFailed") || codes.contains(&"TransactionConflict") {
                         Err(CancelError::StatusChanged)
                     } else {
                         // The order still held stock by its status, yet its hold or a stock item

@@ -99,7 +99,11 @@ impl From<StoreError> for ResolveError {
 
 impl Store {
     /// Store a provider event in the inbox. `Err(existing)` when it was stored before.
-    pub async fn record_payment_event(&self, event: &PaymentEvent, now: OffsetDateTime) -> Result<Result<(), PaymentRecord>, StoreError> {
+    pub async fn record_payment_event(
+        &self,
+        event: &PaymentEvent,
+        now: OffsetDateTime,
+    ) -> Result<Result<(), PaymentRecord>, StoreError> {
         let record = PaymentRecord {
             event: event.clone(),
             status: InboxStatus::Received,
@@ -137,16 +141,34 @@ impl Store {
         self.get(pk, sk, "payment record").await
     }
 
-    async fn update_payment(&self, key: &PaymentKey, update: &str, condition: &str, values: Vec<(&str, AttributeValue)>) -> Result<bool, StoreError> {
+    async fn update_payment(
+        &self,
+        key: &PaymentKey,
+        update: &str,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<bool, StoreError> {
         self.update_if(key.table_key(), update, condition, &[], values).await
     }
 
     pub async fn mark_enqueued(&self, key: &PaymentKey) -> Result<bool, StoreError> {
-        self.update_payment(key, "SET enqueued = :yes", "attribute_exists(PK)", vec![(":yes", AttributeValue::Bool(true))]).await
+        self.update_payment(
+            key,
+            "SET enqueued = :yes",
+            "attribute_exists(PK)",
+            vec![(":yes", AttributeValue::Bool(true))],
+        )
+        .await
     }
 
     pub async fn mark_announced(&self, key: &PaymentKey) -> Result<bool, StoreError> {
-        self.update_payment(key, "SET announced = :yes", "attribute_exists(PK)", vec![(":yes", AttributeValue::Bool(true))]).await
+        self.update_payment(
+            key,
+            "SET announced = :yes",
+            "attribute_exists(PK)",
+            vec![(":yes", AttributeValue::Bool(true))],
+        )
+        .await
     }
 
     /// Take over announcing a resolved event whose lease ran out (its processor stopped).
@@ -161,10 +183,19 @@ impl Store {
     }
 
     /// Resolve an event together with the order change it causes, once.
-    pub async fn resolve_payment(&self, key: &PaymentKey, resolution: &Resolution, lease_until: i64, change: OrderChange, now: OffsetDateTime) -> Result<(), ResolveError> {
+    pub async fn resolve_payment(
+        &self,
+        key: &PaymentKey,
+        resolution: &Resolution,
+        lease_until: i64,
+        change: OrderChange,
+        now: OffsetDateTime,
+    ) -> Result<(), ResolveError> {
         let inbox = self
             .update(key.table_key())
-            .update_expression("SET #status = :processed, resolution = :resolution, lease_until = :lease, processed_at = :now")
+            .update_expression(
+                "SET #status = :processed, resolution = :resolution, lease_until = :lease, processed_at = :now",
+            )
             .condition_expression("#status = :received")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":processed", s("PROCESSED"))
@@ -174,7 +205,8 @@ impl Store {
             .expression_attribute_values(":now", timestamp(now))
             .build()
             .expect("update has table, key and expression");
-        let mut request = self.client.transact_write_items().transact_items(TransactWriteItem::builder().update(inbox).build());
+        let mut request =
+            self.client.transact_write_items().transact_items(TransactWriteItem::builder().update(inbox).build());
         for item in change {
             request = request.transact_items(item);
         }
@@ -194,7 +226,14 @@ impl Store {
         }
     }
 
-    fn order_transition(&self, id: OrderId, from: OrderStatus, to: OrderStatus, payment_id: &str, now: OffsetDateTime) -> TransactWriteItem {
+    fn order_transition(
+        &self,
+        id: OrderId,
+        from: OrderStatus,
+        to: OrderStatus,
+        payment_id: &str,
+        now: OffsetDateTime,
+    ) -> TransactWriteItem {
         let update = self
             .update(keys::order(id))
             .update_expression("SET #status = :to, payment_id = :payment, updated_at = :now")
@@ -223,7 +262,13 @@ impl Store {
     }
 
     /// AWAITING_PAYMENT → PAID, hold committed, units reserved → sold.
-    pub fn pay_change(&self, id: OrderId, allocations: &[Allocation], payment_id: &str, now: OffsetDateTime) -> OrderChange {
+    pub fn pay_change(
+        &self,
+        id: OrderId,
+        allocations: &[Allocation],
+        payment_id: &str,
+        now: OffsetDateTime,
+    ) -> OrderChange {
         let mut items = vec![
             self.order_transition(id, OrderStatus::AwaitingPayment, OrderStatus::Paid, payment_id, now),
             self.hold_transition(id, "HELD", "COMMITTED", true),
@@ -234,7 +279,14 @@ impl Store {
 
     /// EXPIRED or CANCELLED → PAID: the released units are taken again straight to sold, under
     /// the same `available >= q` condition as any reservation.
-    pub fn late_pay_change(&self, id: OrderId, seen: OrderStatus, allocations: &[Allocation], payment_id: &str, now: OffsetDateTime) -> OrderChange {
+    pub fn late_pay_change(
+        &self,
+        id: OrderId,
+        seen: OrderStatus,
+        allocations: &[Allocation],
+        payment_id: &str,
+        now: OffsetDateTime,
+    ) -> OrderChange {
         let mut items = vec![
             self.order_transition(id, seen, OrderStatus::Paid, payment_id, now),
             self.hold_transition(id, "RELEASED", "COMMITTED", true),
@@ -252,7 +304,13 @@ impl Store {
         ]
     }
 
-    pub fn refund_required_change(&self, id: OrderId, seen: OrderStatus, payment_id: &str, now: OffsetDateTime) -> OrderChange {
+    pub fn refund_required_change(
+        &self,
+        id: OrderId,
+        seen: OrderStatus,
+        payment_id: &str,
+        now: OffsetDateTime,
+    ) -> OrderChange {
         vec![self.order_transition(id, seen, OrderStatus::RefundRequired, payment_id, now)]
     }
 

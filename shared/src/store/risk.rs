@@ -54,19 +54,30 @@ fn number(item: Option<&Item>, attribute: &str) -> i64 {
 }
 
 fn string_set(item: Option<&Item>, attribute: &str) -> BTreeSet<String> {
-    item.and_then(|i| i.get(attribute)).and_then(|v| v.as_ss().ok()).map(|v| v.iter().cloned().collect()).unwrap_or_default()
+    item.and_then(|i| i.get(attribute))
+        .and_then(|v| v.as_ss().ok())
+        .map(|v| v.iter().cloned().collect())
+        .unwrap_or_default()
 }
 
 #[derive(Debug)]
 pub enum SaveRulesError {
     /// Someone saved another version meanwhile.
-    VersionConflict { current: u32 },
+    VersionConflict {
+        current: u32,
+    },
     Store(StoreError),
 }
 
 impl Store {
     /// Everything the rules need to know about the customer and device, before this order.
-    pub async fn risk_context(&self, at: RiskKeys<'_>, customer_windows: &BTreeSet<u32>, device_windows: &BTreeSet<u32>, now: OffsetDateTime) -> Result<RiskContext, StoreError> {
+    pub async fn risk_context(
+        &self,
+        at: RiskKeys<'_>,
+        customer_windows: &BTreeSet<u32>,
+        device_windows: &BTreeSet<u32>,
+        now: OffsetDateTime,
+    ) -> Result<RiskContext, StoreError> {
         let customer = customer_partition(at.customer);
         let device = device_partition(at.device);
         let mut wanted: Vec<(String, String)> = vec![
@@ -84,15 +95,23 @@ impl Store {
         let keys: Vec<Item> = wanted.iter().map(|(pk, sk)| key(pk.clone(), sk.clone())).collect();
         let mut found: HashMap<(String, String), Item> = HashMap::new();
         for chunk in keys.chunks(100) {
-            let mut pending = Some(KeysAndAttributes::builder().set_keys(Some(chunk.to_vec())).build().expect("keys are set"));
+            let mut pending =
+                Some(KeysAndAttributes::builder().set_keys(Some(chunk.to_vec())).build().expect("keys are set"));
             while let Some(request) = pending.take() {
-                let output = self.client.batch_get_item().request_items(&self.table, request).send().await.map_err(StoreError::aws)?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(StoreError::aws)?;
                 for item in output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
                     let pk = item.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
                     let sk = item.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
                     found.insert((pk, sk), item);
                 }
-                pending = output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys().is_empty());
+                pending =
+                    output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys().is_empty());
             }
         }
         let get = |pk: &str, sk: &str| found.get(&(pk.to_owned(), sk.to_owned()));
@@ -121,7 +140,8 @@ impl Store {
     }
 
     fn add(&self, pk: String, sk: String, expression: &str, values: Vec<(&str, AttributeValue)>) -> TransactWriteItem {
-        let mut update = Update::builder().table_name(&self.table).set_key(Some(key(pk, sk))).update_expression(expression);
+        let mut update =
+            Update::builder().table_name(&self.table).set_key(Some(key(pk, sk))).update_expression(expression);
         // `count` and `ttl` are reserved words.
         for (placeholder, name) in [("#count", "count"), ("#ttl", "ttl")] {
             if expression.contains(placeholder) {
@@ -154,7 +174,12 @@ impl Store {
             for w in windows {
                 let (b, _) = bucket(*w, now);
                 let ttl = now.unix_timestamp() + 2 * i64::from(*w) * 60 + COUNTER_SLACK_SECONDS;
-                writes.push(self.add(partition.clone(), window_key(*w, b), "ADD #count :one SET #ttl = :ttl", vec![(":one", one()), (":ttl", n(ttl))]));
+                writes.push(self.add(
+                    partition.clone(),
+                    window_key(*w, b),
+                    "ADD #count :one SET #ttl = :ttl",
+                    vec![(":one", one()), (":ttl", n(ttl))],
+                ));
             }
         }
         let day_ttl = now.unix_timestamp() + 2 * 24 * 3_600;
@@ -165,7 +190,11 @@ impl Store {
             vec![(":me", AttributeValue::Ss(vec![at.customer.to_owned()])), (":ttl", n(day_ttl))],
         ));
         let mut profile = String::from("ADD orders :one, total_minor :total, addresses :address");
-        let mut values = vec![(":one", one()), (":total", n(total_minor)), (":address", AttributeValue::Ss(vec![address_fingerprint.to_owned()]))];
+        let mut values = vec![
+            (":one", one()),
+            (":total", n(total_minor)),
+            (":address", AttributeValue::Ss(vec![address_fingerprint.to_owned()])),
+        ];
         if let Some(card) = card_fingerprint {
             profile.push_str(", cards :card");
             values.push((":card", AttributeValue::Ss(vec![card.to_owned()])));
@@ -197,7 +226,12 @@ impl Store {
 
     /// Save a new version of the rules, if `rules.version` is still the current one. The
     /// previous version is kept and the change audited (who, when, before, after).
-    pub async fn save_risk_rules(&self, rules: &RiskRules, actor: &str, now: OffsetDateTime) -> Result<RiskRules, SaveRulesError> {
+    pub async fn save_risk_rules(
+        &self,
+        rules: &RiskRules,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<RiskRules, SaveRulesError> {
         let current = self.risk_rules().await.map_err(SaveRulesError::Store)?;
         let current_version = current.as_ref().map(|r| r.version).unwrap_or(0);
         if rules.version != current_version {
@@ -214,7 +248,12 @@ impl Store {
         }
         let history = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(to_item(&saved, keys::CONFIG_PARTITION.to_owned(), format!("RISK_RULES#v{:06}", saved.version), "RiskRulesVersion")))
+            .set_item(Some(to_item(
+                &saved,
+                keys::CONFIG_PARTITION.to_owned(),
+                format!("RISK_RULES#v{:06}", saved.version),
+                "RiskRulesVersion",
+            )))
             .condition_expression("attribute_not_exists(PK)");
         let mut audit: Item = HashMap::from([
             ("PK".to_owned(), s(format!("AUDIT#{}", now.date()))),
@@ -228,11 +267,14 @@ impl Store {
         if let Some(before) = &current {
             audit.insert("before".to_owned(), s(serde_json::to_string(before).expect("plain data")));
         }
-        let audit = Put::builder().table_name(&self.table).set_item(Some(audit)).build().expect("put has table and item");
+        let audit =
+            Put::builder().table_name(&self.table).set_item(Some(audit)).build().expect("put has table and item");
         let result = self
             .client
             .transact_write_items()
-            .transact_items(TransactWriteItem::builder().put(put_current.build().expect("put has table and item")).build())
+            .transact_items(
+                TransactWriteItem::builder().put(put_current.build().expect("put has table and item")).build(),
+            )
             .transact_items(TransactWriteItem::builder().put(history.build().expect("put has table and item")).build())
             .transact_items(TransactWriteItem::builder().put(audit).build())
             .send()
@@ -240,8 +282,12 @@ impl Store {
         match result {
             Ok(_) => Ok(saved),
             Err(err) => match err.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(_) => Err(SaveRulesError::VersionConflict { current: current_version }),
-                other => Err(SaveRulesError::Store(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string()))),
+                TransactWriteItemsError::TransactionCanceledException(_) => {
+                    Err(SaveRulesError::VersionConflict { current: current_version })
+                }
+                other => Err(SaveRulesError::Store(StoreError::Aws(
+                    aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string(),
+                ))),
             },
         }
     }

@@ -76,10 +76,8 @@ impl Store {
                     let level: Level = from_item(item, "stock level")?;
                     levels.insert((level.sku, level.warehouse_id), level.available);
                 }
-                pending = output
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .filter(|k| !k.keys().is_empty());
+                pending =
+                    output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys().is_empty());
             }
         }
         Ok(levels)
@@ -92,7 +90,13 @@ impl Store {
 
     /// A stocktake: set the available units of (SKU, warehouse), creating the record if needed.
     /// Reserved units are untouched; they belong to orders.
-    pub async fn set_available(&self, sku: &Sku, warehouse: &WarehouseId, available: i64, now: OffsetDateTime) -> Result<StockItem, AdjustError> {
+    pub async fn set_available(
+        &self,
+        sku: &Sku,
+        warehouse: &WarehouseId,
+        available: i64,
+        now: OffsetDateTime,
+    ) -> Result<StockItem, AdjustError> {
         let (pk, sk) = keys::stock(sku, warehouse);
         let set = Update::builder()
             .table_name(&self.table)
@@ -137,7 +141,13 @@ impl Store {
     }
 
     /// Add `delta` (negative to remove) to the available units, never below zero.
-    pub async fn adjust_available(&self, sku: &Sku, warehouse: &WarehouseId, delta: i64, now: OffsetDateTime) -> Result<StockItem, AdjustError> {
+    pub async fn adjust_available(
+        &self,
+        sku: &Sku,
+        warehouse: &WarehouseId,
+        delta: i64,
+        now: OffsetDateTime,
+    ) -> Result<StockItem, AdjustError> {
         let (pk, sk) = keys::stock(sku, warehouse);
         let result = self
             .client
@@ -150,7 +160,9 @@ impl Store {
             .expression_attribute_values(":floor", n((-delta).max(0)))
             .expression_attribute_values(":now", s(now.format(&Rfc3339).expect("UTC formats")))
             .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld)
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
             .send()
             .await;
         match result {
@@ -183,7 +195,11 @@ impl Store {
         Ok(WarehouseCatalogue::new(self.query_partition(keys::WAREHOUSE_PARTITION.to_owned(), "warehouse").await?))
     }
 
-    pub(crate) async fn query_partition<T: serde::de::DeserializeOwned>(&self, pk: String, what: &str) -> Result<Vec<T>, StoreError> {
+    pub(crate) async fn query_partition<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        what: &str,
+    ) -> Result<Vec<T>, StoreError> {
         let mut found = Vec::new();
         let mut start: Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> = None;
         loop {

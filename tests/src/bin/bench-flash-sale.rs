@@ -99,7 +99,8 @@ async fn bare_put_events_rate(stack: &Stack, total: usize, clients: usize) -> f6
     let detail = json!({"probe": true}).to_string();
     let started = Instant::now();
     let workers = (0..clients).map(|_| {
-        let (client, bus, next, detail) = (stack.eventbridge.clone(), stack.provisioned.bus_name.clone(), next.clone(), detail.clone());
+        let (client, bus, next, detail) =
+            (stack.eventbridge.clone(), stack.provisioned.bus_name.clone(), next.clone(), detail.clone());
         tokio::spawn(async move {
             while next.fetch_add(1, Ordering::Relaxed) < total {
                 let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
@@ -114,7 +115,13 @@ async fn bare_put_events_rate(stack: &Stack, total: usize, clients: usize) -> f6
     });
     futures::future::join_all(workers).await;
     let rate = total as f64 / started.elapsed().as_secs_f64();
-    stack.sqs.purge_queue().queue_url(stack.provisioned.queue_url("StockReservationQueue")).send().await.expect("purge");
+    stack
+        .sqs
+        .purge_queue()
+        .queue_url(stack.provisioned.queue_url("StockReservationQueue"))
+        .send()
+        .await
+        .expect("purge");
     rate
 }
 
@@ -134,7 +141,11 @@ async fn main() -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     stack.seed(&seed).await?;
     // Reads for measuring go through a client the call counter does not see.
-    let observer = Store::new(aws_sdk_dynamodb::Client::new(&sdk_config(&stack.dynamodb_endpoint).await), &stack.config.table_name, 1);
+    let observer = Store::new(
+        aws_sdk_dynamodb::Client::new(&sdk_config(&stack.dynamodb_endpoint).await),
+        &stack.config.table_name,
+        1,
+    );
 
     eprintln!("baseline: {} bare TransactWriteItems from {} clients ...", o.orders, o.clients);
     let baseline = bare_transact_rate(&stack.dynamodb, &stack.config.table_name, o.orders, o.clients).await;
@@ -144,9 +155,16 @@ async fn main() -> Result<(), String> {
     calls.reset();
 
     let stack = Arc::new(stack);
-    let running = local::run(stack.clone(), LocalOptions { api_port: None, pollers_per_queue: o.pollers, ..LocalOptions::default() }).await?;
+    let running = local::run(
+        stack.clone(),
+        LocalOptions { api_port: None, pollers_per_queue: o.pollers, ..LocalOptions::default() },
+    )
+    .await?;
     let api = ApiClient::new(running.api_url());
-    eprintln!("flash sale: {} orders for {} units from {} clients, {} pollers ...", o.orders, o.units, o.clients, o.pollers);
+    eprintln!(
+        "flash sale: {} orders for {} units from {} clients, {} pollers ...",
+        o.orders, o.units, o.clients, o.pollers
+    );
 
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -165,7 +183,10 @@ async fn main() -> Result<(), String> {
                 let sent = Instant::now();
                 let headers = [("content-type", "application/json"), ("idempotency-key", key.as_str())];
                 // Each order from its own customer and device: this measures stock, not risk.
-                let (status, accepted) = api.call("POST", "/orders", &headers, Some(from_own_customer(&body).to_string())).await.expect("POST");
+                let (status, accepted) = api
+                    .call("POST", "/orders", &headers, Some(from_own_customer(&body).to_string()))
+                    .await
+                    .expect("POST");
                 assert_eq!(status, 202, "{accepted}");
                 let id = OrderId::parse(accepted["order_id"].as_str().unwrap()).unwrap();
                 loop {
@@ -200,15 +221,30 @@ async fn main() -> Result<(), String> {
     println!("  accepted (reserved)   {accepted}");
     println!("  rejected (sold out)   {rejected}");
     println!("  oversold              {oversold}");
-    println!("  stock after           available {} reserved {} (conserved: {})", flash.available, flash.reserved, flash.available + flash.reserved == o.units);
+    println!(
+        "  stock after           available {} reserved {} (conserved: {})",
+        flash.available,
+        flash.reserved,
+        flash.available + flash.reserved == o.units
+    );
     println!("  throughput            {rate:.0} orders/s ({:.1} s)", elapsed.as_secs_f64());
-    println!("  latency to final      p50 {:.1} ms, p99 {:.1} ms", percentile(&latencies, 0.5).as_secs_f64() * 1e3, percentile(&latencies, 0.99).as_secs_f64() * 1e3);
+    println!(
+        "  latency to final      p50 {:.1} ms, p99 {:.1} ms",
+        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3
+    );
     println!("  AWS calls per order   {:.2}", calls.total() as f64 / o.orders as f64);
     for (operation, count) in &snapshot {
         println!("    {operation:<40} {:.2}", *count as f64 / o.orders as f64);
     }
-    println!("  bare TransactWriteItems on the same emulator: {baseline:.0}/s; orders/s is {:.1}% of it", 100.0 * rate / baseline);
-    println!("  bare PutEvents (rule to SQS) on moto: {put_events:.0}/s; orders/s is {:.0}% of it", 100.0 * rate / put_events);
+    println!(
+        "  bare TransactWriteItems on the same emulator: {baseline:.0}/s; orders/s is {:.1}% of it",
+        100.0 * rate / baseline
+    );
+    println!(
+        "  bare PutEvents (rule to SQS) on moto: {put_events:.0}/s; orders/s is {:.0}% of it",
+        100.0 * rate / put_events
+    );
     drop(moto);
     if oversold != 0 {
         return Err("OVERSOLD".into());

@@ -10,7 +10,9 @@
 //!    each was released (p50, p99, max).
 
 use orderflow::clock::{Clock, ManualClock, SystemClock};
-use orderflow::domain::{parse_order_request, single_warehouse, Limits, Order, OrderId, OrderStatus, Quantity, Sku, WarehouseId};
+use orderflow::domain::{
+    parse_order_request, single_warehouse, Limits, Order, OrderId, OrderStatus, Quantity, Sku, WarehouseId,
+};
 use orderflow::handlers::hold_expiry::sweep;
 use orderflow::store::{IdempotencyRecord, IdempotencyStatus, Store};
 use orderflow_tests::calls::CallCounter;
@@ -35,13 +37,23 @@ fn option(name: &str, default: usize) -> Result<usize, String> {
 
 /// `count` orders of one unit, each stored and reserved through the store (no bus), holds
 /// expiring at `expires_at(i)`.
-async fn reserved(store: &Store, count: usize, now: OffsetDateTime, expires_at: impl Fn(usize) -> OffsetDateTime + Send + Sync + 'static) -> Vec<OrderId> {
-    let draft = parse_order_request(&order_body(&[("SWEEP", 1)], "Zhejiang"), &Limits::default(), now).expect("valid order");
-    let plan = single_warehouse(&[(Sku::parse("SWEEP").unwrap(), Quantity::new(1).unwrap())], &WarehouseId::parse("HZ").unwrap());
+async fn reserved(
+    store: &Store,
+    count: usize,
+    now: OffsetDateTime,
+    expires_at: impl Fn(usize) -> OffsetDateTime + Send + Sync + 'static,
+) -> Vec<OrderId> {
+    let draft =
+        parse_order_request(&order_body(&[("SWEEP", 1)], "Zhejiang"), &Limits::default(), now).expect("valid order");
+    let plan = single_warehouse(
+        &[(Sku::parse("SWEEP").unwrap(), Quantity::new(1).unwrap())],
+        &WarehouseId::parse("HZ").unwrap(),
+    );
     let next = Arc::new(AtomicUsize::new(0));
     let expires_at = Arc::new(expires_at);
     let workers = (0..32).map(|_| {
-        let (store, draft, plan, next, expires_at) = (store.clone(), draft.clone(), plan.clone(), next.clone(), expires_at.clone());
+        let (store, draft, plan, next, expires_at) =
+            (store.clone(), draft.clone(), plan.clone(), next.clone(), expires_at.clone());
         tokio::spawn(async move {
             let mut ids = Vec::new();
             loop {
@@ -59,8 +71,20 @@ async fn reserved(store: &Store, count: usize, now: OffsetDateTime, expires_at: 
                     response_status: None,
                     response_body: None,
                 };
-                store.claim_key_and_create_order(&format!("bench-{}", order.order_id), &record, &order, now + time::Duration::hours(1), Vec::new()).await.expect("order stored");
-                store.reserve(order.order_id, &plan, OrderStatus::AwaitingPayment, expires_at(i), now).await.expect("reserved");
+                store
+                    .claim_key_and_create_order(
+                        &format!("bench-{}", order.order_id),
+                        &record,
+                        &order,
+                        now + time::Duration::hours(1),
+                        Vec::new(),
+                    )
+                    .await
+                    .expect("order stored");
+                store
+                    .reserve(order.order_id, &plan, OrderStatus::AwaitingPayment, expires_at(i), now)
+                    .await
+                    .expect("reserved");
                 ids.push(order.order_id);
             }
         })
@@ -120,7 +144,12 @@ async fn main() -> Result<(), String> {
     println!("hold expiry: {holds} due holds");
     println!("  released              {released} in {runs} run(s), {elapsed:.1} s");
     println!("  holds released/s      {:.0}", released as f64 / elapsed);
-    println!("  stock after           available {} reserved {} (all back: {})", stock.available, stock.reserved, stock.available as usize == holds);
+    println!(
+        "  stock after           available {} reserved {} (all back: {})",
+        stock.available,
+        stock.reserved,
+        stock.available as usize == holds
+    );
     println!("  AWS calls per hold    {:.2}", calls.total() as f64 / holds as f64);
     for (operation, count) in calls.snapshot() {
         println!("    {operation:<40} {:.3}", count as f64 / holds as f64);
@@ -143,7 +172,10 @@ async fn main() -> Result<(), String> {
     let start = OffsetDateTime::now_utc();
     let spread = latency_holds.max(1) as i64;
     eprintln!("{latency_holds} holds expiring over the next 60 s; the schedule runs every minute ...");
-    let ids = reserved(&stack.store(), latency_holds, start, move |i| start + time::Duration::milliseconds(5_000 + 60_000 * i as i64 / spread)).await;
+    let ids = reserved(&stack.store(), latency_holds, start, move |i| {
+        start + time::Duration::milliseconds(5_000 + 60_000 * i as i64 / spread)
+    })
+    .await;
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         if stack.stock("SWEEP", "HZ").await.reserved == 0 || Instant::now() > deadline {

@@ -65,7 +65,11 @@ async fn main() -> Result<(), String> {
         total += u64::from(black_box(rules.assess(black_box(&subject), black_box(&context))).score);
     }
     let per_order = started.elapsed().as_secs_f64() * 1e6 / scores as f64;
-    println!("risk scoring in process: {scores} orders, {} rules, {per_order:.2} µs per order (score {})", rules.rules.len(), total / scores as u64);
+    println!(
+        "risk scoring in process: {scores} orders, {} rules, {per_order:.2} µs per order (score {})",
+        rules.rules.len(),
+        total / scores as u64
+    );
 
     let moto = Moto::start(None).map_err(|e| e.to_string())?;
     let calls = CallCounter::default();
@@ -74,10 +78,14 @@ async fn main() -> Result<(), String> {
     let intake = stack.intake();
     calls.reset();
     for i in 0..orders {
-        let (status, body) = submit(&intake, &format!("bench-{i}"), &from_own_customer(&order_body(&[("TEA", 1)], "Zhejiang"))).await;
+        let (status, body) =
+            submit(&intake, &format!("bench-{i}"), &from_own_customer(&order_body(&[("TEA", 1)], "Zhejiang"))).await;
         assert_eq!(status, 202, "{body}");
     }
-    println!("intake with risk scoring: {orders} orders, AWS calls per order {:.2}", calls.total() as f64 / orders as f64);
+    println!(
+        "intake with risk scoring: {orders} orders, AWS calls per order {:.2}",
+        calls.total() as f64 / orders as f64
+    );
     for (operation, count) in calls.snapshot() {
         println!("    {operation:<40} {:.3}", count as f64 / orders as f64);
     }

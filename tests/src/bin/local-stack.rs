@@ -26,7 +26,8 @@ async fn main() -> Result<(), String> {
         .init();
     let (api_port, dynamodb_port, moto_port) =
         (port("LOCAL_API_PORT", 3000)?, port("LOCAL_DYNAMODB_PORT", 8000)?, port("LOCAL_MOTO_PORT", 5000)?);
-    let seed_path = std::env::var("LOCAL_SEED").map(Into::into).unwrap_or_else(|_| repo_root().join("infra/local-seed.json"));
+    let seed_path =
+        std::env::var("LOCAL_SEED").map(Into::into).unwrap_or_else(|_| repo_root().join("infra/local-seed.json"));
 
     let moto = Moto::start(Some(moto_port)).map_err(|e| e.to_string())?;
     let stack = Stack::start(StackOptions {
@@ -40,7 +41,8 @@ async fn main() -> Result<(), String> {
     let seed = Seed::load(&seed_path)?;
     stack.seed(&seed).await?;
     let stack = Arc::new(stack);
-    let running = local::run(stack.clone(), LocalOptions { api_port: Some(api_port), ..LocalOptions::default() }).await?;
+    let running =
+        local::run(stack.clone(), LocalOptions { api_port: Some(api_port), ..LocalOptions::default() }).await?;
 
     let api = running.api_url();
     println!(
