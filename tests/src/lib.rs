@@ -1,20 +1,25 @@
 //! Orderflow's test harness and local stack: emulators started on loopback, the deployment
 //! template provisioned on them, the functions' handlers wired to their triggers.
 //!
-//! - [`emulators`]: Dynoxide and moto, started and stopped by whoever needs them.
-//! - [`stack`]: `infra/template.yaml` read and provisioned (the single source of truth).
-//! - [`Stack`]: one provisioned stack with clients, handler dependencies and helpers for tests.
+//! - [`emulators`]: Dynoxide and LocalStack, started and stopped by whoever needs them.
+//! - [`translate`]: `infra/template.yaml` through SAM's own translator, and LocalStack's share.
+//! - [`deploy`]: that share deployed by LocalStack's CloudFormation, the table on Dynoxide.
+//! - [`template`]: the functions and triggers the template declares, for the local runner.
+//! - [`Stack`]: one deployed stack with clients, handler dependencies and helpers for tests.
 //! - [`local`]: the HTTP API gateway, SQS pollers and schedules of the local stack.
 //! - [`apigw`]: API Gateway HTTP API (v2) events, built the way API Gateway would.
 //! - [`calls`]: counts AWS calls per operation, for the benchmarks.
 
 pub mod apigw;
 pub mod calls;
+pub mod deploy;
 pub mod emulators;
 pub mod fixtures;
 pub mod local;
 pub mod notifier;
-pub mod stack;
+pub mod rates;
+pub mod template;
+pub mod translate;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use orderflow::clock::{Clock, ManualClock, SystemClock};
@@ -32,8 +37,9 @@ use serde::Deserialize;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
-pub use emulators::{Dynoxide, Moto};
-pub use stack::{Provisioned, StackDefinition};
+pub use deploy::Provisioned;
+pub use emulators::{Dynoxide, LocalStack};
+pub use template::Functions;
 
 /// Warehouses and stock to start from, as in `infra/local-seed.json`.
 #[derive(Debug, Clone, Deserialize)]
@@ -57,19 +63,22 @@ impl Seed {
 }
 
 pub struct StackOptions {
-    pub moto_endpoint: String,
+    pub localstack_endpoint: String,
     pub dynamodb_port: Option<u16>,
-    /// Prefix for every physical name, so stacks can share one moto.
-    pub prefix: String,
+    /// The CloudFormation stack's name; physical names derive from it, so stacks can share one
+    /// LocalStack.
+    pub stack_name: String,
     pub clock: Arc<dyn Clock>,
     pub calls: Option<calls::CallCounter>,
 }
 
-/// One provisioned stack: a fresh Dynoxide and a fresh set of queues, bus and rules on moto.
+/// One deployed stack: a fresh Dynoxide with the table, and a fresh CloudFormation stack of
+/// queues, bus and rules in LocalStack.
 pub struct Stack {
     _dynamodb_server: Dynoxide,
     pub dynamodb_endpoint: String,
-    pub definition: StackDefinition,
+    pub localstack_endpoint: String,
+    pub functions: Functions,
     pub provisioned: Provisioned,
     pub config: Config,
     pub dynamodb: aws_sdk_dynamodb::Client,
@@ -84,20 +93,20 @@ impl Stack {
     pub async fn start(options: StackOptions) -> Result<Self, String> {
         let server = Dynoxide::start(options.dynamodb_port).await.map_err(|e| format!("dynoxide: {e}"))?;
         let dynamo_config = emulators::sdk_config(&server.endpoint).await;
-        let moto_config = emulators::sdk_config(&options.moto_endpoint).await;
+        let localstack_config = emulators::sdk_config(&options.localstack_endpoint).await;
         let mut dynamo_builder = aws_sdk_dynamodb::config::Builder::from(&dynamo_config);
-        let mut events_builder = aws_sdk_eventbridge::config::Builder::from(&moto_config);
+        let mut events_builder = aws_sdk_eventbridge::config::Builder::from(&localstack_config);
         if let Some(counter) = &options.calls {
             dynamo_builder = dynamo_builder.interceptor(counter.clone());
             events_builder = events_builder.interceptor(counter.clone());
         }
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(dynamo_builder.build());
         let eventbridge = aws_sdk_eventbridge::Client::from_conf(events_builder.build());
-        let sqs = aws_sdk_sqs::Client::new(&moto_config);
-        let definition = StackDefinition::from_repo().map_err(|e| e.to_string())?;
-        let provisioned = stack::provision(&definition, &options.prefix, &dynamodb, &sqs, &eventbridge)
-            .await
-            .map_err(|e| e.to_string())?;
+        let sqs = aws_sdk_sqs::Client::new(&localstack_config);
+        let cloudformation = aws_sdk_cloudformation::Client::new(&localstack_config);
+        let functions = Functions::from_repo().map_err(|e| e.to_string())?;
+        let clients = deploy::Clients { cloudformation: &cloudformation, sqs: &sqs, dynamodb: &dynamodb };
+        let provisioned = deploy::deploy(&options.stack_name, clients).await.map_err(|e| e.to_string())?;
         let config = Config::from_lookup(|name| match name {
             "TABLE_NAME" => Some(provisioned.table_name.clone()),
             "EVENT_BUS_NAME" => Some(provisioned.bus_name.clone()),
@@ -107,7 +116,8 @@ impl Stack {
         Ok(Self {
             dynamodb_endpoint: server.endpoint.clone(),
             _dynamodb_server: server,
-            definition,
+            localstack_endpoint: options.localstack_endpoint,
+            functions,
             provisioned,
             config,
             dynamodb,
@@ -118,13 +128,14 @@ impl Stack {
         })
     }
 
-    /// A stack for one test: the test binary's shared moto, a unique prefix, a manual clock.
+    /// A stack for one test: its own CloudFormation stack in the test binary's shared LocalStack,
+    /// its own Dynoxide, a manual clock.
     pub async fn for_test() -> (Self, Arc<ManualClock>) {
         let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc().replace_nanosecond(0).expect("valid")));
         let options = StackOptions {
-            moto_endpoint: emulators::shared_moto().to_owned(),
+            localstack_endpoint: emulators::shared_localstack().endpoint.clone(),
             dynamodb_port: None,
-            prefix: format!("t{}-", ulid::Ulid::new().to_string().to_lowercase()),
+            stack_name: format!("t{}", ulid::Ulid::new().to_string().to_lowercase()),
             clock: clock.clone(),
             calls: None,
         };
@@ -136,12 +147,12 @@ impl Stack {
         Arc::new(SystemClock)
     }
 
-    /// A benchmark's stack: wall clock, unprefixed names, AWS calls counted by `calls`.
-    pub async fn for_benchmark(moto_endpoint: &str, calls: &calls::CallCounter) -> Result<Self, String> {
+    /// A benchmark's stack: wall clock, AWS calls counted by `calls`.
+    pub async fn for_benchmark(localstack_endpoint: &str, calls: &calls::CallCounter) -> Result<Self, String> {
         Self::start(StackOptions {
-            moto_endpoint: moto_endpoint.to_owned(),
+            localstack_endpoint: localstack_endpoint.to_owned(),
             dynamodb_port: None,
-            prefix: String::new(),
+            stack_name: format!("bench{}", ulid::Ulid::new().to_string().to_lowercase()),
             clock: Self::system_clock(),
             calls: Some(calls.clone()),
         })
@@ -238,17 +249,36 @@ impl Stack {
         event
     }
 
-    /// Drain a queue: every message currently on it, acknowledged.
+    /// Drain a queue: every message on it, acknowledged, until a one-second long poll comes back
+    /// empty. LocalStack delivers a rule's events to its queue asynchronously, so a message
+    /// published a moment ago may not be receivable yet; the long poll waits for it.
     pub async fn drain(&self, queue: &str) -> Vec<SqsMessage> {
         let mut all = Vec::new();
         loop {
-            let batch = self.receive(queue, 10, 0).await;
+            let batch = self.receive(queue, 10, 1).await;
             if batch.records.is_empty() {
                 return all;
             }
             self.delete(queue, &batch.records).await;
             all.extend(batch.records);
         }
+    }
+
+    /// Exactly `count` messages from a queue, not yet acknowledged (the caller hands them to a
+    /// consumer and deletes them, as the event source would). Waits up to 20 s for them, since
+    /// delivery through a rule is asynchronous, then a second more to make sure no extra one
+    /// comes; panics if they are fewer or more.
+    pub async fn receive_exactly(&self, queue: &str, count: usize) -> SqsEvent {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let mut event = SqsEvent::default();
+        while event.records.len() < count && std::time::Instant::now() < deadline {
+            let wanted = (count - event.records.len()).min(10) as i32;
+            event.records.extend(self.receive(queue, wanted, 1).await.records);
+        }
+        assert_eq!(event.records.len(), count, "messages on {queue} within 20 s");
+        let extra = self.receive(queue, 10, 1).await;
+        assert!(extra.records.is_empty(), "more than {count} messages on {queue}: {:?}", extra.records);
+        event
     }
 
     /// Acknowledge messages, ten per DeleteMessageBatch call as the Lambda event source does.

@@ -4,7 +4,7 @@
 //! Lambda runtime calls them.
 
 use crate::apigw::{self, HttpCall};
-use crate::stack::Trigger;
+use crate::template::Trigger;
 use crate::Stack;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use http_body_util::{BodyExt, Full, Limited};
@@ -142,7 +142,7 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
     let (stop, stopped) = watch::channel(false);
     let mut routes = Vec::new();
     let mut tasks = Vec::new();
-    for function in &stack.definition.functions {
+    for function in &stack.functions.functions {
         let local = LocalFunction::for_binary(&stack, &function.binary)?;
         for trigger in &function.triggers {
             match trigger {

@@ -33,8 +33,7 @@ async fn order_and_reserve(stack: &Stack, key: &str, lines: &[(&str, i64)], prov
     let intake = stack.intake();
     let (status, accepted) = submit(&intake, key, &order_body(lines, province)).await;
     assert_eq!(status, 202, "{accepted}");
-    let event = stack.receive(QUEUE, 10, 1).await;
-    assert_eq!(event.records.len(), 1);
+    let event = stack.receive_exactly(QUEUE, 1).await;
     let response = handle_batch(&stack.reservation(), event.clone()).await;
     assert!(response.batch_item_failures.is_empty());
     stack.delete(QUEUE, &event.records).await;
@@ -114,7 +113,7 @@ async fn a_redelivered_message_reserves_once() {
     let stack = seeded(&[("TEA", "HZ", 10)]).await;
     let intake = stack.intake();
     let (_, accepted) = submit(&intake, "k", &order_body(&[("TEA", 4)], "Zhejiang")).await;
-    let event = stack.receive(QUEUE, 10, 1).await;
+    let event = stack.receive_exactly(QUEUE, 1).await;
     let deps = stack.reservation();
     for _ in 0..3 {
         assert!(handle_batch(&deps, event.clone()).await.batch_item_failures.is_empty());
@@ -128,7 +127,7 @@ async fn a_redelivered_message_reserves_once() {
 async fn a_bad_message_fails_alone_in_its_batch() {
     let stack = seeded(&[("TEA", "HZ", 10)]).await;
     submit(&stack.intake(), "k", &order_body(&[("TEA", 1)], "Zhejiang")).await;
-    let mut event = stack.receive(QUEUE, 10, 1).await;
+    let mut event = stack.receive_exactly(QUEUE, 1).await;
     let mut bad = event.records[0].clone();
     bad.message_id = Some("poison".into());
     bad.body = Some("{\"detail-type\":\"OrderReceived\",\"detail\":{\"order_id\":\"nope\"}}".into());
@@ -190,7 +189,7 @@ async fn an_order_cancelled_before_reservation_is_never_reserved() {
     let (_, accepted) = submit(&intake, "k", &order_body(&[("TEA", 2)], "Zhejiang")).await;
     let id = accepted["order_id"].as_str().unwrap();
     assert_eq!(cancel_order(&intake, id).await.0, 200);
-    let event = stack.receive(QUEUE, 10, 1).await;
+    let event = stack.receive_exactly(QUEUE, 1).await;
     assert!(handle_batch(&stack.reservation(), event).await.batch_item_failures.is_empty());
     assert_eq!(get_order(&intake, id).await.1["status"], "CANCELLED");
     assert_eq!(stack.stock("TEA", "HZ").await.available, 10);
@@ -219,16 +218,17 @@ async fn two_hundred_orders_for_fifty_units() {
         futures::future::join_all(submissions).await.into_iter().map(Result::unwrap).collect();
     assert!(accepted.iter().all(|(s, _)| *s == 202));
 
-    let mut batches = Vec::new();
-    loop {
-        let event = stack.receive(QUEUE, 10, 0).await;
-        if event.records.is_empty() {
-            break;
-        }
-        stack.delete(QUEUE, &event.records).await;
-        batches.push(event);
-    }
-    assert_eq!(batches.iter().map(|b| b.records.len()).sum::<usize>(), 200);
+    let announced = stack.receive_exactly(QUEUE, 200).await;
+    stack.delete(QUEUE, &announced.records).await;
+    let batches: Vec<SqsEvent> = announced
+        .records
+        .chunks(10)
+        .map(|chunk| {
+            let mut batch = SqsEvent::default();
+            batch.records = chunk.to_vec();
+            batch
+        })
+        .collect();
     let deps = stack.reservation();
     let runs = batches.into_iter().map(|batch| {
         let deps = deps.clone();
@@ -300,7 +300,7 @@ async fn staff_set_and_adjust_stock_per_warehouse() {
 async fn a_lost_announcement_fails_its_message_and_the_redelivery_announces_without_reserving_again() {
     let stack = seeded(&[("TEA", "HZ", 10)]).await;
     submit(&stack.intake(), "k", &order_body(&[("TEA", 2)], "Zhejiang")).await;
-    let event = stack.receive(QUEUE, 10, 1).await;
+    let event = stack.receive_exactly(QUEUE, 1).await;
     let mut deps = stack.reservation();
     deps.common.events =
         std::sync::Arc::new(orderflow_tests::fixtures::FlakyPublisher::failing_first(1, deps.common.events.clone()));

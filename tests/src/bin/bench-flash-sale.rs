@@ -4,16 +4,19 @@
 //! `tests/bin/bench-flash-sale [--orders 2000] [--units 100] [--clients 64] [--pollers 4]`
 //!
 //! Prints accepted, rejected, oversold (must be 0), orders/s, p50/p99 latency from POST to a
-//! final status, AWS calls per order made by the functions, and the rate the same emulator gives
-//! for a bare TransactWriteItems, the ceiling the system's throughput is measured against.
+//! final status, AWS calls per order made by the functions, and as denominators measured in the
+//! same run: the bare TransactWriteItems rate of the same Dynoxide, and the bare SQS and
+//! EventBridge rates (`orderflow_tests::rates`) of LocalStack, which the stack runs on, and of
+//! moto, which it ran on before.
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use orderflow::domain::OrderId;
 use orderflow::store::Store;
 use orderflow_tests::calls::CallCounter;
-use orderflow_tests::emulators::{sdk_config, Moto};
+use orderflow_tests::emulators::{sdk_config, LocalStack};
 use orderflow_tests::fixtures::{from_own_customer, order_body};
 use orderflow_tests::local::{self, ApiClient, LocalOptions};
+use orderflow_tests::rates;
 use orderflow_tests::{Seed, Stack};
 use serde_json::json;
 use std::collections::HashMap;
@@ -91,46 +94,12 @@ async fn bare_transact_rate(client: &aws_sdk_dynamodb::Client, table: &str, tota
     total as f64 / started.elapsed().as_secs_f64()
 }
 
-/// PutEvents of OrderReceived-shaped events from `clients` callers, delivered by the rule to the
-/// reservation queue as real ones are: the emulator's ceiling for intake's one publish per
-/// order. The queue is purged afterwards.
-async fn bare_put_events_rate(stack: &Stack, total: usize, clients: usize) -> f64 {
-    let next = Arc::new(AtomicUsize::new(0));
-    let detail = json!({"probe": true}).to_string();
-    let started = Instant::now();
-    let workers = (0..clients).map(|_| {
-        let (client, bus, next, detail) =
-            (stack.eventbridge.clone(), stack.provisioned.bus_name.clone(), next.clone(), detail.clone());
-        tokio::spawn(async move {
-            while next.fetch_add(1, Ordering::Relaxed) < total {
-                let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                    .event_bus_name(&bus)
-                    .source(orderflow::events::SOURCE)
-                    .detail_type("OrderReceived")
-                    .detail(&detail)
-                    .build();
-                client.put_events().entries(entry).send().await.expect("baseline PutEvents");
-            }
-        })
-    });
-    futures::future::join_all(workers).await;
-    let rate = total as f64 / started.elapsed().as_secs_f64();
-    stack
-        .sqs
-        .purge_queue()
-        .queue_url(stack.provisioned.queue_url("StockReservationQueue"))
-        .send()
-        .await
-        .expect("purge");
-    rate
-}
-
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let o = options()?;
-    let moto = Moto::start(None).map_err(|e| e.to_string())?;
+    let localstack = LocalStack::start(None).map_err(|e| e.to_string())?;
     let calls = CallCounter::default();
-    let stack = Stack::for_benchmark(&moto.endpoint, &calls).await?;
+    let stack = Stack::for_benchmark(&localstack.endpoint, &calls).await?;
     let seed: Seed = serde_json::from_value(json!({
         "warehouses": [{"warehouse_id": "HZ", "name": "Hangzhou", "regions": ["Zhejiang"]}],
         "stock": [
@@ -150,8 +119,11 @@ async fn main() -> Result<(), String> {
     eprintln!("baseline: {} bare TransactWriteItems from {} clients ...", o.orders, o.clients);
     let baseline = bare_transact_rate(&stack.dynamodb, &stack.config.table_name, o.orders, o.clients).await;
     let probes = o.orders.min(500);
-    eprintln!("baseline: {probes} bare PutEvents through the rule to SQS from {} clients ...", o.clients);
-    let put_events = bare_put_events_rate(&stack, probes, o.clients).await;
+    eprintln!(
+        "baseline: bare SQS and EventBridge rates, {probes} messages from {} clients, LocalStack then moto ...",
+        o.clients
+    );
+    let emulator_rates = rates::on_localstack_and_moto(&localstack, probes, o.clients).await?;
     calls.reset();
 
     let stack = Arc::new(stack);
@@ -241,11 +213,7 @@ async fn main() -> Result<(), String> {
         "  bare TransactWriteItems on the same emulator: {baseline:.0}/s; orders/s is {:.1}% of it",
         100.0 * rate / baseline
     );
-    println!(
-        "  bare PutEvents (rule to SQS) on moto: {put_events:.0}/s; orders/s is {:.0}% of it",
-        100.0 * rate / put_events
-    );
-    drop(moto);
+    emulator_rates.print();
     if oversold != 0 {
         return Err("OVERSOLD".into());
     }

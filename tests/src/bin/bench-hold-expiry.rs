@@ -16,9 +16,10 @@ use orderflow::domain::{
 use orderflow::handlers::hold_expiry::sweep;
 use orderflow::store::{IdempotencyRecord, IdempotencyStatus, Store};
 use orderflow_tests::calls::CallCounter;
-use orderflow_tests::emulators::Moto;
+use orderflow_tests::emulators::LocalStack;
 use orderflow_tests::fixtures::order_body;
 use orderflow_tests::local::{self, LocalOptions};
+use orderflow_tests::rates;
 use orderflow_tests::{Seed, Stack, StackOptions};
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -108,15 +109,15 @@ fn ms(d: f64) -> String {
 async fn main() -> Result<(), String> {
     let holds = option("--holds", 10_000)?;
     let latency_holds = option("--latency-holds", 300)?;
-    let moto = Moto::start(None).map_err(|e| e.to_string())?;
+    let localstack = LocalStack::start(None).map_err(|e| e.to_string())?;
 
     // 1. Throughput, on a clock moved past every expiry.
     let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
     let calls = CallCounter::default();
     let stack = Stack::start(StackOptions {
-        moto_endpoint: moto.endpoint.clone(),
+        localstack_endpoint: localstack.endpoint.clone(),
         dynamodb_port: None,
-        prefix: "throughput-".into(),
+        stack_name: "throughput".into(),
         clock: clock.clone(),
         calls: Some(calls.clone()),
     })
@@ -159,9 +160,9 @@ async fn main() -> Result<(), String> {
     // 2. Latency from expires_at to release under the local stack's schedule.
     let stack = Arc::new(
         Stack::start(StackOptions {
-            moto_endpoint: moto.endpoint.clone(),
+            localstack_endpoint: localstack.endpoint.clone(),
             dynamodb_port: None,
-            prefix: "latency-".into(),
+            stack_name: "latency".into(),
             clock: Arc::new(SystemClock),
             calls: None,
         })
@@ -206,6 +207,6 @@ async fn main() -> Result<(), String> {
     let pct = |p: f64| lags.get(((lags.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN);
     println!("release latency under the local schedule (rate 1 minute): {} of {latency_holds} released", lags.len());
     println!("  after expires_at      p50 {}, p99 {}, max {}", ms(pct(0.5)), ms(pct(0.99)), ms(pct(1.0)));
-    drop(moto);
+    rates::on_localstack_and_moto(&localstack, 500, 16).await?.print();
     Ok(())
 }

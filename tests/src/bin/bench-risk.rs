@@ -11,8 +11,9 @@ use orderflow::domain::address::AddressKind;
 use orderflow::domain::risk::{RiskContext, RiskRules, RiskSubject};
 use orderflow::domain::PaymentMethod;
 use orderflow_tests::calls::CallCounter;
-use orderflow_tests::emulators::Moto;
+use orderflow_tests::emulators::LocalStack;
 use orderflow_tests::fixtures::{from_own_customer, one_warehouse, order_body, submit};
+use orderflow_tests::rates;
 use orderflow_tests::Stack;
 use std::collections::BTreeSet;
 use std::hint::black_box;
@@ -71,9 +72,9 @@ async fn main() -> Result<(), String> {
         total / scores as u64
     );
 
-    let moto = Moto::start(None).map_err(|e| e.to_string())?;
+    let localstack = LocalStack::start(None).map_err(|e| e.to_string())?;
     let calls = CallCounter::default();
-    let stack = Stack::for_benchmark(&moto.endpoint, &calls).await?;
+    let stack = Stack::for_benchmark(&localstack.endpoint, &calls).await?;
     stack.seed(&one_warehouse(&[("TEA", 1_000_000)])).await?;
     let intake = stack.intake();
     calls.reset();
@@ -90,6 +91,6 @@ async fn main() -> Result<(), String> {
         println!("    {operation:<40} {:.3}", count as f64 / orders as f64);
     }
     println!("  scoring's share: the BatchGetItem (context) and the rules GetItem (once per minute per instance); its counters ride in the order's TransactWriteItems");
-    drop(moto);
+    rates::on_localstack_and_moto(&localstack, 500, 16).await?.print();
     Ok(())
 }

@@ -1,11 +1,12 @@
-//! The whole system on this machine: Dynoxide and moto on loopback, the template's resources
-//! provisioned, stock seeded, every function wired to its trigger. Run it with
-//! `tests/bin/local-stack`, which installs what it needs first.
+//! The whole system on this machine: Dynoxide and LocalStack on loopback, the template deployed
+//! (LocalStack's share through its CloudFormation, the table on Dynoxide), stock seeded, every
+//! function wired to its trigger. Run it with `tests/bin/local-stack`, which installs what it
+//! needs first.
 //!
-//! Ports: LOCAL_API_PORT (3000), LOCAL_DYNAMODB_PORT (8000), LOCAL_MOTO_PORT (5000).
+//! Ports: LOCAL_API_PORT (3000), LOCAL_DYNAMODB_PORT (8000), LOCAL_LOCALSTACK_PORT (4566).
 //! Seed file: LOCAL_SEED (infra/local-seed.json).
 
-use orderflow_tests::emulators::{repo_root, Moto};
+use orderflow_tests::emulators::{repo_root, LocalStack};
 use orderflow_tests::local::{self, LocalOptions};
 use orderflow_tests::{Seed, Stack, StackOptions};
 use std::sync::Arc;
@@ -24,16 +25,16 @@ async fn main() -> Result<(), String> {
         .with_target(false)
         .compact()
         .init();
-    let (api_port, dynamodb_port, moto_port) =
-        (port("LOCAL_API_PORT", 3000)?, port("LOCAL_DYNAMODB_PORT", 8000)?, port("LOCAL_MOTO_PORT", 5000)?);
+    let (api_port, dynamodb_port, localstack_port) =
+        (port("LOCAL_API_PORT", 3000)?, port("LOCAL_DYNAMODB_PORT", 8000)?, port("LOCAL_LOCALSTACK_PORT", 4566)?);
     let seed_path =
         std::env::var("LOCAL_SEED").map(Into::into).unwrap_or_else(|_| repo_root().join("infra/local-seed.json"));
 
-    let moto = Moto::start(Some(moto_port)).map_err(|e| e.to_string())?;
+    let localstack = LocalStack::start(Some(localstack_port)).map_err(|e| e.to_string())?;
     let stack = Stack::start(StackOptions {
-        moto_endpoint: moto.endpoint.clone(),
+        localstack_endpoint: localstack.endpoint.clone(),
         dynamodb_port: Some(dynamodb_port),
-        prefix: String::new(),
+        stack_name: "orderflow-local".to_owned(),
         clock: Stack::system_clock(),
         calls: None,
     })
@@ -49,19 +50,21 @@ async fn main() -> Result<(), String> {
         "\nOrderflow local stack is up.\n\
          \x20 API              {api}\n\
          \x20 DynamoDB         {dynamo}  table {table}\n\
-         \x20 SQS, EventBridge {moto}  bus {bus}\n\
+         \x20 LocalStack       {localstack}  stack {stack_name}: bus {bus}, {queues} queues (SQS, EventBridge, S3, KMS, CloudFormation)\n\
          \x20 Seeded           {warehouses} warehouses, {stock} stock records from {seed}\n\n\
          Try:\n\
          \x20 curl -si -X POST {api}/orders -H 'content-type: application/json' -H 'idempotency-key: demo-1' -d @events/order-body.json\n\
          \x20 curl -s {api}/orders/<order_id>\n\
          \x20 curl -s {api}/admin/stock/TEA-GREEN-250\n\
          \x20 curl -s -X POST {api}/orders/<order_id>/cancel\n\n\
-         The binaries run against the same emulators with AWS_ENDPOINT_URL={dynamo} (DynamoDB) or {moto}.\n\
+         The binaries run against the same emulators with AWS_ENDPOINT_URL_DYNAMODB={dynamo} and AWS_ENDPOINT_URL={localstack}.\n\
          Ctrl-C stops everything.",
         dynamo = stack.dynamodb_endpoint,
         table = stack.provisioned.table_name,
-        moto = moto.endpoint,
+        localstack = localstack.endpoint,
+        stack_name = stack.provisioned.stack_name,
         bus = stack.provisioned.bus_name,
+        queues = stack.provisioned.queue_urls.len(),
         warehouses = seed.warehouses.len(),
         stock = seed.stock.len(),
         seed = seed_path.display(),
@@ -69,6 +72,6 @@ async fn main() -> Result<(), String> {
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
     println!("stopping");
     running.stop().await;
-    drop(moto);
+    drop(localstack);
     Ok(())
 }
