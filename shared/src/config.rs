@@ -16,7 +16,6 @@ pub enum ConfigError {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub table_name: String,
-    pub event_bus_name: String,
     /// How long an online order's stock is held awaiting payment.
     pub hold_duration: Duration,
     /// How long a cash-on-delivery order's stock is held awaiting review.
@@ -51,7 +50,6 @@ impl Config {
         };
         Ok(Self {
             table_name: required("TABLE_NAME")?,
-            event_bus_name: required("EVENT_BUS_NAME")?,
             hold_duration: Duration::minutes(number("HOLD_MINUTES", Self::DEFAULT_HOLD_MINUTES, 1..=7 * 24 * 60)?),
             cod_hold_duration: Duration::minutes(number(
                 "COD_HOLD_MINUTES",
@@ -75,18 +73,18 @@ mod tests {
 
     #[test]
     fn hold_defaults_to_thirty_minutes() {
-        let c = config(&[("TABLE_NAME", "t"), ("EVENT_BUS_NAME", "b")]).unwrap();
+        let c = config(&[("TABLE_NAME", "t")]).unwrap();
         assert_eq!(c.hold_duration, Duration::minutes(30));
     }
 
     #[test]
     fn missing_table_is_an_error() {
-        assert!(matches!(config(&[("EVENT_BUS_NAME", "b")]), Err(ConfigError::Missing("TABLE_NAME"))));
+        assert!(matches!(config(&[("HOLD_MINUTES", "30")]), Err(ConfigError::Missing("TABLE_NAME"))));
     }
 
     #[test]
     fn a_nonsense_hold_is_an_error() {
-        let r = config(&[("TABLE_NAME", "t"), ("EVENT_BUS_NAME", "b"), ("HOLD_MINUTES", "0")]);
+        let r = config(&[("TABLE_NAME", "t"), ("HOLD_MINUTES", "0")]);
         assert!(matches!(r, Err(ConfigError::Invalid { name: "HOLD_MINUTES", .. })));
     }
 }

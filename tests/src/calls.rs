@@ -1,5 +1,5 @@
-//! Counts the AWS calls a piece of work makes, per service and operation, retries included, by
-//! an SDK interceptor on the clients the handlers use.
+//! Counts the AWS calls a piece of work makes, per function, service and operation, retries
+//! included, by an SDK interceptor on the clients each function's handler uses.
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
@@ -10,18 +10,36 @@ use aws_smithy_types::config_bag::ConfigBag;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+/// Counts keyed `<function> <Service>.<Operation>` (or `<Service>.<Operation>` unlabelled).
 #[derive(Debug, Clone, Default)]
 pub struct CallCounter {
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
+    function: Option<&'static str>,
 }
 
 impl CallCounter {
+    /// The same counts, with this interceptor's calls filed under `function`.
+    pub fn for_function(&self, function: &'static str) -> Self {
+        Self { counts: self.counts.clone(), function: Some(function) }
+    }
+
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         self.counts.lock().expect("counter lock").clone()
     }
 
     pub fn total(&self) -> u64 {
         self.snapshot().values().sum()
+    }
+
+    /// Calls made by one function.
+    pub fn total_of(&self, function: &str) -> u64 {
+        let prefix = format!("{function} ");
+        self.snapshot().iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(_, v)| v).sum()
+    }
+
+    /// Calls of one operation (`EventBridge.PutEvents`) by anyone.
+    pub fn total_of_operation(&self, operation: &str) -> u64 {
+        self.snapshot().iter().filter(|(k, _)| k.rsplit(' ').next() == Some(operation)).map(|(_, v)| v).sum()
     }
 
     pub fn reset(&self) {
@@ -40,10 +58,12 @@ impl Intercept for CallCounter {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let name = cfg
-            .load::<Metadata>()
-            .map(|m| format!("{}.{}", m.service(), m.name()))
-            .unwrap_or_else(|| "unknown".to_owned());
+        let operation =
+            cfg.load::<Metadata>().map(|m| format!("{}.{}", m.service(), m.name())).unwrap_or_else(|| "unknown".into());
+        let name = match self.function {
+            Some(function) => format!("{function} {operation}"),
+            None => operation,
+        };
         *self.counts.lock().expect("counter lock").entry(name).or_default() += 1;
         Ok(())
     }

@@ -169,7 +169,8 @@ async fn failure_reasons(cloudformation: &aws_sdk_cloudformation::Client, stack_
     reasons.join("; ")
 }
 
-/// CreateTable from the template's `AWS::DynamoDB::Table` properties, then its TTL.
+/// CreateTable from the template's `AWS::DynamoDB::Table` properties (keys, indexes, stream),
+/// then its TTL.
 async fn create_table(p: &Json, name: &str, client: &aws_sdk_dynamodb::Client) -> Result<(), DeployError> {
     use aws_sdk_dynamodb::types::*;
     let text = |v: &Json, key: &str| v.get(key).and_then(Json::as_str).unwrap_or_default().to_owned();
@@ -217,6 +218,14 @@ async fn create_table(p: &Json, name: &str, client: &aws_sdk_dynamodb::Client) -
                 .build()
                 .expect("index fields set"),
         );
+    }
+    if let Some(view) = p["StreamSpecification"]["StreamViewType"].as_str() {
+        let stream = StreamSpecification::builder()
+            .stream_enabled(true)
+            .stream_view_type(StreamViewType::from(view))
+            .build()
+            .expect("flag and view set");
+        request = request.stream_specification(stream);
     }
     request.send().await.map_err(fail(format!("CreateTable {name}")))?;
     if let Some(ttl) = p.get("TimeToLiveSpecification").filter(|ttl| ttl["Enabled"].as_bool() == Some(true)) {

@@ -2,7 +2,7 @@
 
 use crate::apigw::{self, HttpCall};
 use lambda_http::{Body, Request, Response};
-use orderflow::events::{DomainEvent, EventPublisher, PublishAllFuture, PublishError};
+use orderflow::events::{Announcement, EventPublisher, PublishAllFuture, PublishError};
 use orderflow::handlers::{order_intake, staff_api};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -82,67 +82,76 @@ pub async fn staff(
     read(&staff_api::handle(deps, request).await.expect("handler answers"))
 }
 
-/// A publisher that refuses the first `n` events, then passes the rest to the real one: to test
-/// what happens when the bus fails after the table has changed.
-pub struct FlakyPublisher {
+/// A publisher in front of the real one that refuses what a test says (the first `n` entries,
+/// or every entry about one order), and remembers what the bus accepted, in order: to test the
+/// relay when the bus fails after the table has changed.
+pub struct TestPublisher {
     inner: Arc<dyn EventPublisher>,
-    failures: AtomicUsize,
+    refuse_first: AtomicUsize,
+    refuse_matching: Option<String>,
+    /// After this many accepted entries the relay "dies": the call panics, as a crashed or
+    /// timed-out invocation ends without an answer.
+    die_after: Option<usize>,
+    pub accepted: std::sync::Mutex<Vec<Announcement>>,
 }
 
-impl FlakyPublisher {
-    pub fn failing_first(n: usize, inner: Arc<dyn EventPublisher>) -> Self {
-        Self { inner, failures: AtomicUsize::new(n) }
+impl TestPublisher {
+    pub fn around(inner: Arc<dyn EventPublisher>) -> Self {
+        Self {
+            inner,
+            refuse_first: AtomicUsize::new(0),
+            refuse_matching: None,
+            die_after: None,
+            accepted: Default::default(),
+        }
+    }
+
+    pub fn refusing_first(mut self, n: usize) -> Self {
+        self.refuse_first = AtomicUsize::new(n);
+        self
+    }
+
+    /// Refuse, for ever, every entry whose event id contains `text` (a poison record).
+    pub fn refusing_matching(mut self, text: impl Into<String>) -> Self {
+        self.refuse_matching = Some(text.into());
+        self
+    }
+
+    pub fn dying_after(mut self, accepted: usize) -> Self {
+        self.die_after = Some(accepted);
+        self
+    }
+
+    pub fn event_ids(&self) -> Vec<String> {
+        self.accepted.lock().unwrap().iter().map(|a| a.event_id.clone()).collect()
+    }
+
+    fn refuses(&self, announcement: &Announcement) -> bool {
+        if self.refuse_matching.as_deref().is_some_and(|text| announcement.event_id.contains(text)) {
+            return true;
+        }
+        self.refuse_first.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
     }
 }
 
-impl EventPublisher for FlakyPublisher {
-    fn publish_all<'a>(&'a self, events: &'a [DomainEvent]) -> PublishAllFuture<'a> {
+impl EventPublisher for TestPublisher {
+    fn publish_all<'a>(&'a self, announcements: &'a [Announcement]) -> PublishAllFuture<'a> {
         Box::pin(async move {
             let mut results = Vec::new();
-            for event in events {
-                if self.failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
-                    results.push(Err(PublishError { detail_type: event.detail_type(), reason: "injected".into() }));
-                } else {
-                    results.extend(self.inner.publish_all(std::slice::from_ref(event)).await);
+            for announcement in announcements {
+                if self.die_after.is_some_and(|limit| self.accepted.lock().unwrap().len() >= limit) {
+                    panic!("the relay died half-way through its batch");
                 }
-            }
-            results
-        })
-    }
-}
-
-/// A publisher that passes events through and remembers the ones the bus accepted.
-pub struct RecordingPublisher {
-    inner: Arc<dyn EventPublisher>,
-    pub published: std::sync::Mutex<Vec<DomainEvent>>,
-}
-
-impl RecordingPublisher {
-    pub fn around(inner: Arc<dyn EventPublisher>) -> Arc<Self> {
-        Arc::new(Self { inner, published: std::sync::Mutex::new(Vec::new()) })
-    }
-
-    /// Put a recorder in front of a function's publisher; the recorder, to read back.
-    pub fn install(common: &mut orderflow::handlers::Common) -> Arc<Self> {
-        let recorder = Self::around(common.events.clone());
-        common.events = recorder.clone();
-        recorder
-    }
-
-    pub fn detail_types(&self) -> Vec<&'static str> {
-        self.published.lock().unwrap().iter().map(DomainEvent::detail_type).collect()
-    }
-}
-
-impl EventPublisher for RecordingPublisher {
-    fn publish_all<'a>(&'a self, events: &'a [DomainEvent]) -> PublishAllFuture<'a> {
-        Box::pin(async move {
-            let results = self.inner.publish_all(events).await;
-            let mut published = self.published.lock().unwrap();
-            for (event, result) in events.iter().zip(&results) {
-                if result.is_ok() {
-                    published.push(event.clone());
+                if self.refuses(announcement) {
+                    results
+                        .push(Err(PublishError { event_id: announcement.event_id.clone(), reason: "injected".into() }));
+                    continue;
                 }
+                let result = self.inner.publish_all(std::slice::from_ref(announcement)).await;
+                if result.iter().all(Result::is_ok) {
+                    self.accepted.lock().unwrap().push(announcement.clone());
+                }
+                results.extend(result);
             }
             results
         })
@@ -169,8 +178,8 @@ pub fn from_own_customer(body: &Value) -> Value {
 }
 
 /// `n` orders with `body`, each from a customer and device of its own, submitted through intake
-/// and reserved. Reservation is called with the event intake published, so the caller needs no
-/// queue; the queue is drained.
+/// and reserved (reservation is called with the order as its OrderReceived carries it, so the
+/// caller needs neither the relay nor the queue).
 pub async fn reserved_orders(stack: &crate::Stack, n: usize, body: &Value) -> Vec<orderflow::domain::OrderId> {
     let intake = stack.intake();
     let reservation = stack.reservation();
@@ -189,6 +198,44 @@ pub async fn reserved_orders(stack: &crate::Stack, n: usize, body: &Value) -> Ve
         .expect("reserved");
         ids.push(id);
     }
-    stack.drain("StockReservationQueue").await;
     ids
+}
+
+/// A payment provider's event, as it would POST it.
+pub fn payment_event(kind: &str, order_id: &str, amount: i64, currency: &str, payment_id: &str, created: i64) -> Value {
+    json!({
+        "id": format!("evt_{}", ulid::Ulid::new()),
+        "type": kind,
+        "created": created,
+        "data": {"payment_id": payment_id, "order_id": order_id, "amount_minor": amount, "currency": currency}
+    })
+}
+
+/// POST a provider event to the webhook, signed with `secret` at `signed_at`.
+pub async fn deliver_payment_signed(
+    stack: &crate::Stack,
+    event: &Value,
+    secret: &[u8],
+    signed_at: i64,
+) -> (u16, Value) {
+    let body = event.to_string();
+    let signature = orderflow::domain::payment::sign(secret, signed_at, body.as_bytes());
+    let request = http(
+        "POST",
+        "/payments/webhook",
+        "/payments/webhook",
+        &[("content-type", "application/json"), ("payment-signature", &signature)],
+        Some(body),
+    );
+    read(
+        &orderflow::handlers::payment_webhook::handle(&stack.payment_webhook(), request)
+            .await
+            .expect("handler answers"),
+    )
+}
+
+/// POST a provider event to the webhook, signed as the provider would sign it now.
+pub async fn deliver_payment(stack: &crate::Stack, event: &Value) -> (u16, Value) {
+    let now = stack.clock.now().unix_timestamp();
+    deliver_payment_signed(stack, event, crate::Stack::webhook_secret().as_bytes(), now).await
 }

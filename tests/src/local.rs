@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use orderflow::handlers::event_relay::RelayDeps;
 use orderflow::handlers::hold_expiry::{self, ExpiryDeps};
 use orderflow::handlers::order_intake::{self, IntakeDeps};
 use orderflow::handlers::payment_processor::{self, ProcessorDeps};
@@ -36,6 +37,7 @@ pub enum LocalFunction {
     HoldExpiry(ExpiryDeps),
     PaymentWebhook(WebhookDeps),
     PaymentProcessor(ProcessorDeps),
+    EventRelay(RelayDeps),
 }
 
 impl LocalFunction {
@@ -47,6 +49,7 @@ impl LocalFunction {
             "hold-expiry" => Self::HoldExpiry(stack.expiry()),
             "payment-webhook" => Self::PaymentWebhook(stack.payment_webhook()),
             "payment-processor" => Self::PaymentProcessor(stack.payment_processor()),
+            "event-relay" => Self::EventRelay(stack.relay_deps()),
             other => return Err(format!("the template names a function binary {other:?} the local stack cannot run")),
         })
     }
@@ -56,7 +59,7 @@ impl LocalFunction {
             Self::OrderIntake(deps) => order_intake::handle(deps, request).await,
             Self::StaffApi(deps) => staff_api::handle(deps, request).await,
             Self::PaymentWebhook(deps) => payment_webhook::handle(deps, request).await,
-            Self::StockReservation(_) | Self::HoldExpiry(_) | Self::PaymentProcessor(_) => {
+            Self::StockReservation(_) | Self::HoldExpiry(_) | Self::PaymentProcessor(_) | Self::EventRelay(_) => {
                 return Err("this function has no HTTP trigger".into())
             }
         };
@@ -172,6 +175,13 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
                         None => parse_rate(expression)?,
                     };
                     tasks.push(tokio::spawn(run_schedule(every, deps.clone(), stopped.clone())));
+                }
+                Trigger::TableStream(_) => {
+                    let LocalFunction::EventRelay(deps) = &local else {
+                        return Err(format!("{} reads the table stream but is not the event relay", function.binary));
+                    };
+                    let mapping = stack.relay_mapping().await?;
+                    tasks.push(tokio::spawn(run_stream_mapping(mapping, deps.clone(), stopped.clone())));
                 }
             }
         }
@@ -388,6 +398,33 @@ async fn run_schedule(every: Duration, deps: ExpiryDeps, mut stopped: watch::Rec
         let deadline = std::time::Instant::now() + FUNCTION_TIMEOUT - SAFETY_MARGIN;
         if let Err(err) = hold_expiry::sweep(&deps, Some(deadline)).await {
             tracing::error!(error = %err, "scheduled sweep failed");
+        }
+    }
+}
+
+/// The Lambda DynamoDB-stream event source: poll the table's stream, gather batches for the
+/// template's batching window, invoke the relay, retry and checkpoint (see [`crate::stream`]).
+async fn run_stream_mapping(
+    mut mapping: crate::stream::StreamMapping,
+    deps: RelayDeps,
+    mut stopped: watch::Receiver<bool>,
+) {
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        let poll = mapping.poll(true, |event| crate::outbox::invoke_relay(deps.clone(), event));
+        let report = tokio::select! {
+            report = poll => report,
+            _ = stopped.changed() => return,
+        };
+        match report {
+            Ok(report) if report.delivered > 0 && report.failures == 0 => {}
+            Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(err) => {
+                tracing::error!(error = %err, "reading the table stream failed");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
         }
     }
 }

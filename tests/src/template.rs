@@ -31,6 +31,8 @@ pub enum Trigger {
     Schedule {
         expression: String,
     },
+    /// The table\'s stream, through an event source mapping.
+    TableStream(crate::stream::TableStreamTrigger),
 }
 
 #[derive(Debug, Clone)]
@@ -115,6 +117,28 @@ fn trigger(function: &str, event: &Value) -> Result<Trigger, TemplateError> {
         Some("Schedule" | "ScheduleV2") => Trigger::Schedule {
             expression: text("Schedule").or_else(|| text("ScheduleExpression")).unwrap_or_default(),
         },
+        Some("DynamoDB") => {
+            let number = |key: &str, default: i64| properties.get(key).and_then(Value::as_i64).unwrap_or(default);
+            let reports_items = properties
+                .get("FunctionResponseTypes")
+                .and_then(Value::as_sequence)
+                .is_some_and(|types| types.iter().any(|t| t.as_str() == Some("ReportBatchItemFailures")));
+            if !reports_items {
+                return Err(missing("a stream consumer must report batch item failures"));
+            }
+            Trigger::TableStream(crate::stream::TableStreamTrigger {
+                batch_size: number("BatchSize", 100) as i32,
+                batching_window: std::time::Duration::from_secs(number("MaximumBatchingWindowInSeconds", 0) as u64),
+                // Lambda's default is to retry until the records expire.
+                max_retries: number("MaximumRetryAttempts", 10_000) as u32,
+                bisect_on_error: properties.get("BisectBatchOnFunctionError").and_then(Value::as_bool).unwrap_or(false),
+                on_failure_queue: properties
+                    .get("DestinationConfig")
+                    .and_then(|d| d.get("OnFailure"))
+                    .and_then(|f| f.get("Destination"))
+                    .and_then(get_att_of),
+            })
+        }
         other => return Err(shape(format!("{function}: event type {other:?} has no local emulation"))),
     })
 }
@@ -155,6 +179,23 @@ mod tests {
         });
         let target = &rule.expect("an OrderReceived rule")["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0];
         assert_eq!(target, "StockReservationQueue");
+    }
+
+    #[test]
+    fn the_event_relay_reads_the_table_stream_with_bounded_retries_and_a_failure_destination() {
+        let template = Functions::from_repo().unwrap();
+        let relay = template.functions.iter().find(|f| f.binary == "event-relay").unwrap();
+        let [Trigger::TableStream(stream)] = relay.triggers.as_slice() else {
+            panic!("the relay's one trigger is the table stream: {:?}", relay.triggers)
+        };
+        assert!(stream.bisect_on_error);
+        assert!((1..=10).contains(&stream.max_retries), "{}", stream.max_retries);
+        assert_eq!(stream.on_failure_queue.as_deref(), Some("UnpublishedChangesQueue"));
+        let translated = crate::translate::repo_template().unwrap();
+        assert_eq!(
+            translated["Resources"]["OrdersTable"]["Properties"]["StreamSpecification"]["StreamViewType"],
+            "NEW_AND_OLD_IMAGES"
+        );
     }
 
     #[test]

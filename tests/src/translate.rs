@@ -237,11 +237,14 @@ mod tests {
                 "NotificationQueue",
                 "OrderEventBus",
                 "OrderReceivedRule",
+                "PaymentEventReceivedRule",
                 "PaymentEventsDeadLetterQueue",
                 "PaymentEventsQueue",
+                "PaymentEventsQueuePolicy",
                 "StockReservationDeadLetterQueue",
                 "StockReservationQueue",
                 "StockReservationQueuePolicy",
+                "UnpublishedChangesQueue",
             ],
             "what LocalStack deploys of the template"
         );

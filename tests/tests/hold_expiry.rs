@@ -1,14 +1,15 @@
-//! Hold expiry against the emulators, on an injected clock: due holds released, others left,
-//! payment and expiry racing for the same holds, a sweeper stopped half-way, stuck orders.
+//! Hold expiry against the emulators, on an injected clock: due holds released (and announced
+//! from the stream), others left, payment and expiry racing for the same holds, bounded runs.
 
 use orderflow::clock::Clock;
 use orderflow::domain::{OrderId, OrderStatus};
 use orderflow::events::OrderReceived;
-use orderflow::handlers::hold_expiry::{sweep, ExpiryDeps, ExpirySettings};
+use orderflow::handlers::hold_expiry::{sweep, ExpirySettings};
+use orderflow::handlers::payment_processor;
 use orderflow::handlers::stock_reservation::reserve_order;
-use orderflow::store::{HoldStatus, PaymentOutcome};
+use orderflow::store::{HoldStatus, PaymentKey, Resolution};
 use orderflow_tests::fixtures::{
-    one_warehouse, order_body, reserved_orders, staff, submit, FlakyPublisher, RecordingPublisher,
+    deliver_payment, one_warehouse, order_body, payment_event, reserved_orders, staff, submit,
 };
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
@@ -21,10 +22,19 @@ async fn seeded(units: i64) -> (Stack, Arc<orderflow::clock::ManualClock>) {
     (stack, clock)
 }
 
-fn recording(stack: &Stack) -> (ExpiryDeps, Arc<RecordingPublisher>) {
-    let mut deps = stack.expiry();
-    let recorder = RecordingPublisher::install(&mut deps.common);
-    (deps, recorder)
+/// A succeeded payment of one TEA (19.90 CNY) for `id`, stored by the webhook: the event the
+/// processor will apply.
+async fn stored_payment(stack: &Stack, id: OrderId, payment_id: &str) -> orderflow::domain::payment::PaymentEvent {
+    let event = payment_event(
+        "payment.succeeded",
+        &id.to_string(),
+        1_990,
+        "CNY",
+        payment_id,
+        stack.clock.now().unix_timestamp(),
+    );
+    assert_eq!(deliver_payment(stack, &event).await.0, 200);
+    serde_json::from_value(event).unwrap()
 }
 
 async fn status_of(stack: &Stack, id: OrderId) -> OrderStatus {
@@ -35,34 +45,42 @@ async fn status_of(stack: &Stack, id: OrderId) -> OrderStatus {
 async fn due_holds_are_released_and_announced_and_others_left_alone() {
     let (stack, clock) = seeded(10).await;
     let ids = reserved_orders(&stack, 3, &order_body(&[("TEA", 2)], "Zhejiang")).await;
-    let (deps, recorder) = recording(&stack);
+    let deps = stack.expiry();
+    let bus = stack.observe_bus().await;
 
     clock.advance(Duration::minutes(29));
     let report = sweep(&deps, None).await.unwrap();
-    assert_eq!((report.expired, report.announced), (0, 0), "not due yet");
+    assert_eq!(report.expired, 0, "not due yet");
     assert_eq!(status_of(&stack, ids[0]).await, OrderStatus::AwaitingPayment);
 
     clock.advance(Duration::minutes(1));
     let report = sweep(&deps, None).await.unwrap();
-    assert_eq!((report.expired, report.announced, report.failed), (3, 3, 0));
+    assert_eq!((report.expired, report.failed), (3, 0));
     for id in &ids {
         assert_eq!(status_of(&stack, *id).await, OrderStatus::Expired);
         let hold = stack.store().hold(*id).await.unwrap().unwrap();
         assert_eq!(hold.hold_status, HoldStatus::Released);
-        assert!(hold.expiry_bucket.is_none(), "announced holds leave the index");
+        assert!(hold.expiry_bucket.is_none(), "released holds leave the index in the same write");
     }
     let tea = stack.stock("TEA", "HZ").await;
     assert_eq!((tea.available, tea.reserved), (10, 0));
-    assert_eq!(recorder.detail_types(), ["OrderExpired"; 3]);
     assert_eq!(sweep(&deps, None).await.unwrap().expired, 0, "nothing left");
+
+    stack.relay().await;
+    let events = bus.at_least(9).await;
+    let expired: Vec<&Value> = events.iter().filter(|e| e["detail-type"] == "OrderExpired").collect();
+    assert_eq!(expired.len(), 3, "each expiry announced once: {events:?}");
+    for event in expired {
+        assert_eq!(event["detail"]["released"][0]["quantity"], 2, "with what went back");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn paid_orders_are_never_released() {
     let (stack, clock) = seeded(10).await;
     let ids = reserved_orders(&stack, 2, &order_body(&[("TEA", 1)], "Zhejiang")).await;
-    let paid = stack.store().commit_payment(ids[0], "pay-1", clock.now()).await.unwrap();
-    assert!(matches!(paid, PaymentOutcome::Paid(_)));
+    let payment = stored_payment(&stack, ids[0], "pay-1").await;
+    payment_processor::process(&stack.payment_processor(), &payment).await.unwrap();
     clock.advance(Duration::hours(2));
     let report = sweep(&stack.expiry(), None).await.unwrap();
     assert_eq!(report.expired, 1);
@@ -76,107 +94,90 @@ async fn paid_orders_are_never_released() {
 async fn payment_and_expiry_racing_for_a_hundred_orders_end_each_in_exactly_one_state() {
     let (stack, clock) = seeded(100).await;
     let ids = reserved_orders(&stack, 100, &order_body(&[("TEA", 1)], "Zhejiang")).await;
+    let mut payments = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        payments.push(stored_payment(&stack, *id, &format!("pay-race-{i}")).await);
+    }
+    let keys: Vec<PaymentKey> = payments.iter().map(PaymentKey::of).collect();
     clock.advance(Duration::minutes(31));
-    let store = stack.store();
+    let (store, processor) = (stack.store(), stack.payment_processor());
     let barrier = Arc::new(tokio::sync::Barrier::new(200));
     let mut tasks = Vec::new();
-    for id in &ids {
-        let (store, barrier, id, now) = (store.clone(), barrier.clone(), *id, clock.now());
-        let hold = store.hold(id).await.unwrap().unwrap();
-        let pay_barrier = barrier.clone();
-        let pay_store = store.clone();
+    for (id, payment) in ids.iter().zip(payments) {
+        let (store, barrier, now) = (store.clone(), barrier.clone(), clock.now());
+        let hold = store.hold(*id).await.unwrap().unwrap();
+        let (pay_barrier, processor) = (barrier.clone(), processor.clone());
         tasks.push(tokio::spawn(async move {
             pay_barrier.wait().await;
-            matches!(pay_store.commit_payment(id, "pay-race", now).await.unwrap(), PaymentOutcome::Paid(_))
+            payment_processor::process(&processor, &payment).await.unwrap();
+            false
         }));
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             matches!(store.expire_hold(&hold, now).await.unwrap(), orderflow::store::ExpireOutcome::Expired(_))
         }));
     }
-    let wins: Vec<bool> = futures::future::join_all(tasks).await.into_iter().map(Result::unwrap).collect();
-    let (mut paid, mut expired) = (0, 0);
+    let outcomes: Vec<bool> = futures::future::join_all(tasks).await.into_iter().map(Result::unwrap).collect();
+    let (mut on_time, mut late) = (0, 0);
     for (i, id) in ids.iter().enumerate() {
-        let (payment_won, expiry_won) = (wins[2 * i], wins[2 * i + 1]);
-        assert!(payment_won ^ expiry_won, "order {i}: exactly one side wins");
-        let status = status_of(&stack, *id).await;
-        let hold = stack.store().hold(*id).await.unwrap().unwrap().hold_status;
-        match status {
-            OrderStatus::Paid => {
-                assert!(payment_won);
-                assert_eq!(hold, HoldStatus::Committed);
-                paid += 1;
+        let expiry_won = outcomes[2 * i + 1];
+        // The payment is applied either way: on time if it won, late (stock taken again) if not.
+        assert_eq!(status_of(&stack, *id).await, OrderStatus::Paid, "order {i}");
+        assert_eq!(stack.store().hold(*id).await.unwrap().unwrap().hold_status, HoldStatus::Committed);
+        let resolution = stack.store().payment_record(&keys[i]).await.unwrap().unwrap().resolution.unwrap();
+        match resolution {
+            Resolution::Paid => {
+                assert!(!expiry_won, "order {i}: paid on time, so the expiry lost");
+                on_time += 1;
             }
-            OrderStatus::Expired => {
-                assert!(expiry_won);
-                assert_eq!(hold, HoldStatus::Released);
-                expired += 1;
+            Resolution::LatePaid => {
+                assert!(expiry_won, "order {i}: paid late, so the expiry won first");
+                late += 1;
             }
-            other => panic!("order {i} ended {other:?}"),
+            other => panic!("order {i} resolved {other:?}"),
         }
     }
     let tea = stack.stock("TEA", "HZ").await;
-    assert_eq!(paid + expired, 100);
-    assert_eq!((tea.reserved, tea.sold, tea.available), (0, paid, 100 - paid), "stock conserved to the unit");
+    assert_eq!(on_time + late, 100);
+    assert_eq!((tea.reserved, tea.sold, tea.available), (0, 100, 0), "every unit sold once, none twice");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sweep_stopped_half_way_loses_nothing_and_releases_nothing_twice() {
+async fn bounded_runs_leave_the_rest_for_the_next_run_and_release_nothing_twice() {
     let (stack, clock) = seeded(100).await;
     let ids = reserved_orders(&stack, 40, &order_body(&[("TEA", 1)], "Zhejiang")).await;
     clock.advance(Duration::hours(1));
-
-    // A run whose every announcement fails: the holds are released, the events are not out.
-    let mut broken = stack.expiry();
-    broken.common.events = Arc::new(FlakyPublisher::failing_first(usize::MAX, broken.common.events.clone()));
-    broken.settings = ExpirySettings { max_holds_per_run: 15, ..ExpirySettings::default() };
-    let report = sweep(&broken, None).await.unwrap();
-    assert_eq!((report.expired, report.announced), (15, 0));
-    assert!(report.more_due);
-    assert_eq!(stack.stock("TEA", "HZ").await.available, 75);
-
-    // Bounded runs with a working bus finish the job and announce every expiry once.
-    let (mut deps, recorder) = recording(&stack);
+    let bus = stack.observe_bus().await;
+    let mut deps = stack.expiry();
     deps.settings = ExpirySettings { max_holds_per_run: 15, ..ExpirySettings::default() };
     let mut runs = 0;
+    let mut expired = 0;
     loop {
         runs += 1;
         let report = sweep(&deps, None).await.unwrap();
+        expired += report.expired;
         if !report.more_due {
             break;
         }
         assert!(runs < 10, "the sweep converges");
     }
     assert!(runs >= 3, "15 holds a run means several runs for 40, took {runs}");
+    assert_eq!(expired, 40);
     let tea = stack.stock("TEA", "HZ").await;
     assert_eq!((tea.available, tea.reserved), (100, 0), "every unit back once");
-    assert_eq!(recorder.detail_types().len(), 40, "every expiry announced once");
-    for id in ids {
-        assert_eq!(status_of(&stack, id).await, OrderStatus::Expired);
+    for id in &ids {
+        assert_eq!(status_of(&stack, *id).await, OrderStatus::Expired);
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_order_whose_announcement_was_lost_is_announced_again_with_backoff() {
-    let (stack, clock) = seeded(10).await;
-    let mut intake = stack.intake();
-    intake.common.events = Arc::new(FlakyPublisher::failing_first(1, intake.common.events.clone()));
-    let (status, _) = submit(&intake, "lost", &order_body(&[("TEA", 1)], "Zhejiang")).await;
-    assert_eq!(status, 503, "the client gave up after this");
-    let deps = stack.expiry();
-
-    assert_eq!(sweep(&deps, None).await.unwrap().republished, 0, "within its grace time");
-    clock.advance(Duration::minutes(3));
-    assert_eq!(sweep(&deps, None).await.unwrap().republished, 1);
-    assert_eq!(sweep(&deps, None).await.unwrap().republished, 0, "not again at once");
-    // Reservation gets the order after all.
-    let event = stack.receive_exactly("StockReservationQueue", 1).await;
-    let response = orderflow::handlers::stock_reservation::handle_batch(&stack.reservation(), event).await;
-    assert!(response.batch_item_failures.is_empty());
-    assert_eq!(stack.stock("TEA", "HZ").await.reserved, 1);
-    clock.advance(Duration::hours(2));
-    let report = sweep(&deps, None).await.unwrap();
-    assert_eq!(report.republished, 0, "a reserved order leaves the received-orders index");
+    stack.relay().await;
+    let events = bus.at_least(120).await;
+    let mut announced: Vec<String> = events
+        .iter()
+        .filter(|e| e["detail-type"] == "OrderExpired")
+        .map(|e| e["detail"]["order_id"].as_str().unwrap().to_owned())
+        .collect();
+    announced.sort();
+    announced.dedup();
+    assert_eq!(announced.len(), 40, "every expiry announced");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,10 +1,9 @@
-//! Order intake against the emulators: validation, idempotency, publishing and its recovery.
+//! Order intake against the emulators: validation, idempotency, and the order's announcement,
+//! which comes from the table's stream through the event relay.
 
-use orderflow::handlers::order_intake::IntakeDeps;
-use orderflow_tests::fixtures::{get_order, http, order_body, post_order_request, read, submit, FlakyPublisher};
+use orderflow_tests::fixtures::{get_order, http, order_body, post_order_request, read, submit};
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
-use std::sync::Arc;
 
 const RESERVATION_QUEUE: &str = "StockReservationQueue";
 
@@ -45,10 +44,14 @@ async fn a_valid_order_is_stored_received_and_announced_to_reservation() {
     assert_eq!(order["phone"], "**********8000", "the phone is masked");
     assert!(order.get("shipping_address").is_none(), "no street address in the view");
 
+    assert!(stack.drain(RESERVATION_QUEUE).await.is_empty(), "intake publishes nothing itself");
+    stack.relay().await;
     let messages = stack.drain(RESERVATION_QUEUE).await;
     assert_eq!(detail_types(&messages), ["OrderReceived"]);
     let event: Value = serde_json::from_str(messages[0].body.as_deref().unwrap()).unwrap();
     assert_eq!(event["detail"]["order_id"], id);
+    assert_eq!(event["detail"]["event_id"], format!("OrderReceived:{id}:v1"), "a deterministic id");
+    assert_eq!(event["detail"]["version"], 1);
     assert!(!event.to_string().contains("13800138000"), "no phone number on the bus");
 }
 
@@ -61,6 +64,7 @@ async fn the_same_key_again_returns_the_same_response_and_does_nothing_twice() {
     let response = orderflow::handlers::order_intake::handle(&deps, post_order_request("k-same", &body)).await.unwrap();
     assert_eq!(response.headers()["idempotent-replayed"], "true");
     assert_eq!(read(&response), first);
+    stack.relay().await;
     assert_eq!(stack.drain(RESERVATION_QUEUE).await.len(), 1);
 }
 
@@ -90,6 +94,7 @@ async fn concurrent_retries_of_one_key_create_one_order() {
         results.iter().filter(|(s, _)| *s == 202).map(|(_, b)| b["order_id"].as_str().unwrap()).collect();
     assert!(results.iter().all(|(s, _)| *s == 202 || *s == 409), "{results:?}");
     assert_eq!(ids.len(), 1, "one order id for one key: {results:?}");
+    stack.relay().await;
     assert_eq!(stack.drain(RESERVATION_QUEUE).await.len(), 1, "one OrderReceived");
     let orders = stack
         .dynamodb
@@ -104,26 +109,25 @@ async fn concurrent_retries_of_one_key_create_one_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_with_the_same_key_finishes_an_order_whose_publish_failed() {
-    let (stack, _) = Stack::for_test().await;
-    let mut deps: IntakeDeps = stack.intake();
-    deps.common.events = Arc::new(FlakyPublisher::failing_first(1, deps.common.events.clone()));
-    let body = order_body(&[("TEA", 1)], "Zhejiang");
-
-    let (status, problem) = submit(&deps, "k-flaky", &body).await;
-    assert_eq!(status, 503);
-    assert_eq!(problem["code"], "temporarily-unavailable");
-    assert!(stack.drain(RESERVATION_QUEUE).await.is_empty(), "nothing announced yet");
-
-    let (status, accepted) = submit(&deps, "k-flaky", &body).await;
-    assert_eq!(status, 202);
-    let messages = stack.drain(RESERVATION_QUEUE).await;
-    assert_eq!(detail_types(&messages), ["OrderReceived"]);
-    let event: Value = serde_json::from_str(messages[0].body.as_deref().unwrap()).unwrap();
-    assert_eq!(event["detail"]["order_id"], accepted["order_id"], "the stored order is the one announced");
-
-    // And from then on the key replays.
-    assert_eq!(submit(&deps, "k-flaky", &body).await, (202, accepted));
+async fn a_new_order_costs_the_risk_read_and_one_transaction_and_a_repeat_one_more_read_at_most() {
+    let (stack, _, calls) = Stack::for_test_counting_calls().await;
+    let deps = stack.intake();
+    // The rule document is read once a minute per instance: warm the cache first.
+    assert_eq!(submit(&deps, "k-warm", &order_body(&[("TEA", 1)], "Zhejiang")).await.0, 202);
+    calls.reset();
+    let body = order_body(&[("TEA", 1), ("CUP", 2), ("POT", 1)], "Zhejiang");
+    assert_eq!(submit(&deps, "k-count", &body).await.0, 202);
+    assert_eq!(
+        calls.snapshot().into_iter().collect::<Vec<_>>(),
+        [
+            ("order-intake DynamoDB.BatchGetItem".to_owned(), 1),
+            ("order-intake DynamoDB.TransactWriteItems".to_owned(), 1)
+        ],
+        "a new order: the risk context and one transaction, whatever its lines"
+    );
+    calls.reset();
+    assert_eq!(submit(&deps, "k-count", &body).await.0, 202);
+    assert!(calls.total_of("order-intake") <= 2, "a repeat: {:?}", calls.snapshot());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,7 +154,7 @@ async fn invalid_orders_are_refused_naming_the_field_and_nothing_is_stored() {
     let (status, problem) = submit(&deps, "k-dup", &duplicate).await;
     assert_eq!((status, problem["field"].as_str()), (400, Some("lines[1].sku")));
 
-    assert!(stack.drain(RESERVATION_QUEUE).await.is_empty());
+    assert_eq!(stack.relay().await.delivered, 0, "no change reached the table");
     // A refused request does not burn its key: the corrected order goes through under it.
     assert_eq!(submit(&deps, "k-vague", &order_body(&[("TEA", 1)], "Zhejiang")).await.0, 202);
 }

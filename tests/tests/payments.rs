@@ -1,14 +1,19 @@
 //! Payment callbacks against the emulators: signatures, the inbox, and every path of the
-//! processor, including ten concurrent deliveries of one event.
+//! processor, including ten concurrent deliveries of one event. The webhook only stores; the
+//! stream carries each stored event to the processor's queue (PaymentEventReceived), and what a
+//! resolution announces comes from the stream as well.
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use orderflow::clock::Clock;
-use orderflow::domain::payment::sign;
 use orderflow::domain::{OrderId, OrderStatus};
 use orderflow::handlers::hold_expiry::sweep;
 use orderflow::handlers::payment_processor::{handle_batch, ProcessorDeps};
 use orderflow::store::HoldStatus;
-use orderflow_tests::fixtures::{http, one_warehouse, order_body, read, reserved_orders, staff, RecordingPublisher};
+use orderflow_tests::fixtures::{
+    deliver_payment as deliver, deliver_payment_signed as deliver_signed, http, one_warehouse, order_body,
+    payment_event as event, read, reserved_orders, staff,
+};
+use orderflow_tests::outbox::{detail_types, BusObserver};
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -22,57 +27,33 @@ async fn seeded(units: i64) -> (Stack, Arc<orderflow::clock::ManualClock>) {
     (stack, clock)
 }
 
-fn event(kind: &str, order_id: &str, amount: i64, currency: &str, payment_id: &str, created: i64) -> Value {
-    json!({
-        "id": format!("evt_{}", ulid::Ulid::new()),
-        "type": kind,
-        "created": created,
-        "data": {"payment_id": payment_id, "order_id": order_id, "amount_minor": amount, "currency": currency}
-    })
-}
-
-/// POST the event to the webhook, signed with `secret` at `signed_at`.
-async fn deliver_signed(stack: &Stack, event: &Value, secret: &[u8], signed_at: i64) -> (u16, Value) {
-    let body = event.to_string();
-    let signature = sign(secret, signed_at, body.as_bytes());
-    let request = http(
-        "POST",
-        "/payments/webhook",
-        "/payments/webhook",
-        &[("content-type", "application/json"), ("payment-signature", &signature)],
-        Some(body),
-    );
-    read(&orderflow::handlers::payment_webhook::handle(&stack.payment_webhook(), request).await.unwrap())
-}
-
-async fn deliver(stack: &Stack, event: &Value) -> (u16, Value) {
-    deliver_signed(stack, event, Stack::webhook_secret().as_bytes(), stack.clock.now().unix_timestamp()).await
-}
-
-fn recording(stack: &Stack) -> (ProcessorDeps, Arc<RecordingPublisher>) {
-    let mut deps = stack.payment_processor();
-    let recorder = RecordingPublisher::install(&mut deps.common);
-    (deps, recorder)
-}
-
-/// Run the processor over everything on the payment queue, batch after batch; how many
-/// messages it processed.
+/// Relay what the webhook stored, run the processor over everything that reached its queue,
+/// batch after batch, and relay what that changed; how many messages it processed.
 async fn process_queue(stack: &Stack, deps: &ProcessorDeps) -> usize {
-    let mut wait = 1;
+    stack.relay().await;
     let mut processed = 0;
     loop {
-        let event = stack.receive(QUEUE, 10, wait).await;
+        let event = stack.receive(QUEUE, 10, 1).await;
         if event.records.is_empty() {
             break;
         }
-        wait = 0;
         processed += event.records.len();
         let response = handle_batch(deps, event.clone()).await;
         assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
         stack.delete(QUEUE, &event.records).await;
     }
-    assert!(processed > 0, "the webhook enqueued something");
+    assert!(processed > 0, "the stream carried something to the processor");
+    stack.relay().await;
     processed
+}
+
+/// What payment processing announced on the bus, in arrival order: the order's and the
+/// payment's outcomes, not the events that led up to them.
+async fn outcomes(bus: &BusObserver) -> Vec<String> {
+    let mut types = detail_types(&bus.events().await);
+    types.retain(|t| !matches!(t.as_str(), "OrderReceived" | "StockReserved" | "PaymentEventReceived"));
+    types.sort();
+    types
 }
 
 async fn order(stack: &Stack, id: OrderId) -> orderflow::domain::Order {
@@ -108,7 +89,8 @@ async fn unsigned_wrongly_signed_and_stale_callbacks_are_refused_and_nothing_is_
     assert_eq!((status, problem["code"].as_str()), (401, Some("signature-missing")));
 
     assert_eq!(day_records(&stack).await, 0, "nothing stored");
-    assert!(stack.drain(QUEUE).await.is_empty(), "nothing enqueued");
+    stack.relay().await;
+    assert!(stack.drain(QUEUE).await.is_empty(), "nothing reached the processor");
     assert_eq!(order(&stack, id).await.status, OrderStatus::AwaitingPayment);
 }
 
@@ -130,15 +112,15 @@ async fn an_exact_payment_pays_the_order_and_a_repeat_delivery_is_a_no_op() {
     let paid = event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp());
     assert_eq!(deliver(&stack, &paid).await, (200, json!({"status": "accepted"})));
     assert_eq!(deliver(&stack, &paid).await, (200, json!({"status": "duplicate"})));
-    let (deps, recorder) = recording(&stack);
-    assert_eq!(process_queue(&stack, &deps).await, 1, "the duplicate was not enqueued");
+    let bus = stack.observe_bus().await;
+    assert_eq!(process_queue(&stack, &stack.payment_processor()).await, 1, "the duplicate went nowhere");
 
     let o = order(&stack, id).await;
     assert_eq!((o.status, o.payment_id.as_deref()), (OrderStatus::Paid, Some("pay_1")));
     assert_eq!(stack.store().hold(id).await.unwrap().unwrap().hold_status, HoldStatus::Committed);
     let tea = stack.stock("TEA", "HZ").await;
     assert_eq!((tea.available, tea.reserved, tea.sold), (8, 0, 2));
-    assert_eq!(recorder.detail_types(), ["OrderPaid"]);
+    assert_eq!(outcomes(&bus).await, ["OrderPaid"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -147,8 +129,10 @@ async fn ten_concurrent_deliveries_of_one_event_change_the_order_once_and_announ
     let id = one_reserved(&stack).await;
     let paid = event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp());
     assert_eq!(deliver(&stack, &paid).await.0, 200);
-    let delivered = stack.receive(QUEUE, 10, 1).await.records.remove(0);
-    let (deps, recorder) = recording(&stack);
+    stack.relay().await;
+    let delivered = stack.receive_exactly(QUEUE, 1).await.records.remove(0);
+    let bus = stack.observe_bus().await;
+    let deps = stack.payment_processor();
     let barrier = Arc::new(tokio::sync::Barrier::new(10));
     let runs = (0..10).map(|i| {
         let (deps, barrier) = (deps.clone(), barrier.clone());
@@ -164,7 +148,8 @@ async fn ten_concurrent_deliveries_of_one_event_change_the_order_once_and_announ
     for response in futures::future::join_all(runs).await {
         assert!(response.unwrap().batch_item_failures.is_empty());
     }
-    assert_eq!(recorder.detail_types(), ["OrderPaid"], "one announcement");
+    stack.relay().await;
+    assert_eq!(outcomes(&bus).await, ["OrderPaid"], "one announcement");
     let tea = stack.stock("TEA", "HZ").await;
     assert_eq!((tea.reserved, tea.sold), (0, 2), "one state change");
     assert_eq!(order(&stack, id).await.status, OrderStatus::Paid);
@@ -174,7 +159,7 @@ async fn ten_concurrent_deliveries_of_one_event_change_the_order_once_and_announ
 async fn a_wrong_amount_or_currency_flags_the_order_and_holds_its_stock_for_review() {
     let (stack, clock) = seeded(10).await;
     let ids = reserved_orders(&stack, 2, &order_body(&[("TEA", 2)], "Zhejiang")).await;
-    let (deps, recorder) = recording(&stack);
+    let bus = stack.observe_bus().await;
     deliver(
         &stack,
         &event("payment.succeeded", &ids[0].to_string(), 3900, "CNY", "pay_a", clock.now().unix_timestamp()),
@@ -185,11 +170,11 @@ async fn a_wrong_amount_or_currency_flags_the_order_and_holds_its_stock_for_revi
         &event("payment.succeeded", &ids[1].to_string(), 3980, "USD", "pay_b", clock.now().unix_timestamp()),
     )
     .await;
-    process_queue(&stack, &deps).await;
+    process_queue(&stack, &stack.payment_processor()).await;
     for id in &ids {
         assert_eq!(order(&stack, *id).await.status, OrderStatus::PaymentMismatch);
     }
-    assert_eq!(recorder.detail_types(), ["PaymentMismatch", "PaymentMismatch"]);
+    assert_eq!(outcomes(&bus).await, ["PaymentMismatch", "PaymentMismatch"]);
     clock.advance(Duration::hours(2));
     sweep(&stack.expiry(), None).await.unwrap();
     assert_eq!(
@@ -204,7 +189,8 @@ async fn a_wrong_amount_or_currency_flags_the_order_and_holds_its_stock_for_revi
 async fn a_failed_payment_is_recorded_and_the_customer_can_pay_again() {
     let (stack, clock) = seeded(10).await;
     let id = one_reserved(&stack).await;
-    let (deps, recorder) = recording(&stack);
+    let bus = stack.observe_bus().await;
+    let deps = stack.payment_processor();
     let mut failed = event("payment.failed", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp());
     failed["data"]["failure_reason"] = json!("card_declined");
     deliver(&stack, &failed).await;
@@ -217,7 +203,7 @@ async fn a_failed_payment_is_recorded_and_the_customer_can_pay_again() {
         .await;
     process_queue(&stack, &deps).await;
     assert_eq!(order(&stack, id).await.status, OrderStatus::Paid);
-    assert_eq!(recorder.detail_types(), ["OrderPaid"]);
+    assert_eq!(outcomes(&bus).await, ["OrderPaid"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,15 +213,17 @@ async fn a_late_payment_takes_the_stock_again_when_it_is_still_there() {
     clock.advance(Duration::minutes(31));
     sweep(&stack.expiry(), None).await.unwrap();
     assert_eq!(order(&stack, id).await.status, OrderStatus::Expired);
-    let (deps, recorder) = recording(&stack);
+    let bus = stack.observe_bus().await;
     deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp()))
         .await;
-    process_queue(&stack, &deps).await;
+    process_queue(&stack, &stack.payment_processor()).await;
     assert_eq!(order(&stack, id).await.status, OrderStatus::Paid);
     let tea = stack.stock("TEA", "HZ").await;
     assert_eq!((tea.available, tea.reserved, tea.sold), (8, 0, 2));
-    let published = recorder.published.lock().unwrap().clone();
-    assert!(matches!(&published[..], [orderflow::events::DomainEvent::OrderPaid(p)] if p.late));
+    let events = bus.events().await;
+    let paid: Vec<&Value> = events.iter().filter(|e| e["detail-type"] == "OrderPaid").collect();
+    assert_eq!(paid.len(), 1, "{events:?}");
+    assert_eq!(paid[0]["detail"]["late"], true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,12 +233,12 @@ async fn a_late_payment_with_its_stock_gone_requires_a_refund() {
     clock.advance(Duration::minutes(31));
     sweep(&stack.expiry(), None).await.unwrap();
     reserved_orders(&stack, 1, &order_body(&[("TEA", 2)], "Zhejiang")).await; // someone else takes the units
-    let (deps, recorder) = recording(&stack);
+    let bus = stack.observe_bus().await;
     deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp()))
         .await;
-    process_queue(&stack, &deps).await;
+    process_queue(&stack, &stack.payment_processor()).await;
     assert_eq!(order(&stack, id).await.status, OrderStatus::RefundRequired);
-    assert_eq!(recorder.detail_types(), ["RefundRequested"]);
+    assert_eq!(outcomes(&bus).await, ["OrderExpired", "RefundRequested"], "the expiry, then the refund");
     let tea = stack.stock("TEA", "HZ").await;
     assert_eq!((tea.available, tea.reserved, tea.sold), (0, 2, 0), "nothing oversold");
 }
@@ -259,7 +247,8 @@ async fn a_late_payment_with_its_stock_gone_requires_a_refund() {
 async fn a_second_charge_for_a_paid_order_requests_a_refund_and_a_repeat_of_the_same_payment_does_not() {
     let (stack, clock) = seeded(10).await;
     let id = one_reserved(&stack).await;
-    let (deps, recorder) = recording(&stack);
+    let bus = stack.observe_bus().await;
+    let deps = stack.payment_processor();
     let now = clock.now().unix_timestamp();
     deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", now)).await;
     process_queue(&stack, &deps).await;
@@ -269,7 +258,7 @@ async fn a_second_charge_for_a_paid_order_requests_a_refund_and_a_repeat_of_the_
     // A second, different payment: the customer was charged twice.
     deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_2", now)).await;
     process_queue(&stack, &deps).await;
-    assert_eq!(recorder.detail_types(), ["OrderPaid", "RefundRequested"]);
+    assert_eq!(outcomes(&bus).await, ["OrderPaid", "RefundRequested"]);
     assert_eq!(stack.stock("TEA", "HZ").await.sold, 2);
 }
 
@@ -277,7 +266,7 @@ async fn a_second_charge_for_a_paid_order_requests_a_refund_and_a_repeat_of_the_
 async fn a_payment_for_an_unknown_order_is_kept_and_shown_in_reconciliation() {
     let (stack, clock) = seeded(10).await;
     let id = one_reserved(&stack).await;
-    let (deps, _) = recording(&stack);
+    let deps = stack.payment_processor();
     let now = clock.now().unix_timestamp();
     deliver(&stack, &event("payment.succeeded", "ORDER-FROM-ELSEWHERE", 500, "CNY", "pay_x", now)).await;
     deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", now)).await;
@@ -346,21 +335,6 @@ async fn the_mock_provider_pays_an_order_through_the_local_stack() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_setting_releases_the_hold_as_soon_as_a_payment_fails() {
-    let (stack, clock) = seeded(10).await;
-    let id = one_reserved(&stack).await;
-    let (mut deps, recorder) = recording(&stack);
-    deps.settings.release_hold_on_failure = true;
-    deliver(&stack, &event("payment.cancelled", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp()))
-        .await;
-    process_queue(&stack, &deps).await;
-    assert_eq!(order(&stack, id).await.status, OrderStatus::Cancelled);
-    let tea = stack.stock("TEA", "HZ").await;
-    assert_eq!((tea.available, tea.reserved), (10, 0));
-    assert_eq!(recorder.detail_types(), ["OrderCancelled"]);
-}
-
 #[test]
 fn the_sample_payment_events_are_what_the_functions_read() {
     let root = orderflow_tests::emulators::repo_root().join("events");
@@ -369,7 +343,8 @@ fn the_sample_payment_events_are_what_the_functions_read() {
     assert!(payload.validate().is_ok());
     let sqs: SqsEvent =
         serde_json::from_str(&std::fs::read_to_string(root.join("payment-events-sqs.json")).unwrap()).unwrap();
-    let carried: orderflow::domain::payment::PaymentEvent =
-        serde_json::from_str(sqs.records[0].body.as_deref().unwrap()).unwrap();
+    let envelope: Value = serde_json::from_str(sqs.records[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(envelope["detail-type"], "PaymentEventReceived");
+    let carried: orderflow::domain::payment::PaymentEvent = serde_json::from_value(envelope["detail"].clone()).unwrap();
     assert_eq!(carried, payload);
 }

@@ -10,7 +10,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     orderflow::telemetry::init_json_tracing();
     let config = Config::from_env()?;
     let settings = WebhookSettings::from_lookup(|name| std::env::var(name).ok())?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let deps = WebhookDeps { common: Common::from_aws(&config).await, sqs: aws_sdk_sqs::Client::new(&aws), settings };
+    let deps = WebhookDeps { common: Common::from_aws(&config).await, settings };
     lambda_http::run(lambda_http::service_fn(|request| handle(&deps, request))).await
 }

@@ -15,7 +15,7 @@ pub enum OrderStatus {
     PendingReview,
     /// Risk froze the order and told the risk team (OrderFlagged).
     Frozen,
-    /// Stored, OrderReceived published, stock not yet reserved.
+    /// Stored (OrderReceived announced from the stream), stock not yet reserved.
     Received,
     /// Stock held until `hold_expires_at`; an online payment is expected.
     AwaitingPayment,
@@ -164,6 +164,9 @@ pub struct Order {
     /// The step-up verification in progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// 1 when created; every write of the order adds one. Events name the version they describe.
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// A verification code sent to the customer: only its hash is kept.
@@ -206,6 +209,7 @@ impl Order {
             last_payment_failure: None,
             risk: None,
             verification: None,
+            version: 1,
         }
     }
 

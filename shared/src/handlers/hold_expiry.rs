@@ -1,20 +1,17 @@
 //! Function hold-expiry (EventBridge schedule, every minute): release unpaid holds whose time
-//! has come, and announce again orders stuck in RECEIVED.
+//! has come, and cancel orders whose step-up verification code ran out unused.
 //!
 //! Work per run is bounded (a number of holds and a time budget), and the index is the
-//! continuation: a handled hold leaves it, so the next run starts where this one stopped. An
-//! expired hold leaves the index only after its OrderExpired is published, so a run that stops
-//! between the release and the publish loses no event, and the release condition (still held)
-//! means nothing is released twice.
+//! continuation: a released hold leaves the expiring-holds index in the same transaction, so the
+//! next run starts where this one stopped, and the release condition (still held) means nothing
+//! is released twice. OrderExpired and OrderCancelled come from the table's stream.
 
 use super::Common;
-use crate::domain::OrderStatus;
-use crate::events::{DomainEvent, OrderCancelled, OrderExpired, OrderReceived};
-use crate::store::{CancelError, DueHold, ExpireOutcome, HoldStatus, StoreError};
+use crate::store::{CancelError, DueHold, ExpireOutcome, StoreError};
 use futures::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use tracing::{info, warn};
 
 #[derive(Debug, Clone, Copy)]
@@ -25,22 +22,13 @@ pub struct ExpirySettings {
     pub page_size: i32,
     /// Release transactions in flight at once, per bucket.
     pub concurrency_per_bucket: usize,
-    /// An order RECEIVED this long is announced again, then after twice as long, and so on.
-    pub received_backoff: Duration,
-    pub max_received_backoff: Duration,
-    pub max_received_per_run: usize,
+    /// At most this many unverified orders cancelled per run.
+    pub max_unverified_per_run: usize,
 }
 
 impl Default for ExpirySettings {
     fn default() -> Self {
-        Self {
-            max_holds_per_run: 20_000,
-            page_size: 100,
-            concurrency_per_bucket: 4,
-            received_backoff: Duration::minutes(2),
-            max_received_backoff: Duration::hours(1),
-            max_received_per_run: 1_000,
-        }
+        Self { max_holds_per_run: 20_000, page_size: 100, concurrency_per_bucket: 4, max_unverified_per_run: 1_000 }
     }
 }
 
@@ -54,14 +42,12 @@ pub struct ExpiryDeps {
 pub struct SweepReport {
     /// Holds released (and orders expired) by this run.
     pub expired: usize,
-    /// OrderExpired events published (includes ones a previous run released but did not announce).
-    pub announced: usize,
     /// Due holds someone else had handled (paid, cancelled) by the time this run got to them.
     pub already_handled: usize,
-    /// Holds or announcements that failed; they stay in the index for the next run.
+    /// Holds whose release failed; they stay in the index for the next run.
     pub failed: usize,
-    /// Stuck RECEIVED orders announced again.
-    pub republished: usize,
+    /// Orders cancelled because their verification code ran out unused.
+    pub unverified_cancelled: usize,
     /// Due work was left for the next run (budget reached).
     pub more_due: bool,
 }
@@ -77,12 +63,11 @@ pub async fn sweep(deps: &ExpiryDeps, deadline: Option<Instant>) -> Result<Sweep
     for result in futures::future::join_all(runs).await {
         let part = result?;
         report.expired += part.expired;
-        report.announced += part.announced;
         report.already_handled += part.already_handled;
         report.failed += part.failed;
         report.more_due |= part.more_due;
     }
-    report.republished = republish_stuck_received(deps, now).await?;
+    report.unverified_cancelled = cancel_unverified(deps, now).await?;
     info!(?report, "sweep finished");
     Ok(report)
 }
@@ -132,45 +117,27 @@ async fn sweep_bucket(
             report.more_due = true;
             return Ok(report);
         }
-        let outcomes: Vec<(DueHold, Result<Option<DomainEvent>, StoreError>)> = futures::stream::iter(page.items)
+        let outcomes: Vec<(DueHold, Result<ExpireOutcome, StoreError>)> = futures::stream::iter(page.items)
             .map(|hold| async move {
-                let outcome = release(deps, &hold, now).await;
+                let outcome = store.expire_hold(&hold, now).await;
                 (hold, outcome)
             })
             .buffer_unordered(deps.settings.concurrency_per_bucket.max(1))
             .collect()
             .await;
-        let mut to_announce = Vec::new();
         let mut progress = 0;
         for (hold, outcome) in outcomes {
             match outcome {
-                Ok(Some(event)) => {
-                    if hold.is_held() {
-                        report.expired += 1;
-                    }
-                    to_announce.push((hold, event));
+                Ok(ExpireOutcome::Expired(_)) => {
+                    report.expired += 1;
+                    progress += 1;
                 }
-                Ok(None) => {
+                Ok(ExpireOutcome::NotHeld) => {
                     report.already_handled += 1;
                     progress += 1;
                 }
                 Err(err) => {
                     warn!(order_id = %hold.order_id, error = %err, "hold not released; next run retries");
-                    report.failed += 1;
-                }
-            }
-        }
-        let events: Vec<DomainEvent> = to_announce.iter().map(|(_, e)| e.clone()).collect();
-        let results = deps.common.events.publish_all(&events).await;
-        for ((hold, _), published) in to_announce.iter().zip(results) {
-            match published {
-                Ok(()) => {
-                    store.finish_expiry(hold.order_id).await?;
-                    report.announced += 1;
-                    progress += 1;
-                }
-                Err(err) => {
-                    warn!(order_id = %hold.order_id, error = %err, "OrderExpired not published; next run retries");
                     report.failed += 1;
                 }
             }
@@ -190,67 +157,26 @@ async fn sweep_bucket(
     }
 }
 
-/// Release one due hold; the OrderExpired to announce, or `None` when someone else (payment,
-/// cancel) handled it first.
-async fn release(deps: &ExpiryDeps, hold: &DueHold, now: OffsetDateTime) -> Result<Option<DomainEvent>, StoreError> {
-    let expired = |released| Some(DomainEvent::OrderExpired(OrderExpired { order_id: hold.order_id, released }));
-    match hold.hold_status {
-        // Released by an earlier run that stopped before announcing it.
-        HoldStatus::Released => Ok(expired(hold.allocations.clone())),
-        HoldStatus::Committed => Ok(None),
-        HoldStatus::Held => match deps.common.store.expire_hold(hold, now).await? {
-            ExpireOutcome::Expired(released) => Ok(expired(released)),
-            ExpireOutcome::NotHeld => Ok(None),
-        },
-    }
-}
-
-/// Orders still RECEIVED past their recheck time: their OrderReceived may never have reached
-/// reservation. Announce them again (reservation is idempotent) and look again later, backing
-/// off so a poison order does not flood the bus. Orders whose verification code expired unused
-/// are cancelled.
-async fn republish_stuck_received(deps: &ExpiryDeps, now: OffsetDateTime) -> Result<usize, StoreError> {
+/// Orders whose verification code expired unused: cancelled (nothing was held yet), a page per
+/// bucket of the risk queue, at most `max_unverified_per_run`.
+async fn cancel_unverified(deps: &ExpiryDeps, now: OffsetDateTime) -> Result<usize, StoreError> {
     let store = &deps.common.store;
-    let mut stuck = Vec::new();
+    let mut cancelled = 0;
     for bucket in 0..store.buckets() {
-        let page = store.stuck_received(bucket, now, deps.settings.page_size).await?;
-        stuck.extend(page.items);
-        if stuck.len() >= deps.settings.max_received_per_run {
+        let room = deps.settings.max_unverified_per_run.saturating_sub(cancelled);
+        if room == 0 {
             break;
         }
-    }
-    stuck.truncate(deps.settings.max_received_per_run);
-    let (unverified, stuck): (Vec<_>, Vec<_>) =
-        stuck.into_iter().partition(|s| s.order.status == OrderStatus::PendingVerification);
-    for entry in &unverified {
-        match store.cancel(&entry.order, now).await {
-            Ok(_) => {
-                let event = DomainEvent::OrderCancelled(OrderCancelled {
-                    order_id: entry.order.order_id,
-                    released: Vec::new(),
-                });
-                if let Err(err) = deps.common.events.publish(&event).await {
-                    warn!(order_id = %entry.order.order_id, error = %err, "OrderCancelled not published");
+        for order in store.unverified_due(bucket, now, deps.settings.page_size.min(room as i32)).await? {
+            match store.cancel(&order, now).await {
+                Ok(_) => {
+                    info!(order_id = %order.order_id, "unverified order cancelled");
+                    cancelled += 1;
                 }
-                info!(order_id = %entry.order.order_id, "unverified order cancelled");
+                Err(CancelError::StatusChanged) => {}
+                Err(CancelError::Store(err)) => return Err(err),
             }
-            Err(CancelError::StatusChanged) => {}
-            Err(CancelError::Store(err)) => return Err(err),
         }
     }
-    let events: Vec<DomainEvent> =
-        stuck.iter().map(|s| DomainEvent::OrderReceived(OrderReceived::of(&s.order))).collect();
-    let results = deps.common.events.publish_all(&events).await;
-    let mut republished = 0;
-    for (entry, result) in stuck.iter().zip(results) {
-        if result.is_err() {
-            continue;
-        }
-        let backoff = (deps.settings.received_backoff * 2i32.saturating_pow(entry.rechecks.min(16)))
-            .min(deps.settings.max_received_backoff);
-        store.reschedule_recheck(entry.order.order_id, now + backoff, entry.rechecks + 1).await?;
-        warn!(order_id = %entry.order.order_id, rechecks = entry.rechecks + 1, "order stuck in RECEIVED announced again");
-        republished += 1;
-    }
-    Ok(republished)
+    Ok(cancelled)
 }

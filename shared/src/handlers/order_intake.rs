@@ -1,18 +1,18 @@
-//! Function order-intake (API Gateway HTTP API): submit an order, read it, cancel it.
+//! Function order-intake (API Gateway HTTP API): submit an order, read it, cancel it, verify it.
 //!
-//! Submitting is idempotent on the `Idempotency-Key` header. The key's record and the order are
-//! written in one transaction; the order's event is published next; the response is stored on
-//! the record last. A failure between those steps leaves the record claimed but not completed,
-//! and a retry with the same key takes it over and finishes the same order.
+//! Submitting is idempotent on the `Idempotency-Key` header. The answer is known before the
+//! write, so the key's record (with that answer), the order and its risk counters are one
+//! transaction: two AWS calls per new order, the risk read and that write. A repeat replays the
+//! stored answer; a retry after a failure either finds the record (the write had committed) or
+//! makes the order (it had not). The order's events come from the table's stream.
 
 use super::{Common, TtlCache};
 use crate::domain::risk::{address_fingerprint, Disposition, RiskRules, RiskSubject};
 use crate::domain::Verification;
 use crate::domain::{parse_order_request, Limits, Order, OrderId, OrderLine, OrderStatus, ShortLine};
-use crate::events::{DomainEvent, OrderCancelled, OrderFlagged, OrderReceived};
 use crate::http::{body_bytes, json_response, segments, Problem};
 use crate::notify::Notifier;
-use crate::store::{CancelError, Claim, IdempotencyRecord, IdempotencyStatus, RiskKeys, StoreError};
+use crate::store::{CancelError, Claim, IdempotencyRecord, RiskKeys, StoreError};
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
@@ -29,14 +29,10 @@ pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 pub struct IntakeSettings {
     pub limits: Limits,
     pub max_body_bytes: usize,
-    /// How long one attempt owns an idempotency key before a retry may take it over.
-    pub claim_lock: Duration,
     /// How long a key and its response are remembered.
     pub key_retention: Duration,
-    /// How long a concurrent repeat waits for the first attempt's answer before a 409.
-    pub wait_for_first_attempt: StdDuration,
-    /// How long an order may stay RECEIVED before the sweeper announces it again.
-    pub received_recheck_after: Duration,
+    /// Tries at the order's write while a concurrent first attempt with the same key holds it.
+    pub claim_attempts: usize,
     /// How long a warm function trusts the risk rules it read.
     pub rules_cache: Duration,
     /// How long a verification code is valid, and how many wrong codes cancel the order.
@@ -49,10 +45,8 @@ impl Default for IntakeSettings {
         Self {
             limits: Limits::default(),
             max_body_bytes: 64 * 1024,
-            claim_lock: Duration::seconds(10),
             key_retention: Duration::hours(24),
-            wait_for_first_attempt: StdDuration::from_secs(3),
-            received_recheck_after: Duration::minutes(2),
+            claim_attempts: 4,
             rules_cache: Duration::minutes(1),
             verification_ttl: Duration::minutes(10),
             verification_attempts: 5,
@@ -178,10 +172,6 @@ fn location(id: OrderId) -> String {
     format!("/orders/{id}")
 }
 
-pub fn order_received(order: &Order) -> DomainEvent {
-    DomainEvent::OrderReceived(OrderReceived::of(order))
-}
-
 fn unavailable(err: impl std::fmt::Display) -> Problem {
     warn!(error = %err, "order intake failed");
     Problem::unavailable()
@@ -255,23 +245,48 @@ async fn submit(deps: &IntakeDeps, request: &Request) -> Result<Response<Body>, 
         draft.card_fingerprint.as_deref(),
         now,
     );
-    let locked_until = (now + deps.settings.claim_lock).unix_timestamp();
+    let accepted = Accepted {
+        order_id: order.order_id,
+        status: customer_status(order.status),
+        location: location(order.order_id),
+    };
+    let response_body = serde_json::to_string(&accepted).expect("plain data");
     let record = IdempotencyRecord {
-        status: IdempotencyStatus::InProgress,
         request_hash: request_hash.clone(),
         order_id: order.order_id,
-        locked_until,
         ttl: (now + deps.settings.key_retention).unix_timestamp(),
-        response_status: None,
-        response_body: None,
+        response_status: StatusCode::ACCEPTED.as_u16(),
+        response_body: response_body.clone(),
     };
-    let claim = store
-        .claim_key_and_create_order(&key_hash, &record, &order, now + deps.settings.received_recheck_after, counters)
-        .await
-        .map_err(unavailable)?;
-    let existing = match claim {
-        Claim::Created => return finish(deps, &key_hash, &order, code.as_deref(), locked_until).await,
-        Claim::Existing(existing) => existing,
+    let mut attempts = 0;
+    let existing = loop {
+        attempts += 1;
+        match store.claim_key_and_create_order(&key_hash, &record, &order, counters.clone()).await {
+            Ok(Claim::Created) => break None,
+            Ok(Claim::Existing(existing)) => break Some(existing),
+            Ok(Claim::Contended) if attempts < deps.settings.claim_attempts => {
+                tokio::time::sleep(StdDuration::from_millis(25 * attempts as u64)).await
+            }
+            Ok(Claim::Contended) => {
+                return Err(Problem::new(
+                    StatusCode::CONFLICT,
+                    "request-in-progress",
+                    "Request in progress",
+                    "an earlier request with this Idempotency-Key is still being processed; retry shortly",
+                ))
+            }
+            Err(err) => return Err(unavailable(err)),
+        }
+    };
+    let Some(existing) = existing else {
+        if let Some(code) = &code {
+            if let Err(err) = deps.notifier.send_verification_code(order.order_id, &order.phone, code).await {
+                // The order stands; the customer can ask for the code again.
+                warn!(order_id = %order.order_id, error = %err, "verification code not sent");
+            }
+        }
+        info!(order_id = %order.order_id, lines = order.lines.len(), status = order.status.as_str(), "order received");
+        return Ok(accepted_response(StatusCode::ACCEPTED, response_body, order.order_id, false));
     };
     if existing.request_hash != request_hash {
         return Err(Problem::new(
@@ -282,97 +297,7 @@ async fn submit(deps: &IntakeDeps, request: &Request) -> Result<Response<Body>, 
         )
         .with_field("Idempotency-Key"));
     }
-    resume(deps, &key_hash, existing).await
-}
-
-/// A repeat of a known key: replay the stored answer, wait for a concurrent first attempt, or
-/// take over an attempt that stopped half-way.
-async fn resume(deps: &IntakeDeps, key_hash: &str, mut record: IdempotencyRecord) -> Result<Response<Body>, Problem> {
-    let store = &deps.common.store;
-    let give_up_at = std::time::Instant::now() + deps.settings.wait_for_first_attempt;
-    loop {
-        let now = deps.common.clock.now();
-        match record.status {
-            IdempotencyStatus::Completed => return Ok(replay(&record)),
-            IdempotencyStatus::InProgress if record.locked_until <= now.unix_timestamp() => {
-                let locked_until = (now + deps.settings.claim_lock).unix_timestamp();
-                if store
-                    .take_over_stale_claim(key_hash, record.locked_until, locked_until)
-                    .await
-                    .map_err(unavailable)?
-                {
-                    let order = store
-                        .order(record.order_id)
-                        .await
-                        .map_err(unavailable)?
-                        .ok_or_else(|| unavailable("claimed key has no order"))?;
-                    info!(order_id = %order.order_id, "finishing an interrupted order submission");
-                    // The code of a verification sent by the first attempt is unknown here:
-                    // the customer asks for a new one (`/verification/resend`).
-                    return finish(deps, key_hash, &order, None, locked_until).await;
-                }
-            }
-            IdempotencyStatus::InProgress => {
-                if std::time::Instant::now() >= give_up_at {
-                    return Err(Problem::new(
-                        StatusCode::CONFLICT,
-                        "request-in-progress",
-                        "Request in progress",
-                        "an earlier request with this Idempotency-Key is still being processed; retry shortly",
-                    ));
-                }
-                tokio::time::sleep(StdDuration::from_millis(25)).await;
-            }
-        }
-        record = store
-            .idempotency_record(key_hash)
-            .await
-            .map_err(unavailable)?
-            .ok_or_else(|| unavailable("idempotency record vanished"))?;
-    }
-}
-
-/// Announce the order as its risk disposition says (OrderReceived, the verification code,
-/// OrderFlagged), then store the answer on the key's record.
-async fn finish(
-    deps: &IntakeDeps,
-    key_hash: &str,
-    order: &Order,
-    code: Option<&str>,
-    locked_until: i64,
-) -> Result<Response<Body>, Problem> {
-    let store = &deps.common.store;
-    let announced = match order.status {
-        OrderStatus::Received => deps.common.events.publish(&order_received(order)).await,
-        OrderStatus::Frozen => deps.common.events.publish(&order_flagged(order)).await,
-        _ => Ok(()),
-    };
-    if let Err(err) = announced {
-        // The order is stored and the key claimed: let the client's retry take over at once.
-        if let Err(release) = store.release_claim(key_hash, locked_until).await {
-            warn!(error = %release, "could not release the idempotency claim; it will go stale");
-        }
-        return Err(unavailable(err));
-    }
-    if let Some(code) = code {
-        if let Err(err) = deps.notifier.send_verification_code(order.order_id, &order.phone, code).await {
-            // The order stands; the customer can ask for the code again.
-            warn!(order_id = %order.order_id, error = %err, "verification code not sent");
-        }
-    }
-    let accepted = Accepted {
-        order_id: order.order_id,
-        status: customer_status(order.status),
-        location: location(order.order_id),
-    };
-    let body = serde_json::to_string(&accepted).expect("plain data");
-    if let Err(err) = store.complete_claim(key_hash, StatusCode::ACCEPTED.as_u16(), &body).await {
-        // The order is in and announced; a retry would take the claim over and announce it once
-        // more, which consumers absorb.
-        warn!(error = %err, order_id = %order.order_id, "could not store the response on the idempotency record");
-    }
-    info!(order_id = %order.order_id, lines = order.lines.len(), status = order.status.as_str(), "order received");
-    Ok(accepted_response(StatusCode::ACCEPTED, body, order.order_id, false))
+    Ok(replay(&existing))
 }
 
 /// What the customer is told: a frozen order looks like one under review, so a fraudster learns
@@ -383,16 +308,6 @@ fn customer_status(status: OrderStatus) -> OrderStatus {
     } else {
         status
     }
-}
-
-pub fn order_flagged(order: &Order) -> DomainEvent {
-    let (score, fired) = order.risk.as_ref().map(|r| (r.score, r.fired.clone())).unwrap_or_default();
-    DomainEvent::OrderFlagged(OrderFlagged {
-        order_id: order.order_id,
-        customer_id: order.customer_id.clone(),
-        score,
-        fired,
-    })
 }
 
 /// Six digits from the ULID generator's random bits (seeded from the OS).
@@ -418,8 +333,8 @@ fn accepted_response(status: StatusCode, body: String, id: OrderId, replayed: bo
 }
 
 fn replay(record: &IdempotencyRecord) -> Response<Body> {
-    let status = record.response_status.and_then(|s| StatusCode::from_u16(s).ok()).unwrap_or(StatusCode::ACCEPTED);
-    accepted_response(status, record.response_body.clone().unwrap_or_default(), record.order_id, true)
+    let status = StatusCode::from_u16(record.response_status).unwrap_or(StatusCode::ACCEPTED);
+    accepted_response(status, record.response_body.clone(), record.order_id, true)
 }
 
 /// What a client may see of an order: no street, no recipient, the phone masked.
@@ -500,15 +415,14 @@ async fn cancel(deps: &IntakeDeps, raw_id: &str) -> Result<Response<Body>, Probl
     for _ in 0..ATTEMPTS {
         let mut order = store.order(id).await.map_err(unavailable)?.ok_or_else(|| Problem::not_found("order"))?;
         let now = deps.common.clock.now();
-        let released = match order.status {
-            // Cancelling again answers the same and announces it again, which also repairs a
-            // first attempt whose event was lost.
-            OrderStatus::Cancelled => order.reserved_allocations(),
+        match order.status {
+            // Cancelling again answers the same.
+            OrderStatus::Cancelled => {}
             status if status.can_become(OrderStatus::Cancelled) => match store.cancel(&order, now).await {
-                Ok(released) => {
+                Ok(_) => {
                     order.status = OrderStatus::Cancelled;
                     order.updated_at = now;
-                    released
+                    info!(order_id = %id, "order cancelled");
                 }
                 Err(CancelError::StatusChanged) => continue,
                 Err(CancelError::Store(err)) => return Err(unavailable(err)),
@@ -521,10 +435,7 @@ async fn cancel(deps: &IntakeDeps, raw_id: &str) -> Result<Response<Body>, Probl
                     format!("an order in status {} cannot be cancelled", status.as_str()),
                 ))
             }
-        };
-        let event = DomainEvent::OrderCancelled(OrderCancelled { order_id: id, released });
-        deps.common.events.publish(&event).await.map_err(unavailable)?;
-        info!(order_id = %id, "order cancelled");
+        }
         return Ok(json_response(StatusCode::OK, &OrderView::from(&order)));
     }
     Err(unavailable("order kept changing during cancel"))
@@ -568,11 +479,7 @@ async fn verify(deps: &IntakeDeps, raw_id: &str, request: &Request) -> Result<Re
         ));
     }
     if code_hash(id, &body.code) == verification.code_hash {
-        if !store
-            .release_to_received(id, OrderStatus::PendingVerification, now + deps.settings.received_recheck_after, now)
-            .await
-            .map_err(unavailable)?
-        {
+        if !store.release_to_received(id, OrderStatus::PendingVerification, now).await.map_err(unavailable)? {
             return Err(Problem::new(
                 StatusCode::CONFLICT,
                 "not-awaiting-verification",
@@ -582,10 +489,6 @@ async fn verify(deps: &IntakeDeps, raw_id: &str, request: &Request) -> Result<Re
         }
         order.status = OrderStatus::Received;
         order.verification = None;
-        // If this publish fails, the sweeper finds the order RECEIVED and announces it.
-        if let Err(err) = deps.common.events.publish(&order_received(&order)).await {
-            warn!(order_id = %id, error = %err, "OrderReceived not published; the sweeper will");
-        }
         info!(order_id = %id, "order verified");
         return Ok(json_response(StatusCode::OK, &OrderView::from(&order)));
     }
@@ -615,12 +518,7 @@ async fn verify(deps: &IntakeDeps, raw_id: &str, request: &Request) -> Result<Re
 
 async fn cancel_unverified(deps: &IntakeDeps, order: &Order, now: OffsetDateTime) -> Result<(), Problem> {
     match deps.common.store.cancel(order, now).await {
-        Ok(_) => {
-            let event = DomainEvent::OrderCancelled(OrderCancelled { order_id: order.order_id, released: Vec::new() });
-            deps.common.events.publish(&event).await.map_err(unavailable)?;
-            Ok(())
-        }
-        Err(CancelError::StatusChanged) => Ok(()),
+        Ok(_) | Err(CancelError::StatusChanged) => Ok(()),
         Err(CancelError::Store(err)) => Err(unavailable(err)),
     }
 }

@@ -1,5 +1,7 @@
-//! Function payment-processor (SQS, fed by the webhook): apply each payment event to its order,
-//! exactly once however many deliveries arrive, however concurrently.
+//! Function payment-processor (SQS, fed by the PaymentEventReceived rule: the stream announces
+//! every event the webhook stored): apply each payment event to its order, exactly once however
+//! many deliveries arrive, however concurrently. The resolution and the order change are one
+//! transaction; what they announce comes from the table's stream.
 //!
 //! | event | order | effect | announced |
 //! |---|---|---|---|
@@ -12,44 +14,29 @@
 //! | succeeded | REJECTED, AWAITING_REVIEW, … | nothing | RefundRequested |
 //! | succeeded | unknown order | kept in the ledger, shown to staff | nothing |
 //! | succeeded | RECEIVED (not reserved yet) | retried later | — |
-//! | failed / cancelled | AWAITING_PAYMENT | failure recorded, hold kept (or released, by setting) | nothing |
+//! | failed / cancelled | AWAITING_PAYMENT | failure recorded, hold kept (or, by setting, order cancelled and hold released in the same transaction) | nothing (OrderCancelled) |
 
 use super::{partial_batch_failures, Common};
 use crate::domain::payment::{PaymentEvent, PaymentEventType};
 use crate::domain::{Currency, Order, OrderStatus};
-use crate::events::{DomainEvent, OrderPaid, PaymentMismatch, RefundRequested};
-use crate::store::{CancelError, OrderChange, PaymentKey, PaymentRecord, Resolution, ResolveError, StoreError};
+use crate::store::{OrderChange, PaymentKey, Resolution, ResolveError, StoreError};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use std::time::{Duration as StdDuration, Instant};
+use serde::Deserialize;
 use thiserror::Error;
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 use tracing::{info, warn};
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct ProcessorSettings {
     /// A failed payment releases the hold at once instead of letting the customer retry.
     pub release_hold_on_failure: bool,
-    /// How long the processor that resolved an event owns its announcement.
-    pub announce_lease: Duration,
-    /// How long a concurrent delivery waits for that announcement before giving up for now.
-    pub wait_for_announcement: StdDuration,
-}
-
-impl Default for ProcessorSettings {
-    fn default() -> Self {
-        Self {
-            release_hold_on_failure: false,
-            announce_lease: Duration::seconds(30),
-            wait_for_announcement: StdDuration::from_secs(2),
-        }
-    }
 }
 
 impl ProcessorSettings {
     /// `RELEASE_HOLD_ON_PAYMENT_FAILURE=true` releases at once.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
         let release = get("RELEASE_HOLD_ON_PAYMENT_FAILURE").is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        Self { release_hold_on_failure: release, ..Self::default() }
+        Self { release_hold_on_failure: release }
     }
 }
 
@@ -67,14 +54,18 @@ pub enum PaymentError {
     NotInInbox(String),
     #[error("order not reserved yet; retry later")]
     OrderNotReserved,
-    #[error("another delivery is announcing this event; retry later")]
-    AnnouncementInProgress,
     #[error("order kept changing")]
     Contended,
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    Publish(#[from] crate::events::PublishError),
+}
+
+/// The SQS message body: the EventBridge envelope around the stored provider event.
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    #[serde(rename = "detail-type")]
+    detail_type: String,
+    detail: PaymentEvent,
 }
 
 pub async fn handle_batch(deps: &ProcessorDeps, event: SqsEvent) -> SqsBatchResponse {
@@ -85,8 +76,11 @@ pub async fn handle_batch(deps: &ProcessorDeps, event: SqsEvent) -> SqsBatchResp
 
 async fn process_message(deps: &ProcessorDeps, message: &SqsMessage) -> Result<(), PaymentError> {
     let body = message.body.as_deref().ok_or_else(|| PaymentError::Malformed("empty body".into()))?;
-    let event: PaymentEvent = serde_json::from_str(body).map_err(|e| PaymentError::Malformed(e.to_string()))?;
-    process(deps, &event).await
+    let envelope: Envelope = serde_json::from_str(body).map_err(|e| PaymentError::Malformed(e.to_string()))?;
+    if envelope.detail_type != "PaymentEventReceived" {
+        return Err(PaymentError::Malformed(format!("unexpected detail-type {}", envelope.detail_type)));
+    }
+    process(deps, &envelope.detail).await
 }
 
 /// Apply one payment event.
@@ -97,7 +91,8 @@ pub async fn process(deps: &ProcessorDeps, event: &PaymentEvent) -> Result<(), P
     for _ in 0..ATTEMPTS {
         let record = store.payment_record(&key).await?.ok_or_else(|| PaymentError::NotInInbox(event.id.clone()))?;
         if record.resolution.is_some() {
-            return announce_once(deps, &key, record).await;
+            info!(event_id = %event.id, "payment event applied before (a repeat delivery)");
+            return Ok(());
         }
         let now = deps.common.clock.now();
         let order = match event.order_id() {
@@ -105,14 +100,10 @@ pub async fn process(deps: &ProcessorDeps, event: &PaymentEvent) -> Result<(), P
             None => None,
         };
         let (resolution, change) = decide(deps, event, order.as_ref(), now).await?;
-        let lease_until = (now + deps.settings.announce_lease).unix_timestamp();
-        match store.resolve_payment(&key, &resolution, lease_until, change, now).await {
+        match store.resolve_payment(&key, &resolution, change, now).await {
             Ok(()) => {
                 info!(event_id = %event.id, ?resolution, "payment event resolved");
-                if resolution == Resolution::Failed && deps.settings.release_hold_on_failure {
-                    release_after_failure(deps, order.as_ref(), now).await?;
-                }
-                return announce(deps, &key, event, &resolution).await;
+                return Ok(());
             }
             Err(ResolveError::AlreadyResolved) | Err(ResolveError::OrderChanged) => continue,
             Err(ResolveError::Store(err)) => return Err(err.into()),
@@ -141,10 +132,13 @@ async fn decide(
     if event.event_type != PaymentEventType::Succeeded {
         let reason =
             event.data.failure_reason.clone().unwrap_or_else(|| format!("{:?}", event.event_type).to_lowercase());
-        let change = if order.status == OrderStatus::AwaitingPayment {
-            store.failure_change(id, &reason, now)
-        } else {
-            Vec::new()
+        let change = match order.status {
+            // Released at once: the cancel rides in the resolving transaction, so a redelivery
+            // finds the event resolved and the order cancelled together, never one without the
+            // other.
+            OrderStatus::AwaitingPayment if deps.settings.release_hold_on_failure => store.cancel_change(order, now),
+            OrderStatus::AwaitingPayment => store.failure_change(id, &reason, now),
+            _ => Vec::new(),
         };
         return Ok((Resolution::Failed, change));
     }
@@ -212,96 +206,4 @@ async fn decide(
 
 fn currency_code(currency: Currency) -> String {
     serde_json::to_value(currency).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
-async fn release_after_failure(
-    deps: &ProcessorDeps,
-    order: Option<&Order>,
-    now: OffsetDateTime,
-) -> Result<(), PaymentError> {
-    let Some(order) = order.filter(|o| o.status == OrderStatus::AwaitingPayment) else { return Ok(()) };
-    match deps.common.store.cancel(order, now).await {
-        Ok(released) => {
-            let event =
-                DomainEvent::OrderCancelled(crate::events::OrderCancelled { order_id: order.order_id, released });
-            deps.common.events.publish(&event).await?;
-            Ok(())
-        }
-        // Paid, expired or cancelled meanwhile: nothing left to release.
-        Err(CancelError::StatusChanged) => Ok(()),
-        Err(CancelError::Store(err)) => Err(err.into()),
-    }
-}
-
-/// The event a resolution announces, if any.
-pub fn announcement(event: &PaymentEvent, resolution: &Resolution) -> Option<DomainEvent> {
-    let order_id = event.order_id();
-    let refund = |reason: &str| {
-        Some(DomainEvent::RefundRequested(RefundRequested {
-            order_id: event.data.order_id.clone(),
-            payment_id: event.data.payment_id.clone(),
-            amount_minor: event.data.amount_minor,
-            currency: event.data.currency.clone(),
-            reason: reason.to_owned(),
-        }))
-    };
-    match resolution {
-        Resolution::Paid | Resolution::LatePaid => Some(DomainEvent::OrderPaid(OrderPaid {
-            order_id: order_id?,
-            payment_id: event.data.payment_id.clone(),
-            amount_minor: event.data.amount_minor,
-            currency: event.currency()?,
-            late: *resolution == Resolution::LatePaid,
-        })),
-        Resolution::Mismatched { expected_minor, expected_currency } => {
-            Some(DomainEvent::PaymentMismatch(PaymentMismatch {
-                order_id: order_id?,
-                payment_id: event.data.payment_id.clone(),
-                expected_minor: *expected_minor,
-                expected_currency: expected_currency.clone(),
-                received_minor: event.data.amount_minor,
-                received_currency: event.data.currency.clone(),
-            }))
-        }
-        Resolution::DuplicateCharge => refund("duplicate charge: the order was paid by another payment"),
-        Resolution::RefundRequired { reason } => refund(reason),
-        Resolution::AlreadyApplied | Resolution::UnknownOrder | Resolution::Failed => None,
-    }
-}
-
-async fn announce(
-    deps: &ProcessorDeps,
-    key: &PaymentKey,
-    event: &PaymentEvent,
-    resolution: &Resolution,
-) -> Result<(), PaymentError> {
-    if let Some(domain_event) = announcement(event, resolution) {
-        deps.common.events.publish(&domain_event).await?;
-    }
-    deps.common.store.mark_announced(key).await?;
-    Ok(())
-}
-
-/// A delivery of an event already resolved: announce it only if nobody is, or did.
-async fn announce_once(deps: &ProcessorDeps, key: &PaymentKey, mut record: PaymentRecord) -> Result<(), PaymentError> {
-    let store = &deps.common.store;
-    let give_up_at = Instant::now() + deps.settings.wait_for_announcement;
-    loop {
-        if record.announced {
-            return Ok(());
-        }
-        let now = deps.common.clock.now();
-        let resolution = record.resolution.clone().expect("resolved records carry their resolution");
-        if record.lease_until <= now.unix_timestamp() {
-            let lease = (now + deps.settings.announce_lease).unix_timestamp();
-            if store.take_announce_lease(key, record.lease_until, lease).await? {
-                return announce(deps, key, &record.event, &resolution).await;
-            }
-        } else if Instant::now() >= give_up_at {
-            return Err(PaymentError::AnnouncementInProgress);
-        } else {
-            tokio::time::sleep(StdDuration::from_millis(25)).await;
-        }
-        record = store.payment_record(key).await?.ok_or_else(|| PaymentError::NotInInbox(key.event_id.clone()))?;
-    }
 }

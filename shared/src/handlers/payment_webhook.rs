@@ -1,14 +1,14 @@
 //! Function payment-webhook (API Gateway HTTP API, `POST /payments/webhook`): the provider's
 //! callbacks. Verify the signature, store the event in the inbox (a repeat delivery is a 200
-//! no-op), hand it to the processing queue, answer at once. Nothing is stored for a callback
-//! whose signature does not verify.
+//! no-op), answer at once: one AWS call. The stored item is the message: the table's stream
+//! carries it to payment processing, so an accepted callback is always processed. Nothing is
+//! stored for a callback whose signature does not verify.
 
 use super::Common;
 use crate::config::ConfigError;
 use crate::domain::payment::{verify, PaymentEvent, SignatureError};
 use crate::domain::FieldError;
 use crate::http::{body_bytes, json_response, segments, Problem};
-use crate::store::PaymentKey;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use tracing::{info, warn};
@@ -19,12 +19,11 @@ pub const SIGNATURE_HEADER: &str = "payment-signature";
 pub struct WebhookSettings {
     /// Every secret currently valid (more than one while a secret is rotated).
     pub secrets: Vec<Vec<u8>>,
-    pub queue_url: String,
     pub max_body_bytes: usize,
 }
 
 impl WebhookSettings {
-    /// `PAYMENT_WEBHOOK_SECRETS` (comma-separated) and `PAYMENT_QUEUE_URL`.
+    /// `PAYMENT_WEBHOOK_SECRETS` (comma-separated).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let secrets: Vec<Vec<u8>> = get("PAYMENT_WEBHOOK_SECRETS")
             .unwrap_or_default()
@@ -36,16 +35,13 @@ impl WebhookSettings {
         if secrets.is_empty() {
             return Err(ConfigError::Missing("PAYMENT_WEBHOOK_SECRETS"));
         }
-        let queue_url =
-            get("PAYMENT_QUEUE_URL").filter(|v| !v.is_empty()).ok_or(ConfigError::Missing("PAYMENT_QUEUE_URL"))?;
-        Ok(Self { secrets, queue_url, max_body_bytes: 64 * 1024 })
+        Ok(Self { secrets, max_body_bytes: 64 * 1024 })
     }
 }
 
 #[derive(Clone)]
 pub struct WebhookDeps {
     pub common: Common,
-    pub sqs: aws_sdk_sqs::Client,
     pub settings: WebhookSettings,
 }
 
@@ -101,25 +97,14 @@ async fn receive(deps: &WebhookDeps, request: &Request) -> Result<Response<Body>
     })?;
     event.validate().map_err(|(field, e)| Problem::invalid_fields(vec![FieldError::new(field, e)]))?;
 
-    let store = &deps.common.store;
-    let key = PaymentKey::of(&event);
-    match store.record_payment_event(&event, now).await.map_err(unavailable)? {
-        Ok(()) => {}
-        Err(existing) if existing.enqueued => {
-            info!(event_id = %event.id, "duplicate payment delivery ignored");
-            return Ok(json_response(StatusCode::OK, &serde_json::json!({ "status": "duplicate" })));
+    match deps.common.store.record_payment_event(&event, now).await.map_err(unavailable)? {
+        Ok(()) => {
+            info!(event_id = %event.id, kind = ?event.event_type, "payment event accepted");
+            Ok(json_response(StatusCode::OK, &serde_json::json!({ "status": "accepted" })))
         }
-        // Stored by an earlier delivery that failed to enqueue: finish its job.
-        Err(_) => {}
+        Err(_) => {
+            info!(event_id = %event.id, "duplicate payment delivery ignored");
+            Ok(json_response(StatusCode::OK, &serde_json::json!({ "status": "duplicate" })))
+        }
     }
-    deps.sqs
-        .send_message()
-        .queue_url(&deps.settings.queue_url)
-        .message_body(serde_json::to_string(&event).expect("plain data"))
-        .send()
-        .await
-        .map_err(|e| unavailable(aws_sdk_sqs::error::DisplayErrorContext(e)))?;
-    store.mark_enqueued(&key).await.map_err(unavailable)?;
-    info!(event_id = %event.id, kind = ?event.event_type, "payment event accepted");
-    Ok(json_response(StatusCode::OK, &serde_json::json!({ "status": "accepted" })))
 }

@@ -386,7 +386,7 @@ async fn review(deps: &StaffDeps, request: &Request, raw_id: &str, approve: bool
     }
     let now = deps.common.clock.now();
     let changed = if approve {
-        store.release_to_received(id, order.status, now + time::Duration::minutes(2), now).await
+        store.release_to_received(id, order.status, now).await
     } else {
         store.reject_after_review(id, order.status, now).await
     }
@@ -399,18 +399,8 @@ async fn review(deps: &StaffDeps, request: &Request, raw_id: &str, approve: bool
             "the order was reviewed meanwhile",
         ));
     }
+    // OrderReceived (on to reservation) or OrderRejected comes from the table's stream.
     order.status = if approve { OrderStatus::Received } else { OrderStatus::Rejected };
-    if approve {
-        // If this publish fails, the sweeper finds the order RECEIVED and announces it.
-        if let Err(err) = deps
-            .common
-            .events
-            .publish(&crate::events::DomainEvent::OrderReceived(crate::events::OrderReceived::of(&order)))
-            .await
-        {
-            warn!(order_id = %id, error = %err, "OrderReceived not published; the sweeper will");
-        }
-    }
     info!(actor = %actor(request), order_id = %id, approve, "order reviewed");
     Ok(json_response(StatusCode::OK, &staff_view(&order)))
 }

@@ -1,20 +1,21 @@
 //! Function stock-reservation (SQS, fed by the OrderReceived rule): reserve an order's stock or
 //! reject it, exactly once however often the message comes.
 //!
-//! The happy path is two AWS calls whatever the number of lines: one `TransactWriteItems` that
-//! reserves every line in the regional warehouse, writes the hold and moves the order on, and one
-//! `PutEvents`. Only when that warehouse is short are stock levels read (one `BatchGetItem` per
-//! hundred SKU-warehouse pairs) to plan a neighbour transfer or a line-by-line split.
+//! The happy path is one AWS call whatever the number of lines: one `TransactWriteItems` that
+//! reserves every line in the regional warehouse, writes the hold and moves the order on. Only
+//! when that warehouse is short are stock levels read (one `BatchGetItem` per hundred
+//! SKU-warehouse pairs) to plan a neighbour transfer or a line-by-line split. The decision's event
+//! (StockReserved or OrderRejected) comes from the table's stream.
 //!
-//! Redelivery is safe because the transaction is conditional on the order still being RECEIVED;
-//! a repeat finds it decided and publishes the decision again, which repairs a lost publish.
+//! Redelivery is safe because the transaction is conditional on the order still being RECEIVED:
+//! a repeat finds it decided (or cancelled meanwhile) and changes nothing.
 
 use super::{partial_batch_failures, Common, TtlCache};
 use crate::domain::{
     plan_allocation, single_warehouse, Allocation, AllocationPlan, HoldPolicy, OrderId, OrderStatus, PaymentMethod,
     Quantity, ShortLine, Sku, WarehouseCatalogue, WarehouseId,
 };
-use crate::events::{DomainEvent, OrderReceived, OrderRejected, StockReserved};
+use crate::events::OrderReceived;
 use crate::store::{ReserveError, StoreError};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::Deserialize;
@@ -104,28 +105,11 @@ struct Envelope {
     detail: serde_json::Value,
 }
 
-/// Handle one SQS batch. Messages are decided concurrently and their events published together
-/// (one PutEvents per ten). Each failure is reported on its own, so SQS redelivers only those
-/// and, past the queue's maxReceiveCount, moves them to the DLQ.
+/// Handle one SQS batch. Messages are decided concurrently; each failure is reported on its own,
+/// so SQS redelivers only those and, past the queue's maxReceiveCount, moves them to the DLQ.
 pub async fn handle_batch(deps: &ReservationDeps, event: SqsEvent) -> SqsBatchResponse {
     let decisions = futures::future::join_all(event.records.iter().map(|m| process_message(deps, m))).await;
-    let mut failed: Vec<(&SqsMessage, String)> = Vec::new();
-    let mut announced: Vec<(&SqsMessage, DomainEvent)> = Vec::new();
-    for (message, decision) in event.records.iter().zip(decisions) {
-        match decision {
-            Ok(Some(event)) => announced.push((message, event)),
-            Ok(None) => {}
-            Err(err) => failed.push((message, err.to_string())),
-        }
-    }
-    let events: Vec<DomainEvent> = announced.iter().map(|(_, e)| e.clone()).collect();
-    let results = deps.common.events.publish_all(&events).await;
-    for ((message, _), result) in announced.iter().zip(results) {
-        if let Err(err) = result {
-            // The decision is stored; redelivery finds it and announces it again.
-            failed.push((message, err.to_string()));
-        }
-    }
+    let failed = event.records.iter().zip(decisions).filter_map(|(m, decision)| Some((m, decision.err()?.to_string())));
     partial_batch_failures(failed, "reservation")
 }
 
@@ -138,20 +122,13 @@ pub fn parse_message(message: &SqsMessage) -> Result<OrderReceived, ReservationE
     serde_json::from_value(envelope.detail).map_err(|e| ReservationError::Malformed(e.to_string()))
 }
 
-async fn process_message(
-    deps: &ReservationDeps,
-    message: &SqsMessage,
-) -> Result<Option<DomainEvent>, ReservationError> {
+async fn process_message(deps: &ReservationDeps, message: &SqsMessage) -> Result<(), ReservationError> {
     let received = parse_message(message)?;
     reserve_order(deps, &received).await
 }
 
-/// Reserve stock for one received order, or reject it naming the short SKUs. Returns the event
-/// that announces the decision, for the caller to publish.
-pub async fn reserve_order(
-    deps: &ReservationDeps,
-    received: &OrderReceived,
-) -> Result<Option<DomainEvent>, ReservationError> {
+/// Reserve stock for one received order, or reject it naming the short SKUs.
+pub async fn reserve_order(deps: &ReservationDeps, received: &OrderReceived) -> Result<(), ReservationError> {
     let store = &deps.common.store;
     let now = deps.common.clock.now();
     let next = match received.payment_method {
@@ -175,9 +152,13 @@ pub async fn reserve_order(
         match store.reserve(received.order_id, &plan, next, hold_expires_at, now).await {
             Ok(()) => {
                 info!(order_id = %received.order_id, warehouses = ?distinct_warehouses(&plan), "stock reserved");
-                return Ok(Some(stock_reserved(received.order_id, plan, hold_expires_at)));
+                return Ok(());
             }
-            Err(ReserveError::OrderNotReceived) => return republish_decision(deps, received.order_id).await,
+            Err(ReserveError::OrderNotReceived) => {
+                info!(order_id = %received.order_id, "order decided before (a redelivery, or cancelled meanwhile)");
+                return Ok(());
+            }
+            Err(ReserveError::OrderMissing) => return Err(ReservationError::OrderMissing(received.order_id)),
             Err(ReserveError::Short(_) | ReserveError::Conflict) => {
                 let skus: Vec<Sku> = lines.iter().map(|(sku, _)| sku.clone()).collect();
                 let levels = store.stock_levels(&skus, &preference).await?;
@@ -198,44 +179,16 @@ fn distinct_warehouses(plan: &[Allocation]) -> Vec<&WarehouseId> {
     ids
 }
 
-fn stock_reserved(order_id: OrderId, allocations: Vec<Allocation>, hold_expires_at: OffsetDateTime) -> DomainEvent {
-    DomainEvent::StockReserved(StockReserved { order_id, allocations, hold_expires_at })
-}
-
 async fn reject(
     deps: &ReservationDeps,
     order_id: OrderId,
     short_lines: Vec<ShortLine>,
     now: OffsetDateTime,
-) -> Result<Option<DomainEvent>, ReservationError> {
-    if !deps.common.store.reject(order_id, &short_lines, now).await? {
-        return republish_decision(deps, order_id).await;
+) -> Result<(), ReservationError> {
+    if deps.common.store.reject(order_id, &short_lines, now).await? {
+        info!(order_id = %order_id, short = short_lines.len(), "order rejected: stock short");
+    } else {
+        info!(order_id = %order_id, "order decided before (a redelivery, or cancelled meanwhile)");
     }
-    info!(order_id = %order_id, short = short_lines.len(), "order rejected: stock short");
-    Ok(Some(DomainEvent::OrderRejected(OrderRejected { order_id, short_lines })))
-}
-
-/// The order was decided before (this is a redelivery, or it was cancelled meanwhile): announce
-/// the decision again so a publish lost the first time is not lost for good.
-async fn republish_decision(
-    deps: &ReservationDeps,
-    order_id: OrderId,
-) -> Result<Option<DomainEvent>, ReservationError> {
-    let order = deps.common.store.order(order_id).await?.ok_or(ReservationError::OrderMissing(order_id))?;
-    Ok(match order.status {
-        status if status.holds_stock() || status == OrderStatus::Paid => {
-            let expires = order.hold_expires_at.unwrap_or(order.updated_at);
-            Some(stock_reserved(order_id, order.reserved_allocations(), expires))
-        }
-        OrderStatus::Rejected => {
-            Some(DomainEvent::OrderRejected(OrderRejected { order_id, short_lines: order.short_lines }))
-        }
-        OrderStatus::Received => {
-            return Err(ReservationError::Store(StoreError::Aws(
-                "reservation refused for an order still RECEIVED".into(),
-            )))
-        }
-        // Cancelled or expired: someone else's event tells that story.
-        _ => None,
-    })
+    Ok(())
 }

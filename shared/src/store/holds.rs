@@ -1,15 +1,10 @@
-//! The end of a hold: found due through the sparse expiring-holds index and released, or
-//! committed by a payment. The two race for the same hold; conditions decide which wins, so an
+//! The end of a hold: found due through the sparse expiring-holds index and released. A payment
+//! commits the same hold (`payments.rs`); the two race, and conditions decide which wins, so an
 //! order ends paid with its stock sold or expired with its stock returned, never both.
-//!
-//! Also the received-orders index: orders still RECEIVED after their grace time, whose
-//! OrderReceived may have been lost, found again so they can be announced once more.
 
-use super::orders::{status, timestamp, Hold, HoldStatus, RECHECK_AT, RECHECK_BUCKET};
-use super::{
-    cancellation_codes, from_item, keys, n, s, Item, Store, StoreError, EXPIRING_HOLDS_INDEX, RECEIVED_ORDERS_INDEX,
-};
-use crate::domain::{Allocation, Order, OrderId, OrderStatus};
+use super::orders::{one, status, timestamp, Hold, HoldStatus, NEXT_VERSION};
+use super::{cancellation_codes, from_item, keys, n, s, Item, Store, StoreError, EXPIRING_HOLDS_INDEX};
+use crate::domain::{Allocation, OrderStatus};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use time::OffsetDateTime;
@@ -26,26 +21,10 @@ pub struct Page<T> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExpireOutcome {
-    /// This call released the hold and expired the order; announce it.
+    /// This call released the hold and expired the order.
     Expired(Vec<Allocation>),
-    /// The hold was no longer held (paid, cancelled, or released by an earlier run).
+    /// The hold was no longer held (paid or cancelled meanwhile).
     NotHeld,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PaymentOutcome {
-    /// This call committed the hold: the units are sold.
-    Paid(Vec<Allocation>),
-    /// The order was not awaiting payment (expired, cancelled, already paid…): its status.
-    NotAwaitingPayment(OrderStatus),
-}
-
-/// An order left RECEIVED past its recheck time.
-#[derive(Debug, Clone)]
-pub struct StuckOrder {
-    pub order: Order,
-    /// How often it has been announced again already.
-    pub rechecks: u32,
 }
 
 fn transact_error(err: TransactWriteItemsError) -> StoreError {
@@ -98,23 +77,24 @@ impl Store {
     }
 
     /// Release a due hold and expire its order, in one transaction conditional on the hold
-    /// still being held and due and the order still unpaid.
+    /// still being held and due and the order still unpaid. The hold leaves the index with it;
+    /// OrderExpired comes from the stream.
     pub async fn expire_hold(&self, hold: &Hold, now: OffsetDateTime) -> Result<ExpireOutcome, StoreError> {
         let order_update = self
             .update(keys::order(hold.order_id))
-            .update_expression("SET #status = :expired, updated_at = :now")
+            .update_expression(format!("SET #status = :expired, updated_at = :now {NEXT_VERSION}"))
             .condition_expression("#status IN (:awaiting_payment, :awaiting_review)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":expired", status(OrderStatus::Expired))
             .expression_attribute_values(":awaiting_payment", status(OrderStatus::AwaitingPayment))
             .expression_attribute_values(":awaiting_review", status(OrderStatus::AwaitingReview))
             .expression_attribute_values(":now", timestamp(now))
+            .expression_attribute_values(":one", one())
             .build()
             .expect("update has table, key and expression");
-        // The hold keeps its index entry until OrderExpired is out (see `finish_expiry`).
         let hold_release = self
             .update(keys::hold(hold.order_id))
-            .update_expression("SET hold_status = :released, released_at = :now")
+            .update_expression("SET hold_status = :released, released_at = :now REMOVE expiry_bucket")
             .condition_expression("hold_status = :held AND expires_at <= :now_unix")
             .expression_attribute_values(":released", s("RELEASED"))
             .expression_attribute_values(":held", s("HELD"))
@@ -144,100 +124,6 @@ impl Store {
                 other => Err(transact_error(other)),
             },
         }
-    }
-
-    /// The hold's OrderExpired is published: take it out of the index.
-    pub async fn finish_expiry(&self, order_id: OrderId) -> Result<bool, StoreError> {
-        self.update_if(
-            keys::hold(order_id),
-            "REMOVE expiry_bucket",
-            "hold_status = :released",
-            &[],
-            vec![(":released", s("RELEASED"))],
-        )
-        .await
-    }
-
-    /// A payment arrived for an order: if it still awaits payment, mark it PAID and sell the
-    /// held units, in one transaction with the hold's commit.
-    pub async fn commit_payment(
-        &self,
-        order_id: OrderId,
-        payment_id: &str,
-        now: OffsetDateTime,
-    ) -> Result<PaymentOutcome, StoreError> {
-        let Some(hold) = self.hold(order_id).await? else {
-            let status = self.order(order_id).await?.map(|o| o.status).unwrap_or(OrderStatus::Received);
-            return Ok(PaymentOutcome::NotAwaitingPayment(status));
-        };
-        let mut request = self.client.transact_write_items();
-        for item in self.pay_change(order_id, &hold.allocations, payment_id, now) {
-            request = request.transact_items(item);
-        }
-        match request.send().await {
-            Ok(_) => Ok(PaymentOutcome::Paid(hold.allocations)),
-            Err(err) => match err.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(c) => {
-                    let codes = cancellation_codes(c.cancellation_reasons());
-                    if codes.first() == Some(&"ConditionalCheckFailed")
-                        || codes.get(1) == Some(&"ConditionalCheckFailed")
-                    {
-                        let status = self.order(order_id).await?.map(|o| o.status).unwrap_or(OrderStatus::Received);
-                        Ok(PaymentOutcome::NotAwaitingPayment(status))
-                    } else {
-                        Err(StoreError::Aws(format!("payment commit refused by stock: {codes:?}")))
-                    }
-                }
-                other => Err(transact_error(other)),
-            },
-        }
-    }
-
-    /// Orders in `bucket` still RECEIVED whose recheck time has come.
-    pub async fn stuck_received(
-        &self,
-        bucket: u32,
-        now: OffsetDateTime,
-        limit: i32,
-    ) -> Result<Page<StuckOrder>, StoreError> {
-        let (items, more) = self
-            .query_index(
-                RECEIVED_ORDERS_INDEX,
-                RECHECK_BUCKET,
-                keys::received_bucket(bucket),
-                RECHECK_AT,
-                now.unix_timestamp(),
-                limit,
-            )
-            .await?;
-        let mut stuck = Vec::with_capacity(items.len());
-        for item in items {
-            let rechecks =
-                item.get("recheck_count").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap_or(0);
-            stuck.push(StuckOrder { order: from_item(item, "order")?, rechecks });
-        }
-        Ok(Page { items: stuck, more })
-    }
-
-    /// Look at a RECEIVED order again at `next`. False when it has left RECEIVED meanwhile.
-    pub async fn reschedule_recheck(
-        &self,
-        order_id: OrderId,
-        next: OffsetDateTime,
-        rechecks: u32,
-    ) -> Result<bool, StoreError> {
-        self.update_if(
-            keys::order(order_id),
-            &format!("SET {RECHECK_AT} = :next, recheck_count = :count"),
-            "#status = :received",
-            &[("#status", "status")],
-            vec![
-                (":next", n(next.unix_timestamp())),
-                (":count", n(rechecks)),
-                (":received", status(OrderStatus::Received)),
-            ],
-        )
-        .await
     }
 }
 

@@ -1,4 +1,5 @@
-//! The DynamoDB adapter: one table, typed key prefixes, one sparse index for expiring holds.
+//! The DynamoDB adapter: one table, typed key prefixes, two sparse indexes (expiring holds, the
+//! risk queue).
 //! `docs/data-model.md` lists every item and the access pattern each key serves.
 //!
 //! Every state change here is a conditional write, so concurrent or repeated callers cannot
@@ -10,10 +11,11 @@ mod orders;
 mod payments;
 mod policy;
 mod risk;
+pub mod risk_queue;
 mod stock;
 
-pub use holds::{DueHold, ExpireOutcome, Page, PaymentOutcome, StuckOrder};
-pub use idempotency::{Claim, IdempotencyRecord, IdempotencyStatus};
+pub use holds::{DueHold, ExpireOutcome, Page};
+pub use idempotency::{Claim, IdempotencyRecord};
 pub use orders::{CancelError, Hold, HoldStatus, ReserveError};
 pub use payments::{InboxStatus, OrderChange, PaymentKey, PaymentRecord, Resolution, ResolveError};
 pub use risk::{month_of, RiskKeys, SaveRulesError};
@@ -28,8 +30,6 @@ pub type Item = HashMap<String, AttributeValue>;
 
 /// Name of the sparse index of holds still awaiting payment, ordered by expiry.
 pub const EXPIRING_HOLDS_INDEX: &str = "expiring-holds";
-/// Name of the sparse index of orders still RECEIVED, ordered by when to look at them again.
-pub const RECEIVED_ORDERS_INDEX: &str = "received-orders";
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -176,7 +176,7 @@ pub(crate) mod keys {
         (CONFIG_PARTITION.to_owned(), "HOLD_POLICY".to_owned())
     }
     pub const REVIEW_BUCKET: &str = "REVIEW";
-    pub fn received_bucket(bucket: u32) -> String {
-        format!("RECEIVED#{bucket:03}")
+    pub fn verification_bucket(bucket: u32) -> String {
+        format!("VERIFY#{bucket:03}")
     }
 }

@@ -1,6 +1,7 @@
-//! Orders and their stock holds: create (with the idempotency claim), read, reserve, reject and
-//! cancel. Reserving and releasing touch the order, its hold and every stock item in one
-//! `TransactWriteItems`, so the three never disagree.
+//! Orders and their stock holds: read, reserve, reject and cancel. Reserving and releasing touch
+//! the order, its hold and every stock item in one `TransactWriteItems`, so the three never
+//! disagree. Every write of an order moves its `version` on by one ([`NEXT_VERSION`]): the
+//! events the relay derives from the change name that version.
 
 use super::{attr, cancellation_codes, key, keys, n, s, to_item, Store, StoreError};
 use crate::domain::{Allocation, Order, OrderId, OrderStatus, ShortLine};
@@ -16,8 +17,7 @@ use time::OffsetDateTime;
 pub enum HoldStatus {
     /// Units reserved, awaiting payment (or review); in the expiring-holds index.
     Held,
-    /// Units back in stock (expired or cancelled). An expired hold stays in the index until
-    /// its OrderExpired is published, so a sweeper that stopped half-way announces it next run.
+    /// Units back in stock (expired or cancelled); out of the index.
     Released,
     /// Paid: units sold.
     Committed,
@@ -41,6 +41,9 @@ pub enum ReserveError {
     /// The order is no longer RECEIVED: reserved, rejected or cancelled by someone else.
     #[error("order is no longer awaiting reservation")]
     OrderNotReceived,
+    /// No such order in the table.
+    #[error("order not in the table")]
+    OrderMissing,
     /// These allocations (indices into the request) found too little stock.
     #[error("stock too low for {0:?}")]
     Short(Vec<usize>),
@@ -60,33 +63,21 @@ pub enum CancelError {
     Store(#[from] StoreError),
 }
 
-/// While an order is RECEIVED it carries these two attributes, which put it in the sparse
-/// received-orders index; every transition out of RECEIVED removes the bucket.
-pub(crate) const RECHECK_BUCKET: &str = "recheck_bucket";
-pub(crate) const RECHECK_AT: &str = "recheck_at";
+/// The update clause every write of an order carries, with `:one` bound to 1.
+pub(crate) const NEXT_VERSION: &str = "ADD version :one";
 
-/// An order's item, with its received-orders index attributes: RECEIVED orders to be looked at
-/// again at `recheck_at`, orders awaiting verification at the code's expiry, orders held by risk
-/// in the review queue's bucket.
-pub(crate) fn order_item(order: &Order, buckets: u32, recheck_at: OffsetDateTime) -> super::Item {
+pub(crate) fn one() -> AttributeValue {
+    n(1)
+}
+
+/// An order's item, with the attributes of the risk queue index while risk holds it (see
+/// [`super::risk_queue`]).
+pub(crate) fn order_item(order: &Order, buckets: u32) -> super::Item {
     let (pk, sk) = keys::order(order.order_id);
     let mut item = to_item(order, pk, sk, "Order");
-    let index = match order.status {
-        OrderStatus::Received => {
-            Some((keys::received_bucket(order.order_id.bucket(buckets)), recheck_at.unix_timestamp()))
-        }
-        OrderStatus::PendingVerification => Some((
-            keys::received_bucket(order.order_id.bucket(buckets)),
-            order.verification.as_ref().map(|v| v.expires_at).unwrap_or(recheck_at.unix_timestamp()),
-        )),
-        OrderStatus::PendingReview | OrderStatus::Frozen => {
-            Some((keys::REVIEW_BUCKET.to_owned(), order.received_at.unix_timestamp()))
-        }
-        _ => None,
-    };
-    if let Some((bucket, at)) = index {
-        item.insert(RECHECK_BUCKET.to_owned(), s(bucket));
-        item.insert(RECHECK_AT.to_owned(), n(at));
+    if let Some((queue, at)) = super::risk_queue::entry(order, buckets) {
+        item.insert(super::risk_queue::QUEUE.to_owned(), s(queue));
+        item.insert(super::risk_queue::QUEUE_AT.to_owned(), n(at));
     }
     item
 }
@@ -158,14 +149,18 @@ impl Store {
             .expression_attribute_values(":expires", timestamp(hold_expires_at))
             .expression_attribute_values(":now", timestamp(now));
         let mut set = String::from("SET #status = :next, hold_expires_at = :expires, updated_at = :now");
-        let remove = format!(" REMOVE {RECHECK_BUCKET}");
         for (i, allocation) in allocations.iter().enumerate() {
             set.push_str(&format!(", #lines[{i}].#warehouse = :wh{i}"));
             order_update =
                 order_update.expression_attribute_values(format!(":wh{i}"), s(allocation.warehouse.as_str()));
         }
-        let order_update =
-            order_update.update_expression(set + &remove).build().expect("update has table, key and expression");
+        let order_update = order_update
+            .update_expression(format!("{set} {NEXT_VERSION}"))
+            .expression_attribute_values(":one", one())
+            // Tells "decided before" (the item comes back) from "no such order" (nothing does).
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .expect("update has table, key and expression");
         let hold = Hold {
             order_id,
             hold_status: HoldStatus::Held,
@@ -204,7 +199,11 @@ impl Store {
             }
         };
         let codes = cancellation_codes(cancelled.cancellation_reasons());
-        if codes.first() == Some(&"ConditionalCheckFailed") || codes.get(1) == Some(&"ConditionalCheckFailed") {
+        if codes.first() == Some(&"ConditionalCheckFailed") {
+            let order_seen = cancelled.cancellation_reasons().first().and_then(|r| r.item()).is_some();
+            return Err(if order_seen { ReserveError::OrderNotReceived } else { ReserveError::OrderMissing });
+        }
+        if codes.get(1) == Some(&"ConditionalCheckFailed") {
             return Err(ReserveError::OrderNotReceived);
         }
         let short: Vec<usize> = codes
@@ -235,7 +234,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.update_if(
             keys::order(id),
-            &format!("SET #status = :rejected, short_lines = :short, updated_at = :now REMOVE {RECHECK_BUCKET}"),
+            &format!("SET #status = :rejected, short_lines = :short, updated_at = :now {NEXT_VERSION}"),
             "#status = :received",
             &[("#status", "status")],
             vec![
@@ -243,145 +242,21 @@ impl Store {
                 (":received", status(OrderStatus::Received)),
                 (":short", attr(&short_lines)),
                 (":now", timestamp(now)),
+                (":one", one()),
             ],
         )
         .await
-    }
-
-    /// A held order (verified, or approved by staff) goes on to reservation: RECEIVED, back in
-    /// the received-orders buckets so a lost announcement is found again.
-    pub async fn release_to_received(
-        &self,
-        id: OrderId,
-        from: OrderStatus,
-        recheck_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.update_if(
-            keys::order(id),
-            &format!("SET #status = :received, updated_at = :now, {RECHECK_BUCKET} = :bucket, {RECHECK_AT} = :at REMOVE verification"),
-            "#status = :from",
-            &[("#status", "status")],
-            vec![
-                (":received", status(OrderStatus::Received)),
-                (":from", status(from)),
-                (":now", timestamp(now)),
-                (":bucket", s(keys::received_bucket(id.bucket(self.expiry_buckets)))),
-                (":at", n(recheck_at.unix_timestamp())),
-            ],
-        )
-        .await
-    }
-
-    /// Staff rejected an order risk held: REJECTED, out of the review queue.
-    pub async fn reject_after_review(
-        &self,
-        id: OrderId,
-        from: OrderStatus,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        self.update_if(
-            keys::order(id),
-            &format!("SET #status = :rejected, updated_at = :now REMOVE {RECHECK_BUCKET}"),
-            "#status = :from",
-            &[("#status", "status")],
-            vec![(":rejected", status(OrderStatus::Rejected)), (":from", status(from)), (":now", timestamp(now))],
-        )
-        .await
-    }
-
-    /// One wrong verification code: `attempts_left` goes down, once per attempt seen.
-    pub async fn spend_verification_attempt(&self, id: OrderId, seen_attempts_left: u32) -> Result<bool, StoreError> {
-        self.update_if(
-            keys::order(id),
-            "SET verification.attempts_left = :left",
-            "#status = :pending AND verification.attempts_left = :seen",
-            &[("#status", "status")],
-            vec![
-                (":left", n(seen_attempts_left.saturating_sub(1))),
-                (":seen", n(seen_attempts_left)),
-                (":pending", status(OrderStatus::PendingVerification)),
-            ],
-        )
-        .await
-    }
-
-    /// Swap the verification (a new code) if it is still the one seen.
-    pub async fn replace_verification(
-        &self,
-        id: OrderId,
-        seen: &crate::domain::Verification,
-        next: &crate::domain::Verification,
-    ) -> Result<bool, StoreError> {
-        self.update_if(
-            keys::order(id),
-            "SET verification = :next",
-            "#status = :pending AND verification.code_hash = :seen",
-            &[("#status", "status")],
-            vec![
-                (":next", attr(next)),
-                (":seen", s(seen.code_hash.as_str())),
-                (":pending", status(OrderStatus::PendingVerification)),
-            ],
-        )
-        .await
-    }
-
-    /// Orders held by risk, oldest first, for staff.
-    pub async fn review_queue(&self, limit: i32) -> Result<Vec<Order>, StoreError> {
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(super::RECEIVED_ORDERS_INDEX)
-            .key_condition_expression("#bucket = :bucket")
-            .expression_attribute_names("#bucket", RECHECK_BUCKET)
-            .expression_attribute_values(":bucket", s(keys::REVIEW_BUCKET))
-            .limit(limit)
-            .send()
-            .await
-            .map_err(StoreError::aws)?;
-        output.items.unwrap_or_default().into_iter().map(|item| super::from_item(item, "order")).collect()
     }
 
     /// Cancel an unpaid order as it was read. If it holds stock, the hold is released and every
     /// unit goes back to available in the same transaction. Returns what was released.
     pub async fn cancel(&self, order: &Order, now: OffsetDateTime) -> Result<Vec<Allocation>, CancelError> {
-        debug_assert!(order.status.can_become(OrderStatus::Cancelled));
-        let order_update = self
-            .update(keys::order(order.order_id))
-            .update_expression(format!("SET #status = :cancelled, updated_at = :now REMOVE {RECHECK_BUCKET}"))
-            .condition_expression("#status = :seen")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":cancelled", status(OrderStatus::Cancelled))
-            .expression_attribute_values(":seen", status(order.status))
-            .expression_attribute_values(":now", timestamp(now))
-            .build()
-            .expect("update has table, key and expression");
-        let released: Vec<Allocation> =
-            if order.status.holds_stock() { order.reserved_allocations() } else { Vec::new() };
-        // The customer's monthly cancel count, read by the cancel-rate risk rule.
-        let mut request = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(order_update).build())
-            .transact_items(self.month_bump(order.customer_id.as_str(), "cancels", now));
-        if order.status.holds_stock() {
-            let hold_release = self
-                .update(keys::hold(order.order_id))
-                .update_expression("SET hold_status = :released REMOVE expiry_bucket")
-                .condition_expression("hold_status = :held")
-                .expression_attribute_values(":released", s("RELEASED"))
-                .expression_attribute_values(":held", s("HELD"))
-                .build()
-                .expect("update has table, key and expression");
-            request = request.transact_items(TransactWriteItem::builder().update(hold_release).build());
-            for allocation in &released {
-                request = request.transact_items(self.stock_move(allocation, "reserved", "available", now));
-            }
+        let mut request = self.client.transact_write_items();
+        for item in self.cancel_change(order, now) {
+            request = request.transact_items(item);
         }
         match request.send().await {
-            Ok(_) => Ok(released),
+            Ok(_) => Ok(if order.status.holds_stock() { order.reserved_allocations() } else { Vec::new() }),
             Err(err) => match err.into_service_error() {
                 TransactWriteItemsError::TransactionCanceledException(c) => {
                     let codes = cancellation_codes(c.cancellation_reasons());
@@ -399,5 +274,43 @@ impl Store {
                 other => Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string()).into()),
             },
         }
+    }
+
+    /// The writes that cancel `order` as it was read (its status is the condition): the order,
+    /// the customer's monthly cancel count (read by the cancel-rate risk rule), and, if it held
+    /// stock, its hold released and every unit back to available. The order change comes first.
+    pub fn cancel_change(&self, order: &Order, now: OffsetDateTime) -> Vec<TransactWriteItem> {
+        debug_assert!(order.status.can_become(OrderStatus::Cancelled));
+        let order_update = self
+            .update(keys::order(order.order_id))
+            .update_expression(format!(
+                "SET #status = :cancelled, updated_at = :now REMOVE {} {NEXT_VERSION}",
+                super::risk_queue::QUEUE
+            ))
+            .condition_expression("#status = :seen")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":cancelled", status(OrderStatus::Cancelled))
+            .expression_attribute_values(":seen", status(order.status))
+            .expression_attribute_values(":now", timestamp(now))
+            .expression_attribute_values(":one", one())
+            .build()
+            .expect("update has table, key and expression");
+        let mut items = vec![
+            TransactWriteItem::builder().update(order_update).build(),
+            self.month_bump(order.customer_id.as_str(), "cancels", now),
+        ];
+        if order.status.holds_stock() {
+            let hold_release = self
+                .update(keys::hold(order.order_id))
+                .update_expression("SET hold_status = :released REMOVE expiry_bucket")
+                .condition_expression("hold_status = :held")
+                .expression_attribute_values(":released", s("RELEASED"))
+                .expression_attribute_values(":held", s("HELD"))
+                .build()
+                .expect("update has table, key and expression");
+            items.push(TransactWriteItem::builder().update(hold_release).build());
+            items.extend(order.reserved_allocations().iter().map(|a| self.stock_move(a, "reserved", "available", now)));
+        }
+        items
     }
 }

@@ -2,16 +2,17 @@
 //! One item per provider event, keyed by the day the provider created it and its id, so a
 //! redelivery of the same event lands on the same item.
 //!
-//! The processor resolves an event in one transaction with the order change it causes; the
-//! inbox item's condition (still RECEIVED) makes that happen once however many deliveries race.
-//! Announcing the outcome is leased like an idempotency key, so it happens once as well.
+//! The inbox item is also the message: the table's stream carries its insertion to payment
+//! processing (PaymentEventReceived). The processor resolves an event in one transaction with the
+//! order change it causes; the inbox item's condition (still RECEIVED) makes that happen once
+//! however many deliveries race, and the stream announces the outcome from that one change.
 
-use super::orders::{status, timestamp};
-use super::{cancellation_codes, from_item, keys, n, s, to_item, Store, StoreError};
+use super::orders::{one, status, timestamp, NEXT_VERSION};
+use super::{cancellation_codes, from_item, keys, s, to_item, Store, StoreError};
 use crate::domain::payment::PaymentEvent;
 use crate::domain::{Allocation, OrderId, OrderStatus};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -48,15 +49,8 @@ pub enum Resolution {
 pub struct PaymentRecord {
     pub event: PaymentEvent,
     pub status: InboxStatus,
-    /// The webhook handed it to the processing queue.
-    pub enqueued: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resolution: Option<Resolution>,
-    /// Unix seconds until which the processor that resolved it owns its announcement.
-    #[serde(default)]
-    pub lease_until: i64,
-    #[serde(default)]
-    pub announced: bool,
     #[serde(with = "time::serde::rfc3339")]
     pub received_at: OffsetDateTime,
 }
@@ -104,15 +98,8 @@ impl Store {
         event: &PaymentEvent,
         now: OffsetDateTime,
     ) -> Result<Result<(), PaymentRecord>, StoreError> {
-        let record = PaymentRecord {
-            event: event.clone(),
-            status: InboxStatus::Received,
-            enqueued: false,
-            resolution: None,
-            lease_until: 0,
-            announced: false,
-            received_at: now,
-        };
+        let record =
+            PaymentRecord { event: event.clone(), status: InboxStatus::Received, resolution: None, received_at: now };
         let k = PaymentKey::of(event);
         let (pk, sk) = k.table_key();
         let result = self
@@ -141,67 +128,22 @@ impl Store {
         self.get(pk, sk, "payment record").await
     }
 
-    async fn update_payment(
-        &self,
-        key: &PaymentKey,
-        update: &str,
-        condition: &str,
-        values: Vec<(&str, AttributeValue)>,
-    ) -> Result<bool, StoreError> {
-        self.update_if(key.table_key(), update, condition, &[], values).await
-    }
-
-    pub async fn mark_enqueued(&self, key: &PaymentKey) -> Result<bool, StoreError> {
-        self.update_payment(
-            key,
-            "SET enqueued = :yes",
-            "attribute_exists(PK)",
-            vec![(":yes", AttributeValue::Bool(true))],
-        )
-        .await
-    }
-
-    pub async fn mark_announced(&self, key: &PaymentKey) -> Result<bool, StoreError> {
-        self.update_payment(
-            key,
-            "SET announced = :yes",
-            "attribute_exists(PK)",
-            vec![(":yes", AttributeValue::Bool(true))],
-        )
-        .await
-    }
-
-    /// Take over announcing a resolved event whose lease ran out (its processor stopped).
-    pub async fn take_announce_lease(&self, key: &PaymentKey, seen: i64, until: i64) -> Result<bool, StoreError> {
-        self.update_payment(
-            key,
-            "SET lease_until = :until",
-            "announced = :no AND lease_until = :seen",
-            vec![(":until", n(until)), (":seen", n(seen)), (":no", AttributeValue::Bool(false))],
-        )
-        .await
-    }
-
     /// Resolve an event together with the order change it causes, once.
     pub async fn resolve_payment(
         &self,
         key: &PaymentKey,
         resolution: &Resolution,
-        lease_until: i64,
         change: OrderChange,
         now: OffsetDateTime,
     ) -> Result<(), ResolveError> {
         let inbox = self
             .update(key.table_key())
-            .update_expression(
-                "SET #status = :processed, resolution = :resolution, lease_until = :lease, processed_at = :now",
-            )
+            .update_expression("SET #status = :processed, resolution = :resolution, processed_at = :now")
             .condition_expression("#status = :received")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":processed", s("PROCESSED"))
             .expression_attribute_values(":received", s("RECEIVED"))
             .expression_attribute_values(":resolution", super::attr(resolution))
-            .expression_attribute_values(":lease", n(lease_until))
             .expression_attribute_values(":now", timestamp(now))
             .build()
             .expect("update has table, key and expression");
@@ -236,13 +178,14 @@ impl Store {
     ) -> TransactWriteItem {
         let update = self
             .update(keys::order(id))
-            .update_expression("SET #status = :to, payment_id = :payment, updated_at = :now")
+            .update_expression(format!("SET #status = :to, payment_id = :payment, updated_at = :now {NEXT_VERSION}"))
             .condition_expression("#status = :from")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", status(to))
             .expression_attribute_values(":from", status(from))
             .expression_attribute_values(":payment", s(payment_id))
             .expression_attribute_values(":now", timestamp(now))
+            .expression_attribute_values(":one", one())
             .build()
             .expect("update has table, key and expression");
         TransactWriteItem::builder().update(update).build()
@@ -318,12 +261,14 @@ impl Store {
     pub fn failure_change(&self, id: OrderId, reason: &str, now: OffsetDateTime) -> OrderChange {
         let update = self
             .update(keys::order(id))
-            .update_expression("SET last_payment_failure = :reason, updated_at = :now ADD payment_failures :one")
+            .update_expression(
+                "SET last_payment_failure = :reason, updated_at = :now ADD payment_failures :one, version :one",
+            )
             .condition_expression("#status = :awaiting")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":reason", s(reason))
             .expression_attribute_values(":now", timestamp(now))
-            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":one", one())
             .expression_attribute_values(":awaiting", status(OrderStatus::AwaitingPayment))
             .build()
             .expect("update has table, key and expression");

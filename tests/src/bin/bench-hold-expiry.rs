@@ -14,7 +14,7 @@ use orderflow::domain::{
     parse_order_request, single_warehouse, Limits, Order, OrderId, OrderStatus, Quantity, Sku, WarehouseId,
 };
 use orderflow::handlers::hold_expiry::sweep;
-use orderflow::store::{IdempotencyRecord, IdempotencyStatus, Store};
+use orderflow::store::{IdempotencyRecord, Store};
 use orderflow_tests::calls::CallCounter;
 use orderflow_tests::emulators::LocalStack;
 use orderflow_tests::fixtures::order_body;
@@ -64,22 +64,14 @@ async fn reserved(
                 }
                 let order = Order::receive(draft.clone(), OrderId::generate(), None, now);
                 let record = IdempotencyRecord {
-                    status: IdempotencyStatus::InProgress,
                     request_hash: String::new(),
                     order_id: order.order_id,
-                    locked_until: 0,
                     ttl: now.unix_timestamp() + 3_600,
-                    response_status: None,
-                    response_body: None,
+                    response_status: 202,
+                    response_body: String::new(),
                 };
                 store
-                    .claim_key_and_create_order(
-                        &format!("bench-{}", order.order_id),
-                        &record,
-                        &order,
-                        now + time::Duration::hours(1),
-                        Vec::new(),
-                    )
+                    .claim_key_and_create_order(&format!("bench-{}", order.order_id), &record, &order, Vec::new())
                     .await
                     .expect("order stored");
                 store

@@ -1,11 +1,19 @@
-//! Domain events and the port that publishes them. Events carry ids, SKUs and amounts, never the
-//! customer's phone or street address: every subscriber on the bus would otherwise hold PII.
+//! Domain events: what they say, and how they travel. Events carry ids, SKUs and amounts, never
+//! the customer's phone or street address: every subscriber on the bus would otherwise hold PII.
+//!
+//! Handlers do not publish. A state change is one conditional write; the table's stream carries
+//! it to the event relay, which turns it into its events ([`changes`]) and publishes them
+//! ([`publisher`]). Each published event carries a deterministic `event_id`, so a re-sent one is
+//! recognisable.
 
+pub mod changes;
+pub mod publisher;
+
+pub use publisher::{EventBridgePublisher, EventPublisher, PublishAllFuture, PublishError};
+
+use crate::domain::payment::PaymentEvent;
 use crate::domain::{Allocation, ChannelId, Currency, CustomerId, OrderId, PaymentMethod, Quantity, ShortLine, Sku};
 use serde::{Deserialize, Serialize};
-use std::future::Future;
-use std::pin::Pin;
-use thiserror::Error;
 use time::OffsetDateTime;
 
 pub const SOURCE: &str = "orderflow";
@@ -57,9 +65,21 @@ pub struct StockReserved {
     pub hold_expires_at: OffsetDateTime,
 }
 
+/// Why an order was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RejectionReason {
+    /// Some line could not be served from any warehouse.
+    StockShort,
+    /// Staff rejected an order risk control held.
+    RiskReview,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRejected {
     pub order_id: OrderId,
+    pub reason: RejectionReason,
+    /// The lines no warehouse could serve (stock short only).
     pub short_lines: Vec<ShortLine>,
 }
 
@@ -127,6 +147,8 @@ pub enum DomainEvent {
     PaymentMismatch(PaymentMismatch),
     RefundRequested(RefundRequested),
     OrderFlagged(OrderFlagged),
+    /// A payment provider's callback, stored in the inbox: for payment processing.
+    PaymentEventReceived(PaymentEvent),
 }
 
 impl DomainEvent {
@@ -142,103 +164,77 @@ impl DomainEvent {
             Self::PaymentMismatch(_) => "PaymentMismatch",
             Self::RefundRequested(_) => "RefundRequested",
             Self::OrderFlagged(_) => "OrderFlagged",
+            Self::PaymentEventReceived(_) => "PaymentEventReceived",
         }
     }
 
-    pub fn detail_json(&self) -> String {
+    /// The event's own fields, as a JSON object.
+    pub fn detail(&self) -> serde_json::Value {
         let value = match self {
-            Self::OrderReceived(d) => serde_json::to_string(d),
-            Self::StockReserved(d) => serde_json::to_string(d),
-            Self::OrderRejected(d) => serde_json::to_string(d),
-            Self::OrderCancelled(d) => serde_json::to_string(d),
-            Self::OrderExpired(d) => serde_json::to_string(d),
-            Self::OrderPaid(d) => serde_json::to_string(d),
-            Self::PaymentMismatch(d) => serde_json::to_string(d),
-            Self::RefundRequested(d) => serde_json::to_string(d),
-            Self::OrderFlagged(d) => serde_json::to_string(d),
+            Self::OrderReceived(d) => serde_json::to_value(d),
+            Self::StockReserved(d) => serde_json::to_value(d),
+            Self::OrderRejected(d) => serde_json::to_value(d),
+            Self::OrderCancelled(d) => serde_json::to_value(d),
+            Self::OrderExpired(d) => serde_json::to_value(d),
+            Self::OrderPaid(d) => serde_json::to_value(d),
+            Self::PaymentMismatch(d) => serde_json::to_value(d),
+            Self::RefundRequested(d) => serde_json::to_value(d),
+            Self::OrderFlagged(d) => serde_json::to_value(d),
+            Self::PaymentEventReceived(d) => serde_json::to_value(d),
         };
         value.expect("event details are plain data and always serialise")
     }
 }
 
-#[derive(Debug, Error)]
-#[error("publishing {detail_type} failed: {reason}")]
-pub struct PublishError {
-    pub detail_type: &'static str,
-    pub reason: String,
+/// An event as the relay publishes it: the event, its deterministic id (the same each time the
+/// same change is relayed: `<detail-type>:<entity id>[:v<version>]`), and the version of the
+/// entity it describes, for consumers that order by it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Announcement {
+    pub event_id: String,
+    /// The entity the event is about (an order id, a provider's event id): its events must not
+    /// overtake one another.
+    pub entity_id: String,
+    pub version: Option<u64>,
+    pub event: DomainEvent,
 }
 
-pub type PublishFuture<'a> = Pin<Box<dyn Future<Output = Result<(), PublishError>> + Send + 'a>>;
-pub type PublishAllFuture<'a> = Pin<Box<dyn Future<Output = Vec<Result<(), PublishError>>> + Send + 'a>>;
-
-/// Where domain events go. The EventBridge adapter is the real one; tests may wrap it to fail.
-pub trait EventPublisher: Send + Sync {
-    /// Publish several events in as few calls as the bus allows; one result per event, in order.
-    fn publish_all<'a>(&'a self, events: &'a [DomainEvent]) -> PublishAllFuture<'a>;
-
-    fn publish<'a>(&'a self, event: &'a DomainEvent) -> PublishFuture<'a> {
-        Box::pin(async move {
-            self.publish_all(std::slice::from_ref(event))
-                .await
-                .pop()
-                .unwrap_or_else(|| Err(PublishError { detail_type: event.detail_type(), reason: "no result".into() }))
-        })
-    }
-}
-
-/// Publishes to one EventBridge bus.
-#[derive(Debug, Clone)]
-pub struct EventBridgePublisher {
-    client: aws_sdk_eventbridge::Client,
-    bus_name: String,
-}
-
-impl EventBridgePublisher {
-    /// PutEvents takes at most this many entries per call.
-    const MAX_ENTRIES: usize = 10;
-
-    pub fn new(client: aws_sdk_eventbridge::Client, bus_name: impl Into<String>) -> Self {
-        Self { client, bus_name: bus_name.into() }
-    }
-
-    async fn put_chunk(&self, events: &[DomainEvent]) -> Vec<Result<(), PublishError>> {
-        let entries = events.iter().map(|event| {
-            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                .event_bus_name(&self.bus_name)
-                .source(SOURCE)
-                .detail_type(event.detail_type())
-                .detail(event.detail_json())
-                .build()
-        });
-        let fail = |event: &DomainEvent, reason: String| Err(PublishError { detail_type: event.detail_type(), reason });
-        match self.client.put_events().set_entries(Some(entries.collect())).send().await {
-            Err(err) => {
-                let reason = aws_sdk_eventbridge::error::DisplayErrorContext(err).to_string();
-                events.iter().map(|e| fail(e, reason.clone())).collect()
-            }
-            // Entries come back in request order; a refused one carries an error code.
-            Ok(output) => events
-                .iter()
-                .enumerate()
-                .map(|(i, event)| match output.entries().get(i) {
-                    Some(entry) if entry.error_code().is_none() => Ok(()),
-                    Some(entry) => fail(event, format!("entry refused: {}", entry.error_code().unwrap_or_default())),
-                    None => fail(event, "no result for entry".into()),
-                })
-                .collect(),
+impl Announcement {
+    /// An event about version `version` of an order.
+    pub fn of_order(order_id: OrderId, version: u64, event: DomainEvent) -> Self {
+        Self {
+            event_id: format!("{}:{order_id}:v{version}", event.detail_type()),
+            entity_id: order_id.to_string(),
+            version: Some(version),
+            event,
         }
     }
-}
 
-impl EventPublisher for EventBridgePublisher {
-    fn publish_all<'a>(&'a self, events: &'a [DomainEvent]) -> PublishAllFuture<'a> {
-        Box::pin(async move {
-            let mut results = Vec::with_capacity(events.len());
-            for chunk in events.chunks(Self::MAX_ENTRIES) {
-                results.extend(self.put_chunk(chunk).await);
+    /// An event about a payment provider's event, whose record changes state once (stored, then
+    /// resolved), so its id alone tells one announcement from another.
+    pub fn of_payment(provider_event_id: &str, event: DomainEvent) -> Self {
+        Self {
+            event_id: format!("{}:{provider_event_id}", event.detail_type()),
+            entity_id: provider_event_id.to_owned(),
+            version: None,
+            event,
+        }
+    }
+
+    pub fn detail_type(&self) -> &'static str {
+        self.event.detail_type()
+    }
+
+    /// The EventBridge `detail`: the event's fields with `event_id` (and `version`) beside them.
+    pub fn detail_json(&self) -> String {
+        let mut detail = self.event.detail();
+        if let Some(object) = detail.as_object_mut() {
+            object.insert("event_id".into(), self.event_id.clone().into());
+            if let Some(version) = self.version {
+                object.insert("version".into(), version.into());
             }
-            results
-        })
+        }
+        detail.to_string()
     }
 }
 
@@ -259,7 +255,7 @@ mod tests {
             currency: Currency::CNY,
             event_time: OffsetDateTime::UNIX_EPOCH,
         };
-        let json: serde_json::Value = serde_json::from_str(&DomainEvent::OrderReceived(detail).detail_json()).unwrap();
+        let json = DomainEvent::OrderReceived(detail).detail();
         let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
         assert!(!keys.iter().any(|k| k.contains("phone") || k.contains("address") || k.contains("street")), "{keys:?}");
         assert_eq!(json["lines"][0]["sku"], "A");

@@ -1,0 +1,17 @@
+//! Lambda entry point for the event relay (the table's stream); the handler is
+//! `orderflow::handlers::event_relay`.
+
+use aws_lambda_events::event::dynamodb::Event as DynamoDbEvent;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use orderflow::handlers::event_relay::{handle, RelayDeps};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    orderflow::telemetry::init_json_tracing();
+    let deps = RelayDeps::from_env().await?;
+    lambda_runtime::run(service_fn(|event: LambdaEvent<DynamoDbEvent>| {
+        let deps = &deps;
+        async move { Ok::<_, Error>(handle(deps, event.payload).await) }
+    }))
+    .await
+}

@@ -1,0 +1,296 @@
+//! "This change means that event": the one place that turns a change of a table item (a stream
+//! record with its old and new images) into the domain events it announces. The event relay
+//! calls it for every record of the table's stream.
+//!
+//! Events are derived from the images rather than written as outbox items (docs/data-model.md
+//! says why): a state change cannot forget its event, and costs no extra write.
+//!
+//! | item | change | event |
+//! |---|---|---|
+//! | order | created or moved to RECEIVED | OrderReceived |
+//! | order | created FROZEN | OrderFlagged |
+//! | order | RECEIVED → AWAITING_PAYMENT / AWAITING_REVIEW | StockReserved |
+//! | order | → REJECTED | OrderRejected (stock short from RECEIVED, else risk review) |
+//! | order | → CANCELLED | OrderCancelled (with what a held order released) |
+//! | order | → EXPIRED | OrderExpired (with what went back) |
+//! | order | → PAID | OrderPaid (late when it was EXPIRED or CANCELLED) |
+//! | payment inbox | stored | PaymentEventReceived (to payment processing) |
+//! | payment inbox | resolved MISMATCHED | PaymentMismatch |
+//! | payment inbox | resolved DUPLICATE_CHARGE / REFUND_REQUIRED | RefundRequested |
+//!
+//! Every other change (holds, stock, counters, configuration, a write that keeps the status)
+//! announces nothing.
+
+use super::{
+    Announcement, DomainEvent, OrderCancelled, OrderExpired, OrderFlagged, OrderPaid, OrderReceived, OrderRejected,
+    PaymentMismatch, RefundRequested, RejectionReason, StockReserved,
+};
+use crate::domain::{Order, OrderStatus};
+use crate::store::{InboxStatus, PaymentRecord, Resolution};
+use aws_lambda_events::event::dynamodb::EventRecord;
+use thiserror::Error;
+
+/// A record the relay cannot read: logged by its key and skipped.
+#[derive(Debug, Error)]
+pub enum UnmappableChange {
+    #[error("the record carries neither image (the stream must be NEW_AND_OLD_IMAGES)")]
+    NoImage,
+    #[error("the {entity} item does not read as one: {reason}")]
+    Corrupt { entity: &'static str, reason: String },
+}
+
+/// The events one stream record announces, in the order they happened.
+pub fn announcements(record: &EventRecord) -> Result<Vec<Announcement>, UnmappableChange> {
+    let (old, new) = (&record.change.old_image, &record.change.new_image);
+    let image = if new.is_empty() { old } else { new };
+    if image.is_empty() {
+        return Err(UnmappableChange::NoImage);
+    }
+    let entity = match image.get("entity") {
+        Some(serde_dynamo::AttributeValue::S(entity)) => entity.as_str(),
+        _ => return Ok(Vec::new()),
+    };
+    match entity {
+        "Order" => Ok(order_events(read(old, "order")?, read(new, "order")?)?.into_iter().collect()),
+        "Payment" => {
+            Ok(payment_events(read(old, "payment record")?, read(new, "payment record")?)?.into_iter().collect())
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// An image as its type; `None` for the missing side of an insert or a removal.
+fn read<T: serde::de::DeserializeOwned>(
+    image: &serde_dynamo::Item,
+    entity: &'static str,
+) -> Result<Option<T>, UnmappableChange> {
+    if image.is_empty() {
+        return Ok(None);
+    }
+    serde_dynamo::from_item(image.clone())
+        .map(Some)
+        .map_err(|e| UnmappableChange::Corrupt { entity, reason: e.to_string() })
+}
+
+fn corrupt(reason: &str) -> UnmappableChange {
+    UnmappableChange::Corrupt { entity: "order", reason: reason.to_owned() }
+}
+
+fn order_events(old: Option<Order>, new: Option<Order>) -> Result<Option<Announcement>, UnmappableChange> {
+    let Some(new) = new else { return Ok(None) };
+    let before = old.as_ref().map(|o| o.status);
+    if before == Some(new.status) {
+        return Ok(None);
+    }
+    // What a held order gave back when it left its hold.
+    let released =
+        || old.as_ref().filter(|o| o.status.holds_stock()).map(Order::reserved_allocations).unwrap_or_default();
+    let id = new.order_id;
+    let event = match new.status {
+        OrderStatus::Received => DomainEvent::OrderReceived(OrderReceived::of(&new)),
+        OrderStatus::Frozen => {
+            let (score, fired) = new.risk.as_ref().map(|r| (r.score, r.fired.clone())).unwrap_or_default();
+            DomainEvent::OrderFlagged(OrderFlagged { order_id: id, customer_id: new.customer_id.clone(), score, fired })
+        }
+        OrderStatus::AwaitingPayment | OrderStatus::AwaitingReview => DomainEvent::StockReserved(StockReserved {
+            order_id: id,
+            allocations: new.reserved_allocations(),
+            hold_expires_at: new.hold_expires_at.ok_or_else(|| corrupt("reserved without hold_expires_at"))?,
+        }),
+        OrderStatus::Rejected => DomainEvent::OrderRejected(OrderRejected {
+            order_id: id,
+            reason: if before == Some(OrderStatus::Received) {
+                RejectionReason::StockShort
+            } else {
+                RejectionReason::RiskReview
+            },
+            short_lines: new.short_lines.clone(),
+        }),
+        OrderStatus::Cancelled => DomainEvent::OrderCancelled(OrderCancelled { order_id: id, released: released() }),
+        OrderStatus::Expired => DomainEvent::OrderExpired(OrderExpired { order_id: id, released: released() }),
+        OrderStatus::Paid => DomainEvent::OrderPaid(OrderPaid {
+            order_id: id,
+            payment_id: new.payment_id.clone().ok_or_else(|| corrupt("paid without payment_id"))?,
+            amount_minor: new.total_minor,
+            currency: new.currency,
+            late: matches!(before, Some(OrderStatus::Expired | OrderStatus::Cancelled)),
+        }),
+        // Held by risk, or waiting on staff: the payment record announces payment trouble.
+        OrderStatus::PendingVerification
+        | OrderStatus::PendingReview
+        | OrderStatus::PaymentMismatch
+        | OrderStatus::RefundRequired => return Ok(None),
+    };
+    Ok(Some(Announcement::of_order(id, new.version, event)))
+}
+
+fn payment_events(
+    old: Option<PaymentRecord>,
+    new: Option<PaymentRecord>,
+) -> Result<Option<Announcement>, UnmappableChange> {
+    let Some(new) = new else { return Ok(None) };
+    let provider_id = new.event.id.clone();
+    let Some(old) = old else {
+        return Ok(Some(Announcement::of_payment(&provider_id, DomainEvent::PaymentEventReceived(new.event))));
+    };
+    if old.status != InboxStatus::Received || new.status != InboxStatus::Processed {
+        return Ok(None);
+    }
+    let data = &new.event.data;
+    let refund = |reason: &str| {
+        DomainEvent::RefundRequested(RefundRequested {
+            order_id: data.order_id.clone(),
+            payment_id: data.payment_id.clone(),
+            amount_minor: data.amount_minor,
+            currency: data.currency.clone(),
+            reason: reason.to_owned(),
+        })
+    };
+    let event = match &new.resolution {
+        Some(Resolution::Mismatched { expected_minor, expected_currency }) => {
+            DomainEvent::PaymentMismatch(PaymentMismatch {
+                order_id: new.event.order_id().ok_or_else(|| UnmappableChange::Corrupt {
+                    entity: "payment record",
+                    reason: "mismatched payment for an order id that does not parse".into(),
+                })?,
+                payment_id: data.payment_id.clone(),
+                expected_minor: *expected_minor,
+                expected_currency: expected_currency.clone(),
+                received_minor: data.amount_minor,
+                received_currency: data.currency.clone(),
+            })
+        }
+        Some(Resolution::DuplicateCharge) => refund("duplicate charge: the order was paid by another payment"),
+        Some(Resolution::RefundRequired { reason }) => refund(reason),
+        _ => return Ok(None),
+    };
+    Ok(Some(Announcement::of_payment(&provider_id, event)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lambda_events::event::dynamodb::Event;
+
+    fn fixture(text: &str) -> Event {
+        serde_json::from_str(text).expect("a DynamoDB stream event")
+    }
+
+    /// Every event the records announce: (detail-type, entity, event id), in stream order.
+    fn announced(event: &Event) -> Vec<Announcement> {
+        event.records.iter().flat_map(|r| announcements(r).expect("every record reads")).collect()
+    }
+
+    fn types(announcements: &[Announcement]) -> Vec<&'static str> {
+        announcements.iter().map(Announcement::detail_type).collect()
+    }
+
+    #[test]
+    fn an_orders_life_announces_each_status_change_once_with_what_it_moved() {
+        let event = fixture(include_str!("../../../events/stream-order-lifecycle.json"));
+        let all = announced(&event);
+        assert_eq!(
+            types(&all),
+            [
+                "OrderReceived",
+                "StockReserved",
+                "OrderReceived",
+                "StockReserved",
+                "OrderReceived",
+                "StockReserved",
+                "PaymentEventReceived",
+                "OrderPaid",
+                "OrderCancelled",
+                "OrderExpired",
+                "PaymentEventReceived",
+                "OrderPaid",
+                "OrderReceived",
+                "OrderRejected",
+            ],
+            "warehouse, stock, idempotency, counter and hold records announce nothing"
+        );
+        let (a, b, c) = (&all[0].entity_id, &all[2].entity_id, &all[4].entity_id);
+        assert_eq!(all[7].event_id, format!("OrderPaid:{a}:v3"));
+        match (&all[7].event, &all[11].event) {
+            (DomainEvent::OrderPaid(on_time), DomainEvent::OrderPaid(late)) => {
+                assert!(!on_time.late && late.late, "paid after expiry is late");
+                assert_eq!((on_time.amount_minor, on_time.payment_id.as_str()), (3980, "pay_a"));
+                assert_eq!(&late.order_id.to_string(), c);
+            }
+            other => panic!("{other:?}"),
+        }
+        match &all[8].event {
+            DomainEvent::OrderCancelled(cancelled) => {
+                assert_eq!(&cancelled.order_id.to_string(), b);
+                assert_eq!(cancelled.released.len(), 1, "a held order gives its units back");
+                assert_eq!(cancelled.released[0].quantity.get(), 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        match &all[13].event {
+            DomainEvent::OrderRejected(rejected) => {
+                assert_eq!(rejected.reason, RejectionReason::StockShort);
+                assert_eq!(rejected.short_lines[0].requested, 50);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn payment_outcomes_and_risk_decisions_are_announced_from_their_records() {
+        let event = fixture(include_str!("../../../events/stream-payments-and-risk.json"));
+        let all = announced(&event);
+        assert_eq!(
+            types(&all),
+            [
+                "OrderReceived",
+                "StockReserved",
+                "OrderReceived",
+                "StockReserved",
+                "PaymentEventReceived",
+                "PaymentMismatch",
+                "PaymentEventReceived",
+                "OrderPaid",
+                "PaymentEventReceived",
+                "RefundRequested",
+                "PaymentEventReceived",
+                "OrderFlagged",
+                "OrderRejected",
+            ],
+            "an unknown order's payment is stored and resolved without a refund event; rule saves announce nothing"
+        );
+        match (&all[5].event, &all[9].event, &all[12].event) {
+            (DomainEvent::PaymentMismatch(m), DomainEvent::RefundRequested(r), DomainEvent::OrderRejected(j)) => {
+                assert_eq!((m.expected_minor, m.received_minor), (3980, 100));
+                assert!(r.reason.contains("duplicate"), "{}", r.reason);
+                assert_eq!(j.reason, RejectionReason::RiskReview, "rejected from FROZEN by staff");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(all[5].event_id.starts_with("PaymentMismatch:evt_"), "{}", all[5].event_id);
+        assert_eq!(all[4].entity_id, all[5].entity_id, "stored and resolved: the same provider event");
+    }
+
+    #[test]
+    fn a_write_that_keeps_the_status_or_removes_the_item_announces_nothing() {
+        let event = fixture(include_str!("../../../events/stream-order-lifecycle.json"));
+        let mut same = event.records[5].clone();
+        same.change.old_image = same.change.new_image.clone();
+        assert!(announcements(&same).unwrap().is_empty());
+        let mut removed = event.records[5].clone();
+        removed.event_name = "REMOVE".into();
+        removed.change.old_image = std::mem::take(&mut removed.change.new_image);
+        assert!(announcements(&removed).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_item_is_an_error_and_a_record_without_images_too() {
+        let event = fixture(include_str!("../../../events/stream-unreadable-change.json"));
+        let error = announcements(&event.records[0]).unwrap_err();
+        assert!(matches!(error, UnmappableChange::Corrupt { entity: "order", .. }), "{error}");
+        assert_eq!(types(&announcements(&event.records[1]).unwrap()), ["OrderReceived"]);
+        let mut keys_only = event.records[1].clone();
+        keys_only.change.new_image = Default::default();
+        assert!(matches!(announcements(&keys_only), Err(UnmappableChange::NoImage)));
+    }
+}
