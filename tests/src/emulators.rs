@@ -130,8 +130,9 @@ pub struct LocalStack {
 
 impl LocalStack {
     /// What the project uses: SQS and EventBridge now, S3 (presigned uploads) and KMS (personal
-    /// data) for the issues that need them, CloudFormation to deploy the template.
-    pub const SERVICES: [&'static str; 5] = ["sqs", "events", "s3", "kms", "cloudformation"];
+    /// data) for the issues that need them, CloudFormation to deploy the template and CloudWatch
+    /// for its alarms.
+    pub const SERVICES: [&'static str; 6] = ["sqs", "events", "s3", "kms", "cloudformation", "cloudwatch"];
 
     /// The virtualenv's interpreter (`tests/bin/setup` makes it), or `ORDERFLOW_VENV_PYTHON`.
     pub fn python() -> PathBuf {

@@ -13,9 +13,12 @@ use serde_json::Value;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Invoke the relay as Lambda would: a panic is a function error, not the caller's.
+/// Invoke the relay as Lambda would: an error or a panic is a function error, not the caller's.
 pub async fn invoke_relay(deps: RelayDeps, event: DynamoDbEvent) -> Result<DynamoDbEventResponse, String> {
-    tokio::spawn(async move { event_relay::handle(&deps, event).await }).await.map_err(|e| format!("relay failed: {e}"))
+    match tokio::spawn(async move { event_relay::handle(&deps, event).await }).await {
+        Ok(answer) => answer.map_err(|e| e.to_string()),
+        Err(crashed) => Err(format!("relay crashed: {crashed}")),
+    }
 }
 
 impl Stack {

@@ -1,9 +1,10 @@
 //! Lambda's DynamoDB-stream event source mapping, as the local stack and the tests run it: read
 //! the table's stream from Dynoxide (ListStreams, DescribeStream, GetShardIterator, GetRecords),
 //! hand the function `DynamoDbEvent` batches, honour its `batchItemFailures` (checkpoint before
-//! the failed record, retry from it), retry a batch the function failed on as a whole, bisect a
-//! batch whose first record keeps failing when asked to, send the batch's description to the
-//! on-failure destination once the retries are spent and move on. The settings come from the
+//! the failed record, retry from it), retry a batch the function failed on as a whole (halving
+//! it first when asked to bisect on function errors), send the batch's description to the
+//! on-failure destination once the retries are spent and move on, as Lambda documents for
+//! DynamoDB streams. The settings come from the
 //! template's `DynamoDB` event ([`crate::template::Trigger::TableStream`]). Retries follow each
 //! other at once: the emulation has no backoff, so tests need not wait.
 
@@ -161,8 +162,12 @@ impl StreamMapping {
                     .and_then(|id| batch.iter().position(|r| sequence(r).as_deref() == Some(id)))
                     .unwrap_or(0)
             }),
+            // A function error: with bisection on, the next try takes half the batch.
             Err(error) => {
                 tracing::warn!(%error, "stream batch failed in the function");
+                if self.settings.bisect_on_error {
+                    self.limit = (batch.len() as i32 / 2).max(1);
+                }
                 Some(0)
             }
         };
@@ -176,11 +181,6 @@ impl StreamMapping {
         if failed_from > 0 {
             self.advance(&batch, failed_from, &mut report);
             return Ok(report);
-        }
-        // The failed record heads the batch again: bisect, so that by the time the retries are
-        // spent the batch given up on is as small as it can be.
-        if self.settings.bisect_on_error {
-            self.limit = (batch.len() as i32 / 2).max(1);
         }
         self.attempts += 1;
         if self.attempts > self.settings.max_retries {

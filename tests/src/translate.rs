@@ -244,6 +244,7 @@ mod tests {
                 "StockReservationDeadLetterQueue",
                 "StockReservationQueue",
                 "StockReservationQueuePolicy",
+                "UnpublishedChangesAlarm",
                 "UnpublishedChangesQueue",
             ],
             "what LocalStack deploys of the template"

@@ -274,3 +274,27 @@ fn the_sample_schedule_event_is_what_the_function_reads() {
     let event: aws_lambda_events::event::eventbridge::EventBridgeEvent<Value> = serde_json::from_str(&text).unwrap();
     assert_eq!(event.detail_type, "Scheduled Event");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_reservation_never_decided_is_cancelled_at_its_deadline_and_a_reserved_one_is_not() {
+    let (stack, clock) = seeded(10).await;
+    let (_, stuck) = submit(&stack.intake(), "stuck", &order_body(&[("TEA", 1)], "Zhejiang")).await;
+    let stuck = OrderId::parse(stuck["order_id"].as_str().unwrap()).unwrap();
+    // Its OrderReceived went to the dead-letter queue: reservation never decides it. Another
+    // order is reserved as usual.
+    let reserved = reserved_orders(&stack, 1, &order_body(&[("TEA", 1)], "Zhejiang")).await[0];
+    let bus = stack.observe_bus().await;
+    stack.relay().await;
+    clock.advance(Duration::minutes(59));
+    assert_eq!(sweep(&stack.expiry(), None).await.unwrap().unreserved_cancelled, 0, "within its deadline");
+    clock.advance(Duration::minutes(2));
+    let report = sweep(&stack.expiry(), None).await.unwrap();
+    assert_eq!(report.unreserved_cancelled, 1, "{report:?}");
+    assert_eq!(status_of(&stack, stuck).await, OrderStatus::Cancelled);
+    assert_eq!(status_of(&stack, reserved).await, OrderStatus::Expired, "the reserved one's hold ran out instead");
+    stack.relay().await;
+    let events = bus.at_least(5).await;
+    let cancelled: Vec<&Value> = events.iter().filter(|e| e["detail-type"] == "OrderCancelled").collect();
+    assert_eq!(cancelled.len(), 1, "{events:?}");
+    assert_eq!(cancelled[0]["detail"]["order_id"], stuck.to_string());
+}

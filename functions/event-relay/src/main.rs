@@ -11,7 +11,8 @@ async fn main() -> Result<(), Error> {
     let deps = RelayDeps::from_env().await?;
     lambda_runtime::run(service_fn(|event: LambdaEvent<DynamoDbEvent>| {
         let deps = &deps;
-        async move { Ok::<_, Error>(handle(deps, event.payload).await) }
+        // A failed invocation makes the event source bisect the batch and retry.
+        async move { handle(deps, event.payload).await.map_err(Error::from) }
     }))
     .await
 }

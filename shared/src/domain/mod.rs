@@ -15,6 +15,6 @@ pub use allocation::{
     plan_allocation, single_warehouse, Allocation, AllocationPlan, StockLevels, Warehouse, WarehouseCatalogue,
 };
 pub use hold_policy::HoldPolicy;
-pub use order::{Order, OrderLine, OrderStatus, PaymentMethod, ShortLine, Verification};
+pub use order::{Order, OrderLine, OrderStatus, PaymentMethod, ShortLine, Verification, RESERVATION_DEADLINE};
 pub use request::{parse_order_request, FieldError, Limits, OrderDraft};
 pub use values::{ChannelId, Currency, CustomerId, DeviceId, Money, OrderId, Phone, Quantity, Sku, WarehouseId};

@@ -99,6 +99,11 @@ impl OrderStatus {
     }
 }
 
+/// How long an order may wait in RECEIVED for reservation to decide it. Reservation takes
+/// seconds; an order still RECEIVED this long after has had its message dead-lettered, and the
+/// sweeper cancels it rather than leave it, and the customer, waiting for ever.
+pub const RESERVATION_DEADLINE: time::Duration = time::Duration::hours(1);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentMethod {

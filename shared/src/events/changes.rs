@@ -25,10 +25,39 @@ use super::{
     Announcement, DomainEvent, OrderCancelled, OrderExpired, OrderFlagged, OrderPaid, OrderReceived, OrderRejected,
     PaymentMismatch, RefundRequested, RejectionReason, StockReserved,
 };
-use crate::domain::{Order, OrderStatus};
+use crate::domain::{Allocation, Order, OrderLine, OrderStatus};
 use crate::store::{InboxStatus, PaymentRecord, Resolution};
 use aws_lambda_events::event::dynamodb::EventRecord;
+use serde::Deserialize;
 use thiserror::Error;
+
+/// What an order was before the change: only what its events need, read leniently, so that an
+/// old image written by an earlier build cannot hide the change.
+#[derive(Debug, Deserialize)]
+struct OrderBefore {
+    status: OrderStatus,
+    #[serde(default)]
+    lines: Vec<OrderLine>,
+}
+
+impl OrderBefore {
+    /// What it held, if its status held stock.
+    fn released(&self) -> Vec<Allocation> {
+        if !self.status.holds_stock() {
+            return Vec::new();
+        }
+        let held = self.lines.iter().filter_map(|l| {
+            Some(Allocation { sku: l.sku.clone(), warehouse: l.warehouse.clone()?, quantity: l.quantity })
+        });
+        held.collect()
+    }
+}
+
+/// What a payment record was before the change.
+#[derive(Debug, Deserialize)]
+struct PaymentBefore {
+    status: InboxStatus,
+}
 
 /// A record the relay cannot read: logged by its key and skipped.
 #[derive(Debug, Error)]
@@ -76,15 +105,14 @@ fn corrupt(reason: &str) -> UnmappableChange {
     UnmappableChange::Corrupt { entity: "order", reason: reason.to_owned() }
 }
 
-fn order_events(old: Option<Order>, new: Option<Order>) -> Result<Option<Announcement>, UnmappableChange> {
+fn order_events(old: Option<OrderBefore>, new: Option<Order>) -> Result<Option<Announcement>, UnmappableChange> {
     let Some(new) = new else { return Ok(None) };
     let before = old.as_ref().map(|o| o.status);
     if before == Some(new.status) {
         return Ok(None);
     }
     // What a held order gave back when it left its hold.
-    let released =
-        || old.as_ref().filter(|o| o.status.holds_stock()).map(Order::reserved_allocations).unwrap_or_default();
+    let released = || old.as_ref().map(OrderBefore::released).unwrap_or_default();
     let id = new.order_id;
     let event = match new.status {
         OrderStatus::Received => DomainEvent::OrderReceived(OrderReceived::of(&new)),
@@ -125,7 +153,7 @@ fn order_events(old: Option<Order>, new: Option<Order>) -> Result<Option<Announc
 }
 
 fn payment_events(
-    old: Option<PaymentRecord>,
+    old: Option<PaymentBefore>,
     new: Option<PaymentRecord>,
 ) -> Result<Option<Announcement>, UnmappableChange> {
     let Some(new) = new else { return Ok(None) };
@@ -269,6 +297,61 @@ mod tests {
         }
         assert!(all[5].event_id.starts_with("PaymentMismatch:evt_"), "{}", all[5].event_id);
         assert_eq!(all[4].entity_id, all[5].entity_id, "stored and resolved: the same provider event");
+    }
+
+    #[test]
+    fn verified_approved_unheld_cash_on_delivery_late_after_cancel_refund_and_failed_paths() {
+        let event = fixture(include_str!("../../../events/stream-order-other-paths.json"));
+        let per_record: Vec<Vec<Announcement>> =
+            event.records.iter().map(|r| announcements(r).expect("every record reads")).collect();
+        let kinds: Vec<Vec<&str>> = per_record.iter().map(|a| types(a)).collect();
+        let expected: [&[&str]; 28] = [
+            &[],                       // 0 created PENDING_VERIFICATION: held by risk
+            &["OrderReceived"],        // 1 verified
+            &[],                       // 2 created PENDING_REVIEW
+            &["OrderReceived"],        // 3 approved by staff
+            &["OrderReceived"],        // 4
+            &["OrderCancelled"],       // 5 cancelled before reservation
+            &["OrderReceived"],        // 6 cash on delivery
+            &["StockReserved"],        // 7 AWAITING_REVIEW
+            &["OrderReceived"],        // 8
+            &["StockReserved"],        // 9
+            &["OrderReceived"],        // 10
+            &["StockReserved"],        // 11
+            &["OrderCancelled"],       // 12 cancelled while held
+            &["PaymentEventReceived"], // 13
+            &[],                       // 14 resolved LATE_PAID: the order announces it
+            &["OrderPaid"],            // 15 CANCELLED -> PAID
+            &["PaymentEventReceived"], // 16
+            &[],                       // 17 resolved FAILED
+            &[],                       // 18 the failure recorded, the status kept
+            &["OrderReceived"],        // 19
+            &["StockReserved"],        // 20
+            &["OrderExpired"],         // 21
+            &["OrderExpired"],         // 22
+            &["OrderReceived"],        // 23
+            &["StockReserved"],        // 24
+            &["PaymentEventReceived"], // 25
+            &["RefundRequested"],      // 26 resolved REFUND_REQUIRED
+            &[],                       // 27 EXPIRED -> REFUND_REQUIRED: the payment announces it
+        ];
+        assert_eq!(kinds, expected.map(|k| k.to_vec()));
+        let event_of = |i: usize| per_record[i][0].event.clone();
+        match (event_of(5), event_of(12), event_of(15), event_of(21)) {
+            (
+                DomainEvent::OrderCancelled(unheld),
+                DomainEvent::OrderCancelled(held),
+                DomainEvent::OrderPaid(paid),
+                DomainEvent::OrderExpired(expired),
+            ) => {
+                assert!(unheld.released.is_empty(), "nothing was held before reservation");
+                assert_eq!(held.released.len(), 1);
+                assert!(paid.late, "paid after a cancel is late");
+                assert_eq!(expired.released[0].quantity.get(), 2, "what went back");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(per_record[1][0].version, Some(2), "verification is the order's second version");
     }
 
     #[test]

@@ -9,9 +9,12 @@
 //! of its order. The entries a call refused are retried a few times; if some still fail,
 //! publishing stops and the answer names the first record whose events are not all out: the event
 //! source retries from that record, so nothing after it is lost and an order's events go out in
-//! order (events of other records already out may go again: their ids are the same). A record
-//! that cannot be mapped is logged by its key and skipped: retrying would not make it readable,
-//! and holding the shard back for it would stop every event behind it.
+//! order (events of other records already out may go again: their ids are the same). When that
+//! record heads the batch, the invocation fails instead: the event source then bisects the batch
+//! (a partial answer at the head would only retry the same batch), so a poison record is cut down
+//! to itself before the retries run out and only it reaches the on-failure queue. A record that
+//! cannot be mapped is logged (error, by its key) and skipped: retrying would not make it
+//! readable, and holding the shard back for it would stop every event behind it.
 
 use crate::config::ConfigError;
 use crate::events::changes::announcements;
@@ -24,8 +27,9 @@ use tracing::{info, warn};
 
 #[derive(Debug, Clone, Copy)]
 pub struct RelaySettings {
-    /// Tries per entry within one invocation before the record is handed back to the event
-    /// source (which retries it, with its own bounded retries, then the on-failure destination).
+    /// Tries per entry within one invocation (about 1.5 s with the default pause) before the
+    /// record is handed back to the event source, which retries it (8 times, bisecting), then
+    /// describes it to the on-failure queue.
     pub publish_attempts: usize,
     /// Pause before the first retry of refused entries; doubles after each.
     pub retry_pause: Duration,
@@ -33,7 +37,7 @@ pub struct RelaySettings {
 
 impl Default for RelaySettings {
     fn default() -> Self {
-        Self { publish_attempts: 4, retry_pause: Duration::from_millis(100) }
+        Self { publish_attempts: 5, retry_pause: Duration::from_millis(100) }
     }
 }
 
@@ -56,13 +60,20 @@ impl RelayDeps {
     }
 }
 
+/// The invocation failed as a whole: the event source retries the batch, bisecting it.
+#[derive(Debug, thiserror::Error)]
+#[error("the events of the batch's first record ({keys}) could not be published")]
+pub struct HeadNotPublished {
+    pub keys: String,
+}
+
 /// Relay one batch of stream records.
-pub async fn handle(deps: &RelayDeps, event: DynamoDbEvent) -> DynamoDbEventResponse {
+pub async fn handle(deps: &RelayDeps, event: DynamoDbEvent) -> Result<DynamoDbEventResponse, HeadNotPublished> {
     let mut pending: Vec<(usize, Announcement)> = Vec::new();
     for (index, record) in event.records.iter().enumerate() {
         match announcements(record) {
             Ok(found) => pending.extend(found.into_iter().map(|a| (index, a))),
-            Err(err) => warn!(
+            Err(err) => tracing::error!(
                 keys = %keys_of(record),
                 sequence_number = record.change.sequence_number.as_deref().unwrap_or("-"),
                 error = %err,
@@ -79,14 +90,17 @@ pub async fn handle(deps: &RelayDeps, event: DynamoDbEvent) -> DynamoDbEventResp
         let unsent = calls[index + 1..].iter().flat_map(|c| c.iter()).map(|(record, _)| *record);
         let first_record = unsent.chain(refused.iter().map(|&i| call[i].0)).min().expect("a refused entry");
         let record = &event.records[first_record];
+        if first_record == 0 {
+            return Err(HeadNotPublished { keys: keys_of(record) });
+        }
         let mut failure = DynamoDbBatchItemFailure::default();
         failure.item_identifier = record.change.sequence_number.clone();
         warn!(keys = %keys_of(record), "events not published; the stream retries from this record");
         response.batch_item_failures.push(failure);
-        return response;
+        return Ok(response);
     }
     info!(records = event.records.len(), events = pending.len(), "changes relayed");
-    response
+    Ok(response)
 }
 
 /// `pending` (record index, event) cut into PutEvents calls: round after round (an entity's
@@ -191,7 +205,7 @@ mod tests {
     async fn a_batch_goes_out_in_calls_of_at_most_ten_never_two_events_of_one_order_in_a_call() {
         let bus = Arc::new(Bus::default());
         let event = fixture(include_str!("../../../events/stream-order-lifecycle.json"));
-        let response = handle(&relay(bus.clone()), event).await;
+        let response = handle(&relay(bus.clone()), event).await.unwrap();
         assert!(response.batch_item_failures.is_empty());
         let calls = bus.calls.lock().unwrap().clone();
         assert_eq!(calls.iter().map(Vec::len).sum::<usize>(), 14, "every event once");
@@ -210,10 +224,60 @@ mod tests {
     async fn an_unreadable_record_is_skipped_and_the_rest_are_published() {
         let bus = Arc::new(Bus::default());
         let event = fixture(include_str!("../../../events/stream-unreadable-change.json"));
-        let response = handle(&relay(bus.clone()), event).await;
+        let response = handle(&relay(bus.clone()), event).await.unwrap();
         assert!(response.batch_item_failures.is_empty(), "retrying would not make it readable");
         assert_eq!(published(&bus).len(), 1);
         assert!(published(&bus)[0].starts_with("OrderReceived:"));
+    }
+
+    /// `record` (an order's change) as if it were about order `id`, at `sequence`.
+    fn about_order(record: &EventRecord, id: crate::domain::OrderId, sequence: u64) -> EventRecord {
+        let mut record = record.clone();
+        let key = serde_dynamo::AttributeValue::S(format!("ORDER#{id}"));
+        record.change.keys.insert("PK".into(), key.clone());
+        for image in [&mut record.change.new_image, &mut record.change.old_image] {
+            if !image.is_empty() {
+                image.insert("PK".into(), key.clone());
+                image.insert("order_id".into(), serde_dynamo::AttributeValue::S(id.to_string()));
+            }
+        }
+        record.change.sequence_number = Some(format!("{sequence:021}"));
+        record
+    }
+
+    #[tokio::test]
+    async fn a_refusal_in_a_later_call_reports_the_earliest_record_not_out_even_from_a_later_round() {
+        let lifecycle = fixture(include_str!("../../../events/stream-order-lifecycle.json"));
+        let (inserted, reserved) = (&lifecycle.records[3], &lifecycle.records[5]);
+        let ids: Vec<crate::domain::OrderId> = (0..12).map(|_| crate::domain::OrderId::generate()).collect();
+        // Order 0 is received and reserved (records 0 and 1); eleven more orders are received.
+        let mut event = DynamoDbEvent::default();
+        event.records.push(about_order(inserted, ids[0], 1));
+        event.records.push(about_order(reserved, ids[0], 2));
+        for (i, id) in ids.iter().enumerate().skip(1) {
+            event.records.push(about_order(inserted, *id, 2 + i as u64));
+        }
+        // The first round (twelve OrderReceived) takes two calls; the eleventh order's is refused.
+        let bus = Arc::new(Bus { refuse: Some(ids[10].to_string()), ..Bus::default() });
+        let response = handle(&relay(bus.clone()), event.clone()).await.unwrap();
+        let failures: Vec<Option<String>> =
+            response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+        assert_eq!(
+            failures,
+            [event.records[1].change.sequence_number.clone()],
+            "order 0's reservation (record 1, second round) never went out: the retry starts there"
+        );
+        assert!(!published(&bus).iter().any(|id| id.starts_with("StockReserved")), "not sent after the refusal");
+    }
+
+    #[tokio::test]
+    async fn a_refused_first_record_fails_the_invocation_so_the_batch_is_bisected() {
+        let event = fixture(include_str!("../../../events/stream-unreadable-change.json"));
+        let refused = announcements(&event.records[1]).unwrap().remove(0).event_id;
+        let mut head_first = event.clone();
+        head_first.records.remove(0);
+        let bus = Arc::new(Bus { refuse: Some(refused), ..Bus::default() });
+        assert!(handle(&relay(bus), head_first).await.is_err());
     }
 
     #[tokio::test]
@@ -224,7 +288,7 @@ mod tests {
         let refused = announcements(&second_order_reserved).unwrap().remove(0).event_id;
         assert!(refused.starts_with("StockReserved:"), "{refused}");
         let bus = Arc::new(Bus { refuse: Some(refused.clone()), ..Bus::default() });
-        let response = handle(&relay(bus.clone()), event).await;
+        let response = handle(&relay(bus.clone()), event).await.unwrap();
         let failures: Vec<Option<String>> =
             response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
         assert_eq!(failures, std::slice::from_ref(&second_order_reserved.change.sequence_number));

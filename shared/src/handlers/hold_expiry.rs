@@ -1,5 +1,6 @@
 //! Function hold-expiry (EventBridge schedule, every minute): release unpaid holds whose time
-//! has come, and cancel orders whose step-up verification code ran out unused.
+//! has come; cancel orders whose step-up verification code ran out unused, and orders
+//! reservation never decided by their deadline (their message was dead-lettered).
 //!
 //! Work per run is bounded (a number of holds and a time budget), and the index is the
 //! continuation: a released hold leaves the expiring-holds index in the same transaction, so the
@@ -7,7 +8,8 @@
 //! is released twice. OrderExpired and OrderCancelled come from the table's stream.
 
 use super::Common;
-use crate::store::{CancelError, DueHold, ExpireOutcome, StoreError};
+use crate::domain::Order;
+use crate::store::{CancelCause, CancelError, DueHold, ExpireOutcome, StoreError};
 use futures::StreamExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -22,13 +24,13 @@ pub struct ExpirySettings {
     pub page_size: i32,
     /// Release transactions in flight at once, per bucket.
     pub concurrency_per_bucket: usize,
-    /// At most this many unverified orders cancelled per run.
-    pub max_unverified_per_run: usize,
+    /// At most this many overdue orders (unverified, unreserved) cancelled per run, each kind.
+    pub max_overdue_per_run: usize,
 }
 
 impl Default for ExpirySettings {
     fn default() -> Self {
-        Self { max_holds_per_run: 20_000, page_size: 100, concurrency_per_bucket: 4, max_unverified_per_run: 1_000 }
+        Self { max_holds_per_run: 20_000, page_size: 100, concurrency_per_bucket: 4, max_overdue_per_run: 1_000 }
     }
 }
 
@@ -48,6 +50,8 @@ pub struct SweepReport {
     pub failed: usize,
     /// Orders cancelled because their verification code ran out unused.
     pub unverified_cancelled: usize,
+    /// Orders cancelled because reservation had not decided them by their deadline.
+    pub unreserved_cancelled: usize,
     /// Due work was left for the next run (budget reached).
     pub more_due: bool,
 }
@@ -67,7 +71,13 @@ pub async fn sweep(deps: &ExpiryDeps, deadline: Option<Instant>) -> Result<Sweep
         report.failed += part.failed;
         report.more_due |= part.more_due;
     }
-    report.unverified_cancelled = cancel_unverified(deps, now).await?;
+    let store = &deps.common.store;
+    report.unverified_cancelled =
+        cancel_overdue(deps, now, CancelCause::Customer, |bucket, limit| store.unverified_due(bucket, now, limit))
+            .await?;
+    report.unreserved_cancelled =
+        cancel_overdue(deps, now, CancelCause::System, |bucket, limit| store.unreserved_due(bucket, now, limit))
+            .await?;
     info!(?report, "sweep finished");
     Ok(report)
 }
@@ -157,20 +167,29 @@ async fn sweep_bucket(
     }
 }
 
-/// Orders whose verification code expired unused: cancelled (nothing was held yet), a page per
-/// bucket of the risk queue, at most `max_unverified_per_run`.
-async fn cancel_unverified(deps: &ExpiryDeps, now: OffsetDateTime) -> Result<usize, StoreError> {
+/// Orders past their deadline in one kind of bucket of the waiting-orders index, cancelled
+/// (nothing was held yet), a page per bucket, at most `max_overdue_per_run`.
+async fn cancel_overdue<'a, F, Fut>(
+    deps: &ExpiryDeps,
+    now: OffsetDateTime,
+    cause: CancelCause,
+    due: F,
+) -> Result<usize, StoreError>
+where
+    F: Fn(u32, i32) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Order>, StoreError>> + 'a,
+{
     let store = &deps.common.store;
     let mut cancelled = 0;
     for bucket in 0..store.buckets() {
-        let room = deps.settings.max_unverified_per_run.saturating_sub(cancelled);
+        let room = deps.settings.max_overdue_per_run.saturating_sub(cancelled);
         if room == 0 {
             break;
         }
-        for order in store.unverified_due(bucket, now, deps.settings.page_size.min(room as i32)).await? {
-            match store.cancel(&order, now).await {
+        for order in due(bucket, deps.settings.page_size.min(room as i32)).await? {
+            match store.cancel(&order, cause, now).await {
                 Ok(_) => {
-                    info!(order_id = %order.order_id, "unverified order cancelled");
+                    info!(order_id = %order.order_id, status = order.status.as_str(), ?cause, "overdue order cancelled");
                     cancelled += 1;
                 }
                 Err(CancelError::StatusChanged) => {}

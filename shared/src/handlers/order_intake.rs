@@ -12,7 +12,7 @@ use crate::domain::Verification;
 use crate::domain::{parse_order_request, Limits, Order, OrderId, OrderLine, OrderStatus, ShortLine};
 use crate::http::{body_bytes, json_response, segments, Problem};
 use crate::notify::Notifier;
-use crate::store::{CancelError, Claim, IdempotencyRecord, RiskKeys, StoreError};
+use crate::store::{CancelCause, CancelError, Claim, IdempotencyRecord, RiskKeys, StoreError};
 use lambda_http::http::{header, HeaderValue, Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Error, Request, RequestExt, Response};
@@ -418,15 +418,17 @@ async fn cancel(deps: &IntakeDeps, raw_id: &str) -> Result<Response<Body>, Probl
         match order.status {
             // Cancelling again answers the same.
             OrderStatus::Cancelled => {}
-            status if status.can_become(OrderStatus::Cancelled) => match store.cancel(&order, now).await {
-                Ok(_) => {
-                    order.status = OrderStatus::Cancelled;
-                    order.updated_at = now;
-                    info!(order_id = %id, "order cancelled");
+            status if status.can_become(OrderStatus::Cancelled) => {
+                match store.cancel(&order, CancelCause::Customer, now).await {
+                    Ok(_) => {
+                        order.status = OrderStatus::Cancelled;
+                        order.updated_at = now;
+                        info!(order_id = %id, "order cancelled");
+                    }
+                    Err(CancelError::StatusChanged) => continue,
+                    Err(CancelError::Store(err)) => return Err(unavailable(err)),
                 }
-                Err(CancelError::StatusChanged) => continue,
-                Err(CancelError::Store(err)) => return Err(unavailable(err)),
-            },
+            }
             status => {
                 return Err(Problem::new(
                     StatusCode::CONFLICT,
@@ -478,6 +480,16 @@ async fn verify(deps: &IntakeDeps, raw_id: &str, request: &Request) -> Result<Re
             "the code expired; the order is cancelled",
         ));
     }
+    // Out of attempts (the cancel after the last wrong code did not go through): even the right
+    // code is refused, and the cancel is tried again.
+    if verification.attempts_left == 0 {
+        cancel_unverified(deps, &order, now).await?;
+        return Err(verification_problem(
+            StatusCode::CONFLICT,
+            "verification-failed",
+            "too many wrong codes; the order is cancelled",
+        ));
+    }
     if code_hash(id, &body.code) == verification.code_hash {
         if !store.release_to_received(id, OrderStatus::PendingVerification, now).await.map_err(unavailable)? {
             return Err(Problem::new(
@@ -517,7 +529,7 @@ async fn verify(deps: &IntakeDeps, raw_id: &str, request: &Request) -> Result<Re
 }
 
 async fn cancel_unverified(deps: &IntakeDeps, order: &Order, now: OffsetDateTime) -> Result<(), Problem> {
-    match deps.common.store.cancel(order, now).await {
+    match deps.common.store.cancel(order, CancelCause::Customer, now).await {
         Ok(_) | Err(CancelError::StatusChanged) => Ok(()),
         Err(CancelError::Store(err)) => Err(unavailable(err)),
     }

@@ -19,7 +19,7 @@
 use super::{partial_batch_failures, Common};
 use crate::domain::payment::{PaymentEvent, PaymentEventType};
 use crate::domain::{Currency, Order, OrderStatus};
-use crate::store::{OrderChange, PaymentKey, Resolution, ResolveError, StoreError};
+use crate::store::{CancelCause, OrderChange, PaymentKey, Resolution, ResolveError, StoreError};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::Deserialize;
 use thiserror::Error;
@@ -136,7 +136,9 @@ async fn decide(
             // Released at once: the cancel rides in the resolving transaction, so a redelivery
             // finds the event resolved and the order cancelled together, never one without the
             // other.
-            OrderStatus::AwaitingPayment if deps.settings.release_hold_on_failure => store.cancel_change(order, now),
+            OrderStatus::AwaitingPayment if deps.settings.release_hold_on_failure => {
+                store.cancel_change(order, CancelCause::Customer, now)
+            }
             OrderStatus::AwaitingPayment => store.failure_change(id, &reason, now),
             _ => Vec::new(),
         };

@@ -74,8 +74,9 @@ impl Store {
                     if let Some(item) = reasons.first().and_then(|r| r.item()).cloned() {
                         return Ok(Claim::Existing(from_item(item, "idempotency record")?));
                     }
-                    // A conflict with a concurrent first attempt: its record, once it committed.
-                    if let Some(record) = self.idempotency_record(key_hash).await? {
+                    // A conflict with a concurrent first attempt: its record, once it committed (an
+                    // expired one is as good as absent: the next try takes the key over).
+                    if let Some(record) = self.idempotency_record(key_hash).await?.filter(|r| r.ttl >= now_unix) {
                         return Ok(Claim::Existing(record));
                     }
                     let codes = super::cancellation_codes(reasons);

@@ -1,5 +1,5 @@
-//! The DynamoDB adapter: one table, typed key prefixes, two sparse indexes (expiring holds, the
-//! risk queue).
+//! The DynamoDB adapter: one table, typed key prefixes, two sparse indexes (expiring holds,
+//! waiting orders).
 //! `docs/data-model.md` lists every item and the access pattern each key serves.
 //!
 //! Every state change here is a conditional write, so concurrent or repeated callers cannot
@@ -11,12 +11,12 @@ mod orders;
 mod payments;
 mod policy;
 mod risk;
-pub mod risk_queue;
 mod stock;
+pub mod waiting;
 
 pub use holds::{DueHold, ExpireOutcome, Page};
 pub use idempotency::{Claim, IdempotencyRecord};
-pub use orders::{CancelError, Hold, HoldStatus, ReserveError};
+pub use orders::{CancelCause, CancelError, Hold, HoldStatus, ReserveError};
 pub use payments::{InboxStatus, OrderChange, PaymentKey, PaymentRecord, Resolution, ResolveError};
 pub use risk::{month_of, RiskKeys, SaveRulesError};
 pub use stock::{AdjustError, StockItem};
@@ -178,5 +178,8 @@ pub(crate) mod keys {
     pub const REVIEW_BUCKET: &str = "REVIEW";
     pub fn verification_bucket(bucket: u32) -> String {
         format!("VERIFY#{bucket:03}")
+    }
+    pub fn reservation_bucket(bucket: u32) -> String {
+        format!("RESERVE#{bucket:03}")
     }
 }

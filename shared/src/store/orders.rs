@@ -54,6 +54,16 @@ pub enum ReserveError {
     Store(#[from] StoreError),
 }
 
+/// Who a cancel is down to: the customer's cancels count against them in risk scoring, the
+/// system's (a reservation that never decided) do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelCause {
+    /// Asked for, or brought about (a code never entered, wrong codes, a failed payment).
+    Customer,
+    /// The system could not serve the order in time.
+    System,
+}
+
 #[derive(Debug, Error)]
 pub enum CancelError {
     /// The order moved on while we looked at it; read it again.
@@ -70,14 +80,14 @@ pub(crate) fn one() -> AttributeValue {
     n(1)
 }
 
-/// An order's item, with the attributes of the risk queue index while risk holds it (see
-/// [`super::risk_queue`]).
+/// A new order's item, with the attributes of the waiting-orders index when it waits (see
+/// [`super::waiting`]).
 pub(crate) fn order_item(order: &Order, buckets: u32) -> super::Item {
     let (pk, sk) = keys::order(order.order_id);
     let mut item = to_item(order, pk, sk, "Order");
-    if let Some((queue, at)) = super::risk_queue::entry(order, buckets) {
-        item.insert(super::risk_queue::QUEUE.to_owned(), s(queue));
-        item.insert(super::risk_queue::QUEUE_AT.to_owned(), n(at));
+    if let Some((queue, until)) = super::waiting::entry(order, buckets, order.received_at) {
+        item.insert(super::waiting::QUEUE.to_owned(), s(queue));
+        item.insert(super::waiting::UNTIL.to_owned(), n(until));
     }
     item
 }
@@ -155,7 +165,7 @@ impl Store {
                 order_update.expression_attribute_values(format!(":wh{i}"), s(allocation.warehouse.as_str()));
         }
         let order_update = order_update
-            .update_expression(format!("{set} {NEXT_VERSION}"))
+            .update_expression(format!("{set} REMOVE {} {NEXT_VERSION}", super::waiting::QUEUE))
             .expression_attribute_values(":one", one())
             // Tells "decided before" (the item comes back) from "no such order" (nothing does).
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -234,7 +244,10 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.update_if(
             keys::order(id),
-            &format!("SET #status = :rejected, short_lines = :short, updated_at = :now {NEXT_VERSION}"),
+            &format!(
+                "SET #status = :rejected, short_lines = :short, updated_at = :now REMOVE {} {NEXT_VERSION}",
+                super::waiting::QUEUE
+            ),
             "#status = :received",
             &[("#status", "status")],
             vec![
@@ -250,9 +263,14 @@ impl Store {
 
     /// Cancel an unpaid order as it was read. If it holds stock, the hold is released and every
     /// unit goes back to available in the same transaction. Returns what was released.
-    pub async fn cancel(&self, order: &Order, now: OffsetDateTime) -> Result<Vec<Allocation>, CancelError> {
+    pub async fn cancel(
+        &self,
+        order: &Order,
+        cause: CancelCause,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Allocation>, CancelError> {
         let mut request = self.client.transact_write_items();
-        for item in self.cancel_change(order, now) {
+        for item in self.cancel_change(order, cause, now) {
             request = request.transact_items(item);
         }
         match request.send().await {
@@ -277,15 +295,16 @@ impl Store {
     }
 
     /// The writes that cancel `order` as it was read (its status is the condition): the order,
-    /// the customer's monthly cancel count (read by the cancel-rate risk rule), and, if it held
-    /// stock, its hold released and every unit back to available. The order change comes first.
-    pub fn cancel_change(&self, order: &Order, now: OffsetDateTime) -> Vec<TransactWriteItem> {
+    /// the customer's monthly cancel count (read by the cancel-rate risk rule) when the cancel is
+    /// the customer's doing, and, if it held stock, its hold released and every unit back to
+    /// available. The order change comes first.
+    pub fn cancel_change(&self, order: &Order, cause: CancelCause, now: OffsetDateTime) -> Vec<TransactWriteItem> {
         debug_assert!(order.status.can_become(OrderStatus::Cancelled));
         let order_update = self
             .update(keys::order(order.order_id))
             .update_expression(format!(
                 "SET #status = :cancelled, updated_at = :now REMOVE {} {NEXT_VERSION}",
-                super::risk_queue::QUEUE
+                super::waiting::QUEUE
             ))
             .condition_expression("#status = :seen")
             .expression_attribute_names("#status", "status")
@@ -295,10 +314,10 @@ impl Store {
             .expression_attribute_values(":one", one())
             .build()
             .expect("update has table, key and expression");
-        let mut items = vec![
-            TransactWriteItem::builder().update(order_update).build(),
-            self.month_bump(order.customer_id.as_str(), "cancels", now),
-        ];
+        let mut items = vec![TransactWriteItem::builder().update(order_update).build()];
+        if cause == CancelCause::Customer {
+            items.push(self.month_bump(order.customer_id.as_str(), "cancels", now));
+        }
         if order.status.holds_stock() {
             let hold_release = self
                 .update(keys::hold(order.order_id))

@@ -1,25 +1,31 @@
-//! Orders risk control holds, and the sparse `risk-queue` index that finds them: orders awaiting
-//! step-up verification (bucket `VERIFY#nnn`, by the code's expiry, for the sweeper to cancel
-//! when the code runs out) and orders in the manual review queue (bucket `REVIEW`, by arrival,
-//! for staff). Leaving risk's hands removes the order from the index.
+//! Orders waiting on something that must happen, and the sparse `waiting-orders` index that
+//! finds them: orders awaiting reservation (bucket `RESERVE#nnn`, by the reservation deadline,
+//! for the sweeper to cancel an order reservation never decided), orders awaiting step-up
+//! verification (bucket `VERIFY#nnn`, by the code's expiry, for the sweeper to cancel when the
+//! code runs out) and orders in the manual review queue (bucket `REVIEW`, by arrival, for staff).
+//! Every transition out of those statuses removes the order from the index.
 
 use super::orders::{one, status, timestamp, NEXT_VERSION};
 use super::{attr, from_item, keys, n, s, Store, StoreError};
-use crate::domain::{Order, OrderId, OrderStatus, Verification};
+use crate::domain::{Order, OrderId, OrderStatus, Verification, RESERVATION_DEADLINE};
 use time::OffsetDateTime;
 
-pub const INDEX: &str = "risk-queue";
-/// The index's partition attribute: `VERIFY#nnn` or `REVIEW`.
-pub(crate) const QUEUE: &str = "risk_queue";
-/// The index's sort attribute, unix seconds.
-pub(crate) const QUEUE_AT: &str = "risk_queue_at";
+pub const INDEX: &str = "waiting-orders";
+/// The index's partition attribute: `RESERVE#nnn`, `VERIFY#nnn` or `REVIEW`.
+pub(crate) const QUEUE: &str = "waiting_queue";
+/// The index's sort attribute, unix seconds: when the wait must end (for review: since when).
+pub(crate) const UNTIL: &str = "waiting_until";
 
-/// Where `order` sits in the risk queue, if risk holds it: (bucket, sort key).
-pub(crate) fn entry(order: &Order, buckets: u32) -> Option<(String, i64)> {
+/// Where `order` waits, if it does: (bucket, sort key). `since` is when it entered its status.
+pub(crate) fn entry(order: &Order, buckets: u32, since: OffsetDateTime) -> Option<(String, i64)> {
+    let bucket = order.order_id.bucket(buckets);
     match order.status {
+        OrderStatus::Received => {
+            Some((keys::reservation_bucket(bucket), (since + RESERVATION_DEADLINE).unix_timestamp()))
+        }
         OrderStatus::PendingVerification => Some((
-            keys::verification_bucket(order.order_id.bucket(buckets)),
-            order.verification.as_ref().map_or(order.received_at.unix_timestamp(), |v| v.expires_at),
+            keys::verification_bucket(bucket),
+            order.verification.as_ref().map_or(since.unix_timestamp(), |v| v.expires_at),
         )),
         OrderStatus::PendingReview | OrderStatus::Frozen => {
             Some((keys::REVIEW_BUCKET.to_owned(), order.received_at.unix_timestamp()))
@@ -113,7 +119,7 @@ impl Store {
         .await
     }
 
-    async fn risk_queue_page(&self, bucket: String, up_to: Option<i64>, limit: i32) -> Result<Vec<Order>, StoreError> {
+    async fn waiting_page(&self, bucket: String, up_to: Option<i64>, limit: i32) -> Result<Vec<Order>, StoreError> {
         let mut query = self
             .client
             .query()
@@ -125,7 +131,7 @@ impl Store {
         query = match up_to {
             Some(at) => query
                 .key_condition_expression("#queue = :queue AND #at <= :at")
-                .expression_attribute_names("#at", QUEUE_AT)
+                .expression_attribute_names("#at", UNTIL)
                 .expression_attribute_values(":at", n(at)),
             None => query.key_condition_expression("#queue = :queue"),
         };
@@ -135,11 +141,17 @@ impl Store {
 
     /// Orders held by risk for staff, oldest first.
     pub async fn review_queue(&self, limit: i32) -> Result<Vec<Order>, StoreError> {
-        self.risk_queue_page(keys::REVIEW_BUCKET.to_owned(), None, limit).await
+        self.waiting_page(keys::REVIEW_BUCKET.to_owned(), None, limit).await
     }
 
     /// Orders in `bucket` whose verification code expired by `now`, for the sweeper to cancel.
     pub async fn unverified_due(&self, bucket: u32, now: OffsetDateTime, limit: i32) -> Result<Vec<Order>, StoreError> {
-        self.risk_queue_page(keys::verification_bucket(bucket), Some(now.unix_timestamp()), limit).await
+        self.waiting_page(keys::verification_bucket(bucket), Some(now.unix_timestamp()), limit).await
+    }
+
+    /// Orders in `bucket` still RECEIVED past their reservation deadline, for the sweeper to
+    /// cancel: their reservation never decided (its message went to the dead-letter queue).
+    pub async fn unreserved_due(&self, bucket: u32, now: OffsetDateTime, limit: i32) -> Result<Vec<Order>, StoreError> {
+        self.waiting_page(keys::reservation_bucket(bucket), Some(now.unix_timestamp()), limit).await
     }
 }
