@@ -2,13 +2,18 @@
 //! included, by an SDK interceptor on the clients each function's handler uses.
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+
+/// The key under which the entries of PutEvents calls are counted (not a call).
+const EVENTS_SENT: &str = "(entries sent by PutEvents)";
 
 /// Counts keyed `<function> <Service>.<Operation>` (or `<Service>.<Operation>` unlabelled).
 #[derive(Debug, Clone, Default)]
@@ -27,14 +32,20 @@ impl CallCounter {
         self.counts.lock().expect("counter lock").clone()
     }
 
+    /// Every call counted.
     pub fn total(&self) -> u64 {
-        self.snapshot().values().sum()
+        self.snapshot().iter().filter(|(k, _)| *k != EVENTS_SENT).map(|(_, v)| v).sum()
     }
 
     /// Calls made by one function.
     pub fn total_of(&self, function: &str) -> u64 {
         let prefix = format!("{function} ");
         self.snapshot().iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(_, v)| v).sum()
+    }
+
+    /// Entries sent in PutEvents calls (every try of every entry), by anyone.
+    pub fn events_sent(&self) -> u64 {
+        self.snapshot().get(EVENTS_SENT).copied().unwrap_or(0)
     }
 
     /// Calls of one operation (`EventBridge.PutEvents`) by anyone.
@@ -50,6 +61,20 @@ impl CallCounter {
 impl Intercept for CallCounter {
     fn name(&self) -> &'static str {
         "CallCounter"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(input) =
+            context.input().downcast_ref::<aws_sdk_eventbridge::operation::put_events::PutEventsInput>()
+        {
+            let entries = input.entries().len() as u64;
+            *self.counts.lock().expect("counter lock").entry(EVENTS_SENT.to_owned()).or_default() += entries;
+        }
+        Ok(())
     }
 
     fn read_before_transmit(

@@ -4,9 +4,9 @@
 //!
 //! Records are mapped in stream order ([`crate::events::changes`]). Their events go out in rounds:
 //! the first round carries each entity's first event of the batch, the next round its second,
-//! and so on, each round in PutEvents calls of up to ten entries, in stream order. So one call
-//! never holds two events of one order, and a refused entry cannot be overtaken by a later event
-//! of its order. The entries a call refused are retried a few times; if some still fail,
+//! and so on; a round goes out in concurrent PutEvents calls of up to ten entries, and the next
+//! round only after it. So no two events of one order are ever in flight together, and a refused
+//! entry cannot be overtaken by a later event of its order. The entries a call refused are retried a few times; if some still fail,
 //! publishing stops and the answer names the first record whose events are not all out: the event
 //! source retries from that record, so nothing after it is lost and an order's events go out in
 //! order (events of other records already out may go again: their ids are the same). When that
@@ -82,13 +82,21 @@ pub async fn handle(deps: &RelayDeps, event: DynamoDbEvent) -> Result<DynamoDbEv
         }
     }
     let mut response = DynamoDbEventResponse::default();
-    let calls = calls(&pending);
-    for (index, call) in calls.iter().enumerate() {
-        let batch: Vec<Announcement> = call.iter().map(|(_, a)| a.clone()).collect();
-        let Some(refused) = publish_with_retries(deps, &batch).await else { continue };
-        // Everything not yet out: what this call could not send, and every later call.
-        let unsent = calls[index + 1..].iter().flat_map(|c| c.iter()).map(|(record, _)| *record);
-        let first_record = unsent.chain(refused.iter().map(|&i| call[i].0)).min().expect("a refused entry");
+    let rounds = rounds(&pending);
+    for (index, round) in rounds.iter().enumerate() {
+        // A round's calls hold different entities: they go out together.
+        let calls = round.chunks(EventBridgePublisher::MAX_ENTRIES).map(|call| async move {
+            let batch: Vec<Announcement> = call.iter().map(|(_, a)| a.clone()).collect();
+            let refused = publish_with_retries(deps, &batch).await.unwrap_or_default();
+            refused.into_iter().map(|i| call[i].0).collect::<Vec<usize>>()
+        });
+        let refused: Vec<usize> = futures::future::join_all(calls).await.into_iter().flatten().collect();
+        if refused.is_empty() {
+            continue;
+        }
+        // Everything not yet out: what this round could not send, and every later round.
+        let unsent = rounds[index + 1..].iter().flat_map(|r| r.iter()).map(|(record, _)| *record);
+        let first_record = unsent.chain(refused).min().expect("a refused entry");
         let record = &event.records[first_record];
         if first_record == 0 {
             return Err(HeadNotPublished { keys: keys_of(record) });
@@ -103,9 +111,9 @@ pub async fn handle(deps: &RelayDeps, event: DynamoDbEvent) -> Result<DynamoDbEv
     Ok(response)
 }
 
-/// `pending` (record index, event) cut into PutEvents calls: round after round (an entity's
-/// n-th event of the batch goes in round n), each round in stream order, ten entries a call.
-fn calls(pending: &[(usize, Announcement)]) -> Vec<Vec<&(usize, Announcement)>> {
+/// `pending` (record index, event) in rounds: an entity's n-th event of the batch goes in round
+/// n, each round in stream order.
+fn rounds(pending: &[(usize, Announcement)]) -> Vec<Vec<&(usize, Announcement)>> {
     let mut rounds: Vec<Vec<&(usize, Announcement)>> = Vec::new();
     let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for entry in pending {
@@ -116,10 +124,7 @@ fn calls(pending: &[(usize, Announcement)]) -> Vec<Vec<&(usize, Announcement)>> 
         rounds[*round].push(entry);
         *round += 1;
     }
-    let chunked = rounds
-        .into_iter()
-        .map(|round| round.chunks(EventBridgePublisher::MAX_ENTRIES).map(<[_]>::to_vec).collect::<Vec<_>>());
-    chunked.flatten().collect()
+    rounds
 }
 
 /// Publish `batch`, retrying refused entries; the indices of the entries still refused, if any.
