@@ -151,9 +151,16 @@ mod tests {
     fn every_template_binary_is_a_workspace_function() {
         let template = Functions::from_repo().unwrap();
         let binaries: Vec<&str> = template.functions.iter().map(|f| f.binary.as_str()).collect();
-        for b in
-            ["order-intake", "stock-reservation", "staff-api", "hold-expiry", "payment-webhook", "payment-processor"]
-        {
+        let expected = [
+            "order-intake",
+            "stock-reservation",
+            "staff-api",
+            "hold-expiry",
+            "payment-webhook",
+            "payment-processor",
+            "event-relay",
+        ];
+        for b in expected {
             assert!(binaries.contains(&b), "{b} missing from {binaries:?}");
         }
         for f in &template.functions {
