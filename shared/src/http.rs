@@ -18,11 +18,39 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// RFC 9457 extension members: what a client needs to act on the problem (the current
+    /// prices after a price change, say).
+    #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
+    /// Seconds for the `Retry-After` header, when waiting helps.
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
     pub fn new(status: StatusCode, code: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
-        Self { title, status: status.as_u16(), code, field: None, detail: detail.into(), errors: Vec::new() }
+        Self {
+            title,
+            status: status.as_u16(),
+            code,
+            field: None,
+            detail: detail.into(),
+            errors: Vec::new(),
+            extensions: serde_json::Map::new(),
+            retry_after: None,
+        }
+    }
+
+    /// A 429: a limit was reached; `retry_after` seconds from now the request may succeed.
+    pub fn too_many(code: &'static str, detail: impl Into<String>, retry_after: u64) -> Self {
+        let mut problem = Self::new(StatusCode::TOO_MANY_REQUESTS, code, "Too many requests", detail);
+        problem.retry_after = Some(retry_after.max(1));
+        problem
+    }
+
+    pub fn with_extension(mut self, name: &str, value: impl Serialize) -> Self {
+        self.extensions.insert(name.to_owned(), serde_json::to_value(value).expect("plain data"));
+        self
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -83,8 +111,11 @@ impl Problem {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = json_response(status, &Wire { type_uri: self.type_uri(), problem: &self });
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        if status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::CONFLICT {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        let retry_after = self.retry_after.or(
+            (status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::CONFLICT).then_some(1),
+        );
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

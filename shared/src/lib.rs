@@ -5,8 +5,10 @@
 //! - [`events`]: domain events and the EventBridge publisher port.
 //! - [`handlers`]: one module per function; each takes its dependencies explicitly so tests and
 //!   the local stack call it directly.
+//! - [`auth`]: who is calling, from the claims API Gateway's JWT authorizer verified.
 //! - [`http`], [`config`], [`clock`], [`telemetry`]: the plumbing around them.
 
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod domain;

@@ -32,6 +32,8 @@ pub struct HttpCall<'a> {
     pub headers: Vec<(String, String)>,
     pub body: Option<String>,
     pub source_ip: &'a str,
+    /// What the JWT authorizer verified, for a route behind it.
+    pub claims: Option<crate::auth::VerifiedClaims>,
 }
 
 /// The payload-2.0 event API Gateway would send for this call.
@@ -42,6 +44,9 @@ pub fn event_json(call: &HttpCall<'_>) -> Value {
         headers.insert(name.to_ascii_lowercase(), Value::String(value.clone()));
     }
     let now = time::OffsetDateTime::now_utc();
+    let authorizer = call.claims.as_ref().map(|verified| {
+        json!({ "jwt": { "claims": verified.claims, "scopes": verified.scopes } })
+    });
     json!({
         "version": "2.0",
         "routeKey": format!("{} {}", call.method, call.route_template),
@@ -59,6 +64,7 @@ pub fn event_json(call: &HttpCall<'_>) -> Value {
             "stage": "$default",
             "time": now.unix_timestamp().to_string(),
             "timeEpoch": now.unix_timestamp() * 1000 + i64::from(now.millisecond()),
+            "authorizer": authorizer,
             "http": {
                 "method": call.method,
                 "path": path,

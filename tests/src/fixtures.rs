@@ -1,6 +1,7 @@
 //! Requests and checks that tests and benchmarks share.
 
 use crate::apigw::{self, HttpCall};
+use crate::auth::VerifiedClaims;
 use lambda_http::{Body, Request, Response};
 use orderflow::events::{Announcement, EventPublisher, PublishAllFuture, PublishError};
 use orderflow::handlers::{order_intake, staff_api};
@@ -12,7 +13,7 @@ use std::sync::Arc;
 pub fn order_body(lines: &[(&str, i64)], province: &str) -> Value {
     json!({
         "customer_id": "cust-42",
-        "lines": lines.iter().map(|(sku, q)| json!({"sku": sku, "quantity": q, "unit_price_minor": 1_990})).collect::<Vec<_>>(),
+        "lines": lines.iter().map(|(sku, q)| json!({"sku": sku, "quantity": q, "unit_price_minor": TEST_PRICE_MINOR})).collect::<Vec<_>>(),
         "currency": "CNY",
         "shipping_address": {
             "kind": "street", "recipient": "Li Lei", "country": "CN", "province": province,
@@ -26,7 +27,20 @@ pub fn order_body(lines: &[(&str, i64)], province: &str) -> Value {
     })
 }
 
+/// A request with no verified token (a route whose authorizer was skipped).
 pub fn http(method: &str, path: &str, route: &str, headers: &[(&str, &str)], body: Option<String>) -> Request {
+    http_as(None, method, path, route, headers, body)
+}
+
+/// A request as API Gateway passes it once its JWT authorizer verified `claims`.
+pub fn http_as(
+    claims: Option<VerifiedClaims>,
+    method: &str,
+    path: &str,
+    route: &str,
+    headers: &[(&str, &str)],
+    body: Option<String>,
+) -> Request {
     apigw::request(&HttpCall {
         method,
         path,
@@ -34,11 +48,50 @@ pub fn http(method: &str, path: &str, route: &str, headers: &[(&str, &str)], bod
         headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         body,
         source_ip: "198.51.100.23",
+        claims,
     })
 }
 
+fn claims(pairs: &[(&str, &str)]) -> VerifiedClaims {
+    let claims: std::collections::HashMap<String, String> =
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let scopes = claims.get("scope").map(|s| s.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();
+    VerifiedClaims { claims, scopes }
+}
+
+/// A signed-in customer's verified claims.
+pub fn customer(id: &str) -> VerifiedClaims {
+    claims(&[("sub", id), ("token_use", "id")])
+}
+
+/// A shop backend acting for its customers (client credentials with the on-behalf scope).
+pub fn shop() -> VerifiedClaims {
+    let scope = orderflow::auth::ON_BEHALF_SCOPE;
+    claims(&[("sub", "shop-backend"), ("client_id", "shop-backend"), ("scope", scope), ("token_use", "access")])
+}
+
+/// A staff member with the operations role.
+pub fn operations() -> VerifiedClaims {
+    claims(&[("sub", "ops-alice"), ("groups", "[operations]")])
+}
+
+/// A staff member whose groups name no role that may call the staff routes.
+pub fn warehouse_staff() -> VerifiedClaims {
+    claims(&[("sub", "wh-bob"), ("groups", "[warehouse]")])
+}
+
+/// `POST /orders` as the customer the body names (the body itself loses `customer_id`: a
+/// customer's identity comes from the token).
 pub fn post_order_request(key: &str, body: &Value) -> Request {
-    http(
+    let mut body = body.clone();
+    let owner = body.as_object_mut().and_then(|b| b.remove("customer_id"));
+    let owner = owner.as_ref().and_then(Value::as_str).unwrap_or("cust-42").to_owned();
+    post_order_as(customer(&owner), key, &body)
+}
+
+pub fn post_order_as(claims: VerifiedClaims, key: &str, body: &Value) -> Request {
+    http_as(
+        Some(claims),
         "POST",
         "/orders",
         "/orders",
@@ -58,19 +111,19 @@ pub async fn submit(deps: &order_intake::IntakeDeps, key: &str, body: &Value) ->
     read(&order_intake::handle(deps, post_order_request(key, body)).await.expect("handler answers"))
 }
 
+/// `GET /orders/{id}`, as the shop backend (which may read any of its customers' orders).
 pub async fn get_order(deps: &order_intake::IntakeDeps, id: &str) -> (u16, Value) {
-    read(
-        &order_intake::handle(deps, http("GET", &format!("/orders/{id}"), "/orders/{id}", &[], None))
-            .await
-            .expect("handler answers"),
-    )
-}
-
-pub async fn cancel_order(deps: &order_intake::IntakeDeps, id: &str) -> (u16, Value) {
-    let request = http("POST", &format!("/orders/{id}/cancel"), "/orders/{id}/cancel", &[], None);
+    let request = http_as(Some(shop()), "GET", &format!("/orders/{id}"), "/orders/{id}", &[], None);
     read(&order_intake::handle(deps, request).await.expect("handler answers"))
 }
 
+/// `POST /orders/{id}/cancel`, as the shop backend.
+pub async fn cancel_order(deps: &order_intake::IntakeDeps, id: &str) -> (u16, Value) {
+    let request = http_as(Some(shop()), "POST", &format!("/orders/{id}/cancel"), "/orders/{id}/cancel", &[], None);
+    read(&order_intake::handle(deps, request).await.expect("handler answers"))
+}
+
+/// A staff route, called by a member of operations.
 pub async fn staff(
     deps: &staff_api::StaffDeps,
     method: &str,
@@ -78,7 +131,19 @@ pub async fn staff(
     route: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let request = http(method, path, route, &[("content-type", "application/json")], body.map(|b| b.to_string()));
+    staff_as(Some(operations()), deps, method, path, route, body).await
+}
+
+pub async fn staff_as(
+    claims: Option<VerifiedClaims>,
+    deps: &staff_api::StaffDeps,
+    method: &str,
+    path: &str,
+    route: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let headers = [("content-type", "application/json")];
+    let request = http_as(claims, method, path, route, &headers, body.map(|b| b.to_string()));
     read(&staff_api::handle(deps, request).await.expect("handler answers"))
 }
 
@@ -158,13 +223,27 @@ impl EventPublisher for TestPublisher {
     }
 }
 
-/// One warehouse, HZ, serving Zhejiang, with `stock` of (sku, units).
-pub fn one_warehouse(stock: &[(&str, i64)]) -> crate::Seed {
+/// The price every test SKU sells at, as [`order_body`] shows it.
+pub const TEST_PRICE_MINOR: i64 = 1_990;
+
+/// A catalogue item for `sku` at `price_minor` CNY.
+pub fn catalogue_item(sku: &str, price_minor: i64) -> orderflow::domain::CatalogueItem {
     serde_json::from_value(json!({
+        "sku": sku, "name": format!("Test item {sku}"), "prices": {"CNY": price_minor},
+        "category": "test", "weight_grams": 250, "volume_cm3": 1000, "flags": []
+    }))
+    .expect("a valid catalogue item")
+}
+
+/// One warehouse, HZ, serving Zhejiang, with `stock` of (sku, units), each SKU in the catalogue
+/// at [`TEST_PRICE_MINOR`].
+pub fn one_warehouse(stock: &[(&str, i64)]) -> crate::Seed {
+    let seed: crate::Seed = serde_json::from_value(json!({
         "warehouses": [{"warehouse_id": "HZ", "name": "Hangzhou", "regions": ["Zhejiang"]}],
         "stock": stock.iter().map(|(sku, n)| json!({"sku": sku, "warehouse_id": "HZ", "available": n})).collect::<Vec<_>>()
     }))
-    .expect("a valid seed")
+    .expect("a valid seed");
+    seed.priced_at(TEST_PRICE_MINOR, &[])
 }
 
 /// `body` as sent by a customer of its own on a device of its own, so that many such orders do

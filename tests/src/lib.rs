@@ -11,9 +11,11 @@
 //! - [`queues`]: receiving and acknowledging queue messages as the SQS event source does.
 //! - [`local`]: the HTTP API gateway, SQS pollers, stream mapping and schedules of the local stack.
 //! - [`apigw`]: API Gateway HTTP API (v2) events, built the way API Gateway would.
+//! - [`auth`]: the local token issuer and the JWT check API Gateway's authorizer makes.
 //! - [`calls`]: counts AWS calls per operation, for the benchmarks.
 
 pub mod apigw;
+pub mod auth;
 pub mod calls;
 pub mod deploy;
 pub mod emulators;
@@ -29,7 +31,7 @@ pub mod translate;
 
 use orderflow::clock::{Clock, ManualClock, SystemClock};
 use orderflow::config::Config;
-use orderflow::domain::{Sku, Warehouse, WarehouseId};
+use orderflow::domain::{CatalogueItem, CustomerProfile, Sku, Warehouse, WarehouseId};
 use orderflow::handlers::hold_expiry::{ExpiryDeps, ExpirySettings};
 use orderflow::handlers::order_intake::{IntakeDeps, IntakeSettings};
 use orderflow::handlers::payment_processor::{ProcessorDeps, ProcessorSettings};
@@ -46,11 +48,16 @@ pub use deploy::Provisioned;
 pub use emulators::{Dynoxide, LocalStack};
 pub use template::Functions;
 
-/// Warehouses and stock to start from, as in `infra/local-seed.json`.
+/// Warehouses, stock, the catalogue and customer profiles to start from, as in
+/// `infra/local-seed.json`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Seed {
     pub warehouses: Vec<Warehouse>,
     pub stock: Vec<SeedStock>,
+    #[serde(default)]
+    pub catalogue: Vec<CatalogueItem>,
+    #[serde(default)]
+    pub customers: Vec<CustomerProfile>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -64,6 +71,19 @@ impl Seed {
     pub fn load(path: &std::path::Path) -> Result<Self, String> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The seed with a catalogue item at `price_minor` CNY for every stocked SKU it does not
+    /// price yet (and for `also`, SKUs a test orders without stocking them).
+    pub fn priced_at(mut self, price_minor: i64, also: &[&str]) -> Self {
+        let stocked = self.stock.iter().map(|s| s.sku.clone());
+        let extra = also.iter().map(|sku| Sku::parse(sku).expect("valid sku"));
+        for sku in stocked.chain(extra).collect::<Vec<_>>() {
+            if !self.catalogue.iter().any(|item| item.sku == sku) {
+                self.catalogue.push(fixtures::catalogue_item(sku.as_str(), price_minor));
+            }
+        }
+        self
     }
 }
 
@@ -256,6 +276,12 @@ impl Stack {
                 .set_available(&stock.sku, &stock.warehouse_id, stock.available, now)
                 .await
                 .map_err(|e| e.to_string())?;
+        }
+        for item in &seed.catalogue {
+            store.save_catalogue_item(item, "seed", now).await.map_err(|e| format!("{}: {e}", item.sku))?;
+        }
+        for profile in &seed.customers {
+            store.save_customer_profile(profile, "seed", now).await.map_err(|e| format!("{}: {e}", profile.customer_id))?;
         }
         Ok(())
     }

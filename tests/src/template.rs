@@ -19,9 +19,11 @@ fn shape(msg: impl Into<String>) -> TemplateError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trigger {
+    /// An HTTP API route; `public` when it opts out of the JWT authorizer (`Authorizer: NONE`).
     Http {
         method: String,
         path: String,
+        public: bool,
     },
     /// A queue, by its logical id.
     Sqs {
@@ -106,6 +108,7 @@ fn trigger(function: &str, event: &Value) -> Result<Trigger, TemplateError> {
         Some("HttpApi") => Trigger::Http {
             method: text("Method").ok_or_else(|| missing("HttpApi without Method"))?.to_uppercase(),
             path: text("Path").ok_or_else(|| missing("HttpApi without Path"))?,
+            public: properties.get("Auth").and_then(|a| a.get("Authorizer")).and_then(Value::as_str) == Some("NONE"),
         },
         Some("SQS") => Trigger::Sqs {
             queue: properties

@@ -74,7 +74,7 @@ async fn a_received_order_is_reserved_in_its_regional_warehouse_with_a_hold() {
             ":b",
             aws_sdk_dynamodb::types::AttributeValue::S(hold.expiry_bucket.clone().unwrap()),
         )
-        .expression_attribute_values(":t", aws_sdk_dynamodb::types::AttributeValue::N(hold.expires_at.to_string()))
+        .expression_attribute_values(":t", aws_sdk_dynamodb::types::AttributeValue::N(hold.expires_at.unwrap().to_string()))
         .send()
         .await
         .unwrap();

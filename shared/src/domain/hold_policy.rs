@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::Duration;
 
+/// Highest risk score the auto-approval threshold may name.
+pub const MAX_SCORE: u32 = 1_000;
+
 /// Longest hold anyone may configure: a week.
 pub const MAX_HOLD_MINUTES: u32 = 7 * 24 * 60;
 
@@ -23,11 +26,21 @@ pub struct HoldPolicy {
     pub channels: BTreeMap<ChannelId, u32>,
     #[serde(default)]
     pub skus: BTreeMap<Sku, u32>,
+    /// Cash-on-delivery orders whose risk score is below this are approved at reservation,
+    /// without review; none: staff review every one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cod_auto_approve_below_score: Option<u32>,
 }
 
 impl HoldPolicy {
     pub fn new(default_minutes: u32, cash_on_delivery_minutes: u32) -> Self {
-        Self { default_minutes, cash_on_delivery_minutes, channels: BTreeMap::new(), skus: BTreeMap::new() }
+        Self {
+            default_minutes,
+            cash_on_delivery_minutes,
+            channels: BTreeMap::new(),
+            skus: BTreeMap::new(),
+            cod_auto_approve_below_score: None,
+        }
     }
 
     /// From the deployment's configured durations, bounded to what a policy allows.
@@ -56,7 +69,17 @@ impl HoldPolicy {
         for (sku, minutes) in &self.skus {
             check(format!("skus.{sku}"), *minutes)?;
         }
+        if self.cod_auto_approve_below_score.is_some_and(|score| !(1..=MAX_SCORE).contains(&score)) {
+            let detail = format!("a score of 1 to {MAX_SCORE}");
+            return Err(("cod_auto_approve_below_score".into(), Invalid::new("score-out-of-range", detail)));
+        }
         Ok(())
+    }
+
+    /// Whether a cash-on-delivery order with `risk_score` goes straight to fulfilment. An order
+    /// scored by no rule (an old one) is reviewed.
+    pub fn approves_cod(&self, risk_score: Option<u32>) -> bool {
+        matches!((self.cod_auto_approve_below_score, risk_score), (Some(below), Some(score)) if score < below)
     }
 
     pub fn hold_for<'a>(

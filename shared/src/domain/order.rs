@@ -1,5 +1,6 @@
-//! The order and its life cycle. Every transition the program makes is listed in
-//! [`OrderStatus::can_become`]; the store turns the same list into write conditions.
+//! The order and its life cycle. Every transition the program makes is listed, with what
+//! triggers it, in [`OrderStatus::ways_out`]; the store's write conditions follow the same list,
+//! and a test walks it: every status that is not final can be left by something that happens.
 
 use super::address::Address;
 use super::values::{ChannelId, Currency, CustomerId, DeviceId, OrderId, Phone, Quantity, Sku, WarehouseId};
@@ -21,6 +22,9 @@ pub enum OrderStatus {
     AwaitingPayment,
     /// Cash on delivery: stock held, the order waits for review before fulfilment.
     AwaitingReview,
+    /// Cash on delivery approved (by staff, or automatically below the policy's risk score):
+    /// stock held with no expiry, ready for fulfilment; paid when the courier collects the cash.
+    CodApproved,
     /// Some line could not be served; nothing is held.
     Rejected,
     /// Cancelled before payment; any hold was released.
@@ -36,13 +40,14 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 12] = [
+    pub const ALL: [OrderStatus; 13] = [
         Self::PendingVerification,
         Self::PendingReview,
         Self::Frozen,
         Self::Received,
         Self::AwaitingPayment,
         Self::AwaitingReview,
+        Self::CodApproved,
         Self::Rejected,
         Self::Cancelled,
         Self::Expired,
@@ -59,6 +64,7 @@ impl OrderStatus {
             Self::Received => "RECEIVED",
             Self::AwaitingPayment => "AWAITING_PAYMENT",
             Self::AwaitingReview => "AWAITING_REVIEW",
+            Self::CodApproved => "COD_APPROVED",
             Self::Rejected => "REJECTED",
             Self::Cancelled => "CANCELLED",
             Self::Expired => "EXPIRED",
@@ -68,19 +74,45 @@ impl OrderStatus {
         }
     }
 
+    /// The ways out of this status: each next status and what moves the order there.
+    pub fn ways_out(self) -> &'static [(OrderStatus, Trigger)] {
+        use OrderStatus::*;
+        use Trigger::*;
+        match self {
+            PendingVerification => &[(Received, Customer), (Cancelled, Customer), (Cancelled, Sweeper)],
+            PendingReview | Frozen => &[(Received, Staff), (Rejected, Staff)],
+            Received => &[
+                (AwaitingPayment, Reservation),
+                (AwaitingReview, Reservation),
+                (CodApproved, Reservation),
+                (Rejected, Reservation),
+                (Cancelled, Customer),
+                (Cancelled, Sweeper),
+            ],
+            AwaitingPayment => &[
+                (Paid, Payment),
+                (PaymentMismatch, Payment),
+                (Cancelled, Customer),
+                (Cancelled, Payment),
+                (Expired, Sweeper),
+            ],
+            AwaitingReview => &[(CodApproved, Staff), (Cancelled, Staff), (Cancelled, Customer), (Expired, Sweeper)],
+            CodApproved => &[(Cancelled, Customer), (Paid, Courier)],
+            PaymentMismatch => &[(Paid, Staff), (Paid, Payment), (Cancelled, Staff)],
+            // A payment that arrives after the hold ended: re-served, or refunded.
+            Expired | Cancelled => &[(Paid, Payment), (RefundRequired, Payment)],
+            Rejected | Paid | RefundRequired => &[],
+        }
+    }
+
     /// The transitions of the order state machine.
     pub fn can_become(self, next: OrderStatus) -> bool {
-        use OrderStatus::*;
-        matches!(
-            (self, next),
-            (PendingVerification, Received | Cancelled)
-                | (PendingReview | Frozen, Received | Rejected)
-                | (Received, AwaitingPayment | AwaitingReview | Rejected | Cancelled)
-                | (AwaitingPayment, Paid | Cancelled | Expired | PaymentMismatch)
-                | (AwaitingReview, Cancelled | Expired)
-                // A payment that arrives after the hold ended: re-served, or refunded.
-                | (Expired | Cancelled, Paid | RefundRequired)
-        )
+        self.ways_out().iter().any(|(to, _)| *to == next)
+    }
+
+    /// Whether `trigger` may move the order from this status to `next`.
+    pub fn can_become_by(self, next: OrderStatus, trigger: Trigger) -> bool {
+        self.ways_out().contains(&(next, trigger))
     }
 
     /// Statuses from which `next` can be reached: the write condition for that transition.
@@ -90,12 +122,38 @@ impl OrderStatus {
 
     /// Whether stock is reserved for the order in this status.
     pub fn holds_stock(self) -> bool {
-        matches!(self, Self::AwaitingPayment | Self::AwaitingReview | Self::PaymentMismatch)
+        matches!(self, Self::AwaitingPayment | Self::AwaitingReview | Self::CodApproved | Self::PaymentMismatch)
     }
 
-    /// Whether reservation has decided for this order (it left RECEIVED through reservation).
+    /// Whether the order's story has ended: nothing more is expected of it. (An ended unpaid
+    /// order can still be revived by a late payment, which is the payment's doing.)
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Rejected | Self::Cancelled | Self::Expired)
+        matches!(self, Self::Rejected | Self::Cancelled | Self::Expired | Self::Paid | Self::RefundRequired)
+    }
+}
+
+/// What moves an order from one status to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The customer (or the shop for them): a code entered, a cancel.
+    Customer,
+    /// Staff on the staff API: a review decision, a payment accepted or refunded.
+    Staff,
+    /// The stock-reservation function, on OrderReceived.
+    Reservation,
+    /// The payment processor, on the provider's event.
+    Payment,
+    /// The scheduled sweeper: holds past their expiry, codes past theirs, orders past the
+    /// reservation deadline.
+    Sweeper,
+    /// The courier reporting cash collected (the logistics issue builds it).
+    Courier,
+}
+
+impl Trigger {
+    /// Whether something in this build fires the trigger.
+    pub fn is_built(self) -> bool {
+        !matches!(self, Self::Courier)
     }
 }
 
@@ -160,6 +218,16 @@ pub struct Order {
     /// The provider's payment that paid (or was flagged on) this order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<String>,
+    /// What the order was paid, when staff accepted an amount other than its total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_minor: Option<i64>,
+    /// The payment under review while the order is PAYMENT_MISMATCH.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_under_review: Option<super::payment::PaymentUnderReview>,
+    /// Payments that arrived while the order was still RECEIVED: kept in the inbox (PARKED) and
+    /// applied once the order moves on (ParkedPaymentsDue).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parked_payments: Vec<super::payment::PaymentKey>,
     /// Why the last payment attempt failed, as the provider said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_payment_failure: Option<String>,
@@ -181,6 +249,12 @@ pub struct Verification {
     pub attempts_left: u32,
     /// Unix seconds.
     pub expires_at: i64,
+    /// Codes sent again at the customer's request.
+    #[serde(default)]
+    pub resends: u32,
+    /// Unix seconds: when the last code went out.
+    #[serde(default)]
+    pub sent_at: i64,
 }
 
 impl Order {
@@ -211,6 +285,9 @@ impl Order {
             hold_expires_at: None,
             short_lines: Vec::new(),
             payment_id: None,
+            paid_minor: None,
+            payment_under_review: None,
+            parked_payments: Vec::new(),
             last_payment_failure: None,
             risk: None,
             verification: None,
@@ -260,6 +337,39 @@ mod tests {
     }
 
     #[test]
+    fn every_status_that_is_not_final_has_a_way_out_to_a_final_one_that_this_build_triggers() {
+        use std::collections::BTreeSet;
+        for start in OrderStatus::ALL.into_iter().filter(|s| !s.is_final()) {
+            let built: Vec<_> = start.ways_out().iter().filter(|(_, trigger)| trigger.is_built()).collect();
+            assert!(!built.is_empty(), "{start:?} has no way out that anything in this build triggers");
+            // Walk the machine by built triggers only: some final status must be reachable.
+            let mut seen = BTreeSet::from([start.as_str()]);
+            let mut frontier = vec![start];
+            let mut ends = false;
+            while let Some(status) = frontier.pop() {
+                for (next, trigger) in status.ways_out() {
+                    if !trigger.is_built() {
+                        continue;
+                    }
+                    ends |= next.is_final();
+                    if seen.insert(next.as_str()) {
+                        frontier.push(*next);
+                    }
+                }
+            }
+            assert!(ends, "{start:?} can never end");
+        }
+    }
+
+    #[test]
+    fn a_payment_under_review_is_settled_by_staff_or_a_correct_payment() {
+        assert!(PaymentMismatch.can_become_by(Paid, Trigger::Staff));
+        assert!(PaymentMismatch.can_become_by(Paid, Trigger::Payment));
+        assert!(PaymentMismatch.can_become_by(Cancelled, Trigger::Staff));
+        assert!(!PaymentMismatch.can_become_by(Cancelled, Trigger::Customer), "a customer cancel would keep the money");
+    }
+
+    #[test]
     fn only_an_order_awaiting_payment_can_be_flagged_for_a_mismatch() {
         assert_eq!(OrderStatus::sources_of(PaymentMismatch), vec![AwaitingPayment]);
     }
@@ -271,11 +381,10 @@ mod tests {
     }
 
     #[test]
-    fn cancel_is_allowed_from_every_unpaid_status_a_customer_controls() {
-        assert_eq!(
-            OrderStatus::sources_of(Cancelled),
-            vec![PendingVerification, Received, AwaitingPayment, AwaitingReview]
-        );
+    fn a_customer_may_cancel_every_unpaid_order_not_held_by_risk_or_staff() {
+        let cancellable: Vec<_> =
+            OrderStatus::ALL.into_iter().filter(|s| s.can_become_by(Cancelled, Trigger::Customer)).collect();
+        assert_eq!(cancellable, vec![PendingVerification, Received, AwaitingPayment, AwaitingReview, CodApproved]);
     }
 
     #[test]
@@ -287,7 +396,7 @@ mod tests {
     #[test]
     fn only_reserved_statuses_hold_stock() {
         let holding: Vec<_> = OrderStatus::ALL.into_iter().filter(|s| s.holds_stock()).collect();
-        assert_eq!(holding, vec![AwaitingPayment, AwaitingReview, PaymentMismatch]);
+        assert_eq!(holding, vec![AwaitingPayment, AwaitingReview, CodApproved, PaymentMismatch]);
     }
 
     #[test]

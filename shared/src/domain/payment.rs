@@ -57,7 +57,8 @@ pub fn verify(header: Option<&str>, body: &[u8], secrets: &[Vec<u8>], now: i64) 
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    if (now - seconds).abs() > SIGNATURE_TOLERANCE_SECONDS {
+    // `abs_diff`: a timestamp far from now (i64::MIN, say) is stale, not an overflow.
+    if now.abs_diff(seconds) > SIGNATURE_TOLERANCE_SECONDS.unsigned_abs() {
         return Err(SignatureError::Stale);
     }
     let matched =
@@ -139,6 +140,34 @@ impl PaymentEvent {
     }
 }
 
+/// Where a payment event is kept: the day the provider created it and its id (a redelivery of
+/// the same event lands on the same item).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentKey {
+    pub day: String,
+    pub event_id: String,
+}
+
+impl PaymentKey {
+    pub fn of(event: &PaymentEvent) -> Self {
+        let day = time::OffsetDateTime::from_unix_timestamp(event.created)
+            .map(|t| t.date())
+            .unwrap_or(time::Date::MIN);
+        Self { day: day.to_string(), event_id: event.id.clone() }
+    }
+}
+
+/// A payment staff must look at (its amount or currency differ from the order's): which one, and
+/// what it brought. Kept on the order while it is PAYMENT_MISMATCH.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentUnderReview {
+    pub key: PaymentKey,
+    pub payment_id: String,
+    pub amount_minor: i64,
+    /// As the provider sent it: it may name a currency we do not trade in.
+    pub currency: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +215,10 @@ mod tests {
         assert_eq!(verify(Some(&future), BODY, &secrets(), NOW), Err(SignatureError::Stale));
         let edge = sign(SECRET, NOW - 300, BODY);
         assert_eq!(verify(Some(&edge), BODY, &secrets(), NOW), Ok(()));
+        for far in [i64::MIN, i64::MAX] {
+            let header = sign(SECRET, far, BODY);
+            assert_eq!(verify(Some(&header), BODY, &secrets(), NOW), Err(SignatureError::Stale), "t={far}");
+        }
     }
 
     #[test]

@@ -1,5 +1,8 @@
-//! The order intake request: from untrusted JSON to a validated [`OrderDraft`], or the list of
-//! every field that is wrong, each with a stable code.
+//! The order intake request: from untrusted JSON to a validated [`OrderRequest`], or the list of
+//! every field that is wrong, each with a stable code. What the server knows the client never
+//! says: the customer comes from the token (a shop backend acting for customers excepted), the
+//! prices from the catalogue ([`super::catalogue::price_lines`] turns a request into an
+//! [`OrderDraft`]), the tier from the customer's profile.
 
 use super::address::{Address, RawAddress};
 use super::order::{OrderLine, PaymentMethod};
@@ -39,7 +42,33 @@ impl Default for Limits {
     }
 }
 
-/// A valid order as the customer asked for it, before it has an id or a status.
+/// A line as asked for: what and how many, and the unit price the client showed, if it sends one
+/// (it must then be the current price).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestedLine {
+    pub sku: Sku,
+    pub quantity: Quantity,
+    pub expected_unit_price_minor: Option<i64>,
+}
+
+/// A valid order request, not yet priced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderRequest {
+    pub customer_id: CustomerId,
+    pub lines: Vec<RequestedLine>,
+    pub currency: Currency,
+    pub shipping_address: Address,
+    pub phone: Phone,
+    pub payment_method: PaymentMethod,
+    pub channel: ChannelId,
+    pub device_id: DeviceId,
+    pub customer_note: Option<String>,
+    pub event_time: OffsetDateTime,
+    /// The shop's or provider's fingerprint of the payment card, when known at checkout.
+    pub card_fingerprint: Option<String>,
+}
+
+/// A valid, priced order as the customer asked for it, before it has an id or a status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderDraft {
     pub customer_id: CustomerId,
@@ -53,10 +82,27 @@ pub struct OrderDraft {
     pub device_id: DeviceId,
     pub customer_note: Option<String>,
     pub event_time: OffsetDateTime,
-    /// The shop's loyalty tier for the customer (`L1`…`L9`), when it sends one.
-    pub customer_tier: Option<u8>,
-    /// The shop's or provider's fingerprint of the payment card, when known at checkout.
     pub card_fingerprint: Option<String>,
+}
+
+impl OrderRequest {
+    /// The request with its lines priced (from the catalogue) and its total.
+    pub fn priced(self, lines: Vec<OrderLine>, total: Money) -> OrderDraft {
+        OrderDraft {
+            customer_id: self.customer_id,
+            lines,
+            currency: self.currency,
+            total,
+            shipping_address: self.shipping_address,
+            phone: self.phone,
+            payment_method: self.payment_method,
+            channel: self.channel,
+            device_id: self.device_id,
+            customer_note: self.customer_note,
+            event_time: self.event_time,
+            card_fingerprint: self.card_fingerprint,
+        }
+    }
 }
 
 struct Fields<'a> {
@@ -144,16 +190,31 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Validate an order request body. Returns every problem found, not just the first, so a client
-/// can fix them in one go.
-pub fn parse_order_request(body: &Value, limits: &Limits, now: OffsetDateTime) -> Result<OrderDraft, Vec<FieldError>> {
+/// Validate an order request body. `token_customer` is the customer the bearer token names:
+/// then the body must not name one; without it (a shop backend acting for customers) the body
+/// must. Returns every problem found, not just the first, so a client can fix them in one go.
+pub fn parse_order_request(
+    body: &Value,
+    token_customer: Option<&CustomerId>,
+    limits: &Limits,
+    now: OffsetDateTime,
+) -> Result<OrderRequest, Vec<FieldError>> {
     let mut errors = Vec::new();
     let Some(object) = body.as_object() else {
         return Err(vec![FieldError::new("", Invalid::new("body-not-object", "the body must be a JSON object"))]);
     };
     let mut f = Fields { object, prefix: String::new(), errors: &mut errors };
 
-    let customer_id = f.parsed("customer_id", CustomerId::parse);
+    let customer_id = match token_customer {
+        Some(customer) => {
+            if object.contains_key("customer_id") {
+                let detail = "the customer comes from the bearer token, not the body";
+                f.fail("customer_id", Invalid::new("customer-id-not-allowed", detail));
+            }
+            Some(customer.clone())
+        }
+        None => f.parsed("customer_id", CustomerId::parse),
+    };
     let currency = f.parsed("currency", Currency::parse);
     let phone = f.parsed("phone", Phone::parse);
     let channel = f.parsed("channel", ChannelId::parse);
@@ -183,16 +244,6 @@ pub fn parse_order_request(body: &Value, limits: &Limits, now: OffsetDateTime) -
         _ => None,
     };
 
-    let customer_tier = match f.optional_string("customer_tier") {
-        None => None,
-        Some(t) => match t.strip_prefix('L').and_then(|d| d.parse::<u8>().ok()).filter(|d| (1..=9).contains(d)) {
-            Some(tier) => Some(tier),
-            None => {
-                f.fail("customer_tier", Invalid::new("customer-tier-malformed", "customer_tier is L1 to L9"));
-                None
-            }
-        },
-    };
     let card_fingerprint = match f.optional_string("payment_card_fingerprint") {
         None => None,
         Some(c)
@@ -259,18 +310,10 @@ pub fn parse_order_request(body: &Value, limits: &Limits, now: OffsetDateTime) -
         // Every missing part has pushed its error above.
         return Err(errors);
     };
-    let total_minor = lines
-        .iter()
-        .try_fold(0i64, |sum, l| sum.checked_add(l.unit_price_minor.checked_mul(i64::from(l.quantity.get()))?));
-    let total = total_minor
-        .ok_or_else(|| Invalid::new("amount-too-large", "order total is above the accepted maximum"))
-        .and_then(|minor| Money::new(minor, currency))
-        .map_err(|e| vec![FieldError::new("lines", e)])?;
-    Ok(OrderDraft {
+    Ok(OrderRequest {
         customer_id,
         lines,
         currency,
-        total,
         shipping_address,
         phone,
         payment_method,
@@ -278,12 +321,11 @@ pub fn parse_order_request(body: &Value, limits: &Limits, now: OffsetDateTime) -
         device_id,
         customer_note,
         event_time,
-        customer_tier,
         card_fingerprint,
     })
 }
 
-fn parse_lines(value: Option<&Value>, limits: &Limits, errors: &mut Vec<FieldError>) -> Option<Vec<OrderLine>> {
+fn parse_lines(value: Option<&Value>, limits: &Limits, errors: &mut Vec<FieldError>) -> Option<Vec<RequestedLine>> {
     let items = match value {
         None | Some(Value::Null) => {
             errors.push(FieldError::new("lines", Invalid::new("field-missing", "lines is required")));
@@ -323,23 +365,27 @@ fn parse_lines(value: Option<&Value>, limits: &Limits, errors: &mut Vec<FieldErr
                 None
             }
         });
-        let price = f.integer("unit_price_minor").and_then(|p| {
-            // The currency is checked elsewhere; the bounds here do not depend on it.
-            match Money::new(p, Currency::CNY) {
-                Ok(m) => Some(m.minor),
-                Err(e) => {
-                    f.fail("unit_price_minor", e);
-                    None
+        // The price the client showed, if any: checked against the catalogue's when priced.
+        let expected = match object.get("unit_price_minor") {
+            None | Some(Value::Null) => None,
+            Some(_) => f.integer("unit_price_minor").and_then(|p| {
+                // The currency is checked elsewhere; the bounds here do not depend on it.
+                match Money::new(p, Currency::CNY) {
+                    Ok(m) => Some(m.minor),
+                    Err(e) => {
+                        f.fail("unit_price_minor", e);
+                        None
+                    }
                 }
-            }
-        });
+            }),
+        };
         if let Some(sku) = &sku {
             if !seen.insert(sku.clone()) {
                 f.fail("sku", Invalid::new("sku-duplicate", "each SKU may appear on one line only"));
             }
         }
-        if let (Some(sku), Some(quantity), Some(unit_price_minor)) = (sku, quantity, price) {
-            lines.push(OrderLine { sku, quantity, unit_price_minor, warehouse: None });
+        if let (Some(sku), Some(quantity)) = (sku, quantity) {
+            lines.push(RequestedLine { sku, quantity, expected_unit_price_minor: expected });
         }
     }
     (errors.len() == before).then_some(lines)
@@ -374,7 +420,7 @@ mod tests {
     }
 
     fn errors_of(body: Value) -> Vec<(String, &'static str)> {
-        parse_order_request(&body, &Limits::default(), NOW)
+        parse_order_request(&body, None, &Limits::default(), NOW)
             .unwrap_err()
             .into_iter()
             .map(|e| (e.field, e.code))
@@ -387,11 +433,27 @@ mod tests {
     }
 
     #[test]
-    fn a_valid_order_is_accepted_with_its_total() {
-        let draft = parse_order_request(&valid(), &Limits::default(), NOW).unwrap();
-        assert_eq!(draft.total.minor, 2 * 4_900 + 2_500);
-        assert_eq!(draft.phone.as_str(), "+8613800138000");
-        assert_eq!(draft.lines.len(), 2);
+    fn a_valid_order_is_accepted_with_the_prices_it_was_shown() {
+        let request = parse_order_request(&valid(), None, &Limits::default(), NOW).unwrap();
+        assert_eq!(request.lines[0].expected_unit_price_minor, Some(4_900));
+        assert_eq!(request.phone.as_str(), "+8613800138000");
+        assert_eq!(request.lines.len(), 2);
+        let mut unpriced = valid();
+        unpriced["lines"][1].as_object_mut().unwrap().remove("unit_price_minor");
+        let request = parse_order_request(&unpriced, None, &Limits::default(), NOW).unwrap();
+        assert_eq!(request.lines[1].expected_unit_price_minor, None, "a price is optional");
+    }
+
+    #[test]
+    fn a_customer_token_names_the_customer_and_the_body_may_not() {
+        let me = CustomerId::parse("cust-7").unwrap();
+        let mut body = valid();
+        body.as_object_mut().unwrap().remove("customer_id");
+        let request = parse_order_request(&body, Some(&me), &Limits::default(), NOW).unwrap();
+        assert_eq!(request.customer_id, me);
+        let errors = parse_order_request(&valid(), Some(&me), &Limits::default(), NOW).unwrap_err();
+        assert_eq!((errors[0].field.as_str(), errors[0].code), ("customer_id", "customer-id-not-allowed"));
+        assert_eq!(errors_of(body), vec![("customer_id".to_owned(), "field-missing")], "a shop backend must name one");
     }
 
     #[test]

@@ -62,8 +62,8 @@ pub enum Condition {
     AmountAbove { minor: i64 },
     /// The total is above `multiple` times the customer's average, once they have `min_orders`.
     AmountAboveAverage { multiple: u32, min_orders: u32 },
-    /// High-value resaleable goods (SKU prefixes) from a customer without history.
-    GoodsWithoutHistory { sku_prefixes: Vec<String> },
+    /// Goods the catalogue flags high-value resaleable, from a customer without history.
+    GoodsWithoutHistory {},
     /// A parcel locker in a remote province, from a customer without history.
     RemoteLockerWithoutHistory { provinces: Vec<String> },
     /// This month's cancelled orders over orders above `rate_percent`, once `min_orders`.
@@ -125,7 +125,8 @@ pub struct RiskSubject<'a> {
     pub card_fingerprint: Option<&'a str>,
     pub payment_method: PaymentMethod,
     pub total_minor: i64,
-    pub skus: Vec<&'a str>,
+    /// The order's SKUs the catalogue flags high-value resaleable.
+    pub resaleable_skus: Vec<&'a str>,
     pub at: OffsetDateTime,
 }
 
@@ -206,13 +207,7 @@ impl RiskRules {
                 rule("new-card", 20, Condition::NewPaymentCard),
                 rule("large-amount", 101, Condition::AmountAbove { minor: 500_000 }),
                 rule("above-average", 40, Condition::AmountAboveAverage { multiple: 3, min_orders: 3 }),
-                rule(
-                    "resaleable-first-order",
-                    40,
-                    Condition::GoodsWithoutHistory {
-                        sku_prefixes: vec!["GOLD-".into(), "PHONE-".into(), "LAPTOP-".into()],
-                    },
-                ),
+                rule("resaleable-first-order", 40, Condition::GoodsWithoutHistory {}),
                 rule(
                     "remote-locker-first-order",
                     30,
@@ -259,8 +254,10 @@ impl RiskRules {
                 }
                 Condition::NewShippingAddress | Condition::NewPaymentCard => true,
                 Condition::AmountAbove { minor } => *minor > 0,
-                Condition::AmountAboveAverage { multiple, min_orders } => *multiple >= 1 && *min_orders >= 1,
-                Condition::GoodsWithoutHistory { sku_prefixes } => !sku_prefixes.is_empty(),
+                Condition::AmountAboveAverage { multiple, min_orders } => {
+                    (1..=1_000).contains(multiple) && *min_orders >= 1
+                }
+                Condition::GoodsWithoutHistory {} => true,
                 Condition::RemoteLockerWithoutHistory { provinces } => !provinces.is_empty(),
                 Condition::CancelRateAbove { rate_percent, min_orders }
                 | Condition::RefundRateAbove { rate_percent, min_orders } => *rate_percent <= 100 && *min_orders >= 1,
@@ -354,12 +351,13 @@ impl RiskRules {
                 }
                 Condition::AmountAboveAverage { multiple, min_orders } => {
                     let average = context.previous_total_minor / i64::from(context.previous_orders.max(1));
-                    (context.previous_orders >= *min_orders && order.total_minor > average * i64::from(*multiple)).then(
+                    let limit = average.saturating_mul(i64::from(*multiple));
+                    (context.previous_orders >= *min_orders && order.total_minor > limit).then(
                         || format!("total {} above {multiple}× the customer's average {average}", order.total_minor),
                     )
                 }
-                Condition::GoodsWithoutHistory { sku_prefixes } => (!has_history)
-                    .then(|| order.skus.iter().find(|sku| sku_prefixes.iter().any(|p| sku.starts_with(p.as_str()))))
+                Condition::GoodsWithoutHistory {} => (!has_history)
+                    .then(|| order.resaleable_skus.first())
                     .flatten()
                     .map(|sku| format!("resaleable {sku} on a first order")),
                 Condition::RemoteLockerWithoutHistory { provinces } => (!has_history
@@ -414,7 +412,7 @@ mod tests {
             card_fingerprint: None,
             payment_method: PaymentMethod::Online,
             total_minor: 10_000,
-            skus: vec!["TEA"],
+            resaleable_skus: vec![],
             at: datetime!(2026-11-21 06:00 UTC), // 14:00 in Shanghai
         }
     }
@@ -572,9 +570,10 @@ mod tests {
 
     #[test]
     fn resaleable_goods_and_remote_lockers_fire_without_history() {
-        let goods = Condition::GoodsWithoutHistory { sku_prefixes: vec!["GOLD-".into()] };
+        let goods = Condition::GoodsWithoutHistory {};
         let mut order = subject();
-        order.skus = vec!["TEA", "GOLD-BAR-10G"];
+        assert!(!fires(goods.clone(), &order, &RiskContext::default()), "nothing resaleable");
+        order.resaleable_skus = vec!["GOLD-BAR-10G"];
         assert!(fires(goods.clone(), &order, &RiskContext::default()));
         assert!(!fires(goods, &order, &regular()));
         let locker = Condition::RemoteLockerWithoutHistory { provinces: vec!["Tibet".into()] };

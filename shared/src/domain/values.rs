@@ -172,7 +172,7 @@ impl From<Quantity> for u32 {
 }
 
 /// ISO 4217 currencies the shops trade in, with their minor-unit exponent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Currency {
     CNY,
     HKD,

@@ -10,20 +10,24 @@
 //! | order | created or moved to RECEIVED | OrderReceived |
 //! | order | created FROZEN | OrderFlagged |
 //! | order | RECEIVED → AWAITING_PAYMENT / AWAITING_REVIEW | StockReserved |
+//! | order | → COD_APPROVED | CashOnDeliveryApproved (by policy from RECEIVED, else by staff) |
+//! | order | leaves RECEIVED with payments parked on it | ParkedPaymentsDue (besides its own event) |
 //! | order | → REJECTED | OrderRejected (stock short from RECEIVED, else risk review) |
 //! | order | → CANCELLED | OrderCancelled (with what a held order released) |
 //! | order | → EXPIRED | OrderExpired (with what went back) |
-//! | order | → PAID | OrderPaid (late when it was EXPIRED or CANCELLED) |
+//! | order | → PAID | OrderPaid (late when it was EXPIRED or CANCELLED; the accepted amount) |
 //! | payment inbox | stored | PaymentEventReceived (to payment processing) |
-//! | payment inbox | resolved MISMATCHED | PaymentMismatch |
+//! | payment inbox | resolved (from RECEIVED or PARKED) MISMATCHED | PaymentMismatch |
 //! | payment inbox | resolved DUPLICATE_CHARGE / REFUND_REQUIRED | RefundRequested |
+//! | payment inbox | MISMATCHED ruled REFUND_REQUIRED (staff, or a correct payment followed) | RefundRequested |
 //!
 //! Every other change (holds, stock, counters, configuration, a write that keeps the status)
 //! announces nothing.
 
 use super::{
-    Announcement, DomainEvent, OrderCancelled, OrderExpired, OrderFlagged, OrderPaid, OrderReceived, OrderRejected,
-    PaymentMismatch, RefundRequested, RejectionReason, StockReserved,
+    Announcement, ApprovedBy, CashOnDeliveryApproved, DomainEvent, OrderCancelled, OrderExpired, OrderFlagged,
+    OrderPaid, OrderReceived, OrderRejected, ParkedPaymentsDue, PaymentMismatch, RefundRequested, RejectionReason,
+    StockReserved,
 };
 use crate::domain::{Allocation, Order, OrderLine, OrderStatus};
 use crate::store::{InboxStatus, PaymentRecord, Resolution};
@@ -57,6 +61,14 @@ impl OrderBefore {
 #[derive(Debug, Deserialize)]
 struct PaymentBefore {
     status: InboxStatus,
+    #[serde(default)]
+    resolution: Option<ResolutionKind>,
+}
+
+/// Only the kind of a resolution, read leniently.
+#[derive(Debug, Deserialize)]
+struct ResolutionKind {
+    kind: String,
 }
 
 /// A record the relay cannot read: logged by its key and skipped.
@@ -80,7 +92,7 @@ pub fn announcements(record: &EventRecord) -> Result<Vec<Announcement>, Unmappab
         _ => return Ok(Vec::new()),
     };
     match entity {
-        "Order" => Ok(order_events(read(old, "order")?, read(new, "order")?)?.into_iter().collect()),
+        "Order" => order_events(read(old, "order")?, read(new, "order")?),
         "Payment" => {
             Ok(payment_events(read(old, "payment record")?, read(new, "payment record")?)?.into_iter().collect())
         }
@@ -105,17 +117,31 @@ fn corrupt(reason: &str) -> UnmappableChange {
     UnmappableChange::Corrupt { entity: "order", reason: reason.to_owned() }
 }
 
-fn order_events(old: Option<OrderBefore>, new: Option<Order>) -> Result<Option<Announcement>, UnmappableChange> {
-    let Some(new) = new else { return Ok(None) };
+fn order_events(old: Option<OrderBefore>, new: Option<Order>) -> Result<Vec<Announcement>, UnmappableChange> {
+    let Some(new) = new else { return Ok(Vec::new()) };
     let before = old.as_ref().map(|o| o.status);
     if before == Some(new.status) {
-        return Ok(None);
+        return Ok(Vec::new());
     }
-    // What a held order gave back when it left its hold.
-    let released = || old.as_ref().map(OrderBefore::released).unwrap_or_default();
     let id = new.order_id;
-    let event = match new.status {
-        OrderStatus::Received => DomainEvent::OrderReceived(OrderReceived::of(&new)),
+    let mut announced: Vec<Announcement> =
+        status_event(old.as_ref(), &new)?.map(|e| Announcement::of_order(id, new.version, e)).into_iter().collect();
+    // Payments that came while the order waited for reservation are due now it has moved on.
+    if before == Some(OrderStatus::Received) && !new.parked_payments.is_empty() {
+        let due = ParkedPaymentsDue { order_id: id, payments: new.parked_payments.clone() };
+        announced.push(Announcement::of_order(id, new.version, DomainEvent::ParkedPaymentsDue(due)));
+    }
+    Ok(announced)
+}
+
+/// The event of an order's move to `new.status`.
+fn status_event(old: Option<&OrderBefore>, new: &Order) -> Result<Option<DomainEvent>, UnmappableChange> {
+    let before = old.map(|o| o.status);
+    // What a held order gave back when it left its hold.
+    let released = || old.map(OrderBefore::released).unwrap_or_default();
+    let id = new.order_id;
+    Ok(Some(match new.status {
+        OrderStatus::Received => DomainEvent::OrderReceived(OrderReceived::of(new)),
         OrderStatus::Frozen => {
             let (score, fired) = new.risk.as_ref().map(|r| (r.score, r.fired.clone())).unwrap_or_default();
             DomainEvent::OrderFlagged(OrderFlagged { order_id: id, customer_id: new.customer_id.clone(), score, fired })
@@ -124,6 +150,13 @@ fn order_events(old: Option<OrderBefore>, new: Option<Order>) -> Result<Option<A
             order_id: id,
             allocations: new.reserved_allocations(),
             hold_expires_at: new.hold_expires_at.ok_or_else(|| corrupt("reserved without hold_expires_at"))?,
+        }),
+        OrderStatus::CodApproved => DomainEvent::CashOnDeliveryApproved(CashOnDeliveryApproved {
+            order_id: id,
+            allocations: new.reserved_allocations(),
+            total_minor: new.total_minor,
+            currency: new.currency,
+            approved_by: if before == Some(OrderStatus::Received) { ApprovedBy::Policy } else { ApprovedBy::Staff },
         }),
         OrderStatus::Rejected => DomainEvent::OrderRejected(OrderRejected {
             order_id: id,
@@ -139,7 +172,7 @@ fn order_events(old: Option<OrderBefore>, new: Option<Order>) -> Result<Option<A
         OrderStatus::Paid => DomainEvent::OrderPaid(OrderPaid {
             order_id: id,
             payment_id: new.payment_id.clone().ok_or_else(|| corrupt("paid without payment_id"))?,
-            amount_minor: new.total_minor,
+            amount_minor: new.paid_minor.unwrap_or(new.total_minor),
             currency: new.currency,
             late: matches!(before, Some(OrderStatus::Expired | OrderStatus::Cancelled)),
         }),
@@ -148,8 +181,7 @@ fn order_events(old: Option<OrderBefore>, new: Option<Order>) -> Result<Option<A
         | OrderStatus::PendingReview
         | OrderStatus::PaymentMismatch
         | OrderStatus::RefundRequired => return Ok(None),
-    };
-    Ok(Some(Announcement::of_order(id, new.version, event)))
+    }))
 }
 
 fn payment_events(
@@ -161,7 +193,12 @@ fn payment_events(
     let Some(old) = old else {
         return Ok(Some(Announcement::of_payment(&provider_id, DomainEvent::PaymentEventReceived(new.event))));
     };
-    if old.status != InboxStatus::Received || new.status != InboxStatus::Processed {
+    let resolved = old.status != InboxStatus::Processed && new.status == InboxStatus::Processed;
+    // A ruling on a mismatched payment: only a refund is news (an accepted one pays the order,
+    // which announces itself).
+    let mismatch_ruled = old.resolution.as_ref().is_some_and(|r| r.kind == "MISMATCHED")
+        && matches!(new.resolution, Some(Resolution::RefundRequired { .. }));
+    if !resolved && !mismatch_ruled {
         return Ok(None);
     }
     let data = &new.event.data;

@@ -38,6 +38,9 @@ pub struct OrderReceived {
     pub currency: Currency,
     #[serde(with = "time::serde::rfc3339")]
     pub event_time: OffsetDateTime,
+    /// Risk control's score: reservation approves cash on delivery below the policy's score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_score: Option<u32>,
 }
 
 impl OrderReceived {
@@ -53,6 +56,7 @@ impl OrderReceived {
             total_minor: order.total_minor,
             currency: order.currency,
             event_time: order.event_time,
+            risk_score: order.risk.as_ref().map(|r| r.score),
         }
     }
 }
@@ -63,6 +67,33 @@ pub struct StockReserved {
     pub allocations: Vec<Allocation>,
     #[serde(with = "time::serde::rfc3339")]
     pub hold_expires_at: OffsetDateTime,
+}
+
+/// Who approved a cash-on-delivery order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ApprovedBy {
+    /// Reservation, below the policy's risk score.
+    Policy,
+    Staff,
+}
+
+/// A cash-on-delivery order ready for fulfilment: its stock is held with no expiry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CashOnDeliveryApproved {
+    pub order_id: OrderId,
+    pub allocations: Vec<Allocation>,
+    pub total_minor: i64,
+    pub currency: Currency,
+    pub approved_by: ApprovedBy,
+}
+
+/// An order left RECEIVED with payments that arrived before it was reserved: for payment
+/// processing to apply them now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParkedPaymentsDue {
+    pub order_id: OrderId,
+    pub payments: Vec<crate::domain::payment::PaymentKey>,
 }
 
 /// Why an order was rejected.
@@ -147,6 +178,8 @@ pub enum DomainEvent {
     PaymentMismatch(PaymentMismatch),
     RefundRequested(RefundRequested),
     OrderFlagged(OrderFlagged),
+    CashOnDeliveryApproved(CashOnDeliveryApproved),
+    ParkedPaymentsDue(ParkedPaymentsDue),
     /// A payment provider's callback, stored in the inbox: for payment processing.
     PaymentEventReceived(PaymentEvent),
 }
@@ -164,6 +197,8 @@ impl DomainEvent {
             Self::PaymentMismatch(_) => "PaymentMismatch",
             Self::RefundRequested(_) => "RefundRequested",
             Self::OrderFlagged(_) => "OrderFlagged",
+            Self::CashOnDeliveryApproved(_) => "CashOnDeliveryApproved",
+            Self::ParkedPaymentsDue(_) => "ParkedPaymentsDue",
             Self::PaymentEventReceived(_) => "PaymentEventReceived",
         }
     }
@@ -180,6 +215,8 @@ impl DomainEvent {
             Self::PaymentMismatch(d) => serde_json::to_value(d),
             Self::RefundRequested(d) => serde_json::to_value(d),
             Self::OrderFlagged(d) => serde_json::to_value(d),
+            Self::CashOnDeliveryApproved(d) => serde_json::to_value(d),
+            Self::ParkedPaymentsDue(d) => serde_json::to_value(d),
             Self::PaymentEventReceived(d) => serde_json::to_value(d),
         };
         value.expect("event details are plain data and always serialise")
@@ -254,6 +291,7 @@ mod tests {
             total_minor: 100,
             currency: Currency::CNY,
             event_time: OffsetDateTime::UNIX_EPOCH,
+            risk_score: Some(12),
         };
         let json = DomainEvent::OrderReceived(detail).detail();
         let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();

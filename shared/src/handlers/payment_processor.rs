@@ -1,6 +1,7 @@
-//! Function payment-processor (SQS, fed by the PaymentEventReceived rule: the stream announces
-//! every event the webhook stored): apply each payment event to its order, exactly once however
-//! many deliveries arrive, however concurrently. The resolution and the order change are one
+//! Function payment-processor (SQS, fed by the PaymentEventReceived and ParkedPaymentsDue rules:
+//! the stream announces every event the webhook stored, and every order that leaves RECEIVED with
+//! payments parked on it): apply each payment event to its order, exactly once however many
+//! deliveries arrive, however concurrently. The resolution and the order change are one
 //! transaction; what they announce comes from the table's stream.
 //!
 //! | event | order | effect | announced |
@@ -11,15 +12,16 @@
 //! | succeeded | EXPIRED / CANCELLED, stock gone | REFUND_REQUIRED | RefundRequested |
 //! | succeeded | PAID by this payment | nothing | nothing |
 //! | succeeded | PAID by another payment | nothing | RefundRequested (duplicate charge) |
-//! | succeeded | REJECTED, AWAITING_REVIEW, … | nothing | RefundRequested |
+//! | succeeded, exact amount | PAYMENT_MISMATCH | PAID, units sold; the payment under review to be refunded | OrderPaid, RefundRequested |
+//! | succeeded | REJECTED, AWAITING_REVIEW, COD_APPROVED, … | nothing | RefundRequested |
 //! | succeeded | unknown order | kept in the ledger, shown to staff | nothing |
-//! | succeeded | RECEIVED (not reserved yet) | retried later | — |
+//! | succeeded | RECEIVED (not reserved yet) | parked on the order, applied when it moves on | ParkedPaymentsDue (later) |
 //! | failed / cancelled | AWAITING_PAYMENT | failure recorded, hold kept (or, by setting, order cancelled and hold released in the same transaction) | nothing (OrderCancelled) |
 
 use super::{partial_batch_failures, Common};
-use crate::domain::payment::{PaymentEvent, PaymentEventType};
-use crate::domain::{Currency, Order, OrderStatus};
-use crate::store::{CancelCause, OrderChange, PaymentKey, Resolution, ResolveError, StoreError};
+use crate::domain::payment::{PaymentEvent, PaymentEventType, PaymentKey, PaymentUnderReview};
+use crate::domain::{Currency, Order, OrderId, OrderStatus};
+use crate::store::{CancelCause, InboxStatus, OrderChange, Resolution, ResolveError, SettledBy, StoreError};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::Deserialize;
 use thiserror::Error;
@@ -52,7 +54,7 @@ pub enum PaymentError {
     Malformed(String),
     #[error("payment event {0} is not in the inbox")]
     NotInInbox(String),
-    #[error("order not reserved yet; retry later")]
+    #[error("order still awaiting reservation; retry later")]
     OrderNotReserved,
     #[error("order kept changing")]
     Contended,
@@ -60,12 +62,26 @@ pub enum PaymentError {
     Store(#[from] StoreError),
 }
 
-/// The SQS message body: the EventBridge envelope around the stored provider event.
+/// The SQS message body: the EventBridge envelope around the stored provider event, or around
+/// the parked payments of an order that moved on.
 #[derive(Debug, Deserialize)]
 struct Envelope {
     #[serde(rename = "detail-type")]
     detail_type: String,
-    detail: PaymentEvent,
+    detail: serde_json::Value,
+}
+
+#[derive(Debug, Deserialize)]
+struct ParkedPayments {
+    order_id: OrderId,
+    payments: Vec<PaymentKey>,
+}
+
+/// What to do with a payment event given its order as read.
+enum Decision {
+    Resolve(Resolution, OrderChange),
+    /// The order is still RECEIVED: keep the payment until reservation decided it.
+    Park(OrderId),
 }
 
 pub async fn handle_batch(deps: &ProcessorDeps, event: SqsEvent) -> SqsBatchResponse {
@@ -77,32 +93,60 @@ pub async fn handle_batch(deps: &ProcessorDeps, event: SqsEvent) -> SqsBatchResp
 async fn process_message(deps: &ProcessorDeps, message: &SqsMessage) -> Result<(), PaymentError> {
     let body = message.body.as_deref().ok_or_else(|| PaymentError::Malformed("empty body".into()))?;
     let envelope: Envelope = serde_json::from_str(body).map_err(|e| PaymentError::Malformed(e.to_string()))?;
-    if envelope.detail_type != "PaymentEventReceived" {
-        return Err(PaymentError::Malformed(format!("unexpected detail-type {}", envelope.detail_type)));
+    let malformed = |e: serde_json::Error| PaymentError::Malformed(e.to_string());
+    match envelope.detail_type.as_str() {
+        "PaymentEventReceived" => process(deps, &serde_json::from_value(envelope.detail).map_err(malformed)?).await,
+        "ParkedPaymentsDue" => {
+            let parked: ParkedPayments = serde_json::from_value(envelope.detail).map_err(malformed)?;
+            for key in &parked.payments {
+                apply(deps, key, InboxStatus::Parked).await?;
+            }
+            info!(order_id = %parked.order_id, payments = parked.payments.len(), "parked payments applied");
+            Ok(())
+        }
+        other => Err(PaymentError::Malformed(format!("unexpected detail-type {other}"))),
     }
-    process(deps, &envelope.detail).await
 }
 
-/// Apply one payment event.
+/// Apply one payment event the webhook stored.
 pub async fn process(deps: &ProcessorDeps, event: &PaymentEvent) -> Result<(), PaymentError> {
+    apply(deps, &PaymentKey::of(event), InboxStatus::Received).await
+}
+
+/// Apply the stored event at `key` if it is still `from` (RECEIVED when it arrives, PARKED once
+/// its order moved on). Anything else means it was applied, or parked, before.
+async fn apply(deps: &ProcessorDeps, key: &PaymentKey, from: InboxStatus) -> Result<(), PaymentError> {
     const ATTEMPTS: usize = 4;
     let store = &deps.common.store;
-    let key = PaymentKey::of(event);
     for _ in 0..ATTEMPTS {
-        let record = store.payment_record(&key).await?.ok_or_else(|| PaymentError::NotInInbox(event.id.clone()))?;
-        if record.resolution.is_some() {
-            info!(event_id = %event.id, "payment event applied before (a repeat delivery)");
+        let record = store.payment_record(key).await?.ok_or_else(|| PaymentError::NotInInbox(key.event_id.clone()))?;
+        if record.status != from {
+            info!(event_id = %key.event_id, status = ?record.status, "payment event dealt with before (a repeat delivery)");
             return Ok(());
         }
+        let event = &record.event;
         let now = deps.common.clock.now();
         let order = match event.order_id() {
             Some(id) => store.order(id).await?,
             None => None,
         };
-        let (resolution, change) = decide(deps, event, order.as_ref(), now).await?;
-        match store.resolve_payment(&key, &resolution, change, now).await {
-            Ok(()) => {
-                info!(event_id = %event.id, ?resolution, "payment event resolved");
+        let outcome = match decide(deps, event, key, order.as_ref(), now).await? {
+            Decision::Park(_) if from == InboxStatus::Parked => return Err(PaymentError::OrderNotReserved),
+            Decision::Park(order_id) => match store.park_payment(key, order_id, now).await? {
+                true => {
+                    info!(event_id = %key.event_id, order_id = %order_id, "payment parked until the order is reserved");
+                    return Ok(());
+                }
+                false => continue,
+            },
+            Decision::Resolve(resolution, change) => {
+                let outcome = store.resolve_payment(key, from, &resolution, change, now).await;
+                outcome.map(|()| resolution)
+            }
+        };
+        match outcome {
+            Ok(resolution) => {
+                info!(event_id = %key.event_id, ?resolution, "payment event resolved");
                 return Ok(());
             }
             Err(ResolveError::AlreadyResolved) | Err(ResolveError::OrderChanged) => continue,
@@ -116,17 +160,17 @@ pub async fn process(deps: &ProcessorDeps, event: &PaymentEvent) -> Result<(), P
 async fn decide(
     deps: &ProcessorDeps,
     event: &PaymentEvent,
+    key: &PaymentKey,
     order: Option<&Order>,
     now: OffsetDateTime,
-) -> Result<(Resolution, OrderChange), PaymentError> {
+) -> Result<Decision, PaymentError> {
     let store = &deps.common.store;
     let payment_id = event.data.payment_id.as_str();
     let Some(order) = order else {
         warn!(event_id = %event.id, "payment for an unknown order kept for staff");
-        return Ok((
-            if event.event_type == PaymentEventType::Succeeded { Resolution::UnknownOrder } else { Resolution::Failed },
-            Vec::new(),
-        ));
+        let resolution =
+            if event.event_type == PaymentEventType::Succeeded { Resolution::UnknownOrder } else { Resolution::Failed };
+        return Ok(Decision::Resolve(resolution, Vec::new()));
     };
     let id = order.order_id;
     if event.event_type != PaymentEventType::Succeeded {
@@ -142,14 +186,14 @@ async fn decide(
             OrderStatus::AwaitingPayment => store.failure_change(id, &reason, now),
             _ => Vec::new(),
         };
-        return Ok((Resolution::Failed, change));
+        return Ok(Decision::Resolve(Resolution::Failed, change));
     }
     let exact = event.data.amount_minor == order.total_minor && event.currency() == Some(order.currency);
     // Every refund counts in the customer's month, for the refund-rate risk rule.
     let refunds = || store.month_bump(order.customer_id.as_str(), "refunds", now);
     let refund = |reason: &str| (Resolution::RefundRequired { reason: reason.to_owned() }, vec![refunds()]);
-    Ok(match order.status {
-        OrderStatus::Received => return Err(PaymentError::OrderNotReserved),
+    let (resolution, change) = match order.status {
+        OrderStatus::Received => return Ok(Decision::Park(id)),
         OrderStatus::AwaitingPayment if exact => {
             let hold =
                 store.hold(id).await?.ok_or_else(|| StoreError::Aws("order awaiting payment has no hold".into()))?;
@@ -160,8 +204,25 @@ async fn decide(
                 expected_minor: order.total_minor,
                 expected_currency: currency_code(order.currency),
             },
-            store.mismatch_change(id, payment_id, now),
+            store.mismatch_change(
+                id,
+                &PaymentUnderReview {
+                    key: key.clone(),
+                    payment_id: payment_id.to_owned(),
+                    amount_minor: event.data.amount_minor,
+                    currency: event.data.currency.clone(),
+                },
+                now,
+            ),
         ),
+        OrderStatus::PaymentMismatch if exact => match &order.payment_under_review {
+            Some(review) => {
+                let hold = store.hold(id).await?.ok_or_else(|| StoreError::Aws("order under review has no hold".into()))?;
+                let by = SettledBy::FurtherPayment { payment_id };
+                (Resolution::Paid, store.settle_mismatch_change(order, review, &hold.allocations, &by, now))
+            }
+            None => refund("order already has a payment under review"),
+        },
         OrderStatus::Paid if order.payment_id.as_deref() == Some(payment_id) => {
             (Resolution::AlreadyApplied, Vec::new())
         }
@@ -199,11 +260,12 @@ async fn decide(
         OrderStatus::PendingVerification | OrderStatus::PendingReview | OrderStatus::Frozen => {
             refund("order was not yet released by risk control")
         }
-        OrderStatus::AwaitingReview => refund("cash-on-delivery order paid online"),
+        OrderStatus::AwaitingReview | OrderStatus::CodApproved => refund("cash-on-delivery order paid online"),
         OrderStatus::PaymentMismatch | OrderStatus::RefundRequired => {
             refund("order already has a payment under review")
         }
-    })
+    };
+    Ok(Decision::Resolve(resolution, change))
 }
 
 fn currency_code(currency: Currency) -> String {

@@ -68,6 +68,29 @@ fn unavailable(err: impl std::fmt::Display) -> Problem {
     )
 }
 
+/// A header that does not parse, or whose timestamp is outside the tolerance (however far: the
+/// difference is computed without overflow), is a bad request; a signature that does not match
+/// any secret, or none at all, is unauthorised. Which secret came closest is never told.
+fn signature_problem(err: SignatureError) -> Problem {
+    let (status, code, detail) = match err {
+        SignatureError::Missing => {
+            (StatusCode::UNAUTHORIZED, "signature-missing", "the callback is not signed by the payment provider")
+        }
+        SignatureError::Mismatch => {
+            (StatusCode::UNAUTHORIZED, "signature-invalid", "the callback is not signed by the payment provider")
+        }
+        SignatureError::Malformed => {
+            (StatusCode::BAD_REQUEST, "signature-malformed", "the header is t=<unix seconds>,v1=<hex HMAC-SHA256>")
+        }
+        SignatureError::Stale => (
+            StatusCode::BAD_REQUEST,
+            "signature-timestamp-out-of-range",
+            "the signature's timestamp is more than five minutes from now",
+        ),
+    };
+    Problem::new(status, code, "Signature refused", detail).with_field("Payment-Signature")
+}
+
 async fn receive(deps: &WebhookDeps, request: &Request) -> Result<Response<Body>, Problem> {
     let body = body_bytes(request.body());
     if body.len() > deps.settings.max_body_bytes {
@@ -81,16 +104,8 @@ async fn receive(deps: &WebhookDeps, request: &Request) -> Result<Response<Body>
     let header = request.headers().get(SIGNATURE_HEADER).and_then(|v| v.to_str().ok());
     let now = deps.common.clock.now();
     if let Err(err) = verify(header, body, &deps.settings.secrets, now.unix_timestamp()) {
-        // Which check failed is logged for us, not told to the caller.
         warn!(reason = %err, "payment webhook signature refused");
-        let code = if err == SignatureError::Missing { "signature-missing" } else { "signature-invalid" };
-        return Err(Problem::new(
-            StatusCode::UNAUTHORIZED,
-            code,
-            "Signature refused",
-            "the callback is not signed by the payment provider",
-        )
-        .with_field("Payment-Signature"));
+        return Err(signature_problem(err));
     }
     let event: PaymentEvent = serde_json::from_slice(body).map_err(|e| {
         Problem::new(StatusCode::BAD_REQUEST, "body-invalid", "Body invalid", format!("not a payment event: {e}"))

@@ -131,13 +131,16 @@ async fn process_message(deps: &ReservationDeps, message: &SqsMessage) -> Result
 pub async fn reserve_order(deps: &ReservationDeps, received: &OrderReceived) -> Result<(), ReservationError> {
     let store = &deps.common.store;
     let now = deps.common.clock.now();
+    let policy = deps.hold_policy(now).await?;
     let next = match received.payment_method {
         PaymentMethod::Online => OrderStatus::AwaitingPayment,
+        // Approved by the policy: held with no expiry, ready for fulfilment.
+        PaymentMethod::CashOnDelivery if policy.approves_cod(received.risk_score) => OrderStatus::CodApproved,
         PaymentMethod::CashOnDelivery => OrderStatus::AwaitingReview,
     };
-    let policy = deps.hold_policy(now).await?;
-    let hold_expires_at =
-        now + policy.hold_for(received.payment_method, &received.channel, received.lines.iter().map(|l| &l.sku));
+    let hold_expires_at = (next != OrderStatus::CodApproved).then(|| {
+        now + policy.hold_for(received.payment_method, &received.channel, received.lines.iter().map(|l| &l.sku))
+    });
     let lines: Vec<(Sku, Quantity)> = received.lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect();
     let catalogue = deps.catalogue(now).await?;
     let preference = catalogue.preference_for(&received.province);

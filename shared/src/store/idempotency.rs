@@ -28,8 +28,11 @@ pub enum Claim {
     Created,
     /// The key is known; here is its record.
     Existing(IdempotencyRecord),
-    /// A concurrent attempt with the same key is writing right now: try again in a moment.
+    /// A concurrent write held the same key or counters: read again and try again.
     Contended,
+    /// A counter moved since the context was read (another order of the customer or device):
+    /// score again on the new counts.
+    CountersMoved,
 }
 
 impl Store {
@@ -80,7 +83,10 @@ impl Store {
                         return Ok(Claim::Existing(record));
                     }
                     let codes = super::cancellation_codes(reasons);
-                    if codes.contains(&"TransactionConflict") {
+                    // Items 0 and 1 are the record and the order; the counters follow.
+                    if codes.iter().skip(2).any(|c| *c == "ConditionalCheckFailed") {
+                        Ok(Claim::CountersMoved)
+                    } else if codes.contains(&"TransactionConflict") {
                         Ok(Claim::Contended)
                     } else {
                         Err(StoreError::Aws(format!("order not created: {codes:?}")))

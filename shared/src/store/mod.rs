@@ -5,20 +5,28 @@
 //! Every state change here is a conditional write, so concurrent or repeated callers cannot
 //! oversell, double-reserve or resurrect an order: the condition decides, the loser is told.
 
+mod audit;
+mod catalogue;
+mod decisions;
 mod holds;
 mod idempotency;
 mod orders;
+mod payment_review;
 mod payments;
 mod policy;
 mod risk;
 mod stock;
+mod verification;
 pub mod waiting;
 
 pub use holds::{DueHold, ExpireOutcome, Page};
+pub use catalogue::{IntakeContext, SaveError};
 pub use idempotency::{Claim, IdempotencyRecord};
 pub use orders::{CancelCause, CancelError, Hold, HoldStatus, ReserveError};
+pub use payment_review::SettledBy;
 pub use payments::{InboxStatus, OrderChange, PaymentKey, PaymentRecord, Resolution, ResolveError};
-pub use risk::{month_of, RiskKeys, SaveRulesError};
+pub use risk::{month_of, RiskKeys, SaveRulesError, SeenCounters};
+pub use verification::ResendRefused;
 pub use stock::{AdjustError, StockItem};
 
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
@@ -71,6 +79,48 @@ impl Store {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Many items by key in as few `BatchGetItem` calls as DynamoDB allows (100 keys each, and
+    /// the unprocessed ones again), keyed by (PK, SK).
+    pub(crate) async fn batch_get(&self, wanted: &[(String, String)]) -> Result<HashMap<(String, String), Item>, StoreError> {
+        use aws_sdk_dynamodb::types::KeysAndAttributes;
+        let keys: Vec<Item> = wanted.iter().map(|(pk, sk)| key(pk.clone(), sk.clone())).collect();
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(100) {
+            let mut pending =
+                Some(KeysAndAttributes::builder().set_keys(Some(chunk.to_vec())).build().expect("keys are set"));
+            while let Some(request) = pending.take() {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(StoreError::aws)?;
+                for item in output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
+                    let pk = item.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                    let sk = item.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+                    found.insert((pk, sk), item);
+                }
+                pending =
+                    output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys().is_empty());
+            }
+        }
+        Ok(found)
+    }
+
+    /// Write `items` in one transaction: true when it applied, false when a condition did not
+    /// hold (or a concurrent transaction touched an item): the caller reads again and decides.
+    pub(crate) async fn write_all(&self, items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(true),
+            Err(err) => match err.into_service_error() {
+                E::TransactionCanceledException(_) | E::TransactionInProgressException(_) => Ok(false),
+                other => Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string())),
+            },
+        }
     }
 
     /// A conditional `UpdateItem`: true when it applied, false when its condition did not hold.
@@ -170,6 +220,12 @@ pub(crate) mod keys {
     }
     pub fn payment(day: &str, event_id: &str) -> (String, String) {
         (payment_day(day), format!("EVT#{event_id}"))
+    }
+    pub fn catalogue(sku: &Sku) -> (String, String) {
+        (sku_partition(sku), "CATALOGUE".to_owned())
+    }
+    pub fn customer_profile(customer: &crate::domain::CustomerId) -> (String, String) {
+        (format!("CUSTOMER#{customer}"), "PROFILE".to_owned())
     }
     pub const CONFIG_PARTITION: &str = "CONFIG";
     pub fn hold_policy() -> (String, String) {

@@ -30,8 +30,10 @@ pub struct Hold {
     pub order_id: OrderId,
     pub hold_status: HoldStatus,
     pub allocations: Vec<Allocation>,
-    /// Unix seconds: the index's sort key.
-    pub expires_at: i64,
+    /// Unix seconds: the index's sort key. None for a hold that does not expire (an approved
+    /// cash-on-delivery order's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expiry_bucket: Option<String>,
 }
@@ -140,12 +142,13 @@ impl Store {
     /// Reserve every allocation, write the hold, and move the order from RECEIVED to `next`, all
     /// or nothing, in one round trip whatever the number of lines. `allocations[i]` serves the
     /// order's line `i`, so the order's lines learn their warehouse without being read first.
+    /// A hold with no `hold_expires_at` stays out of the expiring-holds index.
     pub async fn reserve(
         &self,
         order_id: OrderId,
         allocations: &[Allocation],
         next: OrderStatus,
-        hold_expires_at: OffsetDateTime,
+        hold_expires_at: Option<OffsetDateTime>,
         now: OffsetDateTime,
     ) -> Result<(), ReserveError> {
         let mut order_update = self
@@ -156,9 +159,12 @@ impl Store {
             .expression_attribute_names("#warehouse", "warehouse")
             .expression_attribute_values(":next", status(next))
             .expression_attribute_values(":received", status(OrderStatus::Received))
-            .expression_attribute_values(":expires", timestamp(hold_expires_at))
             .expression_attribute_values(":now", timestamp(now));
-        let mut set = String::from("SET #status = :next, hold_expires_at = :expires, updated_at = :now");
+        let mut set = String::from("SET #status = :next, updated_at = :now");
+        if let Some(expires) = hold_expires_at {
+            set.push_str(", hold_expires_at = :expires");
+            order_update = order_update.expression_attribute_values(":expires", timestamp(expires));
+        }
         for (i, allocation) in allocations.iter().enumerate() {
             set.push_str(&format!(", #lines[{i}].#warehouse = :wh{i}"));
             order_update =
@@ -175,8 +181,8 @@ impl Store {
             order_id,
             hold_status: HoldStatus::Held,
             allocations: allocations.to_vec(),
-            expires_at: hold_expires_at.unix_timestamp(),
-            expiry_bucket: Some(keys::expiry_bucket(order_id.bucket(self.expiry_buckets))),
+            expires_at: hold_expires_at.map(OffsetDateTime::unix_timestamp),
+            expiry_bucket: hold_expires_at.map(|_| keys::expiry_bucket(order_id.bucket(self.expiry_buckets))),
         };
         let (pk, sk) = keys::hold(order_id);
         let hold_put = Put::builder()
@@ -303,7 +309,7 @@ impl Store {
         let order_update = self
             .update(keys::order(order.order_id))
             .update_expression(format!(
-                "SET #status = :cancelled, updated_at = :now REMOVE {} {NEXT_VERSION}",
+                "SET #status = :cancelled, updated_at = :now REMOVE {}, payment_under_review {NEXT_VERSION}",
                 super::waiting::QUEUE
             ))
             .condition_expression("#status = :seen")

@@ -9,6 +9,7 @@
 
 use super::orders::{one, status, timestamp, NEXT_VERSION};
 use super::{cancellation_codes, from_item, keys, s, to_item, Store, StoreError};
+pub use crate::domain::payment::PaymentKey;
 use crate::domain::payment::PaymentEvent;
 use crate::domain::{Allocation, OrderId, OrderStatus};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -20,7 +21,19 @@ use time::OffsetDateTime;
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum InboxStatus {
     Received,
+    /// Arrived while its order was still RECEIVED: kept until the order moves on.
+    Parked,
     Processed,
+}
+
+impl InboxStatus {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "RECEIVED",
+            Self::Parked => "PARKED",
+            Self::Processed => "PROCESSED",
+        }
+    }
 }
 
 /// What a payment event did, as reconciliation counts it.
@@ -55,22 +68,8 @@ pub struct PaymentRecord {
     pub received_at: OffsetDateTime,
 }
 
-/// Where a payment event lives: (day it was created at the provider, event id).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaymentKey {
-    pub day: String,
-    pub event_id: String,
-}
-
-impl PaymentKey {
-    pub fn of(event: &PaymentEvent) -> Self {
-        let day = OffsetDateTime::from_unix_timestamp(event.created).map(|t| t.date()).unwrap_or(time::Date::MIN);
-        Self { day: day.to_string(), event_id: event.id.clone() }
-    }
-
-    fn table_key(&self) -> (String, String) {
-        keys::payment(&self.day, &self.event_id)
-    }
+pub(super) fn table_key(key: &PaymentKey) -> (String, String) {
+    keys::payment(&key.day, &key.event_id)
 }
 
 /// The order change a resolution makes, if any: transaction items beside the inbox update.
@@ -101,7 +100,7 @@ impl Store {
         let record =
             PaymentRecord { event: event.clone(), status: InboxStatus::Received, resolution: None, received_at: now };
         let k = PaymentKey::of(event);
-        let (pk, sk) = k.table_key();
+        let (pk, sk) = table_key(&k);
         let result = self
             .client
             .put_item()
@@ -124,25 +123,27 @@ impl Store {
     }
 
     pub async fn payment_record(&self, key: &PaymentKey) -> Result<Option<PaymentRecord>, StoreError> {
-        let (pk, sk) = key.table_key();
+        let (pk, sk) = table_key(key);
         self.get(pk, sk, "payment record").await
     }
 
-    /// Resolve an event together with the order change it causes, once.
+    /// Resolve an event still `from` (RECEIVED, or PARKED) together with the order change it
+    /// causes, once.
     pub async fn resolve_payment(
         &self,
         key: &PaymentKey,
+        from: InboxStatus,
         resolution: &Resolution,
         change: OrderChange,
         now: OffsetDateTime,
     ) -> Result<(), ResolveError> {
         let inbox = self
-            .update(key.table_key())
+            .update(table_key(key))
             .update_expression("SET #status = :processed, resolution = :resolution, processed_at = :now")
-            .condition_expression("#status = :received")
+            .condition_expression("#status = :from")
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":processed", s("PROCESSED"))
-            .expression_attribute_values(":received", s("RECEIVED"))
+            .expression_attribute_values(":processed", s(InboxStatus::Processed.as_str()))
+            .expression_attribute_values(":from", s(from.as_str()))
             .expression_attribute_values(":resolution", super::attr(resolution))
             .expression_attribute_values(":now", timestamp(now))
             .build()
@@ -168,6 +169,8 @@ impl Store {
         }
     }
 
+    /// The order from `from` to `to` by `payment_id`. Whatever payment was under review is no
+    /// longer once the order moves on.
     fn order_transition(
         &self,
         id: OrderId,
@@ -178,7 +181,9 @@ impl Store {
     ) -> TransactWriteItem {
         let update = self
             .update(keys::order(id))
-            .update_expression(format!("SET #status = :to, payment_id = :payment, updated_at = :now {NEXT_VERSION}"))
+            .update_expression(format!(
+                "SET #status = :to, payment_id = :payment, updated_at = :now REMOVE payment_under_review {NEXT_VERSION}"
+            ))
             .condition_expression("#status = :from")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", status(to))
@@ -191,7 +196,7 @@ impl Store {
         TransactWriteItem::builder().update(update).build()
     }
 
-    fn hold_transition(&self, id: OrderId, from: &str, to: &str, leave_index: bool) -> TransactWriteItem {
+    pub(super) fn hold_transition(&self, id: OrderId, from: &str, to: &str, leave_index: bool) -> TransactWriteItem {
         let remove = if leave_index { " REMOVE expiry_bucket" } else { "" };
         let update = self
             .update(keys::hold(id))
@@ -236,15 +241,6 @@ impl Store {
         ];
         items.extend(allocations.iter().map(|a| self.stock_move(a, "available", "sold", now)));
         items
-    }
-
-    /// AWAITING_PAYMENT → PAYMENT_MISMATCH. The units stay held for review, out of the
-    /// expiring-holds index so the sweeper does not release what staff are looking at.
-    pub fn mismatch_change(&self, id: OrderId, payment_id: &str, now: OffsetDateTime) -> OrderChange {
-        vec![
-            self.order_transition(id, OrderStatus::AwaitingPayment, OrderStatus::PaymentMismatch, payment_id, now),
-            self.hold_transition(id, "HELD", "HELD", true),
-        ]
     }
 
     pub fn refund_required_change(

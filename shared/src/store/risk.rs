@@ -5,10 +5,10 @@
 //! Everything an order needs is read in one `BatchGetItem`; every counter it moves is written in
 //! the same transaction that stores the order, so a replayed request counts nothing twice.
 
-use super::{key, keys, n, s, to_item, Item, Store, StoreError};
+use super::{key, keys, n, to_item, Item, Store, StoreError};
 use crate::domain::risk::{RiskContext, RiskRules};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use std::collections::{BTreeSet, HashMap};
 use time::OffsetDateTime;
 
@@ -20,6 +20,27 @@ const MONTH_RETENTION_SECONDS: i64 = 62 * 24 * 3_600;
 pub struct RiskKeys<'a> {
     pub customer: &'a str,
     pub device: &'a str,
+}
+
+/// The counters a score was computed from, as read. The order's writes move them only if they
+/// still hold these values: orders fired at once cannot all be scored against the same counts;
+/// the loser of a race is told ([`super::Claim::CountersMoved`]) and scored again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeenCounters {
+    /// Each velocity window's current bucket and its count.
+    windows: Vec<SeenWindow>,
+    /// The customer's orders before this one (the history rules read it).
+    profile_orders: i64,
+    /// How many customers the device's day item names (the accounts-per-device rule).
+    device_accounts: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SeenWindow {
+    partition: String,
+    minutes: u32,
+    bucket: i64,
+    count: i64,
 }
 
 fn customer_partition(customer: &str) -> String {
@@ -40,6 +61,15 @@ pub fn month_of(at: OffsetDateTime) -> String {
 
 fn day_of(at: OffsetDateTime) -> String {
     format!("ACCOUNTS#{:04}{:02}{:02}", at.year(), u8::from(at.month()), at.day())
+}
+
+/// The condition that the counter `attribute` still holds `:seen`; an absent counter holds zero.
+fn still_seen(attribute: &str, seen: i64) -> String {
+    if seen == 0 {
+        format!("attribute_not_exists({attribute}) OR {attribute} = :seen")
+    } else {
+        format!("{attribute} = :seen")
+    }
 }
 
 /// (current bucket, elapsed fraction of it) of a fixed window at `now`.
@@ -70,14 +100,14 @@ pub enum SaveRulesError {
 }
 
 impl Store {
-    /// Everything the rules need to know about the customer and device, before this order.
-    pub async fn risk_context(
+    /// The keys of everything the rules need to know about the customer and device.
+    pub(crate) fn risk_keys(
         &self,
-        at: RiskKeys<'_>,
+        at: &RiskKeys<'_>,
         customer_windows: &BTreeSet<u32>,
         device_windows: &BTreeSet<u32>,
         now: OffsetDateTime,
-    ) -> Result<RiskContext, StoreError> {
+    ) -> Vec<(String, String)> {
         let customer = customer_partition(at.customer);
         let device = device_partition(at.device);
         let mut wanted: Vec<(String, String)> = vec![
@@ -92,28 +122,20 @@ impl Store {
                 wanted.push((partition.clone(), window_key(*w, b - 1)));
             }
         }
-        let keys: Vec<Item> = wanted.iter().map(|(pk, sk)| key(pk.clone(), sk.clone())).collect();
-        let mut found: HashMap<(String, String), Item> = HashMap::new();
-        for chunk in keys.chunks(100) {
-            let mut pending =
-                Some(KeysAndAttributes::builder().set_keys(Some(chunk.to_vec())).build().expect("keys are set"));
-            while let Some(request) = pending.take() {
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(StoreError::aws)?;
-                for item in output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
-                    let pk = item.get("PK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                    let sk = item.get("SK").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
-                    found.insert((pk, sk), item);
-                }
-                pending =
-                    output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys().is_empty());
-            }
-        }
+        wanted
+    }
+
+    /// What the rules need to know, from the items [`Store::risk_keys`] named (as read), and
+    /// the counter values it rests on.
+    pub(crate) fn risk_context_from(
+        found: &HashMap<(String, String), Item>,
+        at: &RiskKeys<'_>,
+        customer_windows: &BTreeSet<u32>,
+        device_windows: &BTreeSet<u32>,
+        now: OffsetDateTime,
+    ) -> (RiskContext, SeenCounters) {
+        let customer = customer_partition(at.customer);
+        let device = device_partition(at.device);
         let get = |pk: &str, sk: &str| found.get(&(pk.to_owned(), sk.to_owned()));
         let sliding = |partition: &str, w: u32| {
             let (b, elapsed) = bucket(w, now);
@@ -123,9 +145,24 @@ impl Store {
         };
         let profile = get(&customer, "PROFILE");
         let month = get(&customer, &month_of(now));
-        let mut accounts = string_set(get(&device, &day_of(now)), "customers");
+        let seen_accounts = string_set(get(&device, &day_of(now)), "customers");
+        let mut accounts = seen_accounts.clone();
         accounts.insert(at.customer.to_owned());
-        Ok(RiskContext {
+        let current_bucket = |partition: &String, w: &u32| {
+            let b = bucket(*w, now).0;
+            let count = number(get(partition, &window_key(*w, b)), "count");
+            SeenWindow { partition: partition.clone(), minutes: *w, bucket: b, count }
+        };
+        let seen = SeenCounters {
+            windows: customer_windows
+                .iter()
+                .map(|w| current_bucket(&customer, w))
+                .chain(device_windows.iter().map(|w| current_bucket(&device, w)))
+                .collect(),
+            profile_orders: number(profile, "orders"),
+            device_accounts: seen_accounts.len(),
+        };
+        let context = RiskContext {
             customer_orders: customer_windows.iter().map(|w| sliding(&customer, *w)).collect(),
             device_orders: device_windows.iter().map(|w| sliding(&device, *w)).collect(),
             device_accounts: accounts.len() as u32,
@@ -136,15 +173,27 @@ impl Store {
             month_orders: number(month, "orders") as u32,
             month_cancels: number(month, "cancels") as u32,
             month_refunds: number(month, "refunds") as u32,
-        })
+        };
+        (context, seen)
     }
 
-    fn add(&self, pk: String, sk: String, expression: &str, values: Vec<(&str, AttributeValue)>) -> TransactWriteItem {
-        let mut update =
-            Update::builder().table_name(&self.table).set_key(Some(key(pk, sk))).update_expression(expression);
+    /// An update of a counter item, on `condition`.
+    fn add_if(
+        &self,
+        pk: String,
+        sk: String,
+        expression: &str,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> TransactWriteItem {
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .update_expression(expression)
+            .condition_expression(condition);
         // `count` and `ttl` are reserved words.
         for (placeholder, name) in [("#count", "count"), ("#ttl", "ttl")] {
-            if expression.contains(placeholder) {
+            if expression.contains(placeholder) || condition.contains(placeholder) {
                 update = update.expression_attribute_names(placeholder, name);
             }
         }
@@ -154,13 +203,12 @@ impl Store {
         TransactWriteItem::builder().update(update.build().expect("update has table, key and expression")).build()
     }
 
-    /// The counter and profile writes one order makes, for the transaction that stores it.
-    #[allow(clippy::too_many_arguments)]
+    /// The counter and profile writes one order makes, for the transaction that stores it, each
+    /// conditional on the value the score saw (`seen`).
     pub fn risk_writes(
         &self,
         at: RiskKeys<'_>,
-        customer_windows: &BTreeSet<u32>,
-        device_windows: &BTreeSet<u32>,
+        seen: &SeenCounters,
         total_minor: i64,
         address_fingerprint: &str,
         card_fingerprint: Option<&str>,
@@ -170,36 +218,46 @@ impl Store {
         let device = device_partition(at.device);
         let one = || n(1);
         let mut writes = Vec::new();
-        for (partition, windows) in [(&customer, customer_windows), (&device, device_windows)] {
-            for w in windows {
-                let (b, _) = bucket(*w, now);
-                let ttl = now.unix_timestamp() + 2 * i64::from(*w) * 60 + COUNTER_SLACK_SECONDS;
-                writes.push(self.add(
-                    partition.clone(),
-                    window_key(*w, b),
-                    "ADD #count :one SET #ttl = :ttl",
-                    vec![(":one", one()), (":ttl", n(ttl))],
-                ));
-            }
+        for w in &seen.windows {
+            let ttl = now.unix_timestamp() + 2 * i64::from(w.minutes) * 60 + COUNTER_SLACK_SECONDS;
+            writes.push(self.add_if(
+                w.partition.clone(),
+                window_key(w.minutes, w.bucket),
+                "ADD #count :one SET #ttl = :ttl",
+                &still_seen("#count", w.count),
+                vec![(":one", one()), (":ttl", n(ttl)), (":seen", n(w.count))],
+            ));
         }
         let day_ttl = now.unix_timestamp() + 2 * 24 * 3_600;
-        writes.push(self.add(
+        let accounts_unchanged = if seen.device_accounts == 0 {
+            "attribute_not_exists(customers)"
+        } else {
+            "size(customers) = :accounts"
+        };
+        let mut accounts_values = vec![(":me", AttributeValue::Ss(vec![at.customer.to_owned()])), (":ttl", n(day_ttl))];
+        if seen.device_accounts > 0 {
+            accounts_values.push((":accounts", n(seen.device_accounts)));
+        }
+        writes.push(self.add_if(
             device.clone(),
             day_of(now),
             "ADD customers :me SET #ttl = :ttl",
-            vec![(":me", AttributeValue::Ss(vec![at.customer.to_owned()])), (":ttl", n(day_ttl))],
+            accounts_unchanged,
+            accounts_values,
         ));
         let mut profile = String::from("ADD orders :one, total_minor :total, addresses :address");
         let mut values = vec![
             (":one", one()),
             (":total", n(total_minor)),
             (":address", AttributeValue::Ss(vec![address_fingerprint.to_owned()])),
+            (":seen", n(seen.profile_orders)),
         ];
         if let Some(card) = card_fingerprint {
             profile.push_str(", cards :card");
             values.push((":card", AttributeValue::Ss(vec![card.to_owned()])));
         }
-        writes.push(self.add(customer.clone(), "PROFILE".into(), &profile, values));
+        let orders_unchanged = still_seen("orders", seen.profile_orders);
+        writes.push(self.add_if(customer.clone(), "PROFILE".into(), &profile, &orders_unchanged, values));
         writes.push(self.month_bump(at.customer, "orders", now));
         writes
     }
@@ -255,20 +313,7 @@ impl Store {
                 "RiskRulesVersion",
             )))
             .condition_expression("attribute_not_exists(PK)");
-        let mut audit: Item = HashMap::from([
-            ("PK".to_owned(), s(format!("AUDIT#{}", now.date()))),
-            ("SK".to_owned(), s(format!("{}#{}", now.unix_timestamp(), ulid::Ulid::new()))),
-            ("entity".to_owned(), s("Audit")),
-            ("actor".to_owned(), s(actor)),
-            ("action".to_owned(), s("risk-rules.save")),
-            ("at".to_owned(), s(now.format(&time::format_description::well_known::Rfc3339).expect("UTC formats"))),
-            ("after".to_owned(), s(serde_json::to_string(&saved).expect("plain data"))),
-        ]);
-        if let Some(before) = &current {
-            audit.insert("before".to_owned(), s(serde_json::to_string(before).expect("plain data")));
-        }
-        let audit =
-            Put::builder().table_name(&self.table).set_item(Some(audit)).build().expect("put has table and item");
+        let audit = self.audit_record(actor, "risk-rules.save", "risk-rules", current.as_ref(), Some(&saved), now);
         let result = self
             .client
             .transact_write_items()
@@ -276,7 +321,7 @@ impl Store {
                 TransactWriteItem::builder().put(put_current.build().expect("put has table and item")).build(),
             )
             .transact_items(TransactWriteItem::builder().put(history.build().expect("put has table and item")).build())
-            .transact_items(TransactWriteItem::builder().put(audit).build())
+            .transact_items(audit)
             .send()
             .await;
         match result {
@@ -290,11 +335,5 @@ impl Store {
                 ))),
             },
         }
-    }
-
-    /// Audit records of a day, newest last.
-    pub async fn audit_of_day(&self, day: &str) -> Result<Vec<serde_json::Value>, StoreError> {
-        let items: Vec<HashMap<String, String>> = self.query_partition(format!("AUDIT#{day}"), "audit").await?;
-        Ok(items.into_iter().map(|i| serde_json::to_value(i).expect("plain data")).collect())
     }
 }

@@ -6,8 +6,8 @@
 //! Every transition out of those statuses removes the order from the index.
 
 use super::orders::{one, status, timestamp, NEXT_VERSION};
-use super::{attr, from_item, keys, n, s, Store, StoreError};
-use crate::domain::{Order, OrderId, OrderStatus, Verification, RESERVATION_DEADLINE};
+use super::{from_item, keys, n, s, Store, StoreError};
+use crate::domain::{Order, OrderId, OrderStatus, RESERVATION_DEADLINE};
 use time::OffsetDateTime;
 
 pub const INDEX: &str = "waiting-orders";
@@ -74,45 +74,6 @@ impl Store {
                 (":rejected", status(OrderStatus::Rejected)),
                 (":from", status(from)),
                 (":now", timestamp(now)),
-                (":one", one()),
-            ],
-        )
-        .await
-    }
-
-    /// One wrong verification code: `attempts_left` goes down, once per attempt seen.
-    pub async fn spend_verification_attempt(&self, id: OrderId, seen_attempts_left: u32) -> Result<bool, StoreError> {
-        self.update_if(
-            keys::order(id),
-            &format!("SET verification.attempts_left = :left {NEXT_VERSION}"),
-            "#status = :pending AND verification.attempts_left = :seen",
-            &[("#status", "status")],
-            vec![
-                (":left", n(seen_attempts_left.saturating_sub(1))),
-                (":seen", n(seen_attempts_left)),
-                (":pending", status(OrderStatus::PendingVerification)),
-                (":one", one()),
-            ],
-        )
-        .await
-    }
-
-    /// Swap the verification (a new code) if it is still the one seen.
-    pub async fn replace_verification(
-        &self,
-        id: OrderId,
-        seen: &Verification,
-        next: &Verification,
-    ) -> Result<bool, StoreError> {
-        self.update_if(
-            keys::order(id),
-            &format!("SET verification = :next {NEXT_VERSION}"),
-            "#status = :pending AND verification.code_hash = :seen",
-            &[("#status", "status")],
-            vec![
-                (":next", attr(next)),
-                (":seen", s(seen.code_hash.as_str())),
-                (":pending", status(OrderStatus::PendingVerification)),
                 (":one", one()),
             ],
         )

@@ -11,13 +11,13 @@
 
 use orderflow::clock::{Clock, ManualClock, SystemClock};
 use orderflow::domain::{
-    parse_order_request, single_warehouse, Limits, Order, OrderId, OrderStatus, Quantity, Sku, WarehouseId,
+    parse_order_request, price_lines, single_warehouse, Limits, Order, OrderId, OrderStatus, Quantity, Sku, WarehouseId,
 };
 use orderflow::handlers::hold_expiry::sweep;
 use orderflow::store::{IdempotencyRecord, Store};
 use orderflow_tests::calls::CallCounter;
 use orderflow_tests::emulators::LocalStack;
-use orderflow_tests::fixtures::order_body;
+use orderflow_tests::fixtures::{catalogue_item, order_body, TEST_PRICE_MINOR};
 use orderflow_tests::local::{self, LocalOptions};
 use orderflow_tests::rates;
 use orderflow_tests::{Seed, Stack, StackOptions};
@@ -44,8 +44,11 @@ async fn reserved(
     now: OffsetDateTime,
     expires_at: impl Fn(usize) -> OffsetDateTime + Send + Sync + 'static,
 ) -> Vec<OrderId> {
-    let draft =
-        parse_order_request(&order_body(&[("SWEEP", 1)], "Zhejiang"), &Limits::default(), now).expect("valid order");
+    let request =
+        parse_order_request(&order_body(&[("SWEEP", 1)], "Zhejiang"), None, &Limits::default(), now).expect("valid order");
+    let catalogue = std::collections::HashMap::from([(Sku::parse("SWEEP").unwrap(), catalogue_item("SWEEP", TEST_PRICE_MINOR))]);
+    let (lines, total) = price_lines(&request.lines, &catalogue, request.currency, now).expect("priced");
+    let draft = request.priced(lines, total);
     let plan = single_warehouse(
         &[(Sku::parse("SWEEP").unwrap(), Quantity::new(1).unwrap())],
         &WarehouseId::parse("HZ").unwrap(),
@@ -75,7 +78,7 @@ async fn reserved(
                     .await
                     .expect("order stored");
                 store
-                    .reserve(order.order_id, &plan, OrderStatus::AwaitingPayment, expires_at(i), now)
+                    .reserve(order.order_id, &plan, OrderStatus::AwaitingPayment, Some(expires_at(i)), now)
                     .await
                     .expect("reserved");
                 ids.push(order.order_id);
@@ -192,7 +195,7 @@ async fn main() -> Result<(), String> {
         let released_at = item.item.and_then(|i| i.get("released_at").and_then(|v| v.as_s().ok()).cloned());
         if let Some(at) = released_at {
             let at = OffsetDateTime::parse(&at, &Rfc3339).map_err(|e| e.to_string())?;
-            lags.push((at - OffsetDateTime::from_unix_timestamp(hold.expires_at).unwrap()).as_seconds_f64());
+            lags.push((at - OffsetDateTime::from_unix_timestamp(hold.expires_at.expect("a due hold expires")).unwrap()).as_seconds_f64());
         }
     }
     lags.sort_by(f64::total_cmp);

@@ -57,7 +57,7 @@ async fn main() -> Result<(), String> {
         card_fingerprint: Some("card-2"),
         payment_method: PaymentMethod::Online,
         total_minor: 59_900,
-        skus: vec!["TEA", "PHONE-X"],
+        resaleable_skus: vec!["PHONE-X"],
         at: time::OffsetDateTime::now_utc(),
     };
     let started = Instant::now();
@@ -90,7 +90,7 @@ async fn main() -> Result<(), String> {
     for (operation, count) in calls.snapshot() {
         println!("    {operation:<40} {:.3}", count as f64 / orders as f64);
     }
-    println!("  scoring's share: the BatchGetItem (context) and the rules GetItem (once per minute per instance); its counters ride in the order's TransactWriteItems");
+    println!("  scoring's share: the BatchGetItem (context, with the catalogue and profile) and the rules GetItem (once per minute per instance); its counters ride in the order's TransactWriteItems");
     rates::on_localstack_and_moto(&localstack, 500, 16).await?.print();
     Ok(())
 }

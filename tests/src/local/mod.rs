@@ -1,16 +1,20 @@
 //! The local stack's runtime: the functions of the deployment template, each wired to its
-//! triggers as AWS would: HTTP API routes on a local port, SQS queues polled into the consumer
-//! with batch and partial-failure semantics. Handlers run in this process, called exactly as the
-//! Lambda runtime calls them.
+//! triggers as AWS would: HTTP API routes on a local port behind the JWT check
+//! ([`gateway`]), SQS queues polled into the consumer with batch and partial-failure semantics,
+//! the table's stream into the relay, schedules on a timer; and the stand-ins for outside
+//! parties ([`stand_ins`]). Handlers run in this process, called exactly as the Lambda runtime
+//! calls them.
 
-use crate::apigw::{self, HttpCall};
+mod gateway;
+mod stand_ins;
+
 use crate::template::Trigger;
 use crate::Stack;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::{Bytes, Incoming};
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use gateway::{Gateway, Route};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioExecutor;
 use orderflow::handlers::event_relay::RelayDeps;
 use orderflow::handlers::hold_expiry::{self, ExpiryDeps};
 use orderflow::handlers::order_intake::{self, IntakeDeps};
@@ -24,9 +28,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-
-/// API Gateway refuses bodies above 10 MB before any function sees them.
-const API_GATEWAY_BODY_LIMIT: usize = 10 * 1024 * 1024;
 
 /// A function of the template, by its binary name, ready to be called.
 #[derive(Clone)]
@@ -73,12 +74,6 @@ impl LocalFunction {
             _ => Err("this function has no SQS trigger".into()),
         }
     }
-}
-
-struct Route {
-    method: String,
-    template: String,
-    function: LocalFunction,
 }
 
 pub struct LocalOptions {
@@ -149,9 +144,12 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
         let local = LocalFunction::for_binary(&stack, &function.binary)?;
         for trigger in &function.triggers {
             match trigger {
-                Trigger::Http { method, path } => {
-                    routes.push(Route { method: method.clone(), template: path.clone(), function: local.clone() })
-                }
+                Trigger::Http { method, path, public } => routes.push(Route {
+                    method: method.clone(),
+                    template: path.clone(),
+                    public: *public,
+                    function: local.clone(),
+                }),
                 Trigger::Sqs { queue, batch_size } => {
                     if !matches!(local, LocalFunction::StockReservation(_) | LocalFunction::PaymentProcessor(_)) {
                         return Err(format!("{} has an SQS trigger but is not an SQS consumer", function.binary));
@@ -190,197 +188,15 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
         .await
         .map_err(|e| format!("cannot listen for the API: {e}"))?;
     let api_address = listener.local_addr().map_err(|e| e.to_string())?;
-    let routes = Arc::new(routes);
-    let mock = Arc::new(MockProvider {
+    let stand_ins = stand_ins::StandIns {
         store: stack.store(),
-        secret: Stack::webhook_secret(),
+        webhook_secret: Stack::webhook_secret(),
         notifier: stack.notifier.clone(),
-    });
-    tasks.push(tokio::spawn(serve_api(listener, routes, mock, stopped)));
+        issuer: Arc::new(crate::auth::LocalIssuer::generate(format!("http://{api_address}/_local-auth"))),
+    };
+    let gateway = Arc::new(Gateway { routes, stand_ins });
+    tasks.push(tokio::spawn(gateway::serve(listener, gateway, stopped)));
     Ok(Running { api_address, stop, tasks })
-}
-
-async fn serve_api(
-    listener: tokio::net::TcpListener,
-    routes: Arc<Vec<Route>>,
-    mock: Arc<MockProvider>,
-    mut stopped: watch::Receiver<bool>,
-) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
-                Err(_) => continue,
-            },
-            _ = stopped.changed() => return,
-        };
-        let (routes, mock) = (routes.clone(), mock.clone());
-        tokio::spawn(async move {
-            let service = service_fn(move |request| {
-                let (routes, mock) = (routes.clone(), mock.clone());
-                async move { Ok::<_, std::convert::Infallible>(gateway(&routes, &mock, request, peer).await) }
-            });
-            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
-fn plain(status: u16, message: &str) -> hyper::Response<Full<Bytes>> {
-    hyper::Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(serde_json::json!({ "message": message }).to_string())))
-        .expect("static response")
-}
-
-/// What API Gateway does for one request: match a route, build the event, invoke, answer.
-async fn gateway(
-    routes: &[Route],
-    mock: &MockProvider,
-    request: hyper::Request<Incoming>,
-    peer: SocketAddr,
-) -> hyper::Response<Full<Bytes>> {
-    let method = request.method().as_str().to_owned();
-    let path_and_query = request.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
-    let path = request.uri().path().to_owned();
-    if method == "POST" && path == MockProvider::PATH {
-        let body = match Limited::new(request.into_body(), 64 * 1024).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => return plain(413, "Request Entity Too Large"),
-        };
-        return mock.pay(routes, &body).await;
-    }
-    if method == "GET" && path == "/_mock-notifier/messages" {
-        let body = serde_json::json!({ "messages": mock.notifier.sent() }).to_string();
-        return hyper::Response::builder()
-            .status(200)
-            .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body)))
-            .expect("static response");
-    }
-    let Some(route) = routes.iter().find(|r| r.method == method && apigw::match_route(&r.template, &path).is_some())
-    else {
-        return plain(404, "Not Found");
-    };
-    let headers: Vec<(String, String)> = request
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
-        .collect();
-    let body = match Limited::new(request.into_body(), API_GATEWAY_BODY_LIMIT).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(_) => return plain(413, "Request Entity Too Large"),
-    };
-    let body = (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned());
-    let peer_ip = peer.ip().to_string();
-    let call = HttpCall {
-        method: &method,
-        path: &path_and_query,
-        route_template: &route.template,
-        headers,
-        body,
-        source_ip: &peer_ip,
-    };
-    match route.function.http(apigw::request(&call)).await {
-        Ok(response) => {
-            let (parts, body) = response.into_parts();
-            let bytes = Bytes::copy_from_slice(orderflow::http::body_bytes(&body));
-            hyper::Response::from_parts(parts, Full::new(bytes))
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "function error");
-            plain(500, "Internal Server Error")
-        }
-    }
-}
-
-/// The payment provider, as far as the local stack needs one: `POST /_mock-provider/payments`
-/// with `{"order_id": "...", "outcome": "succeeded"}` makes a payment event (amount and currency
-/// from the order unless given; `event_id` repeats an earlier event), signs it with the local
-/// webhook secret and delivers it to the webhook route, as the provider would.
-pub struct MockProvider {
-    store: orderflow::store::Store,
-    secret: String,
-    notifier: Arc<crate::notifier::LocalNotifier>,
-}
-
-#[derive(serde::Deserialize)]
-struct MockPayment {
-    order_id: String,
-    #[serde(default)]
-    outcome: Option<String>,
-    #[serde(default)]
-    amount_minor: Option<i64>,
-    #[serde(default)]
-    currency: Option<String>,
-    #[serde(default)]
-    event_id: Option<String>,
-    #[serde(default)]
-    payment_id: Option<String>,
-}
-
-impl MockProvider {
-    pub const PATH: &'static str = "/_mock-provider/payments";
-
-    async fn pay(&self, routes: &[Route], body: &[u8]) -> hyper::Response<Full<Bytes>> {
-        let request: MockPayment = match serde_json::from_slice(body) {
-            Ok(r) => r,
-            Err(e) => return plain(400, &format!("expected {{\"order_id\": ..., \"outcome\": \"succeeded\"}}: {e}")),
-        };
-        let order = match orderflow::domain::OrderId::parse(&request.order_id) {
-            Ok(id) => self.store.order(id).await.ok().flatten(),
-            Err(_) => None,
-        };
-        let amount = request.amount_minor.or(order.as_ref().map(|o| o.total_minor)).unwrap_or(0);
-        let currency = request
-            .currency
-            .or_else(|| order.as_ref().and_then(|o| serde_json::to_value(o.currency).ok()?.as_str().map(str::to_owned)))
-            .unwrap_or_else(|| "CNY".into());
-        let event = serde_json::json!({
-            "id": request.event_id.unwrap_or_else(|| format!("evt_{}", ulid::Ulid::new())),
-            "type": format!("payment.{}", request.outcome.as_deref().unwrap_or("succeeded")),
-            "created": time::OffsetDateTime::now_utc().unix_timestamp(),
-            "data": {
-                "payment_id": request.payment_id.unwrap_or_else(|| format!("pay_{}", ulid::Ulid::new())),
-                "order_id": request.order_id,
-                "amount_minor": amount,
-                "currency": currency,
-            }
-        });
-        let payload = event.to_string();
-        let signature = orderflow::domain::payment::sign(
-            self.secret.as_bytes(),
-            time::OffsetDateTime::now_utc().unix_timestamp(),
-            payload.as_bytes(),
-        );
-        let Some(route) = routes.iter().find(|r| r.method == "POST" && r.template == "/payments/webhook") else {
-            return plain(500, "the template has no POST /payments/webhook route");
-        };
-        let call = HttpCall {
-            method: "POST",
-            path: "/payments/webhook",
-            route_template: &route.template,
-            headers: vec![("content-type".into(), "application/json".into()), ("payment-signature".into(), signature)],
-            body: Some(payload),
-            source_ip: "127.0.0.1",
-        };
-        match route.function.http(apigw::request(&call)).await {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                let answer: serde_json::Value =
-                    serde_json::from_slice(orderflow::http::body_bytes(response.body())).unwrap_or_default();
-                let body = serde_json::json!({ "event": event, "webhook": { "status": status, "body": answer } });
-                hyper::Response::builder()
-                    .status(200)
-                    .header("content-type", "application/json")
-                    .body(Full::new(Bytes::from(body.to_string())))
-                    .expect("static response")
-            }
-            Err(err) => plain(500, &err),
-        }
-    }
 }
 
 /// An EventBridge schedule: invoke on every tick, one invocation at a time (the template
@@ -506,5 +322,15 @@ impl ApiClient {
             serde_json::from_slice(&bytes).map_err(|e| e.to_string())?
         };
         Ok((status, value))
+    }
+
+    /// A bearer token from the local issuer (`POST /_local-auth/token`), as an
+    /// `authorization` header value.
+    pub async fn bearer(&self, request: serde_json::Value) -> Result<String, String> {
+        let (status, answer) = self.call("POST", "/_local-auth/token", &[], Some(request.to_string())).await?;
+        match answer["access_token"].as_str() {
+            Some(token) if status == 200 => Ok(format!("Bearer {token}")),
+            _ => Err(format!("no token: {status} {answer}")),
+        }
     }
 }

@@ -1,0 +1,140 @@
+//! Function staff-api (API Gateway HTTP API, routes under /admin behind the JWT authorizer). A
+//! staff token's groups or a machine token's scopes must allow the route ([`Caller`]); every
+//! change names its actor, and the ones that touch orders, prices and tiers are audited in the
+//! same transaction.
+//!
+//! - [`inventory`]: warehouses, stock per (SKU, warehouse), the hold policy.
+//! - [`catalogue`]: catalogue items (prices, sale windows, flags) and customer profiles (tiers).
+//! - [`orders`]: the review queue; approving or rejecting held and cash-on-delivery orders.
+//! - [`payments`]: reconciliation; accepting or refunding a mismatched payment.
+//! - [`risk`]: the risk rule document.
+
+mod catalogue;
+mod inventory;
+mod orders;
+mod payments;
+mod risk;
+
+use super::Common;
+use crate::auth::Caller;
+use crate::domain::{FieldError, HoldPolicy, OrderId, Sku, WarehouseId};
+use crate::http::{body_bytes, segments, Problem};
+use crate::store::{SaveError, StoreError};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Error, Request, Response};
+use serde::de::DeserializeOwned;
+use tracing::warn;
+
+pub use inventory::MAX_STOCK;
+
+#[derive(Clone)]
+pub struct StaffDeps {
+    pub common: Common,
+    /// What reservation uses while no policy is saved.
+    pub default_hold_policy: HoldPolicy,
+}
+
+impl StaffDeps {
+    pub fn new(common: Common, config: &crate::config::Config) -> Self {
+        Self { common, default_hold_policy: HoldPolicy::from_durations(config.hold_duration, config.cod_hold_duration) }
+    }
+}
+
+pub async fn handle(deps: &StaffDeps, request: Request) -> Result<Response<Body>, Error> {
+    Ok(route(deps, &request).await.unwrap_or_else(Problem::into_response))
+}
+
+async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Problem> {
+    let path = request.uri().path().to_owned();
+    let caller = Caller::of(request)?;
+    if !caller.may_administer() {
+        return Err(crate::auth::forbidden());
+    }
+    let who = &caller.actor();
+    match (request.method().clone(), segments(&path).as_slice()) {
+        (Method::GET, ["admin", "warehouses"]) => inventory::list_warehouses(deps).await,
+        (Method::PUT, ["admin", "warehouses", id]) => inventory::put_warehouse(deps, request, who, id).await,
+        (Method::GET, ["admin", "stock", sku]) => inventory::stock_of(deps, sku).await,
+        (Method::PUT, ["admin", "stock", sku, wh]) => inventory::set_available(deps, request, who, sku, wh).await,
+        (Method::POST, ["admin", "stock", sku, wh, "adjustments"]) => {
+            inventory::adjust(deps, request, who, sku, wh).await
+        }
+        (Method::GET, ["admin", "hold-policy"]) => inventory::read_hold_policy(deps).await,
+        (Method::PUT, ["admin", "hold-policy"]) => inventory::put_hold_policy(deps, request, who).await,
+        (Method::GET, ["admin", "catalogue", sku]) => catalogue::read_item(deps, sku).await,
+        (Method::PUT, ["admin", "catalogue", sku]) => catalogue::put_item(deps, request, who, sku).await,
+        (Method::GET, ["admin", "customers", id]) => catalogue::read_profile(deps, id).await,
+        (Method::PUT, ["admin", "customers", id]) => catalogue::put_profile(deps, request, who, id).await,
+        (Method::GET, ["admin", "payments", "reconciliation"]) => payments::reconciliation(deps, request).await,
+        (Method::GET, ["admin", "risk-rules"]) => risk::read_rules(deps).await,
+        (Method::PUT, ["admin", "risk-rules"]) => risk::put_rules(deps, request, who).await,
+        (Method::GET, ["admin", "review-queue"]) => orders::review_queue(deps).await,
+        (Method::GET, ["admin", "orders", id]) => orders::staff_order(deps, id).await,
+        (Method::POST, ["admin", "orders", id, "approve"]) => orders::decide(deps, who, id, true).await,
+        (Method::POST, ["admin", "orders", id, "reject"]) => orders::decide(deps, who, id, false).await,
+        (Method::POST, ["admin", "orders", id, "payment", "accept"]) => payments::accept(deps, who, id).await,
+        (Method::POST, ["admin", "orders", id, "payment", "refund"]) => payments::refund(deps, who, id).await,
+        (
+            _,
+            ["admin", "warehouses", ..]
+            | ["admin", "stock", ..]
+            | ["admin", "catalogue", _]
+            | ["admin", "customers", _]
+            | ["admin", "payments", "reconciliation"]
+            | ["admin", "hold-policy" | "risk-rules" | "review-queue"]
+            | ["admin", "orders", ..],
+        ) => Err(Problem::method_not_allowed()),
+        _ => Err(Problem::route_not_found()),
+    }
+}
+
+fn unavailable(err: StoreError) -> Problem {
+    warn!(error = %err, "staff request failed");
+    Problem::unavailable()
+}
+
+fn invalid(field: &str, code: &'static str, detail: impl Into<String>) -> Problem {
+    Problem::invalid_fields(vec![FieldError { field: field.to_owned(), code, detail: detail.into() }])
+}
+
+fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
+    serde_json::from_slice(body_bytes(request.body())).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "body-invalid",
+            "Body invalid",
+            format!("the body does not match this route: {e}"),
+        )
+    })
+}
+
+fn sku(raw: &str) -> Result<Sku, Problem> {
+    Sku::parse(raw).map_err(|e| invalid("sku", e.code, e.detail))
+}
+
+fn warehouse_id(raw: &str) -> Result<WarehouseId, Problem> {
+    WarehouseId::parse(raw).map_err(|e| invalid("warehouse", e.code, e.detail))
+}
+
+fn order_id(raw: &str) -> Result<OrderId, Problem> {
+    OrderId::parse(raw).map_err(|e| invalid("order_id", e.code, e.detail))
+}
+
+/// A 409 for an order whose status does not allow the action.
+fn wrong_status(code: &'static str, title: &'static str, detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::CONFLICT, code, title, detail)
+}
+
+/// A versioned save that lost to another: reload, reapply, save again.
+fn save_problem(err: SaveError) -> Problem {
+    match err {
+        SaveError::VersionConflict { current } => Problem::new(
+            StatusCode::CONFLICT,
+            "version-conflict",
+            "Changed meanwhile",
+            format!("the current version is {current}; reload, reapply your change and save with that version"),
+        )
+        .with_field("version"),
+        SaveError::Store(err) => unavailable(err),
+    }
+}

@@ -1,0 +1,135 @@
+//! What API Gateway's HTTP API does for the local stack: match a request to a route of the
+//! template, check its bearer token as the JWT authorizer would (every route but those that opt
+//! out with `Authorizer: NONE`), build the payload-2.0 event with the verified claims, invoke the
+//! function, answer. Paths under `/_` go to the stand-ins for outside parties instead.
+
+use super::stand_ins::StandIns;
+use super::LocalFunction;
+use crate::apigw::{self, HttpCall};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// API Gateway refuses bodies above 10 MB before any function sees them.
+const API_GATEWAY_BODY_LIMIT: usize = 10 * 1024 * 1024;
+
+pub(super) struct Route {
+    pub method: String,
+    pub template: String,
+    /// Opted out of the JWT authorizer (the payment provider's webhook: it is signed instead).
+    pub public: bool,
+    pub function: LocalFunction,
+}
+
+pub(super) struct Gateway {
+    pub routes: Vec<Route>,
+    pub stand_ins: StandIns,
+}
+
+pub(super) async fn serve(listener: tokio::net::TcpListener, gateway: Arc<Gateway>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(_) => continue,
+            },
+            _ = stopped.changed() => return,
+        };
+        let gateway = gateway.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let gateway = gateway.clone();
+                async move { Ok::<_, std::convert::Infallible>(gateway.handle(request, peer).await) }
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// A JSON answer with `{"message": …}`, as API Gateway gives when it answers itself.
+pub(super) fn plain(status: u16, message: &str) -> hyper::Response<Full<Bytes>> {
+    json(status, &serde_json::json!({ "message": message }))
+}
+
+pub(super) fn json(status: u16, body: &serde_json::Value) -> hyper::Response<Full<Bytes>> {
+    hyper::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .expect("static response")
+}
+
+impl Gateway {
+    pub(super) fn route(&self, method: &str, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.method == method && apigw::match_route(&r.template, path).is_some())
+    }
+
+    async fn handle(&self, request: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
+        let method = request.method().as_str().to_owned();
+        let path_and_query =
+            request.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
+        let path = request.uri().path().to_owned();
+        if path.starts_with("/_") {
+            let body = match Limited::new(request.into_body(), 64 * 1024).collect().await {
+                Ok(collected) => collected.to_bytes(),
+                Err(_) => return plain(413, "Request Entity Too Large"),
+            };
+            return self.stand_ins.handle(self, &method, &path, &body).await;
+        }
+        let Some(route) = self.route(&method, &path) else {
+            return plain(404, "Not Found");
+        };
+        let headers: Vec<(String, String)> = request
+            .headers()
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+            .collect();
+        let claims = if route.public {
+            None
+        } else {
+            let authorization = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+            match self.stand_ins.issuer.verify(authorization.map(|(_, v)| v.as_str())) {
+                Ok(claims) => Some(claims),
+                // API Gateway's own answer; the function is not invoked.
+                Err(_) => return plain(401, "Unauthorized"),
+            }
+        };
+        let body = match Limited::new(request.into_body(), API_GATEWAY_BODY_LIMIT).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return plain(413, "Request Entity Too Large"),
+        };
+        let body = (!body.is_empty()).then(|| String::from_utf8_lossy(&body).into_owned());
+        let peer_ip = peer.ip().to_string();
+        let call = HttpCall {
+            method: &method,
+            path: &path_and_query,
+            route_template: &route.template,
+            headers,
+            body,
+            source_ip: &peer_ip,
+            claims,
+        };
+        invoke(route, &call).await
+    }
+}
+
+/// Invoke a route's function with the event for `call`, and turn its answer into a response.
+pub(super) async fn invoke(route: &Route, call: &HttpCall<'_>) -> hyper::Response<Full<Bytes>> {
+    match route.function.http(apigw::request(call)).await {
+        Ok(response) => {
+            let (parts, body) = response.into_parts();
+            let bytes = Bytes::copy_from_slice(orderflow::http::body_bytes(&body));
+            hyper::Response::from_parts(parts, Full::new(bytes))
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "function error");
+            plain(500, "Internal Server Error")
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The local stack's stand-ins for the parties outside Orderflow, under paths API Gateway would
+//! not route (`/_…`); none of them is in the template:
+//!
+//! - `POST /_local-auth/token` mints a token (the identity provider: Cognito, say):
+//!   `{"kind": "customer", "customer_id": "cust-42"}`,
+//!   `{"kind": "service", "client_id": "shop", "scopes": ["orderflow/orders.on-behalf"]}` or
+//!   `{"kind": "staff", "subject": "alice", "roles": ["operations"]}`; its keys are at
+//!   `GET /_local-auth/.well-known/jwks.json`.
+//! - `POST /_mock-provider/payments` makes a payment provider's event for an order (its amount
+//!   and currency unless given; `event_id` repeats an earlier event), signs it with the local
+//!   webhook secret and delivers it to the webhook route, as the provider would.
+//! - `GET /_mock-notifier/messages` lists the verification codes "sent" (the SMS vendor).
+
+use super::gateway::{invoke, json, plain, Gateway};
+use crate::apigw::HttpCall;
+use crate::auth::{LocalIssuer, TokenRequest};
+use http_body_util::Full;
+use hyper::body::Bytes;
+use std::sync::Arc;
+
+pub(super) struct StandIns {
+    pub store: orderflow::store::Store,
+    pub webhook_secret: String,
+    pub notifier: Arc<crate::notifier::LocalNotifier>,
+    pub issuer: Arc<LocalIssuer>,
+}
+
+#[derive(serde::Deserialize)]
+struct MockPayment {
+    order_id: String,
+    #[serde(default)]
+    outcome: Option<String>,
+    #[serde(default)]
+    amount_minor: Option<i64>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    event_id: Option<String>,
+    #[serde(default)]
+    payment_id: Option<String>,
+}
+
+impl StandIns {
+    pub(super) async fn handle(
+        &self,
+        gateway: &Gateway,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> hyper::Response<Full<Bytes>> {
+        match (method, path) {
+            ("POST", "/_local-auth/token") => self.token(body),
+            ("GET", "/_local-auth/.well-known/jwks.json") => json(200, self.issuer.jwks()),
+            ("POST", "/_mock-provider/payments") => self.pay(gateway, body).await,
+            ("GET", "/_mock-notifier/messages") => json(200, &serde_json::json!({ "messages": self.notifier.sent() })),
+            _ => plain(404, "Not Found"),
+        }
+    }
+
+    fn token(&self, body: &[u8]) -> hyper::Response<Full<Bytes>> {
+        match serde_json::from_slice::<TokenRequest>(body) {
+            Ok(request) => {
+                let lifetime = time::Duration::hours(1);
+                let token = self.issuer.mint(&request, lifetime);
+                json(
+                    200,
+                    &serde_json::json!({
+                        "access_token": token, "token_type": "Bearer", "expires_in": lifetime.whole_seconds()
+                    }),
+                )
+            }
+            Err(e) => plain(400, &format!("expected a customer, service or staff token request: {e}")),
+        }
+    }
+
+    async fn pay(&self, gateway: &Gateway, body: &[u8]) -> hyper::Response<Full<Bytes>> {
+        let request: MockPayment = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => return plain(400, &format!("expected {{\"order_id\": ..., \"outcome\": \"succeeded\"}}: {e}")),
+        };
+        let order = match orderflow::domain::OrderId::parse(&request.order_id) {
+            Ok(id) => self.store.order(id).await.ok().flatten(),
+            Err(_) => None,
+        };
+        let amount = request.amount_minor.or(order.as_ref().map(|o| o.total_minor)).unwrap_or(0);
+        let currency = request
+            .currency
+            .or_else(|| order.as_ref().and_then(|o| serde_json::to_value(o.currency).ok()?.as_str().map(str::to_owned)))
+            .unwrap_or_else(|| "CNY".into());
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let event = serde_json::json!({
+            "id": request.event_id.unwrap_or_else(|| format!("evt_{}", ulid::Ulid::new())),
+            "type": format!("payment.{}", request.outcome.as_deref().unwrap_or("succeeded")),
+            "created": now,
+            "data": {
+                "payment_id": request.payment_id.unwrap_or_else(|| format!("pay_{}", ulid::Ulid::new())),
+                "order_id": request.order_id,
+                "amount_minor": amount,
+                "currency": currency,
+            }
+        });
+        let payload = event.to_string();
+        let signature = orderflow::domain::payment::sign(self.webhook_secret.as_bytes(), now, payload.as_bytes());
+        let Some(route) = gateway.route("POST", "/payments/webhook") else {
+            return plain(500, "the template has no POST /payments/webhook route");
+        };
+        let call = HttpCall {
+            method: "POST",
+            path: "/payments/webhook",
+            route_template: &route.template,
+            headers: vec![("content-type".into(), "application/json".into()), ("payment-signature".into(), signature)],
+            body: Some(payload),
+            source_ip: "127.0.0.1",
+            claims: None,
+        };
+        let response = invoke(route, &call).await;
+        let status = response.status().as_u16();
+        let answer: serde_json::Value = {
+            use http_body_util::BodyExt;
+            let bytes = response.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+            serde_json::from_slice(&bytes).unwrap_or_default()
+        };
+        json(200, &serde_json::json!({ "event": event, "webhook": { "status": status, "body": answer } }))
+    }
+}
