@@ -51,8 +51,14 @@ impl Role {
 pub enum Caller {
     Customer(CustomerId),
     /// A client-credentials token (a shop backend, a staff tool): its client id and scopes.
-    Client { client_id: String, scopes: BTreeSet<String> },
-    Staff { subject: String, roles: BTreeSet<Role> },
+    Client {
+        client_id: String,
+        scopes: BTreeSet<String>,
+    },
+    Staff {
+        subject: String,
+        roles: BTreeSet<Role>,
+    },
 }
 
 impl Caller {
@@ -65,8 +71,12 @@ impl Caller {
         let jwt = context.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).ok_or_else(unauthenticated)?;
         let claim = |name: &str| jwt.claims.get(name).map(String::as_str).filter(|v| !v.is_empty());
         let subject = claim("sub").ok_or_else(unauthenticated)?;
-        let groups: BTreeSet<Role> =
-            ["groups", "cognito:groups"].iter().filter_map(|c| claim(c)).flat_map(list).filter_map(Role::parse).collect();
+        let groups: BTreeSet<Role> = ["groups", "cognito:groups"]
+            .iter()
+            .filter_map(|c| claim(c))
+            .flat_map(list)
+            .filter_map(Role::parse)
+            .collect();
         if !groups.is_empty() {
             return Ok(Self::Staff { subject: subject.to_owned(), roles: groups });
         }

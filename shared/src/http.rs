@@ -111,9 +111,9 @@ impl Problem {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = json_response(status, &Wire { type_uri: self.type_uri(), problem: &self });
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        let retry_after = self.retry_after.or(
-            (status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::CONFLICT).then_some(1),
-        );
+        let retry_after = self
+            .retry_after
+            .or((status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::CONFLICT).then_some(1));
         if let Some(seconds) = retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }

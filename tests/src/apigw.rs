@@ -44,9 +44,8 @@ pub fn event_json(call: &HttpCall<'_>) -> Value {
         headers.insert(name.to_ascii_lowercase(), Value::String(value.clone()));
     }
     let now = time::OffsetDateTime::now_utc();
-    let authorizer = call.claims.as_ref().map(|verified| {
-        json!({ "jwt": { "claims": verified.claims, "scopes": verified.scopes } })
-    });
+    let authorizer =
+        call.claims.as_ref().map(|verified| json!({ "jwt": { "claims": verified.claims, "scopes": verified.scopes } }));
     json!({
         "version": "2.0",
         "routeKey": format!("{} {}", call.method, call.route_template),

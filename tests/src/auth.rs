@@ -44,6 +44,15 @@ fn base64url(bytes: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// jsonwebtoken takes raw RSA keys as PKCS#1 DER but aws-lc-rs exports PKCS#8, which
+/// jsonwebtoken reads in PEM form: wrap the DER rather than re-encode the key by hand.
+fn pkcs8_pem(der: &[u8]) -> String {
+    let body = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> =
+        body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).expect("base64 is ASCII")).collect();
+    format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n"))
+}
+
 impl LocalIssuer {
     /// A fresh RSA-2048 key for `issuer` (a URL, as an OIDC issuer's).
     pub fn generate(issuer: impl Into<String>) -> Self {
@@ -60,7 +69,7 @@ impl LocalIssuer {
         Self {
             issuer: issuer.into(),
             kid,
-            encoding: EncodingKey::from_rsa_der(der.as_ref()),
+            encoding: EncodingKey::from_rsa_pem(pkcs8_pem(der.as_ref()).as_bytes()).expect("a PKCS#8 RSA key"),
             decoding: DecodingKey::from_rsa_raw_components(n, e),
             jwks,
         }

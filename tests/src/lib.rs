@@ -281,7 +281,10 @@ impl Stack {
             store.save_catalogue_item(item, "seed", now).await.map_err(|e| format!("{}: {e}", item.sku))?;
         }
         for profile in &seed.customers {
-            store.save_customer_profile(profile, "seed", now).await.map_err(|e| format!("{}: {e}", profile.customer_id))?;
+            store
+                .save_customer_profile(profile, "seed", now)
+                .await
+                .map_err(|e| format!("{}: {e}", profile.customer_id))?;
         }
         Ok(())
     }

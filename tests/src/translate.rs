@@ -212,14 +212,15 @@ mod tests {
     #[test]
     fn a_template_sam_rejects_fails_with_sams_own_message() {
         let source = std::fs::read_to_string(crate::emulators::repo_root().join("infra/template.yaml")).unwrap();
-        // The template as it was before the HTTP API enabled the IAM authorizer its routes name.
-        let broken = source.replace("      Auth:\n        EnableIamAuthorizer: true\n", "");
-        assert_ne!(source, broken, "the template enables the IAM authorizer its /admin routes name");
+        // The template with its routes' default authorizer named but not defined.
+        let authorizers = "        Authorizers:\n          BearerToken:\n            IdentitySource: $request.header.Authorization\n            JwtConfiguration:\n              issuer: !Ref JwtIssuer\n              audience: !Ref JwtAudience\n";
+        let broken = source.replace(authorizers, "");
+        assert_ne!(source, broken, "the template defines the JWT authorizer its routes use by default");
         let path = std::env::temp_dir().join(format!("orderflow-broken-{}.yaml", ulid::Ulid::new()));
         std::fs::write(&path, broken).unwrap();
         let error = translate(&path).unwrap_err().to_string();
         std::fs::remove_file(&path).unwrap();
-        assert!(error.contains("Unable to set Authorizer [AWS_IAM]"), "{error}");
+        assert!(error.contains("Unable to set DefaultAuthorizer"), "{error}");
     }
 
     #[test]
@@ -237,6 +238,7 @@ mod tests {
                 "NotificationQueue",
                 "OrderEventBus",
                 "OrderReceivedRule",
+                "ParkedPaymentsDueRule",
                 "PaymentEventReceivedRule",
                 "PaymentEventsDeadLetterQueue",
                 "PaymentEventsQueue",

@@ -6,7 +6,7 @@ use orderflow::domain::{OrderId, OrderStatus};
 use orderflow::events::OrderReceived;
 use orderflow::handlers::hold_expiry::{sweep, ExpirySettings};
 use orderflow::handlers::payment_processor;
-use orderflow::handlers::stock_reservation::reserve_order;
+use orderflow::handlers::stock_reservation::{reserve_order, ReservationDeps};
 use orderflow::store::{HoldStatus, PaymentKey, Resolution};
 use orderflow_tests::fixtures::{
     deliver_payment, one_warehouse, order_body, payment_event, reserved_orders, staff, submit,
@@ -35,6 +35,14 @@ async fn stored_payment(stack: &Stack, id: OrderId, payment_id: &str) -> orderfl
     );
     assert_eq!(deliver_payment(stack, &event).await.0, 200);
     serde_json::from_value(event).unwrap()
+}
+
+/// An order of one TEA submitted under `key` and reserved by `reservation` (a warm function).
+async fn reserve_through(stack: &Stack, reservation: &ReservationDeps, key: &str) -> OrderId {
+    let (_, accepted) = submit(&stack.intake(), key, &order_body(&[("TEA", 1)], "Zhejiang")).await;
+    let id = OrderId::parse(accepted["order_id"].as_str().unwrap()).unwrap();
+    reserve_order(reservation, &OrderReceived::of(&stack.store().order(id).await.unwrap().unwrap())).await.unwrap();
+    id
 }
 
 async fn status_of(stack: &Stack, id: OrderId) -> OrderStatus {
@@ -214,7 +222,11 @@ async fn hold_durations_follow_the_policy_operations_saved() {
     assert_eq!(status_of(&stack, cod).await, OrderStatus::AwaitingReview);
     assert_eq!(hold_minutes(cod).await, 720, "cash on delivery has its own rule");
 
-    // A change reaches a warm function within its cache time, without a restart.
+    // A change reaches a warm function within its cache time, without a restart: one
+    // reservation function, warm with the policy above, before and after operations change it.
+    let reservation = stack.reservation();
+    let warm = reserve_through(&stack, &reservation, "warm").await;
+    assert_eq!(hold_minutes(warm).await, 25);
     let (status, _) = staff(
         &admin,
         "PUT",
@@ -224,20 +236,11 @@ async fn hold_durations_follow_the_policy_operations_saved() {
     )
     .await;
     assert_eq!(status, 200);
-    let reservation = stack.reservation();
-    let intake = stack.intake();
-    let mut ids = Vec::new();
-    for key in ["before", "after"] {
-        let (_, accepted) = submit(&intake, key, &order_body(&[("TEA", 1)], "Zhejiang")).await;
-        let id = OrderId::parse(accepted["order_id"].as_str().unwrap()).unwrap();
-        reserve_order(&reservation, &OrderReceived::of(&stack.store().order(id).await.unwrap().unwrap()))
-            .await
-            .unwrap();
-        ids.push(id);
-        clock.advance(Duration::seconds(61));
-    }
-    assert_eq!(hold_minutes(ids[0]).await, 10, "a fresh function reads the saved policy");
-    assert_eq!(hold_minutes(ids[1]).await, 10);
+    let cached = reserve_through(&stack, &reservation, "cached").await;
+    assert_eq!(hold_minutes(cached).await, 25, "the warm function still trusts its copy");
+    clock.advance(Duration::seconds(61));
+    let fresh = reserve_through(&stack, &reservation, "fresh").await;
+    assert_eq!(hold_minutes(fresh).await, 10, "past its cache time it reads the saved policy");
 
     clock.advance(Duration::minutes(721));
     let report = sweep(&stack.expiry(), None).await.unwrap();

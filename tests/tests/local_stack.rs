@@ -1,5 +1,6 @@
-//! The local stack end to end, over HTTP as a user would drive it: the API gateway emulation,
-//! the EventBridge rule to SQS, and the SQS poller into stock reservation.
+//! The local stack end to end, over HTTP as a user would drive it: tokens from the local issuer,
+//! the API gateway emulation with its JWT check, the EventBridge rule to SQS, and the SQS poller
+//! into stock reservation.
 
 use orderflow_tests::fixtures::order_body;
 use orderflow_tests::local::{self, ApiClient, LocalOptions};
@@ -16,26 +17,41 @@ async fn an_order_posted_over_http_is_reserved_and_the_stock_moves() {
         "stock": [{"sku": "TEA", "warehouse_id": "HZ", "available": 5}]
     }))
     .unwrap();
-    stack.seed(&seed).await.unwrap();
+    stack.seed(&seed.priced_at(orderflow_tests::fixtures::TEST_PRICE_MINOR, &[])).await.unwrap();
     let running = local::run(Arc::new(stack), LocalOptions::default()).await.unwrap();
     let api = ApiClient::new(running.api_url());
 
+    let mut body = order_body(&[("TEA", 2)], "Zhejiang");
+    body.as_object_mut().unwrap().remove("customer_id");
+    let body = Some(body.to_string());
     let headers = [("content-type", "application/json"), ("idempotency-key", "http-1")];
-    let (status, accepted) =
-        api.call("POST", "/orders", &headers, Some(order_body(&[("TEA", 2)], "Zhejiang").to_string())).await.unwrap();
+    let (status, refused) = api.call("POST", "/orders", &headers, body.clone()).await.unwrap();
+    assert_eq!((status, refused["message"].as_str()), (401, Some("Unauthorized")), "no token stops at the gateway");
+
+    let customer = api.bearer(json!({"kind": "customer", "customer_id": "cust-42"})).await.unwrap();
+    let headers = [headers[0], headers[1], ("authorization", customer.as_str())];
+    let (status, accepted) = api.call("POST", "/orders", &headers, body).await.unwrap();
     assert_eq!(status, 202, "{accepted}");
     let location = accepted["location"].as_str().unwrap().to_owned();
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let order = loop {
-        let (_, order) = api.call("GET", &location, &[], None).await.unwrap();
+        let (_, order) = api.call("GET", &location, &[("authorization", customer.as_str())], None).await.unwrap();
         if order["status"] != "RECEIVED" || Instant::now() > deadline {
             break order;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(order["status"], "AWAITING_PAYMENT", "{order}");
-    let (_, stock) = api.call("GET", "/admin/stock/TEA", &[], None).await.unwrap();
+    assert_eq!(order["customer_id"], "cust-42", "the customer came from the token");
+    let someone_else = api.bearer(json!({"kind": "customer", "customer_id": "cust-7"})).await.unwrap();
+    let (status, _) = api.call("GET", &location, &[("authorization", &someone_else)], None).await.unwrap();
+    assert_eq!(status, 404, "another customer's order does not exist for them");
+
+    let (status, _) = api.call("GET", "/admin/stock/TEA", &[("authorization", customer.as_str())], None).await.unwrap();
+    assert_eq!(status, 403, "a customer is not staff");
+    let staff = api.bearer(json!({"kind": "staff", "subject": "alice", "roles": ["operations"]})).await.unwrap();
+    let (_, stock) = api.call("GET", "/admin/stock/TEA", &[("authorization", &staff)], None).await.unwrap();
     assert_eq!(
         (stock["warehouses"][0]["available"].as_i64(), stock["warehouses"][0]["reserved"].as_i64()),
         (Some(3), Some(2))

@@ -1,9 +1,22 @@
 //! Order intake against the emulators: validation, idempotency, and the order's announcement,
 //! which comes from the table's stream through the event relay.
 
-use orderflow_tests::fixtures::{get_order, http, order_body, post_order_request, read, submit};
-use orderflow_tests::Stack;
+use orderflow_tests::fixtures::{
+    catalogue_item, customer, get_order, http, http_as, order_body, post_order_request, read, submit, TEST_PRICE_MINOR,
+};
+use orderflow_tests::{Seed, Stack};
 use serde_json::{json, Value};
+
+/// A stack whose catalogue sells what these tests order (intake needs no stock), and the sample
+/// events' SKUs at the prices their bodies show.
+async fn priced_stack() -> Stack {
+    let (stack, _) = Stack::for_test().await;
+    let mut seed: Seed = serde_json::from_value(json!({"warehouses": [], "stock": []})).unwrap();
+    seed.catalogue = vec![catalogue_item("TEA-GREEN-250", 4_900), catalogue_item("CUP-CERAMIC", 2_500)];
+    stack.seed(&seed.priced_at(TEST_PRICE_MINOR, &["TEA", "CUP", "POT"])).await.unwrap();
+    stack.relay().await; // the seed's own changes, so that a test sees only what it changed
+    stack
+}
 
 const RESERVATION_QUEUE: &str = "StockReservationQueue";
 
@@ -21,7 +34,7 @@ fn detail_types(messages: &[aws_lambda_events::event::sqs::SqsMessage]) -> Vec<S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_valid_order_is_stored_received_and_announced_to_reservation() {
-    let (stack, _) = Stack::for_test().await;
+    let stack = priced_stack().await;
     let deps = stack.intake();
     let response = orderflow::handlers::order_intake::handle(
         &deps,
@@ -57,7 +70,7 @@ async fn a_valid_order_is_stored_received_and_announced_to_reservation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_key_again_returns_the_same_response_and_does_nothing_twice() {
-    let (stack, _) = Stack::for_test().await;
+    let stack = priced_stack().await;
     let deps = stack.intake();
     let body = order_body(&[("TEA", 1)], "Zhejiang");
     let first = submit(&deps, "k-same", &body).await;
@@ -70,7 +83,7 @@ async fn the_same_key_again_returns_the_same_response_and_does_nothing_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_key_with_a_different_body_is_refused_with_422() {
-    let (stack, _) = Stack::for_test().await;
+    let stack = priced_stack().await;
     let deps = stack.intake();
     assert_eq!(submit(&deps, "k-2", &order_body(&[("TEA", 1)], "Zhejiang")).await.0, 202);
     let (status, problem) = submit(&deps, "k-2", &order_body(&[("TEA", 3)], "Zhejiang")).await;
@@ -81,7 +94,7 @@ async fn the_same_key_with_a_different_body_is_refused_with_422() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_retries_of_one_key_create_one_order() {
-    let (stack, _) = Stack::for_test().await;
+    let stack = priced_stack().await;
     let deps = stack.intake();
     let body = order_body(&[("TEA", 1)], "Zhejiang");
     let attempts = (0..20).map(|_| {
@@ -111,6 +124,8 @@ async fn concurrent_retries_of_one_key_create_one_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_order_costs_the_risk_read_and_one_transaction_and_a_repeat_one_more_read_at_most() {
     let (stack, _, calls) = Stack::for_test_counting_calls().await;
+    let seed: Seed = serde_json::from_value(json!({"warehouses": [], "stock": []})).unwrap();
+    stack.seed(&seed.priced_at(TEST_PRICE_MINOR, &["TEA", "CUP", "POT"])).await.unwrap();
     let deps = stack.intake();
     // The rule document is read once a minute per instance: warm the cache first.
     assert_eq!(submit(&deps, "k-warm", &order_body(&[("TEA", 1)], "Zhejiang")).await.0, 202);
@@ -132,7 +147,7 @@ async fn a_new_order_costs_the_risk_read_and_one_transaction_and_a_repeat_one_mo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_orders_are_refused_naming_the_field_and_nothing_is_stored() {
-    let (stack, _) = Stack::for_test().await;
+    let stack = priced_stack().await;
     let deps = stack.intake();
     let mut vague = order_body(&[("TEA", 1)], "Zhejiang");
     vague["shipping_address"] = json!({"kind": "parcel_locker", "recipient": "Li", "country": "CN", "province": "Zhejiang", "city": "Hangzhou", "locker_station": "Hive Box 3"});
@@ -161,7 +176,7 @@ async fn invalid_orders_are_refused_naming_the_field_and_nothing_is_stored() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_get_problem_details() {
-    let (stack, _) = Stack::for_test().await;
+    let stack = priced_stack().await;
     let deps = stack.intake();
     let call = |headers: Vec<(&'static str, &'static str)>, body: String| {
         let deps = deps.clone();
@@ -169,7 +184,7 @@ async fn malformed_requests_get_problem_details() {
             read(
                 &orderflow::handlers::order_intake::handle(
                     &deps,
-                    http("POST", "/orders", "/orders", &headers, Some(body)),
+                    http_as(Some(customer("cust-42")), "POST", "/orders", "/orders", &headers, Some(body)),
                 )
                 .await
                 .unwrap(),
@@ -188,6 +203,15 @@ async fn malformed_requests_get_problem_details() {
     assert_eq!((status, p["code"].as_str()), (413, Some("body-too-large")));
     let (status, p) = call(vec![("idempotency-key", "k"), ("content-type", "text/plain")], "{}".into()).await;
     assert_eq!((status, p["code"].as_str()), (415, Some("unsupported-media-type")));
+    let anonymous = http(
+        "POST",
+        "/orders",
+        "/orders",
+        &[("idempotency-key", "k")],
+        Some(order_body(&[("TEA", 1)], "Zhejiang").to_string()),
+    );
+    let (status, p) = read(&orderflow::handlers::order_intake::handle(&deps, anonymous).await.unwrap());
+    assert_eq!((status, p["code"].as_str()), (401, Some("unauthenticated")), "no verified caller, no order");
     let (status, p) = get_order(&deps, "not-an-id").await;
     assert_eq!((status, p["code"].as_str()), (400, Some("order-id-malformed")));
     let (status, p) = get_order(&deps, &orderflow::domain::OrderId::generate().to_string()).await;
@@ -196,7 +220,7 @@ async fn malformed_requests_get_problem_details() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sample_events_are_handled_as_documented() {
-    let (stack, _) = Stack::for_test().await;
+    let stack = priced_stack().await;
     let deps = stack.intake();
     let (status, body) = read(
         &orderflow::handlers::order_intake::handle(&deps, orderflow_tests::apigw::request_from_file("post-order.json"))
@@ -224,7 +248,7 @@ async fn the_sample_events_are_handled_as_documented() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_customers_may_use_the_same_key() {
-    let (stack, _) = Stack::for_test().await;
+    let stack = priced_stack().await;
     let deps = stack.intake();
     let mine = order_body(&[("TEA", 1)], "Zhejiang");
     let mut theirs = mine.clone();

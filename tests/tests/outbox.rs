@@ -6,12 +6,12 @@ use orderflow::clock::Clock;
 use orderflow::domain::{OrderId, OrderStatus};
 use orderflow::handlers::event_relay::RelayDeps;
 use orderflow::handlers::hold_expiry::sweep;
+use orderflow::handlers::order_intake;
 use orderflow::handlers::payment_processor::{self, handle_batch as process_payments};
 use orderflow::handlers::stock_reservation::handle_batch as reserve;
-use orderflow::handlers::{order_intake, staff_api};
 use orderflow_tests::fixtures::{
-    deliver_payment, from_own_customer, http, one_warehouse, order_body, payment_event, read, reserved_orders, staff,
-    submit, TestPublisher,
+    cancel_order, customer, deliver_payment, from_own_customer, http_as, one_warehouse, order_body, payment_event,
+    read, reserved_orders, staff, submit, TestPublisher,
 };
 use orderflow_tests::outbox::{detail_types, BusObserver};
 use orderflow_tests::Stack;
@@ -133,7 +133,8 @@ async fn five_wrong_codes_cancel_the_order_and_announce_it() {
     let mut last = (0, Value::Null);
     for _ in 0..5 {
         let path = format!("/orders/{id}/verify");
-        let request = http(
+        let request = http_as(
+            Some(customer("cust-42")),
             "POST",
             &path,
             "/orders/{id}/verify",
@@ -170,8 +171,7 @@ async fn an_accepted_webhook_reaches_the_processor_through_the_stream_with_one_w
 async fn changes_while_the_bus_is_down(stack: &Stack, clock: &orderflow::clock::ManualClock) -> Vec<OrderId> {
     let ids = reserved_orders(stack, 6, &order_body(&[("TEA", 1)], "Zhejiang")).await;
     let intake = stack.intake();
-    let path = format!("/orders/{}/cancel", ids[0]);
-    read(&order_intake::handle(&intake, http("POST", &path, "/orders/{id}/cancel", &[], None)).await.unwrap());
+    assert_eq!(cancel_order(&intake, &ids[0].to_string()).await.0, 200);
     let payment =
         payment_event("payment.succeeded", &ids[1].to_string(), 1_990, "CNY", "p", clock.now().unix_timestamp());
     deliver_payment(stack, &payment).await;
@@ -305,14 +305,8 @@ async fn staff_approval_announces_the_order_to_reservation() {
     let id = held["order_id"].as_str().unwrap();
     stack.relay().await;
     assert!(stack.drain("StockReservationQueue").await.is_empty(), "held by risk: not for reservation yet");
-    let request = http(
-        "POST",
-        &format!("/admin/orders/{id}/approve"),
-        "/admin/orders/{id}/approve",
-        &[("content-type", "application/json")],
-        None,
-    );
-    assert_eq!(read(&staff_api::handle(&stack.staff(), request).await.unwrap()).0, 200);
+    let path = format!("/admin/orders/{id}/approve");
+    assert_eq!(staff(&stack.staff(), "POST", &path, "/admin/orders/{id}/approve", None).await.0, 200);
     stack.relay().await;
     let event = stack.receive_exactly("StockReservationQueue", 1).await;
     assert!(reserve(&stack.reservation(), event).await.batch_item_failures.is_empty());

@@ -6,7 +6,7 @@ use orderflow::clock::Clock;
 use orderflow::domain::OrderId;
 use orderflow::handlers::hold_expiry::sweep;
 use orderflow::handlers::order_intake::{self, IntakeDeps};
-use orderflow_tests::fixtures::{http, one_warehouse, order_body, read, staff, submit};
+use orderflow_tests::fixtures::{customer, http_as, one_warehouse, order_body, read, staff, submit};
 use orderflow_tests::outbox::detail_types;
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
@@ -117,11 +117,32 @@ async fn a_vip_takes_the_fast_lane_over_the_threshold() {
     let mut big = order_body(&[("TEA", 300)], "Zhejiang"); // 300 × 19.90 = 5,970: above 5,000
     let (_, ordinary) = submit(&intake, "big", &big).await;
     assert_eq!(ordinary["status"], "PENDING_REVIEW");
-    big["customer_tier"] = json!("L4");
     big["customer_id"] = json!("cust-vip");
+    let profile = json!({"tier": "L4", "version": 0});
+    let (status, saved) =
+        staff(&stack.staff(), "PUT", "/admin/customers/cust-vip", "/admin/customers/{id}", Some(profile)).await;
+    assert_eq!((status, saved["version"].as_u64()), (200, Some(1)), "{saved}");
     let (_, vip) = submit(&intake, "big-vip", &big).await;
     assert_eq!(vip["status"], "RECEIVED");
     assert_eq!(staff_view(&stack, vip["order_id"].as_str().unwrap()).await["risk"]["disposition"], "fast_lane");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tier_claimed_in_the_body_is_refused_and_changes_nothing() {
+    let (stack, _) = stack().await;
+    let intake = stack.intake();
+    let mut big = order_body(&[("TEA", 300)], "Zhejiang");
+    big["customer_tier"] = json!("L9");
+    stack.relay().await; // the seed's own changes
+    let (status, problem) = submit(&intake, "big-l9", &big).await;
+    assert_eq!(
+        (status, problem["code"].as_str(), problem["field"].as_str()),
+        (400, Some("field-server-owned"), Some("customer_tier"))
+    );
+    assert_eq!(stack.relay().await.delivered, 0, "nothing was stored");
+    big.as_object_mut().unwrap().remove("customer_tier");
+    let (_, ordinary) = submit(&intake, "big-l9", &big).await;
+    assert_eq!(ordinary["status"], "PENDING_REVIEW", "without a profile, no fast lane");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,7 +151,8 @@ async fn step_up_verification_continues_the_order_with_the_right_code_and_cancel
     every_order_scores(&stack, 85).await;
     let intake = stack.intake();
     let verify = |id: &str, code: &str| {
-        let request = http(
+        let request = http_as(
+            Some(customer("cust-42")),
             "POST",
             &format!("/orders/{id}/verify"),
             "/orders/{id}/verify",
@@ -222,8 +244,9 @@ async fn a_rule_change_reaches_a_warm_function_within_its_cache_time_and_is_audi
     let (status, problem) = staff(&stack.staff(), "PUT", "/admin/risk-rules", "/admin/risk-rules", Some(invalid)).await;
     assert_eq!((status, problem["field"].as_str()), (400, Some("thresholds")));
     let audit = stack.store().audit_of_day(&clock.now().date().to_string()).await.unwrap();
-    assert_eq!(audit.len(), 1, "one saved change, one audit record");
-    assert!(audit[0]["after"].as_str().unwrap().contains("\"version\":1"));
+    let rule_saves: Vec<_> = audit.iter().filter(|record| record["action"] == "risk-rules.save").collect();
+    assert_eq!(rule_saves.len(), 1, "one saved change, one audit record: {audit:?}");
+    assert!(rule_saves[0]["after"].as_str().unwrap().contains("\"version\":1"));
 }
 
 fn from(body: &Value) -> Value {

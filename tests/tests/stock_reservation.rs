@@ -4,14 +4,16 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use orderflow::domain::OrderId;
 use orderflow::handlers::stock_reservation::handle_batch;
-use orderflow_tests::fixtures::{cancel_order, from_own_customer, get_order, order_body, staff, submit};
+use orderflow_tests::fixtures::{
+    cancel_order, from_own_customer, get_order, order_body, staff, submit, TEST_PRICE_MINOR,
+};
 use orderflow_tests::{Seed, Stack};
 use serde_json::{json, Value};
 
 const QUEUE: &str = "StockReservationQueue";
 
 fn seed(stock: &[(&str, &str, i64)]) -> Seed {
-    serde_json::from_value(json!({
+    let seed: Seed = serde_json::from_value(json!({
         "warehouses": [
             {"warehouse_id": "HZ", "name": "Hangzhou", "regions": ["Zhejiang"], "neighbours": ["SH"], "priority": 2},
             {"warehouse_id": "SH", "name": "Shanghai", "regions": ["Shanghai"], "neighbours": ["HZ"], "priority": 1},
@@ -19,7 +21,8 @@ fn seed(stock: &[(&str, &str, i64)]) -> Seed {
         ],
         "stock": stock.iter().map(|(sku, wh, n)| json!({"sku": sku, "warehouse_id": wh, "available": n})).collect::<Vec<_>>()
     }))
-    .unwrap()
+    .unwrap();
+    seed.priced_at(TEST_PRICE_MINOR, &[])
 }
 
 async fn seeded(stock: &[(&str, &str, i64)]) -> Stack {
@@ -74,7 +77,10 @@ async fn a_received_order_is_reserved_in_its_regional_warehouse_with_a_hold() {
             ":b",
             aws_sdk_dynamodb::types::AttributeValue::S(hold.expiry_bucket.clone().unwrap()),
         )
-        .expression_attribute_values(":t", aws_sdk_dynamodb::types::AttributeValue::N(hold.expires_at.unwrap().to_string()))
+        .expression_attribute_values(
+            ":t",
+            aws_sdk_dynamodb::types::AttributeValue::N(hold.expires_at.unwrap().to_string()),
+        )
         .send()
         .await
         .unwrap();

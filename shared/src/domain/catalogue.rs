@@ -81,7 +81,8 @@ impl CatalogueItem {
 
     /// What is wrong with an item staff want to save: the first problem, with its field.
     pub fn validate(&self) -> Result<(), FieldError> {
-        let bad = |field: &str, code: &'static str, detail: &str| Err(FieldError::new(field, Invalid::new(code, detail)));
+        let bad =
+            |field: &str, code: &'static str, detail: &str| Err(FieldError::new(field, Invalid::new(code, detail)));
         if self.name.trim().is_empty() || self.name.chars().count() > 200 {
             return bad("name", "name-invalid", "a name of 1 to 200 characters");
         }
@@ -98,8 +99,14 @@ impl CatalogueItem {
             if sale.until <= sale.from {
                 return bad("sale.until", "sale-window-invalid", "the sale ends after it starts");
             }
-            if let Some((currency, _)) = sale.prices.iter().find(|(c, p)| !price_ok(**p) || !self.prices.contains_key(c)) {
-                return bad(&format!("sale.prices.{currency:?}"), "price-invalid", "a sale price for a currency the item is sold in");
+            if let Some((currency, _)) =
+                sale.prices.iter().find(|(c, p)| !price_ok(**p) || !self.prices.contains_key(c))
+            {
+                return bad(
+                    &format!("sale.prices.{currency:?}"),
+                    "price-invalid",
+                    "a sale price for a currency the item is sold in",
+                );
             }
         }
         if self.weight_grams == 0 || self.volume_cm3 == 0 {
@@ -129,7 +136,12 @@ pub fn price_lines(
         if line.expected_unit_price_minor.is_some_and(|expected| expected != price) {
             changed.push(CurrentPrice { sku: line.sku.clone(), unit_price_minor: price });
         }
-        lines.push(OrderLine { sku: line.sku.clone(), quantity: line.quantity, unit_price_minor: price, warehouse: None });
+        lines.push(OrderLine {
+            sku: line.sku.clone(),
+            quantity: line.quantity,
+            unit_price_minor: price,
+            warehouse: None,
+        });
     }
     if !unknown.is_empty() {
         return Err(PricingError::Unknown(unknown));
@@ -142,7 +154,10 @@ pub fn price_lines(
         .try_fold(0i64, |sum, l| sum.checked_add(l.unit_price_minor.checked_mul(i64::from(l.quantity.get()))?))
         .and_then(|minor| Money::new(minor, currency).ok());
     let too_large = || {
-        PricingError::TooLarge(FieldError::new("lines", Invalid::new("amount-too-large", "the order total is above the accepted maximum")))
+        PricingError::TooLarge(FieldError::new(
+            "lines",
+            Invalid::new("amount-too-large", "the order total is above the accepted maximum"),
+        ))
     };
     Ok((lines, total.ok_or_else(too_large)?))
 }
@@ -172,15 +187,21 @@ mod tests {
     }
 
     fn line(sku: &str, quantity: i64, expected: Option<i64>) -> RequestedLine {
-        RequestedLine { sku: Sku::parse(sku).unwrap(), quantity: Quantity::new(quantity).unwrap(), expected_unit_price_minor: expected }
+        RequestedLine {
+            sku: Sku::parse(sku).unwrap(),
+            quantity: Quantity::new(quantity).unwrap(),
+            expected_unit_price_minor: expected,
+        }
     }
 
     #[test]
     fn lines_are_priced_from_the_catalogue_and_the_sale_price_holds_only_in_its_window() {
         let catalogue = HashMap::from([(Sku::parse("TEA").unwrap(), tea())]);
-        let (lines, total) = price_lines(&[line("TEA", 3, None)], &catalogue, Currency::CNY, datetime!(2026-11-11 12:00 UTC)).unwrap();
+        let (lines, total) =
+            price_lines(&[line("TEA", 3, None)], &catalogue, Currency::CNY, datetime!(2026-11-11 12:00 UTC)).unwrap();
         assert_eq!((lines[0].unit_price_minor, total.minor), (3_900, 11_700));
-        let (_, total) = price_lines(&[line("TEA", 3, None)], &catalogue, Currency::CNY, datetime!(2026-11-12 00:00 UTC)).unwrap();
+        let (_, total) =
+            price_lines(&[line("TEA", 3, None)], &catalogue, Currency::CNY, datetime!(2026-11-12 00:00 UTC)).unwrap();
         assert_eq!(total.minor, 14_700, "the sale ended");
     }
 
@@ -197,7 +218,13 @@ mod tests {
             Err(PricingError::Unknown(errors)) => assert_eq!(errors[0].field, "lines[1].sku"),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(price_lines(&[line("TEA", 1, None)], &catalogue, Currency::USD, now), Err(PricingError::Unknown(_))), "not sold in USD");
+        assert!(
+            matches!(
+                price_lines(&[line("TEA", 1, None)], &catalogue, Currency::USD, now),
+                Err(PricingError::Unknown(_))
+            ),
+            "not sold in USD"
+        );
     }
 
     #[test]

@@ -16,9 +16,9 @@ pub use address::{Address, AddressKind};
 pub use allocation::{
     plan_allocation, single_warehouse, Allocation, AllocationPlan, StockLevels, Warehouse, WarehouseCatalogue,
 };
-pub use hold_policy::HoldPolicy;
-pub use order::{Order, OrderLine, OrderStatus, PaymentMethod, ShortLine, Trigger, Verification, RESERVATION_DEADLINE};
 pub use catalogue::{price_lines, CatalogueItem, CurrentPrice, ItemFlag, PricingError};
 pub use customer::CustomerProfile;
+pub use hold_policy::HoldPolicy;
+pub use order::{Order, OrderLine, OrderStatus, PaymentMethod, ShortLine, Trigger, Verification, RESERVATION_DEADLINE};
 pub use request::{parse_order_request, FieldError, Limits, OrderDraft, OrderRequest, RequestedLine};
 pub use values::{ChannelId, Currency, CustomerId, DeviceId, Money, OrderId, Phone, Quantity, Sku, WarehouseId};

@@ -150,9 +150,7 @@ pub struct PaymentKey {
 
 impl PaymentKey {
     pub fn of(event: &PaymentEvent) -> Self {
-        let day = time::OffsetDateTime::from_unix_timestamp(event.created)
-            .map(|t| t.date())
-            .unwrap_or(time::Date::MIN);
+        let day = time::OffsetDateTime::from_unix_timestamp(event.created).map(|t| t.date()).unwrap_or(time::Date::MIN);
         Self { day: day.to_string(), event_id: event.id.clone() }
     }
 }

@@ -190,6 +190,11 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// What a client might try to tell intake that only the server knows: the tier comes from the
+/// customer's profile, the total and risk from intake, the status from the order's life. Refused
+/// by name rather than ignored, so a client relying on one learns at once it has no effect.
+const SERVER_OWNED_FIELDS: [&str; 5] = ["customer_tier", "total_minor", "risk_score", "status", "disposition"];
+
 /// Validate an order request body. `token_customer` is the customer the bearer token names:
 /// then the body must not name one; without it (a shop backend acting for customers) the body
 /// must. Returns every problem found, not just the first, so a client can fix them in one go.
@@ -215,6 +220,11 @@ pub fn parse_order_request(
         }
         None => f.parsed("customer_id", CustomerId::parse),
     };
+    for field in SERVER_OWNED_FIELDS.iter().filter(|field| object.contains_key(**field)) {
+        let detail =
+            format!("{field} is the server's to know (the customer's profile, the catalogue), not the client's to say");
+        f.fail(field, Invalid::new("field-server-owned", detail));
+    }
     let currency = f.parsed("currency", Currency::parse);
     let phone = f.parsed("phone", Phone::parse);
     let channel = f.parsed("channel", ChannelId::parse);
@@ -454,6 +464,17 @@ mod tests {
         let errors = parse_order_request(&valid(), Some(&me), &Limits::default(), NOW).unwrap_err();
         assert_eq!((errors[0].field.as_str(), errors[0].code), ("customer_id", "customer-id-not-allowed"));
         assert_eq!(errors_of(body), vec![("customer_id".to_owned(), "field-missing")], "a shop backend must name one");
+    }
+
+    #[test]
+    fn a_tier_or_total_in_the_body_is_refused_by_name() {
+        let mut body = valid();
+        body["customer_tier"] = json!("L9");
+        body["total_minor"] = json!(1);
+        assert_eq!(
+            errors_of(body),
+            vec![("customer_tier".to_owned(), "field-server-owned"), ("total_minor".to_owned(), "field-server-owned")]
+        );
     }
 
     #[test]

@@ -352,9 +352,9 @@ impl RiskRules {
                 Condition::AmountAboveAverage { multiple, min_orders } => {
                     let average = context.previous_total_minor / i64::from(context.previous_orders.max(1));
                     let limit = average.saturating_mul(i64::from(*multiple));
-                    (context.previous_orders >= *min_orders && order.total_minor > limit).then(
-                        || format!("total {} above {multiple}× the customer's average {average}", order.total_minor),
-                    )
+                    (context.previous_orders >= *min_orders && order.total_minor > limit).then(|| {
+                        format!("total {} above {multiple}× the customer's average {average}", order.total_minor)
+                    })
                 }
                 Condition::GoodsWithoutHistory {} => (!has_history)
                     .then(|| order.resaleable_skus.first())

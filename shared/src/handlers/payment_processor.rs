@@ -217,7 +217,8 @@ async fn decide(
         ),
         OrderStatus::PaymentMismatch if exact => match &order.payment_under_review {
             Some(review) => {
-                let hold = store.hold(id).await?.ok_or_else(|| StoreError::Aws("order under review has no hold".into()))?;
+                let hold =
+                    store.hold(id).await?.ok_or_else(|| StoreError::Aws("order under review has no hold".into()))?;
                 let by = SettledBy::FurtherPayment { payment_id };
                 (Resolution::Paid, store.settle_mismatch_change(order, review, &hold.allocations, &by, now))
             }

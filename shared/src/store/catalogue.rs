@@ -67,8 +67,10 @@ impl Store {
                 catalogue.insert(sku.clone(), from_item(item, "catalogue item")?);
             }
         }
-        let profile =
-            found.remove(&keys::customer_profile(customer)).map(|item| from_item(item, "customer profile")).transpose()?;
+        let profile = found
+            .remove(&keys::customer_profile(customer))
+            .map(|item| from_item(item, "customer profile"))
+            .transpose()?;
         Ok(IntakeContext { risk, seen, catalogue, profile, phone_codes_today })
     }
 
@@ -88,7 +90,10 @@ impl Store {
         let saved = CatalogueItem { version: item.version + 1, ..item.clone() };
         let subject = format!("catalogue/{}", item.sku);
         let key = keys::catalogue(&item.sku);
-        if !self.save_versioned(key, "CatalogueItem", &saved, item.version, before.as_ref(), actor, &subject, now).await? {
+        if !self
+            .save_versioned(key, "CatalogueItem", &saved, item.version, before.as_ref(), actor, &subject, now)
+            .await?
+        {
             let current = self.catalogue_item(&item.sku).await?.map_or(0, |i| i.version);
             return Err(SaveError::VersionConflict { current });
         }
@@ -111,7 +116,10 @@ impl Store {
         let saved = CustomerProfile { version: profile.version + 1, ..profile.clone() };
         let subject = format!("customers/{}", profile.customer_id);
         let key = keys::customer_profile(&profile.customer_id);
-        if !self.save_versioned(key, "CustomerProfile", &saved, profile.version, before.as_ref(), actor, &subject, now).await? {
+        if !self
+            .save_versioned(key, "CustomerProfile", &saved, profile.version, before.as_ref(), actor, &subject, now)
+            .await?
+        {
             let current = self.customer_profile(&profile.customer_id).await?.map_or(0, |p| p.version);
             return Err(SaveError::VersionConflict { current });
         }

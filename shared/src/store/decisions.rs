@@ -12,7 +12,14 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 impl Store {
-    fn audit_of_order(&self, actor: &str, action: &str, order: &Order, to: OrderStatus, now: OffsetDateTime) -> TransactWriteItem {
+    fn audit_of_order(
+        &self,
+        actor: &str,
+        action: &str,
+        order: &Order,
+        to: OrderStatus,
+        now: OffsetDateTime,
+    ) -> TransactWriteItem {
         let subject = format!("orders/{}", order.order_id);
         let before = json!({ "status": order.status, "version": order.version });
         let after = json!({ "status": to });
@@ -25,7 +32,9 @@ impl Store {
         let id = order.order_id;
         let approve = self
             .update(keys::order(id))
-            .update_expression(format!("SET #status = :approved, updated_at = :now REMOVE hold_expires_at {NEXT_VERSION}"))
+            .update_expression(format!(
+                "SET #status = :approved, updated_at = :now REMOVE hold_expires_at {NEXT_VERSION}"
+            ))
             .condition_expression("#status = :review")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":approved", status(OrderStatus::CodApproved))
@@ -65,7 +74,8 @@ impl Store {
         actor: &str,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let hold = self.hold(order.order_id).await?.ok_or_else(|| StoreError::Aws("order under review has no hold".into()))?;
+        let hold =
+            self.hold(order.order_id).await?.ok_or_else(|| StoreError::Aws("order under review has no hold".into()))?;
         let mut items = self.settle_mismatch_change(order, review, &hold.allocations, &SettledBy::Accepted, now);
         items.push(self.audit_of_order(actor, "payment.accept", order, OrderStatus::Paid, now));
         self.write_all(items).await

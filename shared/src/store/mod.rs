@@ -19,15 +19,15 @@ mod stock;
 mod verification;
 pub mod waiting;
 
-pub use holds::{DueHold, ExpireOutcome, Page};
 pub use catalogue::{IntakeContext, SaveError};
+pub use holds::{DueHold, ExpireOutcome, Page};
 pub use idempotency::{Claim, IdempotencyRecord};
 pub use orders::{CancelCause, CancelError, Hold, HoldStatus, ReserveError};
 pub use payment_review::SettledBy;
 pub use payments::{InboxStatus, OrderChange, PaymentKey, PaymentRecord, Resolution, ResolveError};
 pub use risk::{month_of, RiskKeys, SaveRulesError, SeenCounters};
-pub use verification::ResendRefused;
 pub use stock::{AdjustError, StockItem};
+pub use verification::ResendRefused;
 
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
 use aws_sdk_dynamodb::Client;
@@ -83,7 +83,10 @@ impl Store {
 
     /// Many items by key in as few `BatchGetItem` calls as DynamoDB allows (100 keys each, and
     /// the unprocessed ones again), keyed by (PK, SK).
-    pub(crate) async fn batch_get(&self, wanted: &[(String, String)]) -> Result<HashMap<(String, String), Item>, StoreError> {
+    pub(crate) async fn batch_get(
+        &self,
+        wanted: &[(String, String)],
+    ) -> Result<HashMap<(String, String), Item>, StoreError> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let keys: Vec<Item> = wanted.iter().map(|(pk, sk)| key(pk.clone(), sk.clone())).collect();
         let mut found = HashMap::new();
@@ -112,7 +115,10 @@ impl Store {
 
     /// Write `items` in one transaction: true when it applied, false when a condition did not
     /// hold (or a concurrent transaction touched an item): the caller reads again and decides.
-    pub(crate) async fn write_all(&self, items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>) -> Result<bool, StoreError> {
+    pub(crate) async fn write_all(
+        &self,
+        items: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    ) -> Result<bool, StoreError> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(true),

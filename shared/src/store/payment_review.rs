@@ -77,12 +77,18 @@ impl Store {
             .update_expression(format!("{set} REMOVE payment_under_review {NEXT_VERSION}"))
             .build()
             .expect("update has table, key and expression");
-        let mut items =
-            vec![TransactWriteItem::builder().update(update).build(), self.hold_transition(order.order_id, "HELD", "COMMITTED", true)];
+        let mut items = vec![
+            TransactWriteItem::builder().update(update).build(),
+            self.hold_transition(order.order_id, "HELD", "COMMITTED", true),
+        ];
         items.extend(allocations.iter().map(|a| self.stock_move(a, "reserved", "sold", now)));
         if let SettledBy::FurtherPayment { .. } = by {
             let reason = "a correct payment followed this one: refund it";
-            items.push(self.rule_on_mismatched(&review.key, &Resolution::RefundRequired { reason: reason.into() }, now));
+            items.push(self.rule_on_mismatched(
+                &review.key,
+                &Resolution::RefundRequired { reason: reason.into() },
+                now,
+            ));
             items.push(self.month_bump(order.customer_id.as_str(), "refunds", now));
         } else {
             items.push(self.rule_on_mismatched(&review.key, &Resolution::Paid, now));
@@ -109,7 +115,12 @@ impl Store {
     /// both only while the order is RECEIVED. When the order moves on, the stream announces
     /// ParkedPaymentsDue and the processor applies it. False when the order (or the event)
     /// moved on meanwhile.
-    pub async fn park_payment(&self, key: &PaymentKey, order: OrderId, now: OffsetDateTime) -> Result<bool, StoreError> {
+    pub async fn park_payment(
+        &self,
+        key: &PaymentKey,
+        order: OrderId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
         let inbox = self
             .update(table_key(key))
             .update_expression("SET #status = :parked, parked_at = :now")
@@ -150,5 +161,4 @@ impl Store {
             },
         }
     }
-
 }

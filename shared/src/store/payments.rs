@@ -9,8 +9,8 @@
 
 use super::orders::{one, status, timestamp, NEXT_VERSION};
 use super::{cancellation_codes, from_item, keys, s, to_item, Store, StoreError};
-pub use crate::domain::payment::PaymentKey;
 use crate::domain::payment::PaymentEvent;
+pub use crate::domain::payment::PaymentKey;
 use crate::domain::{Allocation, OrderId, OrderStatus};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem};

@@ -229,11 +229,8 @@ impl Store {
             ));
         }
         let day_ttl = now.unix_timestamp() + 2 * 24 * 3_600;
-        let accounts_unchanged = if seen.device_accounts == 0 {
-            "attribute_not_exists(customers)"
-        } else {
-            "size(customers) = :accounts"
-        };
+        let accounts_unchanged =
+            if seen.device_accounts == 0 { "attribute_not_exists(customers)" } else { "size(customers) = :accounts" };
         let mut accounts_values = vec![(":me", AttributeValue::Ss(vec![at.customer.to_owned()])), (":ttl", n(day_ttl))];
         if seen.device_accounts > 0 {
             accounts_values.push((":accounts", n(seen.device_accounts)));

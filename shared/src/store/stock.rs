@@ -85,7 +85,8 @@ impl Store {
 
     /// Every warehouse's stock of one SKU.
     pub async fn stock_of(&self, sku: &Sku) -> Result<Vec<StockItem>, StoreError> {
-        self.query_partition(keys::sku_partition(sku), "stock").await
+        // The SKU's partition also holds its catalogue item: only the warehouses' rows are stock.
+        self.query_items(keys::sku_partition(sku), Some("WH#"), "stock").await
     }
 
     /// A stocktake: set the available units of (SKU, warehouse), creating the record if needed.
@@ -200,6 +201,24 @@ impl Store {
         pk: String,
         what: &str,
     ) -> Result<Vec<T>, StoreError> {
+        self.query_items(pk, None, what).await
+    }
+
+    /// Every item of partition `pk` (those whose sort key starts with `sk_prefix`, if given).
+    pub(crate) async fn query_items<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        sk_prefix: Option<&str>,
+        what: &str,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut values = HashMap::from([(":pk".to_owned(), s(pk))]);
+        let condition = match sk_prefix {
+            Some(prefix) => {
+                values.insert(":prefix".to_owned(), s(prefix.to_owned()));
+                "PK = :pk AND begins_with(SK, :prefix)"
+            }
+            None => "PK = :pk",
+        };
         let mut found = Vec::new();
         let mut start: Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> = None;
         loop {
@@ -207,8 +226,8 @@ impl Store {
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("PK = :pk")
-                .expression_attribute_values(":pk", s(pk.clone()))
+                .key_condition_expression(condition)
+                .set_expression_attribute_values(Some(values.clone()))
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
                 .send()

@@ -51,8 +51,7 @@ impl Store {
     /// The first code of a new order, for the transaction that stores it: counted only if the
     /// phone's count is still `seen` (what intake read when it chose step-up over review).
     pub fn first_code_sent(&self, phone: &Phone, seen: i64, now: OffsetDateTime) -> TransactWriteItem {
-        let condition =
-            if seen == 0 { "attribute_not_exists(#count) OR #count = :bound" } else { "#count = :bound" };
+        let condition = if seen == 0 { "attribute_not_exists(#count) OR #count = :bound" } else { "#count = :bound" };
         self.count_code(phone, condition, seen, now)
     }
 
@@ -96,7 +95,9 @@ impl Store {
             Err(err) => match err.into_service_error() {
                 TransactWriteItemsError::TransactionCanceledException(c) => {
                     let codes = cancellation_codes(c.cancellation_reasons());
-                    if codes.get(1) == Some(&"ConditionalCheckFailed") && codes.first() != Some(&"ConditionalCheckFailed") {
+                    if codes.get(1) == Some(&"ConditionalCheckFailed")
+                        && codes.first() != Some(&"ConditionalCheckFailed")
+                    {
                         Ok(Err(ResendRefused::PhoneCapReached))
                     } else {
                         Ok(Err(ResendRefused::Changed))

@@ -44,9 +44,10 @@ async fn reserved(
     now: OffsetDateTime,
     expires_at: impl Fn(usize) -> OffsetDateTime + Send + Sync + 'static,
 ) -> Vec<OrderId> {
-    let request =
-        parse_order_request(&order_body(&[("SWEEP", 1)], "Zhejiang"), None, &Limits::default(), now).expect("valid order");
-    let catalogue = std::collections::HashMap::from([(Sku::parse("SWEEP").unwrap(), catalogue_item("SWEEP", TEST_PRICE_MINOR))]);
+    let request = parse_order_request(&order_body(&[("SWEEP", 1)], "Zhejiang"), None, &Limits::default(), now)
+        .expect("valid order");
+    let catalogue =
+        std::collections::HashMap::from([(Sku::parse("SWEEP").unwrap(), catalogue_item("SWEEP", TEST_PRICE_MINOR))]);
     let (lines, total) = price_lines(&request.lines, &catalogue, request.currency, now).expect("priced");
     let draft = request.priced(lines, total);
     let plan = single_warehouse(
@@ -195,7 +196,10 @@ async fn main() -> Result<(), String> {
         let released_at = item.item.and_then(|i| i.get("released_at").and_then(|v| v.as_s().ok()).cloned());
         if let Some(at) = released_at {
             let at = OffsetDateTime::parse(&at, &Rfc3339).map_err(|e| e.to_string())?;
-            lags.push((at - OffsetDateTime::from_unix_timestamp(hold.expires_at.expect("a due hold expires")).unwrap()).as_seconds_f64());
+            lags.push(
+                (at - OffsetDateTime::from_unix_timestamp(hold.expires_at.expect("a due hold expires")).unwrap())
+                    .as_seconds_f64(),
+            );
         }
     }
     lags.sort_by(f64::total_cmp);

@@ -30,7 +30,11 @@ pub(super) struct Gateway {
     pub stand_ins: StandIns,
 }
 
-pub(super) async fn serve(listener: tokio::net::TcpListener, gateway: Arc<Gateway>, mut stopped: watch::Receiver<bool>) {
+pub(super) async fn serve(
+    listener: tokio::net::TcpListener,
+    gateway: Arc<Gateway>,
+    mut stopped: watch::Receiver<bool>,
+) {
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {

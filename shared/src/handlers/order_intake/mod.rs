@@ -99,9 +99,7 @@ async fn route(deps: &IntakeDeps, request: Request) -> Result<Response<Body>, Pr
         (Method::GET, ["orders", id]) => read(deps, &caller()?, id).await,
         (Method::POST, ["orders", id, "cancel"]) => cancel(deps, &caller()?, id).await,
         (Method::POST, ["orders", id, "verify"]) => verification::verify(deps, &caller()?, id, &request).await,
-        (Method::POST, ["orders", id, "verification", "resend"]) => {
-            verification::resend(deps, &caller()?, id).await
-        }
+        (Method::POST, ["orders", id, "verification", "resend"]) => verification::resend(deps, &caller()?, id).await,
         (
             _,
             ["orders"] | ["orders", _] | ["orders", _, "cancel" | "verify"] | ["orders", _, "verification", "resend"],
@@ -241,4 +239,3 @@ async fn cancel(deps: &IntakeDeps, caller: &Caller, raw_id: &str) -> Result<Resp
     }
     Err(unavailable("order kept changing during cancel"))
 }
-

@@ -67,8 +67,8 @@ pub(super) async fn submit(deps: &IntakeDeps, request: &Request, caller: &Caller
     let key = idempotency_key(request)?;
     let (body, canonical) = parse_body(deps, request)?;
     let now = deps.common.clock.now();
-    let asked = parse_order_request(&body, token_customer, &deps.settings.limits, now)
-        .map_err(Problem::invalid_fields)?;
+    let asked =
+        parse_order_request(&body, token_customer, &deps.settings.limits, now).map_err(Problem::invalid_fields)?;
     let submission = Submission {
         // Keys are scoped to the customer: two customers' clients may well pick the same key.
         key_hash: sha256_hex(format!("{}\n{key}", asked.customer_id).as_bytes()),
@@ -90,7 +90,12 @@ pub(super) async fn submit(deps: &IntakeDeps, request: &Request, caller: &Caller
         };
         let prepared = prepare(deps, &rules, &submission, draft, &context, now);
         let claim = store
-            .claim_key_and_create_order(&submission.key_hash, &prepared.record, &prepared.order, prepared.writes.clone())
+            .claim_key_and_create_order(
+                &submission.key_hash,
+                &prepared.record,
+                &prepared.order,
+                prepared.writes.clone(),
+            )
             .await
             .map_err(unavailable)?;
         match claim {

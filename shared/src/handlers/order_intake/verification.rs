@@ -69,7 +69,11 @@ pub(super) async fn verify(
     // code is refused, and the cancel is tried again.
     if verification.attempts_left == 0 {
         cancel_unverified(deps, &order, now).await?;
-        return Err(refused(StatusCode::CONFLICT, "verification-failed", "too many wrong codes; the order is cancelled"));
+        return Err(refused(
+            StatusCode::CONFLICT,
+            "verification-failed",
+            "too many wrong codes; the order is cancelled",
+        ));
     }
     if code_hash(id, &body.code) == verification.code_hash {
         if !store.release_to_received(id, OrderStatus::PendingVerification, now).await.map_err(unavailable)? {
@@ -91,7 +95,11 @@ pub(super) async fn verify(
     }
     if left == 0 {
         cancel_unverified(deps, &order, now).await?;
-        return Err(refused(StatusCode::CONFLICT, "verification-failed", "too many wrong codes; the order is cancelled"));
+        return Err(refused(
+            StatusCode::CONFLICT,
+            "verification-failed",
+            "too many wrong codes; the order is cancelled",
+        ));
     }
     Err(refused(StatusCode::BAD_REQUEST, "verification-code-wrong", format!("wrong code; {left} attempts left")))
 }

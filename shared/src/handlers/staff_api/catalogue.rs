@@ -39,7 +39,12 @@ pub(super) async fn read_item(deps: &StaffDeps, raw_sku: &str) -> Result<Respons
     Ok(json_response(StatusCode::OK, &item.ok_or_else(|| Problem::not_found("catalogue item"))?))
 }
 
-pub(super) async fn put_item(deps: &StaffDeps, request: &Request, who: &str, raw_sku: &str) -> Result<Response<Body>, Problem> {
+pub(super) async fn put_item(
+    deps: &StaffDeps,
+    request: &Request,
+    who: &str,
+    raw_sku: &str,
+) -> Result<Response<Body>, Problem> {
     let sku = sku(raw_sku)?;
     let body: ItemBody = json_body(request)?;
     let item = CatalogueItem {
@@ -88,7 +93,12 @@ struct ProfileBody {
     version: u32,
 }
 
-pub(super) async fn put_profile(deps: &StaffDeps, request: &Request, who: &str, raw_id: &str) -> Result<Response<Body>, Problem> {
+pub(super) async fn put_profile(
+    deps: &StaffDeps,
+    request: &Request,
+    who: &str,
+    raw_id: &str,
+) -> Result<Response<Body>, Problem> {
     let customer_id = customer_id(raw_id)?;
     let body: ProfileBody = json_body(request)?;
     let tier = body.tier.as_deref().map(parse_tier).transpose().map_err(|e| invalid("tier", e.code, e.detail))?;

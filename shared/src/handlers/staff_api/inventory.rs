@@ -51,7 +51,12 @@ struct WarehouseBody {
     priority: i32,
 }
 
-pub(super) async fn put_warehouse(deps: &StaffDeps, request: &Request, who: &str, raw_id: &str) -> Result<Response<Body>, Problem> {
+pub(super) async fn put_warehouse(
+    deps: &StaffDeps,
+    request: &Request,
+    who: &str,
+    raw_id: &str,
+) -> Result<Response<Body>, Problem> {
     let warehouse_id = warehouse_id(raw_id)?;
     let body: WarehouseBody = json_body(request)?;
     if body.name.trim().is_empty() || body.name.len() > 100 {
@@ -147,4 +152,3 @@ pub(super) async fn put_hold_policy(deps: &StaffDeps, request: &Request, who: &s
     info!(actor = %who, ?policy, "hold policy saved");
     Ok(json_response(StatusCode::OK, &serde_json::json!({ "policy": policy, "saved": true })))
 }
-

@@ -55,7 +55,12 @@ pub(super) async fn staff_order(deps: &StaffDeps, raw_id: &str) -> Result<Respon
 
 /// Approve or reject an order waiting for a person: one risk control held or froze, or a
 /// cash-on-delivery order awaiting review.
-pub(super) async fn decide(deps: &StaffDeps, who: &str, raw_id: &str, approve: bool) -> Result<Response<Body>, Problem> {
+pub(super) async fn decide(
+    deps: &StaffDeps,
+    who: &str,
+    raw_id: &str,
+    approve: bool,
+) -> Result<Response<Body>, Problem> {
     let store = &deps.common.store;
     let mut order = order(deps, raw_id).await?;
     let id = order.order_id;
@@ -70,7 +75,11 @@ pub(super) async fn decide(deps: &StaffDeps, who: &str, raw_id: &str, approve: b
         (OrderStatus::AwaitingReview, true) => (store.approve_cod(&order, who, now).await, OrderStatus::CodApproved),
         (OrderStatus::AwaitingReview, false) => (store.reject_cod(&order, who, now).await, OrderStatus::Cancelled),
         (status, _) => {
-            return Err(wrong_status("not-under-review", "Not under review", format!("the order is {}", status.as_str())))
+            return Err(wrong_status(
+                "not-under-review",
+                "Not under review",
+                format!("the order is {}", status.as_str()),
+            ))
         }
     };
     if !changed.map_err(unavailable)? {

@@ -39,7 +39,11 @@ pub(super) async fn accept(deps: &StaffDeps, who: &str, raw_id: &str) -> Result<
     }
     let now = deps.common.clock.now();
     if !deps.common.store.accept_mismatched_payment(&order, &review, who, now).await.map_err(unavailable)? {
-        return Err(wrong_status("no-payment-under-review", "No payment under review", "the payment was settled meanwhile"));
+        return Err(wrong_status(
+            "no-payment-under-review",
+            "No payment under review",
+            "the payment was settled meanwhile",
+        ));
     }
     info!(actor = %who, order_id = %order.order_id, "mismatched payment accepted");
     order.status = OrderStatus::Paid;
@@ -54,7 +58,11 @@ pub(super) async fn refund(deps: &StaffDeps, who: &str, raw_id: &str) -> Result<
     let review = under_review(&order)?;
     let now = deps.common.clock.now();
     if !deps.common.store.refund_mismatched_payment(&order, &review, who, now).await.map_err(unavailable)? {
-        return Err(wrong_status("no-payment-under-review", "No payment under review", "the payment was settled meanwhile"));
+        return Err(wrong_status(
+            "no-payment-under-review",
+            "No payment under review",
+            "the payment was settled meanwhile",
+        ));
     }
     info!(actor = %who, order_id = %order.order_id, "mismatched payment to be refunded; order cancelled");
     order.status = OrderStatus::Cancelled;
@@ -127,4 +135,3 @@ pub(super) async fn reconciliation(deps: &StaffDeps, request: &Request) -> Resul
     r.refund_rate = (succeeded > 0).then(|| r.refunds_requested as f64 / succeeded as f64);
     Ok(json_response(StatusCode::OK, &r))
 }
-

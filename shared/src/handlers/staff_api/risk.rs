@@ -33,4 +33,3 @@ pub(super) async fn put_rules(deps: &StaffDeps, request: &Request, who: &str) ->
         Err(crate::store::SaveRulesError::Store(err)) => Err(unavailable(err)),
     }
 }
-
