@@ -318,3 +318,41 @@ pub async fn deliver_payment(stack: &crate::Stack, event: &Value) -> (u16, Value
     let now = stack.clock.now().unix_timestamp();
     deliver_payment_signed(stack, event, crate::Stack::webhook_secret().as_bytes(), now).await
 }
+
+/// Save a rule document of one rule that gives every order `points`, thresholds as the sources
+/// (verify 80, review 100, freeze 120), through the staff route.
+pub async fn every_order_scores(stack: &crate::Stack, points: u32) {
+    let (_, current) = staff(&stack.staff(), "GET", "/admin/risk-rules", "/admin/risk-rules", None).await;
+    let doc = json!({
+        "version": current["rules"]["version"],
+        "thresholds": {"verify": 80, "review": 100, "freeze": 120},
+        "vip_min_tier": 4,
+        "rules": [{"id": "flat", "points": points, "when": {"kind": "amount_above", "minor": 1}}]
+    });
+    let (status, saved) = staff(&stack.staff(), "PUT", "/admin/risk-rules", "/admin/risk-rules", Some(doc)).await;
+    assert_eq!(status, 200, "{saved}");
+}
+
+/// Relay what the webhook stored, run the payment processor over everything that reached its
+/// queue, batch after batch, and relay what that changed; how many messages it processed.
+pub async fn process_payment_queue(
+    stack: &crate::Stack,
+    deps: &orderflow::handlers::payment_processor::ProcessorDeps,
+) -> usize {
+    const QUEUE: &str = "PaymentEventsQueue";
+    stack.relay().await;
+    let mut processed = 0;
+    loop {
+        let event = stack.receive(QUEUE, 10, 1).await;
+        if event.records.is_empty() {
+            break;
+        }
+        processed += event.records.len();
+        let response = orderflow::handlers::payment_processor::handle_batch(deps, event.clone()).await;
+        assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
+        stack.delete(QUEUE, &event.records).await;
+    }
+    assert!(processed > 0, "the stream carried something to the processor");
+    stack.relay().await;
+    processed
+}

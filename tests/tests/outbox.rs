@@ -10,8 +10,8 @@ use orderflow::handlers::order_intake;
 use orderflow::handlers::payment_processor::{self, handle_batch as process_payments};
 use orderflow::handlers::stock_reservation::handle_batch as reserve;
 use orderflow_tests::fixtures::{
-    cancel_order, customer, deliver_payment, from_own_customer, http_as, one_warehouse, order_body, payment_event,
-    read, reserved_orders, staff, submit, TestPublisher,
+    cancel_order, customer, deliver_payment, every_order_scores, from_own_customer, http_as, one_warehouse, order_body,
+    payment_event, read, reserved_orders, staff, submit, TestPublisher,
 };
 use orderflow_tests::outbox::{detail_types, BusObserver};
 use orderflow_tests::Stack;
@@ -50,18 +50,6 @@ async fn one_announced(bus: &BusObserver, id: &str, detail_type: &str) -> Value 
         events.iter().filter(|e| e["detail"]["order_id"] == id && e["detail-type"] == detail_type).collect();
     assert_eq!(matching.len(), 1, "one {detail_type} for {id}: {events:?}");
     matching[0].clone()
-}
-
-/// Save a rule document that gives every order `points`, so tests reach a risk disposition.
-async fn every_order_scores(stack: &Stack, points: u32) {
-    let (_, current) = staff(&stack.staff(), "GET", "/admin/risk-rules", "/admin/risk-rules", None).await;
-    let doc = json!({
-        "version": current["rules"]["version"],
-        "thresholds": {"verify": 80, "review": 100, "freeze": 120},
-        "vip_min_tier": 4,
-        "rules": [{"id": "flat", "points": points, "when": {"kind": "amount_above", "minor": 1}}]
-    });
-    assert_eq!(staff(&stack.staff(), "PUT", "/admin/risk-rules", "/admin/risk-rules", Some(doc)).await.0, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,11 +7,11 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use orderflow::clock::Clock;
 use orderflow::domain::{OrderId, OrderStatus};
 use orderflow::handlers::hold_expiry::sweep;
-use orderflow::handlers::payment_processor::{handle_batch, ProcessorDeps};
+use orderflow::handlers::payment_processor::handle_batch;
 use orderflow::store::HoldStatus;
 use orderflow_tests::fixtures::{
     deliver_payment as deliver, deliver_payment_signed as deliver_signed, http, one_warehouse, order_body,
-    payment_event as event, read, reserved_orders, staff,
+    payment_event as event, process_payment_queue, read, reserved_orders, staff,
 };
 use orderflow_tests::outbox::{detail_types, BusObserver};
 use orderflow_tests::Stack;
@@ -25,26 +25,6 @@ async fn seeded(units: i64) -> (Stack, Arc<orderflow::clock::ManualClock>) {
     let (stack, clock) = Stack::for_test().await;
     stack.seed(&one_warehouse(&[("TEA", units)])).await.unwrap();
     (stack, clock)
-}
-
-/// Relay what the webhook stored, run the processor over everything that reached its queue,
-/// batch after batch, and relay what that changed; how many messages it processed.
-async fn process_queue(stack: &Stack, deps: &ProcessorDeps) -> usize {
-    stack.relay().await;
-    let mut processed = 0;
-    loop {
-        let event = stack.receive(QUEUE, 10, 1).await;
-        if event.records.is_empty() {
-            break;
-        }
-        processed += event.records.len();
-        let response = handle_batch(deps, event.clone()).await;
-        assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
-        stack.delete(QUEUE, &event.records).await;
-    }
-    assert!(processed > 0, "the stream carried something to the processor");
-    stack.relay().await;
-    processed
 }
 
 /// What payment processing announced on the bus, in arrival order: the order's and the
@@ -116,7 +96,7 @@ async fn an_exact_payment_pays_the_order_and_a_repeat_delivery_is_a_no_op() {
     assert_eq!(deliver(&stack, &paid).await, (200, json!({"status": "accepted"})));
     assert_eq!(deliver(&stack, &paid).await, (200, json!({"status": "duplicate"})));
     let bus = stack.observe_bus().await;
-    assert_eq!(process_queue(&stack, &stack.payment_processor()).await, 1, "the duplicate went nowhere");
+    assert_eq!(process_payment_queue(&stack, &stack.payment_processor()).await, 1, "the duplicate went nowhere");
 
     let o = order(&stack, id).await;
     assert_eq!((o.status, o.payment_id.as_deref()), (OrderStatus::Paid, Some("pay_1")));
@@ -173,7 +153,7 @@ async fn a_wrong_amount_or_currency_flags_the_order_and_holds_its_stock_for_revi
         &event("payment.succeeded", &ids[1].to_string(), 3980, "USD", "pay_b", clock.now().unix_timestamp()),
     )
     .await;
-    process_queue(&stack, &stack.payment_processor()).await;
+    process_payment_queue(&stack, &stack.payment_processor()).await;
     for id in &ids {
         assert_eq!(order(&stack, *id).await.status, OrderStatus::PaymentMismatch);
     }
@@ -197,14 +177,14 @@ async fn a_failed_payment_is_recorded_and_the_customer_can_pay_again() {
     let mut failed = event("payment.failed", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp());
     failed["data"]["failure_reason"] = json!("card_declined");
     deliver(&stack, &failed).await;
-    process_queue(&stack, &deps).await;
+    process_payment_queue(&stack, &deps).await;
     let o = order(&stack, id).await;
     assert_eq!((o.status, o.last_payment_failure.as_deref()), (OrderStatus::AwaitingPayment, Some("card_declined")));
     assert_eq!(stack.stock("TEA", "HZ").await.reserved, 2, "the hold stays");
 
     deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_2", clock.now().unix_timestamp()))
         .await;
-    process_queue(&stack, &deps).await;
+    process_payment_queue(&stack, &deps).await;
     assert_eq!(order(&stack, id).await.status, OrderStatus::Paid);
     assert_eq!(outcomes(&bus).await, ["OrderPaid"]);
 }
@@ -219,7 +199,7 @@ async fn a_late_payment_takes_the_stock_again_when_it_is_still_there() {
     let bus = stack.observe_bus().await;
     deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp()))
         .await;
-    process_queue(&stack, &stack.payment_processor()).await;
+    process_payment_queue(&stack, &stack.payment_processor()).await;
     assert_eq!(order(&stack, id).await.status, OrderStatus::Paid);
     let tea = stack.stock("TEA", "HZ").await;
     assert_eq!((tea.available, tea.reserved, tea.sold), (8, 0, 2));
@@ -239,7 +219,7 @@ async fn a_late_payment_with_its_stock_gone_requires_a_refund() {
     let bus = stack.observe_bus().await;
     deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", clock.now().unix_timestamp()))
         .await;
-    process_queue(&stack, &stack.payment_processor()).await;
+    process_payment_queue(&stack, &stack.payment_processor()).await;
     assert_eq!(order(&stack, id).await.status, OrderStatus::RefundRequired);
     assert_eq!(outcomes(&bus).await, ["OrderExpired", "RefundRequested"], "the expiry, then the refund");
     let tea = stack.stock("TEA", "HZ").await;
@@ -254,13 +234,13 @@ async fn a_second_charge_for_a_paid_order_requests_a_refund_and_a_repeat_of_the_
     let deps = stack.payment_processor();
     let now = clock.now().unix_timestamp();
     deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", now)).await;
-    process_queue(&stack, &deps).await;
+    process_payment_queue(&stack, &deps).await;
     // The provider reports the same payment again under a new event id: nothing to do.
     deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_1", now)).await;
-    process_queue(&stack, &deps).await;
+    process_payment_queue(&stack, &deps).await;
     // A second, different payment: the customer was charged twice.
     deliver(&stack, &event("payment.succeeded", &id.to_string(), 3980, "CNY", "pay_2", now)).await;
-    process_queue(&stack, &deps).await;
+    process_payment_queue(&stack, &deps).await;
     assert_eq!(outcomes(&bus).await, ["OrderPaid", "RefundRequested"]);
     assert_eq!(stack.stock("TEA", "HZ").await.sold, 2);
 }
@@ -276,7 +256,7 @@ async fn a_payment_for_an_unknown_order_is_kept_and_shown_in_reconciliation() {
     let mut failed = event("payment.failed", &id.to_string(), 3980, "CNY", "pay_0", now);
     failed["data"]["failure_reason"] = json!("insufficient_funds");
     deliver(&stack, &failed).await;
-    process_queue(&stack, &deps).await;
+    process_payment_queue(&stack, &deps).await;
 
     let day = clock.now().date().to_string();
     let (status, report) = staff(

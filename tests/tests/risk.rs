@@ -6,7 +6,9 @@ use orderflow::clock::Clock;
 use orderflow::domain::OrderId;
 use orderflow::handlers::hold_expiry::sweep;
 use orderflow::handlers::order_intake::{self, IntakeDeps};
-use orderflow_tests::fixtures::{customer, http_as, one_warehouse, order_body, read, staff, submit};
+use orderflow_tests::fixtures::{
+    customer, every_order_scores, http_as, one_warehouse, order_body, read, staff, submit,
+};
 use orderflow_tests::outbox::detail_types;
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
@@ -27,19 +29,6 @@ fn with_address(mut body: Value, street: &str, number: &str) -> Value {
     body["shipping_address"]["street"] = json!(street);
     body["shipping_address"]["house_number"] = json!(number);
     body
-}
-
-/// Save a rule document of one rule that gives every order `points`, thresholds as the sources.
-async fn every_order_scores(stack: &Stack, points: u32) {
-    let (_, current) = staff(&stack.staff(), "GET", "/admin/risk-rules", "/admin/risk-rules", None).await;
-    let doc = json!({
-        "version": current["rules"]["version"],
-        "thresholds": {"verify": 80, "review": 100, "freeze": 120},
-        "vip_min_tier": 4,
-        "rules": [{"id": "flat", "points": points, "when": {"kind": "amount_above", "minor": 1}}]
-    });
-    let (status, saved) = staff(&stack.staff(), "PUT", "/admin/risk-rules", "/admin/risk-rules", Some(doc)).await;
-    assert_eq!(status, 200, "{saved}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
