@@ -260,3 +260,52 @@ async fn a_customer_who_cancels_most_orders_this_month_scores_for_it() {
         view["risk"]["fired"].as_array().unwrap().iter().map(|f| f["rule_id"].as_str().unwrap()).collect();
     assert!(fired.contains(&"cancel-rate"), "3 of 4 orders cancelled this month: {fired:?}");
 }
+
+/// The score and disposition of each of 20 orders from one device (each from an account of its
+/// own), fired one after another or all at once, sorted.
+async fn twenty_from_one_device(concurrently: bool) -> Vec<(u64, String)> {
+    let (stack, _) = stack().await;
+    let intake = stack.intake();
+    let bodies: Vec<Value> = (0..20)
+        .map(|i| {
+            let mut body = order_body(&[("TEA", 1)], "Zhejiang");
+            body["customer_id"] = json!(format!("cust-dev-{i}"));
+            body["device_id"] = json!("dev-shared");
+            body
+        })
+        .collect();
+    let mut accepted: Vec<Value> = Vec::new();
+    if concurrently {
+        let calls = bodies.iter().enumerate().map(|(i, body)| {
+            let (intake, body) = (intake.clone(), body.clone());
+            tokio::spawn(async move { submit(&intake, &format!("k-{i}"), &body).await })
+        });
+        for result in futures::future::join_all(calls).await {
+            let (status, body) = result.unwrap();
+            assert_eq!(status, 202, "{body}");
+            accepted.push(body);
+        }
+    } else {
+        for (i, body) in bodies.iter().enumerate() {
+            let (status, body) = submit(&intake, &format!("k-{i}"), body).await;
+            assert_eq!(status, 202, "{body}");
+            accepted.push(body);
+        }
+    }
+    let mut outcomes = Vec::new();
+    for order in accepted {
+        let risk = &staff_view(&stack, order["order_id"].as_str().unwrap()).await["risk"];
+        outcomes.push((risk["score"].as_u64().unwrap(), risk["disposition"].as_str().unwrap().to_owned()));
+    }
+    outcomes.sort();
+    outcomes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_orders_from_one_device_are_scored_as_if_sent_one_after_another() {
+    let sequential = twenty_from_one_device(false).await;
+    let distinct: std::collections::BTreeSet<&str> = sequential.iter().map(|(_, d)| d.as_str()).collect();
+    assert!(distinct.len() > 1, "the device's count moves the dispositions: {sequential:?}");
+    let concurrent = twenty_from_one_device(true).await;
+    assert_eq!(concurrent, sequential, "firing them at once dodges no rule");
+}

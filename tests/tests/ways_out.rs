@@ -76,7 +76,10 @@ async fn staff_accept_a_mismatched_amount_as_payment_and_the_units_are_sold() {
     assert_eq!((status, view["status"].as_str()), (200, Some("PAID")), "{view}");
     let stock = stack.stock("TEA", "HZ").await;
     assert_eq!((stock.available, stock.reserved, stock.sold), (8, 0, 2));
-    assert_eq!(audit_actions(&stack).await, [("payment.accept".into(), format!("orders/{id}"), "staff:ops-alice".into())]);
+    assert_eq!(
+        audit_actions(&stack).await,
+        [("payment.accept".into(), format!("orders/{id}"), "staff:ops-alice".into())]
+    );
     stack.relay().await;
     let events = bus.at_least(1).await;
     let paid = of_type(&events, "OrderPaid", id);
@@ -96,7 +99,10 @@ async fn staff_refund_a_mismatched_payment_the_order_is_cancelled_and_its_stock_
     assert_eq!((status, view["status"].as_str()), (200, Some("CANCELLED")), "{view}");
     let stock = stack.stock("TEA", "HZ").await;
     assert_eq!((stock.available, stock.reserved, stock.sold), (10, 0, 0));
-    assert_eq!(audit_actions(&stack).await, [("payment.refund".into(), format!("orders/{id}"), "staff:ops-alice".into())]);
+    assert_eq!(
+        audit_actions(&stack).await,
+        [("payment.refund".into(), format!("orders/{id}"), "staff:ops-alice".into())]
+    );
     stack.relay().await;
     let events = bus.at_least(2).await;
     let refunds = of_type(&events, "RefundRequested", id);
@@ -165,7 +171,10 @@ async fn staff_approve_cash_on_delivery_and_the_stock_stays_held_for_fulfilment(
     let path = format!("/admin/orders/{id}/approve");
     let (status, view) = staff_post(&stack, &path, "/admin/orders/{id}/approve").await;
     assert_eq!((status, view["status"].as_str()), (200, Some("COD_APPROVED")), "{view}");
-    assert_eq!(audit_actions(&stack).await, [("order.cod-approve".into(), format!("orders/{id}"), "staff:ops-alice".into())]);
+    assert_eq!(
+        audit_actions(&stack).await,
+        [("order.cod-approve".into(), format!("orders/{id}"), "staff:ops-alice".into())]
+    );
     stack.relay().await;
     let events = bus.at_least(1).await;
     let approved = of_type(&events, "CashOnDeliveryApproved", id);
@@ -187,7 +196,10 @@ async fn staff_reject_cash_on_delivery_and_its_stock_is_released() {
     assert_eq!((status, view["status"].as_str()), (200, Some("CANCELLED")), "{view}");
     let stock = stack.stock("TEA", "HZ").await;
     assert_eq!((stock.available, stock.reserved), (10, 0));
-    assert_eq!(audit_actions(&stack).await, [("order.cod-reject".into(), format!("orders/{id}"), "staff:ops-alice".into())]);
+    assert_eq!(
+        audit_actions(&stack).await,
+        [("order.cod-reject".into(), format!("orders/{id}"), "staff:ops-alice".into())]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
