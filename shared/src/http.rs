@@ -14,17 +14,22 @@ pub struct Problem {
     pub status: u16,
     pub code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
+    pub field: Option<Box<str>>,
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// RFC 9457 extension members: what a client needs to act on the problem (the current
     /// prices after a price change, say).
-    #[serde(flatten, skip_serializing_if = "serde_json::Map::is_empty")]
-    pub extensions: serde_json::Map<String, serde_json::Value>,
+    /// (Boxed: a problem travels in every handler's `Result`, and most have none.)
+    #[serde(flatten, skip_serializing_if = "no_extensions")]
+    pub extensions: Box<serde_json::Map<String, serde_json::Value>>,
     /// Seconds for the `Retry-After` header, when waiting helps.
     #[serde(skip)]
-    pub retry_after: Option<u64>,
+    pub retry_after: Option<u32>,
+}
+
+fn no_extensions(extensions: &serde_json::Map<String, serde_json::Value>) -> bool {
+    extensions.is_empty()
 }
 
 impl Problem {
@@ -36,7 +41,7 @@ impl Problem {
             field: None,
             detail: detail.into(),
             errors: Vec::new(),
-            extensions: serde_json::Map::new(),
+            extensions: Box::default(),
             retry_after: None,
         }
     }
@@ -44,7 +49,7 @@ impl Problem {
     /// A 429: a limit was reached; `retry_after` seconds from now the request may succeed.
     pub fn too_many(code: &'static str, detail: impl Into<String>, retry_after: u64) -> Self {
         let mut problem = Self::new(StatusCode::TOO_MANY_REQUESTS, code, "Too many requests", detail);
-        problem.retry_after = Some(retry_after.max(1));
+        problem.retry_after = Some(u32::try_from(retry_after).unwrap_or(u32::MAX).max(1));
         problem
     }
 
@@ -54,7 +59,7 @@ impl Problem {
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
+        self.field = Some(field.into().into_boxed_str());
         self
     }
 

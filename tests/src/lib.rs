@@ -300,3 +300,19 @@ impl Stack {
             .unwrap_or_else(|| panic!("no stock for {sku} in {warehouse}"))
     }
 }
+
+#[cfg(test)]
+mod seed_tests {
+    use super::Seed;
+
+    #[test]
+    fn the_local_seed_prices_every_stocked_sku_with_an_item_staff_could_save() {
+        let seed = Seed::load(&crate::emulators::repo_root().join("infra/local-seed.json")).unwrap();
+        for stock in &seed.stock {
+            let item = seed.catalogue.iter().find(|item| item.sku == stock.sku);
+            let item = item.unwrap_or_else(|| panic!("{} is stocked but not in the catalogue", stock.sku));
+            item.validate().unwrap_or_else(|e| panic!("{}: {e:?}", item.sku));
+        }
+        assert!(seed.customers.iter().any(|c| c.tier.is_some()), "the demo has a ranked customer");
+    }
+}

@@ -147,7 +147,7 @@ impl Store {
         } else {
             put.condition_expression("version = :replaces").expression_attribute_values(":replaces", n(replaces))
         };
-        let action = format!("{}.save", entity);
+        let action = format!("{}.save", kebab(entity));
         let audit = self.audit_record(actor, &action, subject, before, Some(saved), now);
         let result = self
             .client
@@ -163,5 +163,26 @@ impl Store {
                 other => Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string())),
             },
         }
+    }
+}
+
+/// `CatalogueItem` → `catalogue-item`: audit actions are named as the risk rules' are.
+fn kebab(entity: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in entity.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('-');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn audit_actions_name_the_entity_in_kebab_case() {
+        assert_eq!(super::kebab("CatalogueItem"), "catalogue-item");
+        assert_eq!(super::kebab("CustomerProfile"), "customer-profile");
     }
 }

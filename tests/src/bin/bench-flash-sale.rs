@@ -104,12 +104,17 @@ type Outcome = (OrderStatus, Duration, Duration);
 /// `orders` orders of one unit of `sku`, each from its own customer and device (this measures
 /// stock, not risk), from `clients` concurrent clients; each followed to its final status.
 async fn place_orders(api: &ApiClient, observer: &Store, sku: &str, orders: usize, clients: usize) -> Vec<Outcome> {
+    // The shop backend submits for its customers (the body names each), as a storefront's
+    // server would during a sale.
+    let shop =
+        serde_json::json!({"kind": "service", "client_id": "shop", "scopes": [orderflow::auth::ON_BEHALF_SCOPE]});
+    let token = Arc::new(api.bearer(shop).await.expect("a token from the local issuer"));
     let next = Arc::new(AtomicUsize::new(0));
     let body = order_body(&[(sku, 1)], "Zhejiang");
     let prefix = format!("{sku}-{}", ulid::Ulid::new());
     let workers = (0..clients).map(|_| {
-        let (api, observer, next, body, prefix) =
-            (api.clone(), observer.clone(), next.clone(), body.clone(), prefix.clone());
+        let (api, observer, next, body, prefix, token) =
+            (api.clone(), observer.clone(), next.clone(), body.clone(), prefix.clone(), token.clone());
         tokio::spawn(async move {
             let mut results = Vec::new();
             loop {
@@ -119,7 +124,11 @@ async fn place_orders(api: &ApiClient, observer: &Store, sku: &str, orders: usiz
                 }
                 let key = format!("{prefix}-{i}");
                 let sent = Instant::now();
-                let headers = [("content-type", "application/json"), ("idempotency-key", key.as_str())];
+                let headers = [
+                    ("content-type", "application/json"),
+                    ("idempotency-key", key.as_str()),
+                    ("authorization", token.as_str()),
+                ];
                 let (status, accepted) = api
                     .call("POST", "/orders", &headers, Some(from_own_customer(&body).to_string()))
                     .await
@@ -170,7 +179,7 @@ async fn main() -> Result<(), String> {
         ]
     }))
     .map_err(|e| e.to_string())?;
-    stack.seed(&seed).await?;
+    stack.seed(&seed.priced_at(orderflow_tests::fixtures::TEST_PRICE_MINOR, &[])).await?;
     // Reads for measuring go through a client the call counter does not see.
     let observer = Store::new(
         aws_sdk_dynamodb::Client::new(&sdk_config(&stack.dynamodb_endpoint).await),
