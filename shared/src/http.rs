@@ -28,6 +28,9 @@ pub struct Problem {
     pub retry_after: Option<u32>,
 }
 
+/// 409s that mean "someone else was writing the same thing": retry as is.
+const RETRYABLE_CONFLICTS: [&str; 2] = ["request-in-progress", "verification-busy"];
+
 fn no_extensions(extensions: &serde_json::Map<String, serde_json::Value>) -> bool {
     extensions.is_empty()
 }
@@ -116,9 +119,10 @@ impl Problem {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = json_response(status, &Wire { type_uri: self.type_uri(), problem: &self });
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
-        let retry_after = self
-            .retry_after
-            .or((status == StatusCode::SERVICE_UNAVAILABLE || status == StatusCode::CONFLICT).then_some(1));
+        // Only where the same request may succeed on its own a moment later: not after a price
+        // change or a decision already taken.
+        let retryable = status == StatusCode::SERVICE_UNAVAILABLE || RETRYABLE_CONFLICTS.contains(&self.code);
+        let retry_after = self.retry_after.or(retryable.then_some(1));
         if let Some(seconds) = retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
@@ -153,6 +157,17 @@ pub fn segments(path: &str) -> Vec<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_conflicts_that_clear_by_themselves_say_when_to_retry() {
+        let conflict = |code| Problem::new(StatusCode::CONFLICT, code, "t", "d").into_response();
+        assert_eq!(conflict("request-in-progress").headers()[header::RETRY_AFTER], "1");
+        assert!(conflict("price-changed").headers().get(header::RETRY_AFTER).is_none());
+        assert_eq!(
+            Problem::too_many("verification-resend-too-soon", "d", 42).into_response().headers()[header::RETRY_AFTER],
+            "42"
+        );
+    }
 
     #[test]
     fn invalid_fields_lead_with_the_first() {

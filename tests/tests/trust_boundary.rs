@@ -256,3 +256,34 @@ async fn numbers_chosen_to_overflow_are_400s_and_change_nothing() {
     let (_, after) = staff("GET", "/admin/risk-rules", "/admin/risk-rules", None).await;
     assert_eq!(after["rules"]["version"], current["rules"]["version"], "no rule document was saved");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_guesses_compares_no_more_codes_than_the_attempts_allow() {
+    let (stack, _) = seeded().await;
+    every_order_scores(&stack, 85).await;
+    let (_, pending) = submit(&stack.intake(), "guess", &order_body(&[("TEA", 1)], "Zhejiang")).await;
+    let id = pending["order_id"].as_str().unwrap().to_owned();
+    let code = stack.notifier.code_for(OrderId::parse(&id).unwrap()).unwrap();
+    let wrong: Vec<String> = (0..1_000_000).map(|n| format!("{n:06}")).filter(|c| *c != code).take(30).collect();
+    let path = format!("/orders/{id}/verify");
+    let guesses = wrong.into_iter().map(|guess| {
+        let (intake, path) = (stack.intake(), path.clone());
+        tokio::spawn(async move {
+            let headers = [("content-type", "application/json")];
+            let body = Some(json!({"code": guess}).to_string());
+            let request = http_as(Some(customer("cust-42")), "POST", &path, "/orders/{id}/verify", &headers, body);
+            read(&order_intake::handle(&intake, request).await.unwrap())
+        })
+    });
+    let answers: Vec<(u16, Value)> = futures::future::join_all(guesses).await.into_iter().map(Result::unwrap).collect();
+    let compared = answers
+        .iter()
+        .filter(|(_, p)| matches!(p["code"].as_str(), Some("verification-code-wrong" | "verification-failed")))
+        .count();
+    assert!(compared <= 5, "{compared} codes compared: {answers:?}");
+    let order = order_of(&stack, &id).await;
+    match order.verification {
+        Some(left) => assert_eq!(left.attempts_left as usize, 5 - compared, "every compared code was counted"),
+        None => assert_eq!(order.status, OrderStatus::Cancelled, "out of attempts"),
+    }
+}

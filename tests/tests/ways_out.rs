@@ -278,3 +278,78 @@ async fn a_payment_that_arrives_before_a_rejection_is_refunded() {
     assert_eq!(status_of(&stack, id).await, OrderStatus::Rejected);
     assert_eq!(stack.stock("TEA", "HZ").await.available, 1, "and no stock moved");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mismatched_payment_reported_again_is_refunded_once_whatever_staff_decide() {
+    let (stack, _) = seeded(10).await;
+    let id = mismatched(&stack).await;
+    let bus = stack.observe_bus().await;
+    // The provider reports the same payment again under a new event id, before and after the
+    // ruling.
+    pay(&stack, id, 3_900, "CNY", "pay_short").await;
+    process_payment_queue(&stack, &stack.payment_processor()).await;
+    assert_eq!(status_of(&stack, id).await, OrderStatus::PaymentMismatch, "still under review");
+    let (path, route) = (format!("/admin/orders/{id}/payment/refund"), "/admin/orders/{id}/payment/refund");
+    assert_eq!(staff_post(&stack, &path, route).await.0, 200);
+    stack.relay().await;
+    pay(&stack, id, 3_900, "CNY", "pay_short").await;
+    process_payment_queue(&stack, &stack.payment_processor()).await;
+    assert_eq!(status_of(&stack, id).await, OrderStatus::Cancelled);
+    let events = bus.at_least(2).await;
+    assert_eq!(of_type(&events, "RefundRequested", id).len(), 1, "one refund for one payment: {events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approved_cash_on_delivery_order_can_still_be_rejected_and_a_rejected_one_is_not_revived_by_paying_online() {
+    let (stack, clock) = seeded(10).await;
+    let id = reserved_orders(&stack, 1, &cash_on_delivery()).await[0];
+    let approve = format!("/admin/orders/{id}/approve");
+    assert_eq!(staff_post(&stack, &approve, "/admin/orders/{id}/approve").await.0, 200);
+    let reject = format!("/admin/orders/{id}/reject");
+    let (status, view) = staff_post(&stack, &reject, "/admin/orders/{id}/reject").await;
+    assert_eq!((status, view["status"].as_str()), (200, Some("CANCELLED")), "{view}");
+    assert_eq!(stack.stock("TEA", "HZ").await.available, 10, "its stock is back");
+    let bus = stack.observe_bus().await;
+    let now = stack.clock.now().unix_timestamp();
+    let online = payment_event("payment.succeeded", &id.to_string(), 3_980, "CNY", "pay_online", now);
+    assert_eq!(deliver_payment(&stack, &online).await.0, 200);
+    process_payment_queue(&stack, &stack.payment_processor()).await;
+    assert_ne!(status_of(&stack, id).await, OrderStatus::Paid, "the staff decision stands");
+    assert_eq!(stack.stock("TEA", "HZ").await.available, 10);
+    let events = bus.at_least(1).await;
+    assert_eq!(of_type(&events, "RefundRequested", id).len(), 1, "the payment goes back: {events:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_verified_order_reservation_never_decides_is_cancelled_at_its_deadline_and_its_early_payment_refunded() {
+    let (stack, clock) = seeded(10).await;
+    orderflow_tests::fixtures::every_order_scores(&stack, 85).await;
+    let (_, pending) = submit(&stack.intake(), "verify-me", &order_body(&[("TEA", 2)], "Zhejiang")).await;
+    let id = OrderId::parse(pending["order_id"].as_str().unwrap()).unwrap();
+    let code = stack.notifier.code_for(id).unwrap();
+    let verify = orderflow_tests::fixtures::http_as(
+        Some(orderflow_tests::fixtures::customer("cust-42")),
+        "POST",
+        &format!("/orders/{id}/verify"),
+        "/orders/{id}/verify",
+        &[("content-type", "application/json")],
+        Some(json!({"code": code}).to_string()),
+    );
+    let intake = stack.intake();
+    assert_eq!(orderflow::handlers::order_intake::handle(&intake, verify).await.unwrap().status(), 200);
+    pay(&stack, id, 3_980, "CNY", "pay_parked").await;
+    process_payment_queue(&stack, &stack.payment_processor()).await;
+    assert_eq!(status_of(&stack, id).await, OrderStatus::Received, "parked, waiting for reservation");
+    // Its OrderReceived is dead-lettered: reservation never decides it.
+    stack.drain("StockReservationQueue").await;
+    let bus = stack.observe_bus().await;
+    clock.advance(Duration::minutes(61));
+    let report = sweep(&stack.expiry(), None).await.unwrap();
+    assert_eq!(report.unreserved_cancelled, 1, "{report:?}");
+    assert_eq!(status_of(&stack, id).await, OrderStatus::Cancelled);
+    process_payment_queue(&stack, &stack.payment_processor()).await;
+    let events = bus.at_least(2).await;
+    let refunds = of_type(&events, "RefundRequested", id);
+    assert_eq!(refunds.len(), 1, "the parked payment goes back: {events:?}");
+    assert_eq!(refunds[0]["detail"]["payment_id"], "pay_parked");
+}

@@ -97,7 +97,7 @@ impl OrderStatus {
                 (Expired, Sweeper),
             ],
             AwaitingReview => &[(CodApproved, Staff), (Cancelled, Staff), (Cancelled, Customer), (Expired, Sweeper)],
-            CodApproved => &[(Cancelled, Customer), (Paid, Courier)],
+            CodApproved => &[(Cancelled, Customer), (Cancelled, Staff), (Paid, Courier)],
             PaymentMismatch => &[(Paid, Staff), (Paid, Payment), (Cancelled, Staff)],
             // A payment that arrives after the hold ended: re-served, or refunded.
             Expired | Cancelled => &[(Paid, Payment), (RefundRequired, Payment)],
@@ -224,6 +224,10 @@ pub struct Order {
     /// The payment under review while the order is PAYMENT_MISMATCH.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_under_review: Option<super::payment::PaymentUnderReview>,
+    /// Payments ruled on while the order was PAYMENT_MISMATCH (accepted, or to be refunded): the
+    /// provider re-reporting one under a new event id changes nothing and refunds nothing again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ruled_payments: Vec<String>,
     /// Payments that arrived while the order was still RECEIVED: kept in the inbox (PARKED) and
     /// applied once the order moves on (ParkedPaymentsDue).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -258,6 +262,13 @@ pub struct Verification {
 }
 
 impl Order {
+    /// Whether `payment_id` was already dealt with as this order's mismatched payment: under
+    /// review now, or ruled on.
+    pub fn has_reviewed_payment(&self, payment_id: &str) -> bool {
+        self.payment_under_review.as_ref().is_some_and(|review| review.payment_id == payment_id)
+            || self.ruled_payments.iter().any(|ruled| ruled == payment_id)
+    }
+
     /// A validated draft becomes an order: its id, RECEIVED, stamped with when we got it.
     pub fn receive(
         draft: super::request::OrderDraft,
@@ -287,6 +298,7 @@ impl Order {
             payment_id: None,
             paid_minor: None,
             payment_under_review: None,
+            ruled_payments: Vec::new(),
             parked_payments: Vec::new(),
             last_payment_failure: None,
             risk: None,

@@ -20,7 +20,7 @@
 
 use super::{partial_batch_failures, Common};
 use crate::domain::payment::{PaymentEvent, PaymentEventType, PaymentKey, PaymentUnderReview};
-use crate::domain::{Currency, Order, OrderId, OrderStatus};
+use crate::domain::{Currency, Order, OrderId, OrderStatus, PaymentMethod};
 use crate::store::{CancelCause, InboxStatus, OrderChange, Resolution, ResolveError, SettledBy, StoreError};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use serde::Deserialize;
@@ -173,6 +173,11 @@ async fn decide(
         return Ok(Decision::Resolve(resolution, Vec::new()));
     };
     let id = order.order_id;
+    if order.has_reviewed_payment(payment_id) {
+        // The provider re-reported the mismatched payment under a new event id: it is under
+        // review, or was accepted or refunded already.
+        return Ok(Decision::Resolve(Resolution::AlreadyApplied, Vec::new()));
+    }
     if event.event_type != PaymentEventType::Succeeded {
         let reason =
             event.data.failure_reason.clone().unwrap_or_else(|| format!("{:?}", event.event_type).to_lowercase());
@@ -228,6 +233,13 @@ async fn decide(
             (Resolution::AlreadyApplied, Vec::new())
         }
         OrderStatus::Paid => (Resolution::DuplicateCharge, vec![refunds()]),
+        // A cash-on-delivery order was never to be paid online: one that expired in review or
+        // that staff rejected is not revived by a payment (that would undo the decision).
+        OrderStatus::Expired | OrderStatus::Cancelled if order.payment_method == PaymentMethod::CashOnDelivery => {
+            let mut change = store.refund_required_change(id, order.status, payment_id, now);
+            change.push(refunds());
+            (Resolution::RefundRequired { reason: "cash-on-delivery order paid online".into() }, change)
+        }
         OrderStatus::Expired | OrderStatus::Cancelled => {
             let allocations = order.reserved_allocations();
             let levels = if allocations.is_empty() || !exact {

@@ -86,18 +86,8 @@ impl Store {
         actor: &str,
         now: OffsetDateTime,
     ) -> Result<CatalogueItem, SaveError> {
-        let before = self.catalogue_item(&item.sku).await?;
-        let saved = CatalogueItem { version: item.version + 1, ..item.clone() };
         let subject = format!("catalogue/{}", item.sku);
-        let key = keys::catalogue(&item.sku);
-        if !self
-            .save_versioned(key, "CatalogueItem", &saved, item.version, before.as_ref(), actor, &subject, now)
-            .await?
-        {
-            let current = self.catalogue_item(&item.sku).await?.map_or(0, |i| i.version);
-            return Err(SaveError::VersionConflict { current });
-        }
-        Ok(saved)
+        self.save_next_version(keys::catalogue(&item.sku), item, actor, &subject, now).await
     }
 
     pub async fn customer_profile(&self, customer: &CustomerId) -> Result<Option<CustomerProfile>, StoreError> {
@@ -112,16 +102,27 @@ impl Store {
         actor: &str,
         now: OffsetDateTime,
     ) -> Result<CustomerProfile, SaveError> {
-        let before = self.customer_profile(&profile.customer_id).await?;
-        let saved = CustomerProfile { version: profile.version + 1, ..profile.clone() };
         let subject = format!("customers/{}", profile.customer_id);
-        let key = keys::customer_profile(&profile.customer_id);
-        if !self
-            .save_versioned(key, "CustomerProfile", &saved, profile.version, before.as_ref(), actor, &subject, now)
-            .await?
-        {
-            let current = self.customer_profile(&profile.customer_id).await?.map_or(0, |p| p.version);
-            return Err(SaveError::VersionConflict { current });
+        self.save_next_version(keys::customer_profile(&profile.customer_id), profile, actor, &subject, now).await
+    }
+
+    /// Save `record` one version past the one it names, if that is still the stored one; else
+    /// the conflict with the stored version.
+    async fn save_next_version<T: Versioned>(
+        &self,
+        (pk, sk): (String, String),
+        record: &T,
+        actor: &str,
+        subject: &str,
+        now: OffsetDateTime,
+    ) -> Result<T, SaveError> {
+        let before: Option<T> = self.get(pk.clone(), sk.clone(), T::ENTITY).await?;
+        // Saturating: a client naming u32::MAX gets the conflict below, not an overflow.
+        let saved = record.with_version(record.version().saturating_add(1));
+        let key = (pk.clone(), sk.clone());
+        if !self.save_versioned(key, T::ENTITY, &saved, record.version(), before.as_ref(), actor, subject, now).await? {
+            let current: Option<T> = self.get(pk, sk, T::ENTITY).await?;
+            return Err(SaveError::VersionConflict { current: current.map_or(0, |c| c.version()) });
         }
         Ok(saved)
     }
@@ -163,6 +164,34 @@ impl Store {
                 other => Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string())),
             },
         }
+    }
+}
+
+/// What staff keep as numbered versions, each save naming the version it replaces.
+trait Versioned: Serialize + serde::de::DeserializeOwned {
+    /// The item's `entity` attribute (and, in kebab case, its audit action's name).
+    const ENTITY: &'static str;
+    fn version(&self) -> u32;
+    fn with_version(&self, version: u32) -> Self;
+}
+
+impl Versioned for CatalogueItem {
+    const ENTITY: &'static str = "CatalogueItem";
+    fn version(&self) -> u32 {
+        self.version
+    }
+    fn with_version(&self, version: u32) -> Self {
+        Self { version, ..self.clone() }
+    }
+}
+
+impl Versioned for CustomerProfile {
+    const ENTITY: &'static str = "CustomerProfile";
+    fn version(&self) -> u32 {
+        self.version
+    }
+    fn with_version(&self, version: u32) -> Self {
+        Self { version, ..self.clone() }
     }
 }
 

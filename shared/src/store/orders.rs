@@ -306,12 +306,20 @@ impl Store {
     /// available. The order change comes first.
     pub fn cancel_change(&self, order: &Order, cause: CancelCause, now: OffsetDateTime) -> Vec<TransactWriteItem> {
         debug_assert!(order.status.can_become(OrderStatus::Cancelled));
-        let order_update = self
-            .update(keys::order(order.order_id))
-            .update_expression(format!(
-                "SET #status = :cancelled, updated_at = :now REMOVE {}, payment_under_review {NEXT_VERSION}",
-                super::waiting::QUEUE
-            ))
+        // A payment under review that goes with the cancel (staff refunded it) is ruled on.
+        let ruled = order.payment_under_review.as_ref().map(|review| review.payment_id.as_str());
+        let set = match ruled {
+            Some(_) => format!("SET #status = :cancelled, updated_at = :now, {}", super::payment_review::RULED),
+            None => "SET #status = :cancelled, updated_at = :now".to_owned(),
+        };
+        let mut order_update = self.update(keys::order(order.order_id));
+        if let Some(payment_id) = ruled {
+            order_update = order_update
+                .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+                .expression_attribute_values(":ruled", AttributeValue::L(vec![s(payment_id)]));
+        }
+        let order_update = order_update
+            .update_expression(format!("{set} REMOVE {}, payment_under_review {NEXT_VERSION}", super::waiting::QUEUE))
             .condition_expression("#status = :seen")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":cancelled", status(OrderStatus::Cancelled))

@@ -20,6 +20,10 @@ pub enum SettledBy<'a> {
     FurtherPayment { payment_id: &'a str },
 }
 
+/// The SET clause that records the payment under review (`:ruled`, a one-item list; `:none`, an
+/// empty one) as ruled on, when it leaves review.
+pub(super) const RULED: &str = "ruled_payments = list_append(if_not_exists(ruled_payments, :none), :ruled)";
+
 impl Store {
     /// AWAITING_PAYMENT → PAYMENT_MISMATCH, with the payment under review on the order. The units
     /// stay held for review, out of the expiring-holds index so the sweeper does not release
@@ -65,10 +69,12 @@ impl Store {
             .expression_attribute_values(":to", status(OrderStatus::Paid))
             .expression_attribute_values(":from", status(OrderStatus::PaymentMismatch))
             .expression_attribute_values(":reviewed", s(review.payment_id.as_str()))
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":ruled", AttributeValue::L(vec![s(review.payment_id.as_str())]))
             .expression_attribute_values(":payment", s(payment_id))
             .expression_attribute_values(":now", timestamp(now))
             .expression_attribute_values(":one", one());
-        let mut set = String::from("SET #status = :to, payment_id = :payment, updated_at = :now");
+        let mut set = format!("SET #status = :to, payment_id = :payment, updated_at = :now, {RULED}");
         if let Some(paid) = paid_minor.filter(|paid| *paid != order.total_minor) {
             set.push_str(", paid_minor = :paid");
             update = update.expression_attribute_values(":paid", n(paid));

@@ -69,7 +69,11 @@ impl Store {
         let order = self
             .update(keys::order(id))
             .update_expression(format!("SET verification = :next {NEXT_VERSION}"))
-            .condition_expression("#status = :pending AND verification.code_hash = :seen")
+            // The attempts too: a wrong code counted meanwhile must not be given back.
+            .condition_expression(
+                "#status = :pending AND verification.code_hash = :seen AND verification.attempts_left = :attempts",
+            )
+            .expression_attribute_values(":attempts", n(seen.attempts_left))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":next", attr(next))
             .expression_attribute_values(":seen", s(seen.code_hash.as_str()))

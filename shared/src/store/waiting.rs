@@ -36,22 +36,31 @@ pub(crate) fn entry(order: &Order, buckets: u32, since: OffsetDateTime) -> Optio
 
 impl Store {
     /// A held order (verified, or approved by staff) goes on to reservation: RECEIVED, out of
-    /// the risk queue. Its OrderReceived comes from the stream.
+    /// the risk queue and into the reservation bucket with its deadline from now, so the sweeper
+    /// cancels it (and a payment parked on it is refunded) if reservation never decides it. Its
+    /// OrderReceived comes from the stream.
     pub async fn release_to_received(
         &self,
         id: OrderId,
         from: OrderStatus,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        let bucket = keys::reservation_bucket(id.bucket(self.expiry_buckets));
+        let deadline = (now + RESERVATION_DEADLINE).unix_timestamp();
         self.update_if(
             keys::order(id),
-            &format!("SET #status = :received, updated_at = :now REMOVE verification, {QUEUE} {NEXT_VERSION}"),
+            &format!(
+                "SET #status = :received, updated_at = :now, {QUEUE} = :queue, {UNTIL} = :until \
+                 REMOVE verification {NEXT_VERSION}"
+            ),
             "#status = :from",
             &[("#status", "status")],
             vec![
                 (":received", status(OrderStatus::Received)),
                 (":from", status(from)),
                 (":now", timestamp(now)),
+                (":queue", s(bucket)),
+                (":until", n(deadline)),
                 (":one", one()),
             ],
         )

@@ -75,15 +75,9 @@ pub(super) async fn verify(
             "too many wrong codes; the order is cancelled",
         ));
     }
-    if code_hash(id, &body.code) == verification.code_hash {
-        if !store.release_to_received(id, OrderStatus::PendingVerification, now).await.map_err(unavailable)? {
-            return Err(not_awaiting("the order moved on meanwhile"));
-        }
-        order.status = OrderStatus::Received;
-        order.verification = None;
-        info!(order_id = %id, "order verified");
-        return Ok(json_response(StatusCode::OK, &OrderView::from(&order)));
-    }
+    // Every attempt is counted before the code is compared, under the count it read: of
+    // concurrent guesses one is compared and the rest are told to try again, uncompared, so a
+    // burst tests no more codes than the attempts allow.
     let left = verification.attempts_left.saturating_sub(1);
     if !store.spend_verification_attempt(id, verification.attempts_left).await.map_err(unavailable)? {
         return Err(Problem::new(
@@ -92,6 +86,15 @@ pub(super) async fn verify(
             "Try again",
             "another attempt was counted meanwhile",
         ));
+    }
+    if code_hash(id, &body.code) == verification.code_hash {
+        if !store.release_to_received(id, OrderStatus::PendingVerification, now).await.map_err(unavailable)? {
+            return Err(not_awaiting("the order moved on meanwhile"));
+        }
+        order.status = OrderStatus::Received;
+        order.verification = None;
+        info!(order_id = %id, "order verified");
+        return Ok(json_response(StatusCode::OK, &OrderView::from(&order)));
     }
     if left == 0 {
         cancel_unverified(deps, &order, now).await?;
@@ -120,6 +123,10 @@ fn until_tomorrow(now: OffsetDateTime) -> u64 {
 /// Which limit, if any, stops another code now.
 fn resend_limit(deps: &IntakeDeps, verification: &Verification, now: OffsetDateTime) -> Result<(), Problem> {
     let settings = &deps.settings;
+    if now.unix_timestamp() > verification.expires_at {
+        // The sweeper cancels the order; another code would be dead on arrival.
+        return Err(refused(StatusCode::CONFLICT, "verification-expired", "the code expired; the order is cancelled"));
+    }
     if verification.resends >= settings.resends_per_order {
         // Waiting does not bring another code for this order; the header says when its current
         // code, and with it the order's verification, runs out.

@@ -1,7 +1,8 @@
 //! Function staff-api (API Gateway HTTP API, routes under /admin behind the JWT authorizer). A
 //! staff token's groups or a machine token's scopes must allow the route ([`Caller`]); every
-//! change names its actor, and the ones that touch orders, prices and tiers are audited in the
-//! same transaction.
+//! change names its actor in the log. Saves of the catalogue, customer profiles and risk rules,
+//! cash-on-delivery decisions and payment rulings are audited in the same transaction; stock,
+//! warehouse, hold-policy and risk-review decisions are not yet (the audit-trail issue).
 //!
 //! - [`inventory`]: warehouses, stock per (SKU, warehouse), the hold policy.
 //! - [`catalogue`]: catalogue items (prices, sale windows, flags) and customer profiles (tiers).

@@ -4,7 +4,7 @@
 //! - `GET  /admin/orders/{id}`: an order as staff see it (with its risk assessment)
 //! - `POST /admin/orders/{id}/approve|reject`: a held or frozen order on to reservation, or
 //!   rejected; a cash-on-delivery order awaiting review approved for fulfilment (audited), or
-//!   cancelled with its stock released (audited)
+//!   cancelled with its stock released (audited), as an approved one still may be
 
 use super::{order_id, unavailable, wrong_status, StaffDeps};
 use crate::domain::{Order, OrderStatus};
@@ -73,7 +73,11 @@ pub(super) async fn decide(
             (store.reject_after_review(id, order.status, now).await, OrderStatus::Rejected)
         }
         (OrderStatus::AwaitingReview, true) => (store.approve_cod(&order, who, now).await, OrderStatus::CodApproved),
-        (OrderStatus::AwaitingReview, false) => (store.reject_cod(&order, who, now).await, OrderStatus::Cancelled),
+        // Rejecting an approved order is the way out before fulfilment picks it up (fraud found
+        // later, say): its stock would otherwise stay held until the courier reports.
+        (OrderStatus::AwaitingReview | OrderStatus::CodApproved, false) => {
+            (store.reject_cod(&order, who, now).await, OrderStatus::Cancelled)
+        }
         (status, _) => {
             return Err(wrong_status(
                 "not-under-review",
