@@ -301,7 +301,7 @@ async fn a_mismatched_payment_reported_again_is_refunded_once_whatever_staff_dec
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approved_cash_on_delivery_order_can_still_be_rejected_and_a_rejected_one_is_not_revived_by_paying_online() {
-    let (stack, clock) = seeded(10).await;
+    let (stack, _) = seeded(10).await;
     let id = reserved_orders(&stack, 1, &cash_on_delivery()).await[0];
     let approve = format!("/admin/orders/{id}/approve");
     assert_eq!(staff_post(&stack, &approve, "/admin/orders/{id}/approve").await.0, 200);
