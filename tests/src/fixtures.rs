@@ -52,7 +52,8 @@ pub fn http_as(
     })
 }
 
-fn claims(pairs: &[(&str, &str)]) -> VerifiedClaims {
+/// Verified claims of `pairs`, with the scopes of its `scope` claim, as the authorizer passes them.
+pub fn claims(pairs: &[(&str, &str)]) -> VerifiedClaims {
     let claims: std::collections::HashMap<String, String> =
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     let scopes = claims.get("scope").map(|s| s.split_whitespace().map(str::to_owned).collect()).unwrap_or_default();

@@ -9,8 +9,8 @@ use orderflow::domain::{OrderId, OrderStatus};
 use orderflow::handlers::order_intake;
 use orderflow_tests::auth::VerifiedClaims;
 use orderflow_tests::fixtures::{
-    customer, deliver_payment, every_order_scores, http_as, one_warehouse, operations, order_body, payment_event,
-    process_payment_queue, read, shop, staff_as, submit, warehouse_staff,
+    claims, customer, deliver_payment, every_order_scores, http_as, one_warehouse, operations, order_body,
+    payment_event, process_payment_queue, read, shop, staff_as, submit, warehouse_staff,
 };
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
@@ -94,13 +94,7 @@ async fn the_body_cannot_name_the_customer_unless_a_shop_backend_acts_for_them()
         (400, Some("customer-id-not-allowed")),
         "a customer is who the token says"
     );
-    let no_scope = VerifiedClaims {
-        claims: [("sub", "shop"), ("client_id", "shop"), ("scope", "orderflow/catalogue.read")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-        scopes: vec!["orderflow/catalogue.read".into()],
-    };
+    let no_scope = claims(&[("sub", "shop"), ("client_id", "shop"), ("scope", "orderflow/catalogue.read")]);
     let (status, _) = read(&order_intake::handle(&stack.intake(), request(no_scope)).await.unwrap());
     assert_eq!(status, 403, "a client without the on-behalf scope may not");
     assert_eq!(stack.relay().await.delivered, 0, "nothing was stored");
@@ -207,13 +201,8 @@ async fn staff_routes_need_a_token_with_a_role_or_scope_that_allows_them() {
     assert_eq!(read_stock(Some(warehouse_staff())).await, 403, "a role this route does not allow");
     assert_eq!(read_stock(Some(shop())).await, 403, "a client without the admin scope");
     assert_eq!(read_stock(Some(operations())).await, 200);
-    let admin_client = VerifiedClaims {
-        claims: [("sub", "ops-tool"), ("client_id", "ops-tool"), ("scope", orderflow::auth::ADMIN_SCOPE)]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-        scopes: vec![orderflow::auth::ADMIN_SCOPE.into()],
-    };
+    let admin_client =
+        claims(&[("sub", "ops-tool"), ("client_id", "ops-tool"), ("scope", orderflow::auth::ADMIN_SCOPE)]);
     assert_eq!(read_stock(Some(admin_client)).await, 200, "a machine caller with the admin scope");
     let (status, _) = staff_as(
         Some(warehouse_staff()),

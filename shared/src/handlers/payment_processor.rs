@@ -197,6 +197,12 @@ async fn decide(
     // Every refund counts in the customer's month, for the refund-rate risk rule.
     let refunds = || store.month_bump(order.customer_id.as_str(), "refunds", now);
     let refund = |reason: &str| (Resolution::RefundRequired { reason: reason.to_owned() }, vec![refunds()]);
+    // An order whose hold ended (expired, cancelled) goes to REFUND_REQUIRED with the refund.
+    let refund_ended = |reason: &str| {
+        let mut change = store.refund_required_change(id, order.status, payment_id, now);
+        change.push(refunds());
+        (Resolution::RefundRequired { reason: reason.to_owned() }, change)
+    };
     let (resolution, change) = match order.status {
         OrderStatus::Received => return Ok(Decision::Park(id)),
         OrderStatus::AwaitingPayment if exact => {
@@ -236,9 +242,7 @@ async fn decide(
         // A cash-on-delivery order was never to be paid online: one that expired in review or
         // that staff rejected is not revived by a payment (that would undo the decision).
         OrderStatus::Expired | OrderStatus::Cancelled if order.payment_method == PaymentMethod::CashOnDelivery => {
-            let mut change = store.refund_required_change(id, order.status, payment_id, now);
-            change.push(refunds());
-            (Resolution::RefundRequired { reason: "cash-on-delivery order paid online".into() }, change)
+            refund_ended("cash-on-delivery order paid online")
         }
         OrderStatus::Expired | OrderStatus::Cancelled => {
             let allocations = order.reserved_allocations();
@@ -264,9 +268,7 @@ async fn decide(
                 } else {
                     "paid after the hold ended, with the wrong amount"
                 };
-                let mut change = store.refund_required_change(id, order.status, payment_id, now);
-                change.push(refunds());
-                (Resolution::RefundRequired { reason: reason.into() }, change)
+                refund_ended(reason)
             }
         }
         OrderStatus::Rejected => refund("order was rejected: stock short"),

@@ -53,7 +53,7 @@ impl Store {
         wanted.extend(skus.iter().map(keys::catalogue));
         wanted.push(keys::customer_profile(customer));
         wanted.push(phone_codes_key(phone, now));
-        let mut found = self.batch_get(&wanted).await?;
+        let mut found = self.batch_get(&wanted, false).await?;
         let (risk, seen) = Self::risk_context_from(&found, &at, customer_windows, device_windows, now);
         let phone_codes_today = found
             .get(&phone_codes_key(phone, now))
@@ -106,8 +106,9 @@ impl Store {
         self.save_next_version(keys::customer_profile(&profile.customer_id), profile, actor, &subject, now).await
     }
 
-    /// Save `record` one version past the one it names, if that is still the stored one; else
-    /// the conflict with the stored version.
+    /// Save `record` one version past the one it names, with its audit record, in one
+    /// transaction, if the stored version is still that one (for 0: nothing is stored); else the
+    /// conflict with the stored version.
     async fn save_next_version<T: Versioned>(
         &self,
         (pk, sk): (String, String),
@@ -117,39 +118,18 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<T, SaveError> {
         let before: Option<T> = self.get(pk.clone(), sk.clone(), T::ENTITY).await?;
+        let replaces = record.version();
         // Saturating: a client naming u32::MAX gets the conflict below, not an overflow.
-        let saved = record.with_version(record.version().saturating_add(1));
-        let key = (pk.clone(), sk.clone());
-        if !self.save_versioned(key, T::ENTITY, &saved, record.version(), before.as_ref(), actor, subject, now).await? {
-            let current: Option<T> = self.get(pk, sk, T::ENTITY).await?;
-            return Err(SaveError::VersionConflict { current: current.map_or(0, |c| c.version()) });
-        }
-        Ok(saved)
-    }
-
-    /// Put `saved` (its `version` one past `replaces`) only if the stored version is `replaces`
-    /// (or, for 0, nothing is stored), with its audit record, in one transaction. False when the
-    /// stored version was another.
-    #[allow(clippy::too_many_arguments)]
-    async fn save_versioned<T: Serialize>(
-        &self,
-        (pk, sk): (String, String),
-        entity: &str,
-        saved: &T,
-        replaces: u32,
-        before: Option<&T>,
-        actor: &str,
-        subject: &str,
-        now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
-        let mut put = Put::builder().table_name(&self.table).set_item(Some(to_item(saved, pk, sk, entity)));
-        put = if replaces == 0 {
+        let saved = record.with_version(replaces.saturating_add(1));
+        let put =
+            Put::builder().table_name(&self.table).set_item(Some(to_item(&saved, pk.clone(), sk.clone(), T::ENTITY)));
+        let put = if replaces == 0 {
             put.condition_expression("attribute_not_exists(PK)")
         } else {
             put.condition_expression("version = :replaces").expression_attribute_values(":replaces", n(replaces))
         };
-        let action = format!("{}.save", kebab(entity));
-        let audit = self.audit_record(actor, &action, subject, before, Some(saved), now);
+        let action = format!("{}.save", kebab(T::ENTITY));
+        let audit = self.audit_record(actor, &action, subject, before.as_ref(), Some(&saved), now);
         let result = self
             .client
             .transact_write_items()
@@ -157,12 +137,13 @@ impl Store {
             .transact_items(audit)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) => match err.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(_) => Ok(false),
-                other => Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string())),
-            },
+        match result.map_err(|err| err.into_service_error()) {
+            Ok(_) => Ok(saved),
+            Err(TransactWriteItemsError::TransactionCanceledException(_)) => {
+                let current: Option<T> = self.get(pk, sk, T::ENTITY).await?;
+                Err(SaveError::VersionConflict { current: current.map_or(0, |c| c.version()) })
+            }
+            Err(other) => Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string()).into()),
         }
     }
 }

@@ -82,17 +82,18 @@ impl Store {
     }
 
     /// Many items by key in as few `BatchGetItem` calls as DynamoDB allows (100 keys each, and
-    /// the unprocessed ones again), keyed by (PK, SK).
+    /// the unprocessed ones again), keyed by (PK, SK); strongly consistent when `consistent`.
     pub(crate) async fn batch_get(
         &self,
         wanted: &[(String, String)],
+        consistent: bool,
     ) -> Result<HashMap<(String, String), Item>, StoreError> {
         use aws_sdk_dynamodb::types::KeysAndAttributes;
         let keys: Vec<Item> = wanted.iter().map(|(pk, sk)| key(pk.clone(), sk.clone())).collect();
         let mut found = HashMap::new();
         for chunk in keys.chunks(100) {
-            let mut pending =
-                Some(KeysAndAttributes::builder().set_keys(Some(chunk.to_vec())).build().expect("keys are set"));
+            let request = KeysAndAttributes::builder().set_keys(Some(chunk.to_vec())).consistent_read(consistent);
+            let mut pending = Some(request.build().expect("keys are set"));
             while let Some(request) = pending.take() {
                 let output = self
                     .client

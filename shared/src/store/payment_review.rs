@@ -8,7 +8,6 @@ use super::payments::{table_key, InboxStatus};
 use super::{keys, n, s, OrderChange, PaymentKey, Resolution, Store, StoreError};
 use crate::domain::payment::PaymentUnderReview;
 use crate::domain::{Allocation, Order, OrderId, OrderStatus};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use time::OffsetDateTime;
 
@@ -151,20 +150,10 @@ impl Store {
             .expression_attribute_values(":one", one())
             .build()
             .expect("update has table, key and expression");
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(inbox).build())
-            .transact_items(TransactWriteItem::builder().update(on_order).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) => match err.into_service_error() {
-                TransactWriteItemsError::TransactionCanceledException(_)
-                | TransactWriteItemsError::TransactionInProgressException(_) => Ok(false),
-                other => Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string())),
-            },
-        }
+        self.write_all(vec![
+            TransactWriteItem::builder().update(inbox).build(),
+            TransactWriteItem::builder().update(on_order).build(),
+        ])
+        .await
     }
 }

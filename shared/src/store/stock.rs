@@ -1,18 +1,15 @@
 //! Stock per (SKU, warehouse) and the warehouse catalogue. Staff writes are conditional too: a
 //! count cannot name an unknown warehouse, an adjustment cannot take stock below zero.
 
-use super::{from_item, key, keys, n, s, to_item, Item, Store, StoreError};
+use super::{from_item, key, keys, n, s, to_item, Store, StoreError};
 use crate::domain::{Sku, StockLevels, Warehouse, WarehouseCatalogue, WarehouseId};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{ConditionCheck, KeysAndAttributes, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use thiserror::Error;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-
-/// BatchGetItem reads at most this many keys per call.
-const BATCH_GET_LIMIT: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockItem {
@@ -43,42 +40,18 @@ pub enum AdjustError {
 impl Store {
     /// Available units for every (SKU, warehouse) pair, in ceil(pairs / 100) round trips.
     pub async fn stock_levels(&self, skus: &[Sku], warehouses: &[WarehouseId]) -> Result<StockLevels, StoreError> {
-        let all_keys: Vec<Item> = skus
-            .iter()
-            .flat_map(|sku| warehouses.iter().map(move |wh| keys::stock(sku, wh)))
-            .map(|(pk, sk)| key(pk, sk))
-            .collect();
+        #[derive(Deserialize)]
+        struct Level {
+            sku: Sku,
+            warehouse_id: WarehouseId,
+            available: i64,
+        }
+        let wanted: Vec<(String, String)> =
+            skus.iter().flat_map(|sku| warehouses.iter().map(move |wh| keys::stock(sku, wh))).collect();
         let mut levels = StockLevels::new();
-        for chunk in all_keys.chunks(BATCH_GET_LIMIT) {
-            let mut pending = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(chunk.to_vec()))
-                    .consistent_read(true)
-                    .projection_expression("sku, warehouse_id, available")
-                    .build()
-                    .expect("keys are set"),
-            );
-            while let Some(request) = pending.take() {
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
-                    .await
-                    .map_err(StoreError::aws)?;
-                for item in output.responses.unwrap_or_default().remove(&self.table).unwrap_or_default() {
-                    #[derive(Deserialize)]
-                    struct Level {
-                        sku: Sku,
-                        warehouse_id: WarehouseId,
-                        available: i64,
-                    }
-                    let level: Level = from_item(item, "stock level")?;
-                    levels.insert((level.sku, level.warehouse_id), level.available);
-                }
-                pending =
-                    output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys().is_empty());
-            }
+        for item in self.batch_get(&wanted, true).await?.into_values() {
+            let level: Level = from_item(item, "stock level")?;
+            levels.insert((level.sku, level.warehouse_id), level.available);
         }
         Ok(levels)
     }
