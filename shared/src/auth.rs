@@ -111,6 +111,12 @@ impl Caller {
         }
     }
 
+    /// Whether the caller may work the warehouse routes (waves, scans, packing, hand-over):
+    /// warehouse staff, and those who may administer.
+    pub fn may_work_warehouse(&self) -> bool {
+        matches!(self, Self::Staff { roles, .. } if roles.contains(&Role::Warehouse)) || self.may_administer()
+    }
+
     /// Who acted, for audit records and logs: ids, never names.
     pub fn actor(&self) -> String {
         match self {

@@ -29,7 +29,7 @@ pub struct Problem {
 }
 
 /// 409s that mean "someone else was writing the same thing": retry as is.
-const RETRYABLE_CONFLICTS: [&str; 2] = ["request-in-progress", "verification-busy"];
+const RETRYABLE_CONFLICTS: [&str; 3] = ["request-in-progress", "verification-busy", "shipment-busy"];
 
 fn no_extensions(extensions: &serde_json::Map<String, serde_json::Value>) -> bool {
     extensions.is_empty()

@@ -5,16 +5,20 @@
 //! - [`events`]: domain events and the EventBridge publisher port.
 //! - [`handlers`]: one module per function; each takes its dependencies explicitly so tests and
 //!   the local stack call it directly.
+//! - [`courier`], [`photos`], [`notify`]: ports to couriers, to the dispatch-photo bucket and
+//!   to the notification service.
 //! - [`auth`]: who is calling, from the claims API Gateway's JWT authorizer verified.
 //! - [`http`], [`config`], [`clock`], [`telemetry`]: the plumbing around them.
 
 pub mod auth;
 pub mod clock;
 pub mod config;
+pub mod courier;
 pub mod domain;
 pub mod events;
 pub mod handlers;
 pub mod http;
 pub mod notify;
+pub mod photos;
 pub mod store;
 pub mod telemetry;

@@ -38,6 +38,8 @@ pub struct Provisioned {
     pub bus_name: String,
     pub queue_urls: HashMap<String, String>,
     pub queue_arns: HashMap<String, String>,
+    /// S3 buckets by logical id.
+    pub buckets: HashMap<String, String>,
 }
 
 impl Provisioned {
@@ -69,6 +71,7 @@ pub async fn deploy(stack_name: &str, clients: Clients<'_>) -> Result<Provisione
     let mut queue_urls = HashMap::new();
     let mut queue_arns = HashMap::new();
     let mut bus_name = None;
+    let mut buckets = HashMap::new();
     for (logical_id, (kind, physical_id)) in resources {
         match kind.as_str() {
             "AWS::SQS::Queue" => {
@@ -89,6 +92,9 @@ pub async fn deploy(stack_name: &str, clients: Clients<'_>) -> Result<Provisione
                 queue_urls.insert(logical_id, physical_id);
             }
             "AWS::Events::EventBus" => bus_name = Some(physical_id),
+            "AWS::S3::Bucket" => {
+                buckets.insert(logical_id, physical_id);
+            }
             _ => {}
         }
     }
@@ -98,6 +104,7 @@ pub async fn deploy(stack_name: &str, clients: Clients<'_>) -> Result<Provisione
         bus_name: bus_name.ok_or_else(|| DeployError::Shape("no AWS::Events::EventBus deployed".into()))?,
         queue_urls,
         queue_arns,
+        buckets,
     })
 }
 

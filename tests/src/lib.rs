@@ -17,6 +17,7 @@
 pub mod apigw;
 pub mod auth;
 pub mod calls;
+pub mod courier;
 pub mod deploy;
 pub mod emulators;
 pub mod fixtures;
@@ -32,6 +33,7 @@ pub mod translate;
 use orderflow::clock::{Clock, ManualClock, SystemClock};
 use orderflow::config::Config;
 use orderflow::domain::{CatalogueItem, CustomerProfile, Sku, Warehouse, WarehouseId};
+use orderflow::handlers::fulfilment::FulfilmentDeps;
 use orderflow::handlers::hold_expiry::{ExpiryDeps, ExpirySettings};
 use orderflow::handlers::order_intake::{IntakeDeps, IntakeSettings};
 use orderflow::handlers::payment_processor::{ProcessorDeps, ProcessorSettings};
@@ -39,6 +41,7 @@ use orderflow::handlers::payment_webhook::{WebhookDeps, WebhookSettings};
 use orderflow::handlers::staff_api::StaffDeps;
 use orderflow::handlers::stock_reservation::{ReservationDeps, ReservationSettings};
 use orderflow::handlers::Common;
+use orderflow::photos::DispatchPhotos;
 use orderflow::store::{StockItem, Store};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -65,6 +68,8 @@ pub struct SeedStock {
     pub sku: Sku,
     pub warehouse_id: WarehouseId,
     pub available: i64,
+    #[serde(default)]
+    pub bin: Option<String>,
 }
 
 impl Seed {
@@ -116,6 +121,8 @@ pub struct Stack {
     pub clock: Arc<dyn Clock>,
     /// Messages to customers (verification codes), kept so the local stack can show them.
     pub notifier: Arc<notifier::LocalNotifier>,
+    /// The courier that books waybills for fulfilment.
+    pub courier: Arc<courier::MockCourier>,
     /// Where the event relay's mapping has read the table's stream to (see [`outbox`]).
     relay_mapping: tokio::sync::Mutex<Option<stream::StreamMapping>>,
 }
@@ -152,6 +159,7 @@ impl Stack {
             calls: options.calls,
             clock: options.clock,
             notifier: Arc::new(notifier::LocalNotifier::default()),
+            courier: Arc::new(courier::MockCourier::default()),
             relay_mapping: tokio::sync::Mutex::new(None),
         })
     }
@@ -261,6 +269,19 @@ impl Stack {
         ProcessorDeps { common: self.common_for("payment-processor"), settings: ProcessorSettings::default() }
     }
 
+    /// LocalStack's S3, path-style (no DNS for bucket subdomains on loopback).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.localstack_config).force_path_style(true).build(),
+        )
+    }
+
+    /// Fulfilment's dependencies as `function` (fulfilment, fulfilment-api) gets them.
+    pub fn fulfilment_as(&self, function: &'static str) -> FulfilmentDeps {
+        let bucket = self.provisioned.buckets.get("DispatchPhotoBucket").expect("the template's photo bucket");
+        FulfilmentDeps::new(self.common_for(function), self.courier.clone(), DispatchPhotos::new(self.s3(), bucket))
+    }
+
     pub fn expiry(&self) -> ExpiryDeps {
         ExpiryDeps { common: self.common_for("hold-expiry"), settings: ExpirySettings::default() }
     }
@@ -273,7 +294,7 @@ impl Stack {
         let now = self.clock.now();
         for stock in &seed.stock {
             store
-                .set_available(&stock.sku, &stock.warehouse_id, stock.available, now)
+                .set_available(&stock.sku, &stock.warehouse_id, stock.available, stock.bin.as_deref(), now)
                 .await
                 .map_err(|e| e.to_string())?;
         }

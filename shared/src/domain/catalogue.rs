@@ -47,6 +47,13 @@ pub struct CatalogueItem {
     pub volume_cm3: u32,
     #[serde(default)]
     pub flags: BTreeSet<ItemFlag>,
+    /// The barcode printed on the units, which pickers scan; the SKU itself when none is given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barcode: Option<String>,
+    /// How often the item comes back (percent of units sold), as after-sales reports it: above
+    /// the fulfilment policy's threshold a second person checks the parcel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_rate_pct: Option<u32>,
     /// 0 before the first save; each save names the version it replaces.
     #[serde(default)]
     pub version: u32,
@@ -111,6 +118,13 @@ impl CatalogueItem {
         }
         if self.weight_grams == 0 || self.volume_cm3 == 0 {
             return bad("weight_grams", "size-invalid", "weight and volume above zero");
+        }
+        let barcode_ok = |b: &String| !b.is_empty() && b.len() <= 64 && b.bytes().all(|c| c.is_ascii_graphic());
+        if self.barcode.as_ref().is_some_and(|b| !barcode_ok(b)) {
+            return bad("barcode", "barcode-invalid", "1 to 64 printable characters");
+        }
+        if self.return_rate_pct.is_some_and(|r| r > 100) {
+            return bad("return_rate_pct", "return-rate-invalid", "a percentage, 0 to 100");
         }
         Ok(())
     }
@@ -182,6 +196,8 @@ mod tests {
             weight_grams: 260,
             volume_cm3: 900,
             flags: BTreeSet::new(),
+            barcode: None,
+            return_rate_pct: None,
             version: 1,
         }
     }

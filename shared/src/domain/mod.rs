@@ -5,12 +5,15 @@ pub mod address;
 pub mod allocation;
 pub mod catalogue;
 pub mod customer;
+pub mod fulfilment_policy;
 pub mod hold_policy;
 pub mod order;
 pub mod payment;
 pub mod request;
 pub mod risk;
+pub mod shipment;
 pub mod values;
+pub mod wave;
 
 pub use address::{Address, AddressKind};
 pub use allocation::{
@@ -18,7 +21,11 @@ pub use allocation::{
 };
 pub use catalogue::{price_lines, CatalogueItem, CurrentPrice, ItemFlag, PricingError};
 pub use customer::CustomerProfile;
+pub use fulfilment_policy::{CourierChoice, FulfilmentPolicy};
 pub use hold_policy::HoldPolicy;
 pub use order::{Order, OrderLine, OrderStatus, PaymentMethod, ShortLine, Trigger, Verification, RESERVATION_DEADLINE};
 pub use request::{parse_order_request, FieldError, Limits, OrderDraft, OrderRequest, RequestedLine};
-pub use values::{ChannelId, Currency, CustomerId, DeviceId, Money, OrderId, Phone, Quantity, Sku, WarehouseId};
+pub use shipment::{Shipment, ShipmentId, ShipmentStatus};
+pub use values::{
+    ChannelId, CourierId, Currency, CustomerId, DeviceId, Money, OrderId, Phone, Quantity, Sku, WarehouseId,
+};

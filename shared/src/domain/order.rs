@@ -37,10 +37,15 @@ pub enum OrderStatus {
     PaymentMismatch,
     /// Paid too late to be served (its stock was gone): the payment must be refunded.
     RefundRequired,
+    /// Every shipment handed over to a courier (OrderShipped).
+    Shipped,
+    /// Paid, then cancelled before any shipment was handed over: its units went back to stock
+    /// and its payment is refunded (OrderCancelled, RefundRequested).
+    CancelledAfterPayment,
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 13] = [
+    pub const ALL: [OrderStatus; 15] = [
         Self::PendingVerification,
         Self::PendingReview,
         Self::Frozen,
@@ -54,6 +59,8 @@ impl OrderStatus {
         Self::Paid,
         Self::PaymentMismatch,
         Self::RefundRequired,
+        Self::Shipped,
+        Self::CancelledAfterPayment,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +78,8 @@ impl OrderStatus {
             Self::Paid => "PAID",
             Self::PaymentMismatch => "PAYMENT_MISMATCH",
             Self::RefundRequired => "REFUND_REQUIRED",
+            Self::Shipped => "SHIPPED",
+            Self::CancelledAfterPayment => "CANCELLED_AFTER_PAYMENT",
         }
     }
 
@@ -97,11 +106,14 @@ impl OrderStatus {
                 (Expired, Sweeper),
             ],
             AwaitingReview => &[(CodApproved, Staff), (Cancelled, Staff), (Cancelled, Customer), (Expired, Sweeper)],
-            CodApproved => &[(Cancelled, Customer), (Cancelled, Staff), (Paid, Courier)],
+            // Before its shipments exist a cancel releases the hold; after, fulfilment's cancel
+            // returns their units (until one is handed over).
+            CodApproved => &[(Cancelled, Customer), (Cancelled, Staff), (Shipped, Fulfilment), (Paid, Courier)],
+            Paid => &[(Shipped, Fulfilment), (CancelledAfterPayment, Customer)],
             PaymentMismatch => &[(Paid, Staff), (Paid, Payment), (Cancelled, Staff)],
             // A payment that arrives after the hold ended: re-served, or refunded.
             Expired | Cancelled => &[(Paid, Payment), (RefundRequired, Payment)],
-            Rejected | Paid | RefundRequired => &[],
+            Rejected | RefundRequired | Shipped | CancelledAfterPayment => &[],
         }
     }
 
@@ -125,10 +137,19 @@ impl OrderStatus {
         matches!(self, Self::AwaitingPayment | Self::AwaitingReview | Self::CodApproved | Self::PaymentMismatch)
     }
 
-    /// Whether the order's story has ended: nothing more is expected of it. (An ended unpaid
-    /// order can still be revived by a late payment, which is the payment's doing.)
+    /// Whether the order's story has ended here: nothing more is expected of it. (An ended unpaid
+    /// order can still be revived by a late payment, which is the payment's doing; a shipped one
+    /// goes on in logistics.)
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Rejected | Self::Cancelled | Self::Expired | Self::Paid | Self::RefundRequired)
+        matches!(
+            self,
+            Self::Rejected
+                | Self::Cancelled
+                | Self::Expired
+                | Self::RefundRequired
+                | Self::Shipped
+                | Self::CancelledAfterPayment
+        )
     }
 }
 
@@ -146,6 +167,8 @@ pub enum Trigger {
     /// The scheduled sweeper: holds past their expiry, codes past theirs, orders past the
     /// reservation deadline.
     Sweeper,
+    /// Fulfilment: the last shipment handed over to its courier.
+    Fulfilment,
     /// The courier reporting cash collected (the logistics issue builds it).
     Courier,
 }
@@ -241,6 +264,15 @@ pub struct Order {
     /// The step-up verification in progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Verification>,
+    /// The courier the customer chose at checkout, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_courier: Option<super::values::CourierId>,
+    /// What is still to refund when a paid order is cancelled (the payment less shortage refunds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_due_minor: Option<i64>,
+    /// How many shipments fulfilment made of it, once it has (their items sit beside the order's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipments: Option<u32>,
     /// 1 when created; every write of the order adds one. Events name the version they describe.
     #[serde(default)]
     pub version: u64,
@@ -303,6 +335,9 @@ impl Order {
             last_payment_failure: None,
             risk: None,
             verification: None,
+            preferred_courier: draft.preferred_courier,
+            shipments: None,
+            refund_due_minor: None,
             version: 1,
         }
     }
@@ -342,6 +377,7 @@ mod tests {
         for next in OrderStatus::ALL {
             assert!(!Rejected.can_become(next), "Rejected -> {next:?}");
             assert!(!RefundRequired.can_become(next), "RefundRequired -> {next:?}");
+            assert!(!CancelledAfterPayment.can_become(next), "CancelledAfterPayment -> {next:?}");
             for end in [Cancelled, Expired] {
                 assert_eq!(end.can_become(next), matches!(next, Paid | RefundRequired), "{end:?} -> {next:?}");
             }
@@ -387,9 +423,12 @@ mod tests {
     }
 
     #[test]
-    fn a_paid_order_cannot_be_cancelled_or_expire() {
-        assert!(!Paid.can_become(Cancelled));
+    fn a_paid_order_ships_or_is_cancelled_with_a_refund_but_never_expires() {
+        assert!(!Paid.can_become(Cancelled), "a paid cancel refunds: it is its own status");
         assert!(!Paid.can_become(Expired));
+        assert!(Paid.can_become_by(Shipped, Trigger::Fulfilment));
+        assert!(Paid.can_become_by(CancelledAfterPayment, Trigger::Customer));
+        assert_eq!(OrderStatus::sources_of(Shipped), vec![CodApproved, Paid]);
     }
 
     #[test]

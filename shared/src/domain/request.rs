@@ -6,7 +6,7 @@
 
 use super::address::{Address, RawAddress};
 use super::order::{OrderLine, PaymentMethod};
-use super::values::{ChannelId, Currency, CustomerId, DeviceId, Invalid, Money, Phone, Quantity, Sku};
+use super::values::{ChannelId, CourierId, Currency, CustomerId, DeviceId, Invalid, Money, Phone, Quantity, Sku};
 use serde_json::{Map, Value};
 use std::collections::HashSet;
 use time::{Duration, OffsetDateTime};
@@ -66,6 +66,8 @@ pub struct OrderRequest {
     pub event_time: OffsetDateTime,
     /// The shop's or provider's fingerprint of the payment card, when known at checkout.
     pub card_fingerprint: Option<String>,
+    /// The courier the customer chose, if the shop offers a choice.
+    pub preferred_courier: Option<CourierId>,
 }
 
 /// A valid, priced order as the customer asked for it, before it has an id or a status.
@@ -83,6 +85,7 @@ pub struct OrderDraft {
     pub customer_note: Option<String>,
     pub event_time: OffsetDateTime,
     pub card_fingerprint: Option<String>,
+    pub preferred_courier: Option<CourierId>,
 }
 
 impl OrderRequest {
@@ -99,6 +102,7 @@ impl OrderRequest {
             channel: self.channel,
             device_id: self.device_id,
             customer_note: self.customer_note,
+            preferred_courier: self.preferred_courier,
             event_time: self.event_time,
             card_fingerprint: self.card_fingerprint,
         }
@@ -271,6 +275,13 @@ pub fn parse_order_request(
             None
         }
     };
+    let preferred_courier = f.optional_string("preferred_courier").and_then(|c| match CourierId::parse(c) {
+        Ok(id) => Some(id),
+        Err(invalid) => {
+            f.fail("preferred_courier", invalid);
+            None
+        }
+    });
     let shipping_address = match object.get("shipping_address") {
         None | Some(Value::Null) => {
             f.missing("shipping_address");
@@ -332,6 +343,7 @@ pub fn parse_order_request(
         customer_note,
         event_time,
         card_fingerprint,
+        preferred_courier,
     })
 }
 

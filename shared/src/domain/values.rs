@@ -87,6 +87,10 @@ token_type!(
     DeviceId, 128, "device-id-malformed", "a device id"
 );
 token_type!(
+    /// A courier company's code in the fulfilment policy (`sf`, `zto`).
+    CourierId, 32, "courier-id-malformed", "a courier id"
+);
+token_type!(
     /// Where the order came from (`app`, `web`, `mini-program`, a partner code).
     ChannelId, 32, "channel-malformed", "a channel"
 );

@@ -16,6 +16,9 @@
 //! | order | → CANCELLED | OrderCancelled (with what a held order released) |
 //! | order | → EXPIRED | OrderExpired (with what went back) |
 //! | order | → PAID | OrderPaid (late when it was EXPIRED or CANCELLED; the accepted amount) |
+//! | order | → SHIPPED | OrderShipped |
+//! | order | PAID → CANCELLED_AFTER_PAYMENT | OrderCancelled, and RefundRequested for what is still due |
+//! | shipment | see [`super::shipment_changes`] | ShipmentCreated, ShortageDetected, ShipmentDispatched, … |
 //! | payment inbox | stored | PaymentEventReceived (to payment processing) |
 //! | payment inbox | resolved (from RECEIVED or PARKED) MISMATCHED | PaymentMismatch |
 //! | payment inbox | resolved DUPLICATE_CHARGE / REFUND_REQUIRED | RefundRequested |
@@ -93,6 +96,7 @@ pub fn announcements(record: &EventRecord) -> Result<Vec<Announcement>, Unmappab
     };
     match entity {
         "Order" => order_events(read(old, "order")?, read(new, "order")?),
+        "Shipment" => Ok(super::shipment_changes::shipment_events(read(old, "shipment")?, read(new, "shipment")?)),
         "Payment" => {
             Ok(payment_events(read(old, "payment record")?, read(new, "payment record")?)?.into_iter().collect())
         }
@@ -126,6 +130,25 @@ fn order_events(old: Option<OrderBefore>, new: Option<Order>) -> Result<Vec<Anno
     let id = new.order_id;
     let mut announced: Vec<Announcement> =
         status_event(old.as_ref(), &new)?.map(|e| Announcement::of_order(id, new.version, e)).into_iter().collect();
+    // A paid order cancelled before hand-over: the payment, less what shortages refunded.
+    if let (OrderStatus::CancelledAfterPayment, Some(due), Some(payment_id)) =
+        (new.status, new.refund_due_minor, &new.payment_id)
+    {
+        if due > 0 {
+            let refund = RefundRequested {
+                order_id: id.to_string(),
+                payment_id: payment_id.clone(),
+                amount_minor: due,
+                currency: serde_json::to_value(new.currency)
+                    .ok()
+                    .and_then(|c| c.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                reason: "order cancelled before hand-over".to_owned(),
+                lines: Vec::new(),
+            };
+            announced.push(Announcement::of_order(id, new.version, DomainEvent::RefundRequested(refund)));
+        }
+    }
     // Payments that came while the order waited for reservation are due now it has moved on.
     if before == Some(OrderStatus::Received) && !new.parked_payments.is_empty() {
         let due = ParkedPaymentsDue { order_id: id, payments: new.parked_payments.clone() };
@@ -137,8 +160,12 @@ fn order_events(old: Option<OrderBefore>, new: Option<Order>) -> Result<Vec<Anno
 /// The event of an order's move to `new.status`.
 fn status_event(old: Option<&OrderBefore>, new: &Order) -> Result<Option<DomainEvent>, UnmappableChange> {
     let before = old.map(|o| o.status);
-    // What a held order gave back when it left its hold.
-    let released = || old.map(OrderBefore::released).unwrap_or_default();
+    // What a held order gave back when it left its hold (once it has shipments, their own
+    // cancel events say what each returned).
+    let released = || match new.shipments {
+        Some(_) => Vec::new(),
+        None => old.map(OrderBefore::released).unwrap_or_default(),
+    };
     let id = new.order_id;
     Ok(Some(match new.status {
         OrderStatus::Received => DomainEvent::OrderReceived(OrderReceived::of(new)),
@@ -168,6 +195,12 @@ fn status_event(old: Option<&OrderBefore>, new: &Order) -> Result<Option<DomainE
             short_lines: new.short_lines.clone(),
         }),
         OrderStatus::Cancelled => DomainEvent::OrderCancelled(OrderCancelled { order_id: id, released: released() }),
+        OrderStatus::CancelledAfterPayment => DomainEvent::OrderCancelled(OrderCancelled {
+            order_id: id,
+            // Sold units went back: from the order's lines before shipments were made.
+            released: if new.shipments.is_none() { new.reserved_allocations() } else { Vec::new() },
+        }),
+        OrderStatus::Shipped => DomainEvent::OrderShipped(super::fulfilment::OrderShipped { order_id: id }),
         OrderStatus::Expired => DomainEvent::OrderExpired(OrderExpired { order_id: id, released: released() }),
         OrderStatus::Paid => DomainEvent::OrderPaid(OrderPaid {
             order_id: id,
@@ -209,6 +242,7 @@ fn payment_events(
             amount_minor: data.amount_minor,
             currency: data.currency.clone(),
             reason: reason.to_owned(),
+            lines: Vec::new(),
         })
     };
     let event = match &new.resolution {

@@ -7,7 +7,9 @@
 //! recognisable.
 
 pub mod changes;
+pub mod fulfilment;
 pub mod publisher;
+mod shipment_changes;
 
 pub use publisher::{EventBridgePublisher, EventPublisher, PublishAllFuture, PublishError};
 
@@ -156,6 +158,9 @@ pub struct RefundRequested {
     pub amount_minor: i64,
     pub currency: String,
     pub reason: String,
+    /// The lines refunded, when the refund is of some units only (a shortage).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lines: Vec<crate::domain::shipment::MissingUnits>,
 }
 
 /// An order risk control froze, for the risk team.
@@ -182,6 +187,11 @@ pub enum DomainEvent {
     ParkedPaymentsDue(ParkedPaymentsDue),
     /// A payment provider's callback, stored in the inbox: for payment processing.
     PaymentEventReceived(PaymentEvent),
+    ShipmentCreated(fulfilment::ShipmentCreated),
+    ShipmentStatusChanged(fulfilment::ShipmentStatusChanged),
+    ShortageDetected(fulfilment::ShortageDetected),
+    ShipmentDispatched(fulfilment::ShipmentDispatched),
+    OrderShipped(fulfilment::OrderShipped),
 }
 
 impl DomainEvent {
@@ -200,6 +210,11 @@ impl DomainEvent {
             Self::CashOnDeliveryApproved(_) => "CashOnDeliveryApproved",
             Self::ParkedPaymentsDue(_) => "ParkedPaymentsDue",
             Self::PaymentEventReceived(_) => "PaymentEventReceived",
+            Self::ShipmentCreated(_) => "ShipmentCreated",
+            Self::ShipmentStatusChanged(_) => "ShipmentStatusChanged",
+            Self::ShortageDetected(_) => "ShortageDetected",
+            Self::ShipmentDispatched(_) => "ShipmentDispatched",
+            Self::OrderShipped(_) => "OrderShipped",
         }
     }
 
@@ -218,6 +233,11 @@ impl DomainEvent {
             Self::CashOnDeliveryApproved(d) => serde_json::to_value(d),
             Self::ParkedPaymentsDue(d) => serde_json::to_value(d),
             Self::PaymentEventReceived(d) => serde_json::to_value(d),
+            Self::ShipmentCreated(d) => serde_json::to_value(d),
+            Self::ShipmentStatusChanged(d) => serde_json::to_value(d),
+            Self::ShortageDetected(d) => serde_json::to_value(d),
+            Self::ShipmentDispatched(d) => serde_json::to_value(d),
+            Self::OrderShipped(d) => serde_json::to_value(d),
         };
         value.expect("event details are plain data and always serialise")
     }
@@ -242,6 +262,16 @@ impl Announcement {
         Self {
             event_id: format!("{}:{order_id}:v{version}", event.detail_type()),
             entity_id: order_id.to_string(),
+            version: Some(version),
+            event,
+        }
+    }
+
+    /// An event about version `version` of a shipment: ordered with its order's events.
+    pub fn of_shipment(shipment_id: &crate::domain::ShipmentId, version: u64, event: DomainEvent) -> Self {
+        Self {
+            event_id: format!("{}:{shipment_id}:v{version}", event.detail_type()),
+            entity_id: shipment_id.order_id.to_string(),
             version: Some(version),
             event,
         }

@@ -1,6 +1,7 @@
 //! Function hold-expiry (EventBridge schedule, every minute): release unpaid holds whose time
 //! has come; cancel orders whose step-up verification code ran out unused, and orders
-//! reservation never decided by their deadline (their message was dead-lettered).
+//! reservation never decided by their deadline (their message was dead-lettered); settle
+//! shortages nobody answered and backorders whose date came (fulfilment's).
 //!
 //! Work per run is bounded (a number of holds and a time budget), and the index is the
 //! continuation: a released hold leaves the expiring-holds index in the same transaction, so the
@@ -52,6 +53,9 @@ pub struct SweepReport {
     pub unverified_cancelled: usize,
     /// Orders cancelled because reservation had not decided them by their deadline.
     pub unreserved_cancelled: usize,
+    /// Shipments whose shortage went unanswered (the policy's default applied) or whose
+    /// backorder date came.
+    pub shortages_settled: usize,
     /// Due work was left for the next run (budget reached).
     pub more_due: bool,
 }
@@ -78,6 +82,10 @@ pub async fn sweep(deps: &ExpiryDeps, deadline: Option<Instant>) -> Result<Sweep
     report.unreserved_cancelled =
         cancel_overdue(deps, now, CancelCause::System, |bucket, limit| store.unreserved_due(bucket, now, limit))
             .await?;
+    // The policy is read once per run: a run is a minute apart.
+    let fulfilment = super::fulfilment::FulfilmentCore::new(deps.common.clone());
+    let per_bucket = i32::try_from(deps.settings.max_overdue_per_run).unwrap_or(i32::MAX).min(100);
+    report.shortages_settled = super::fulfilment::sweep_due(&fulfilment, per_bucket).await?;
     info!(?report, "sweep finished");
     Ok(report)
 }

@@ -2,6 +2,7 @@
 //! built once at cold start) and a `handle` function the thin `main.rs` wraps in `service_fn`.
 
 pub mod event_relay;
+pub mod fulfilment;
 pub mod hold_expiry;
 pub mod order_intake;
 pub mod payment_processor;

@@ -176,6 +176,33 @@ impl Versioned for CustomerProfile {
     }
 }
 
+impl Versioned for crate::domain::FulfilmentPolicy {
+    const ENTITY: &'static str = "FulfilmentPolicy";
+    fn version(&self) -> u32 {
+        self.version
+    }
+    fn with_version(&self, version: u32) -> Self {
+        Self { version, ..self.clone() }
+    }
+}
+
+impl Store {
+    /// The fulfilment policy operations saved, if any.
+    pub async fn fulfilment_policy(&self) -> Result<Option<crate::domain::FulfilmentPolicy>, StoreError> {
+        let (pk, sk) = keys::fulfilment_policy();
+        self.get(pk, sk, "fulfilment policy").await
+    }
+
+    pub async fn save_fulfilment_policy(
+        &self,
+        policy: &crate::domain::FulfilmentPolicy,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<crate::domain::FulfilmentPolicy, SaveError> {
+        self.save_next_version(keys::fulfilment_policy(), policy, actor, "config/fulfilment-policy", now).await
+    }
+}
+
 /// `CatalogueItem` → `catalogue-item`: audit actions are named as the risk rules' are.
 fn kebab(entity: &str) -> String {
     let mut out = String::new();

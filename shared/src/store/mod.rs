@@ -15,6 +15,7 @@ mod payment_review;
 mod payments;
 mod policy;
 mod risk;
+mod shipments;
 mod stock;
 mod verification;
 pub mod waiting;
@@ -26,6 +27,7 @@ pub use orders::{CancelCause, CancelError, Hold, HoldStatus, ReserveError};
 pub use payment_review::SettledBy;
 pub use payments::{InboxStatus, OrderChange, PaymentKey, PaymentRecord, Resolution, ResolveError};
 pub use risk::{month_of, RiskKeys, SaveRulesError, SeenCounters};
+pub use shipments::{FulfilmentFacts, ShipmentWrite};
 pub use stock::{AdjustError, StockItem};
 pub use verification::ResendRefused;
 
@@ -237,6 +239,23 @@ pub(crate) mod keys {
     pub const CONFIG_PARTITION: &str = "CONFIG";
     pub fn hold_policy() -> (String, String) {
         (CONFIG_PARTITION.to_owned(), "HOLD_POLICY".to_owned())
+    }
+    pub fn fulfilment_policy() -> (String, String) {
+        (CONFIG_PARTITION.to_owned(), "FULFILMENT_POLICY".to_owned())
+    }
+    pub fn shipment(id: &crate::domain::ShipmentId) -> (String, String) {
+        (format!("ORDER#{}", id.order_id), format!("SHIPMENT#{:03}", id.number))
+    }
+    pub fn wave(id: &str) -> (String, String) {
+        (format!("WAVE#{id}"), "WAVE".to_owned())
+    }
+    /// Shipments waiting for a wave in a warehouse, by promised dispatch time.
+    pub fn pick_queue(warehouse: &WarehouseId) -> String {
+        format!("PICK#{warehouse}")
+    }
+    /// Shipments waiting for a shortage answer or a backorder date.
+    pub fn shipment_due_bucket(bucket: u32) -> String {
+        format!("SHIPDUE#{bucket:03}")
     }
     pub const REVIEW_BUCKET: &str = "REVIEW";
     pub fn verification_bucket(bucket: u32) -> String {

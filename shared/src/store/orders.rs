@@ -320,7 +320,8 @@ impl Store {
         }
         let order_update = order_update
             .update_expression(format!("{set} REMOVE {}, payment_under_review {NEXT_VERSION}", super::waiting::QUEUE))
-            .condition_expression("#status = :seen")
+            // An order with shipments is cancelled by fulfilment, which returns their units.
+            .condition_expression("#status = :seen AND attribute_not_exists(shipments)")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":cancelled", status(OrderStatus::Cancelled))
             .expression_attribute_values(":seen", status(order.status))

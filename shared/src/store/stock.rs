@@ -19,9 +19,15 @@ pub struct StockItem {
     pub available: i64,
     /// Units held for orders awaiting payment or review.
     pub reserved: i64,
-    /// Units paid for.
+    /// Units paid for (and, for cash on delivery, units in a shipment).
     #[serde(default)]
     pub sold: i64,
+    /// Units found missing at picking and written off, with the reasons in the audit log.
+    #[serde(default)]
+    pub written_off: i64,
+    /// Where the SKU lies in the warehouse; pick lists are ordered by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bin: Option<String>,
     pub updated_at: String,
 }
 
@@ -69,16 +75,19 @@ impl Store {
         sku: &Sku,
         warehouse: &WarehouseId,
         available: i64,
+        bin: Option<&str>,
         now: OffsetDateTime,
     ) -> Result<StockItem, AdjustError> {
         let (pk, sk) = keys::stock(sku, warehouse);
-        let set = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .update_expression(
-                "SET available = :available, reserved = if_not_exists(reserved, :zero), sku = :sku, \
-                 warehouse_id = :wh, entity = :entity, updated_at = :now",
-            )
+        let mut set = Update::builder().table_name(&self.table).set_key(Some(key(pk, sk))).update_expression(format!(
+            "SET available = :available, reserved = if_not_exists(reserved, :zero), sku = :sku, \
+                 warehouse_id = :wh, entity = :entity, updated_at = :now{}",
+            if bin.is_some() { ", bin = :bin" } else { "" }
+        ));
+        if let Some(bin) = bin {
+            set = set.expression_attribute_values(":bin", s(bin));
+        }
+        let set = set
             .expression_attribute_values(":available", n(available))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":sku", s(sku.as_str()))

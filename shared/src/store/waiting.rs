@@ -89,7 +89,13 @@ impl Store {
         .await
     }
 
-    async fn waiting_page(&self, bucket: String, up_to: Option<i64>, limit: i32) -> Result<Vec<Order>, StoreError> {
+    /// Items waiting in `bucket` (up to `up_to`, when given), soonest first.
+    pub(crate) async fn waiting_page<T: serde::de::DeserializeOwned>(
+        &self,
+        bucket: String,
+        up_to: Option<i64>,
+        limit: i32,
+    ) -> Result<Vec<T>, StoreError> {
         let mut query = self
             .client
             .query()
@@ -106,7 +112,7 @@ impl Store {
             None => query.key_condition_expression("#queue = :queue"),
         };
         let output = query.send().await.map_err(StoreError::aws)?;
-        output.items.unwrap_or_default().into_iter().map(|item| from_item(item, "order")).collect()
+        output.items.unwrap_or_default().into_iter().map(|item| from_item(item, "waiting item")).collect()
     }
 
     /// Orders held by risk for staff, oldest first.

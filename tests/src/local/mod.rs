@@ -16,6 +16,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioExecutor;
 use orderflow::handlers::event_relay::RelayDeps;
+use orderflow::handlers::fulfilment::{self, FulfilmentDeps};
 use orderflow::handlers::hold_expiry::{self, ExpiryDeps};
 use orderflow::handlers::order_intake::{self, IntakeDeps};
 use orderflow::handlers::payment_processor::{self, ProcessorDeps};
@@ -39,6 +40,8 @@ pub enum LocalFunction {
     PaymentWebhook(WebhookDeps),
     PaymentProcessor(ProcessorDeps),
     EventRelay(RelayDeps),
+    Fulfilment(FulfilmentDeps),
+    FulfilmentApi(FulfilmentDeps),
 }
 
 impl LocalFunction {
@@ -51,6 +54,8 @@ impl LocalFunction {
             "payment-webhook" => Self::PaymentWebhook(stack.payment_webhook()),
             "payment-processor" => Self::PaymentProcessor(stack.payment_processor()),
             "event-relay" => Self::EventRelay(stack.relay_deps()),
+            "fulfilment" => Self::Fulfilment(stack.fulfilment_as("fulfilment")),
+            "fulfilment-api" => Self::FulfilmentApi(stack.fulfilment_as("fulfilment-api")),
             other => return Err(format!("the template names a function binary {other:?} the local stack cannot run")),
         })
     }
@@ -60,9 +65,12 @@ impl LocalFunction {
             Self::OrderIntake(deps) => order_intake::handle(deps, request).await,
             Self::StaffApi(deps) => staff_api::handle(deps, request).await,
             Self::PaymentWebhook(deps) => payment_webhook::handle(deps, request).await,
-            Self::StockReservation(_) | Self::HoldExpiry(_) | Self::PaymentProcessor(_) | Self::EventRelay(_) => {
-                return Err("this function has no HTTP trigger".into())
-            }
+            Self::FulfilmentApi(deps) => fulfilment::routes::handle(deps, request).await,
+            Self::StockReservation(_)
+            | Self::HoldExpiry(_)
+            | Self::PaymentProcessor(_)
+            | Self::EventRelay(_)
+            | Self::Fulfilment(_) => return Err("this function has no HTTP trigger".into()),
         };
         result.map_err(|e| e.to_string())
     }
@@ -71,6 +79,7 @@ impl LocalFunction {
         match self {
             Self::StockReservation(deps) => Ok(stock_reservation::handle_batch(deps, event).await),
             Self::PaymentProcessor(deps) => Ok(payment_processor::handle_batch(deps, event).await),
+            Self::Fulfilment(deps) => Ok(fulfilment::handle_batch(deps, event).await),
             _ => Err("this function has no SQS trigger".into()),
         }
     }
@@ -151,7 +160,13 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
                     function: local.clone(),
                 }),
                 Trigger::Sqs { queue, batch_size } => {
-                    if !matches!(local, LocalFunction::StockReservation(_) | LocalFunction::PaymentProcessor(_)) {
+                    let consumer = matches!(
+                        local,
+                        LocalFunction::StockReservation(_)
+                            | LocalFunction::PaymentProcessor(_)
+                            | LocalFunction::Fulfilment(_)
+                    );
+                    if !consumer {
                         return Err(format!("{} has an SQS trigger but is not an SQS consumer", function.binary));
                     }
                     for _ in 0..options.pollers_per_queue.max(1) {

@@ -165,6 +165,41 @@ pub struct OrderView {
     /// Why the order was rejected: the lines no warehouse could serve.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub short_lines: Vec<ShortLine>,
+    /// Its shipments, once fulfilment made them, as they are now.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shipments: Vec<ShipmentView>,
+}
+
+/// What the customer sees of a shipment: where it stands, the courier and waybill, a shortage
+/// waiting for their answer.
+#[derive(Debug, Serialize)]
+pub struct ShipmentView {
+    pub shipment_id: crate::domain::ShipmentId,
+    pub status: crate::domain::ShipmentStatus,
+    pub lines: Vec<crate::events::fulfilment::ShippedLine>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub courier: Option<crate::domain::CourierId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waybill_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shortage: Option<crate::domain::shipment::Shortage>,
+}
+
+impl From<&crate::domain::Shipment> for ShipmentView {
+    fn from(s: &crate::domain::Shipment) -> Self {
+        Self {
+            shipment_id: s.shipment_id.clone(),
+            status: s.status,
+            lines: s
+                .lines
+                .iter()
+                .map(|l| crate::events::fulfilment::ShippedLine { sku: l.sku.clone(), quantity: l.quantity })
+                .collect(),
+            courier: s.courier.as_ref().map(|c| c.courier.clone()),
+            waybill_number: s.waybill.as_ref().map(|w| w.number.clone()),
+            shortage: s.shortage.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -196,13 +231,29 @@ impl From<&Order> for OrderView {
             updated_at: order.updated_at,
             hold_expires_at: order.hold_expires_at,
             short_lines: order.short_lines.clone(),
+            shipments: Vec::new(),
         }
     }
 }
 
+/// The order with its shipments as they are now (one query of the order's partition).
 async fn read(deps: &IntakeDeps, caller: &Caller, raw_id: &str) -> Result<Response<Body>, Problem> {
-    let order = owned_order(deps, caller, raw_id).await?;
-    Ok(json_response(StatusCode::OK, &OrderView::from(&order)))
+    let id = order_id(raw_id)?;
+    let (order, shipments) = deps.common.store.order_and_shipments(id).await.map_err(unavailable)?;
+    let order =
+        order.filter(|o| caller.may_act_on_order_of(&o.customer_id)).ok_or_else(|| Problem::not_found("order"))?;
+    let mut view = OrderView::from(&order);
+    view.shipments = shipments.iter().map(ShipmentView::from).collect();
+    Ok(json_response(StatusCode::OK, &view))
+}
+
+fn handed_over() -> Problem {
+    Problem::new(
+        StatusCode::CONFLICT,
+        "order-handed-over",
+        "Order already with the courier",
+        "a parcel of this order was handed over to a courier: ask after-sales for a return",
+    )
 }
 
 async fn cancel(deps: &IntakeDeps, caller: &Caller, raw_id: &str) -> Result<Response<Body>, Problem> {
@@ -214,7 +265,23 @@ async fn cancel(deps: &IntakeDeps, caller: &Caller, raw_id: &str) -> Result<Resp
         let now = deps.common.clock.now();
         match order.status {
             // Cancelling again answers the same.
-            OrderStatus::Cancelled => {}
+            OrderStatus::Cancelled | OrderStatus::CancelledAfterPayment => {}
+            OrderStatus::Shipped => return Err(handed_over()),
+            // Paid, or with shipments: fulfilment stops them and returns their units.
+            _ if crate::handlers::fulfilment::cancels_through_fulfilment(&order) => {
+                use crate::handlers::fulfilment::{cancel_paid_order, CancelRefused};
+                match cancel_paid_order(store, id, now).await {
+                    Ok(next) => {
+                        order.status = next;
+                        order.updated_at = now;
+                        info!(order_id = %id, "order cancelled before hand-over");
+                    }
+                    Err(CancelRefused::Changed) => continue,
+                    Err(CancelRefused::HandedOver) => return Err(handed_over()),
+                    Err(CancelRefused::NotCancellable(_)) | Err(CancelRefused::Missing) => continue,
+                    Err(CancelRefused::Store(err)) => return Err(unavailable(err)),
+                }
+            }
             status if status.can_become_by(OrderStatus::Cancelled, Trigger::Customer) => {
                 match store.cancel(&order, CancelCause::Customer, now).await {
                     Ok(_) => {

@@ -29,6 +29,10 @@ struct ItemBody {
     volume_cm3: u32,
     #[serde(default)]
     flags: BTreeSet<ItemFlag>,
+    #[serde(default)]
+    barcode: Option<String>,
+    #[serde(default)]
+    return_rate_pct: Option<u32>,
     /// The version this save replaces: 0 for a new item.
     version: u32,
 }
@@ -56,6 +60,8 @@ pub(super) async fn put_item(
         weight_grams: body.weight_grams,
         volume_cm3: body.volume_cm3,
         flags: body.flags,
+        barcode: body.barcode.map(|b| b.trim().to_owned()),
+        return_rate_pct: body.return_rate_pct,
         version: body.version,
     };
     item.validate().map_err(|e| Problem::invalid_fields(vec![e]))?;

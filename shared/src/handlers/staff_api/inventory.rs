@@ -84,6 +84,9 @@ pub(super) async fn stock_of(deps: &StaffDeps, raw_sku: &str) -> Result<Response
 #[serde(deny_unknown_fields)]
 struct StocktakeBody {
     available: i64,
+    /// Where the SKU lies in the warehouse (`A-03-2`): pick lists are ordered by it.
+    #[serde(default)]
+    bin: Option<String>,
 }
 
 pub(super) async fn set_available(
@@ -98,8 +101,13 @@ pub(super) async fn set_available(
     if !(0..=MAX_STOCK).contains(&body.available) {
         return Err(invalid("available", "available-out-of-range", format!("available is 0 to {MAX_STOCK}")));
     }
+    let bin = body.bin.as_deref().map(str::trim);
+    if bin.is_some_and(|b| b.is_empty() || b.len() > 32 || !b.bytes().all(|c| c.is_ascii_graphic())) {
+        return Err(invalid("bin", "bin-invalid", "a bin location of 1 to 32 printable characters"));
+    }
     let now = deps.common.clock.now();
-    let stock = deps.common.store.set_available(&sku, &warehouse, body.available, now).await.map_err(adjust_problem)?;
+    let stock =
+        deps.common.store.set_available(&sku, &warehouse, body.available, bin, now).await.map_err(adjust_problem)?;
     info!(actor = %who, sku = %sku, warehouse = %warehouse, available = body.available, "stocktake");
     Ok(json_response(StatusCode::OK, &stock))
 }

@@ -1,0 +1,105 @@
+//! Couriers, through a port: booking a parcel returns its waybill number and label. Production
+//! talks to the courier gateway over HTTPS ([`HttpCourier`]); the local stack's mock courier
+//! serves the same contract. A booking is keyed by the shipment's id, so a retried booking (a
+//! lost response, a redelivered request) gets the same waybill rather than a second parcel.
+
+use crate::domain::fulfilment_policy::Speed;
+use crate::domain::shipment::Waybill;
+use crate::domain::{CourierId, ShipmentId};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+use std::pin::Pin;
+
+/// What the courier is asked to carry. No name, phone or street: the courier gateway reads the
+/// address from the order service by shipment id when it prints the label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Booking {
+    pub shipment_id: ShipmentId,
+    pub courier: CourierId,
+    pub speed: Speed,
+    pub province: String,
+    pub weight_grams: u64,
+    pub volume_cm3: u64,
+    /// Declared value when insured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insured_value_minor: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CourierError {
+    #[error("the courier refused the booking: {0}")]
+    Refused(String),
+    #[error("the courier could not be reached: {0}")]
+    Unavailable(String),
+}
+
+pub type BookingFuture<'a> = Pin<Box<dyn Future<Output = Result<Waybill, CourierError>> + Send + 'a>>;
+
+pub trait Courier: Send + Sync {
+    /// Book `booking`; the same shipment booked again returns the same waybill.
+    fn book<'a>(&'a self, booking: &'a Booking) -> BookingFuture<'a>;
+}
+
+/// The courier gateway's HTTP contract: `POST {base}/waybills` with the booking as JSON and the
+/// shipment id as `Idempotency-Key`; 200/201 with `{"waybill_number", "label_url"}`.
+#[derive(Clone)]
+pub struct HttpCourier {
+    base: String,
+    client: hyper_util::client::legacy::Client<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        http_body_util::Full<hyper::body::Bytes>,
+    >,
+}
+
+#[derive(Deserialize)]
+struct BookedWaybill {
+    waybill_number: String,
+    label_url: String,
+}
+
+impl HttpCourier {
+    /// A client for the gateway at `base` (https, or http on loopback for the local stack).
+    pub fn new(base: impl Into<String>) -> Result<Self, CourierError> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| CourierError::Unavailable(format!("no trust roots: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
+        Ok(Self { base: base.into().trim_end_matches('/').to_owned(), client })
+    }
+
+    async fn post(&self, booking: &Booking) -> Result<Waybill, CourierError> {
+        use http_body_util::BodyExt;
+        let body = serde_json::to_vec(booking).expect("a booking serialises");
+        let request = hyper::Request::post(format!("{}/waybills", self.base))
+            .header("content-type", "application/json")
+            .header("idempotency-key", booking.shipment_id.to_string())
+            .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
+            .map_err(|e| CourierError::Unavailable(e.to_string()))?;
+        let call = self.client.request(request);
+        let response = tokio::time::timeout(std::time::Duration::from_secs(5), call)
+            .await
+            .map_err(|_| CourierError::Unavailable("timed out after 5 s".into()))?
+            .map_err(|e| CourierError::Unavailable(e.to_string()))?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await.map_err(|e| CourierError::Unavailable(e.to_string()))?;
+        if status.is_server_error() {
+            return Err(CourierError::Unavailable(format!("gateway answered {status}")));
+        }
+        if !status.is_success() {
+            let text: String = String::from_utf8_lossy(&bytes.to_bytes()).chars().take(200).collect();
+            return Err(CourierError::Refused(format!("{status}: {text}")));
+        }
+        let booked: BookedWaybill = serde_json::from_slice(&bytes.to_bytes())
+            .map_err(|e| CourierError::Unavailable(format!("unreadable answer: {e}")))?;
+        Ok(Waybill { number: booked.waybill_number, label_url: booked.label_url })
+    }
+}
+
+impl Courier for HttpCourier {
+    fn book<'a>(&'a self, booking: &'a Booking) -> BookingFuture<'a> {
+        Box::pin(self.post(booking))
+    }
+}

@@ -1,0 +1,173 @@
+//! From packed to handed over: the second person's check, the waybill booked through the
+//! Courier port (label printed: READY), the photo's upload URL, and the hand-over, refused until
+//! the photo is there. The last hand-over of an order ships it, in the same transaction.
+
+use super::routes::{conflict, json_body, store_problem, unavailable, until_written};
+use super::{order_outcome, ships, FulfilmentDeps};
+use crate::courier::{Booking, CourierError};
+use crate::domain::{Shipment, ShipmentId, ShipmentStatus};
+use crate::http::{json_response, Problem};
+use crate::photos::{DispatchPhotos, PhotoError};
+use crate::store::ShipmentWrite;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use tracing::info;
+
+async fn read(deps: &FulfilmentDeps, id: &ShipmentId) -> Result<Shipment, Problem> {
+    deps.common.store.shipment(id).await.map_err(store_problem)?.ok_or_else(|| Problem::not_found("shipment"))
+}
+
+async fn save(deps: &FulfilmentDeps, changed: Shipment, seen: u64) -> Result<Option<Shipment>, Problem> {
+    let store = &deps.common.store;
+    let write = store.put_shipment(ShipmentWrite { shipment: &changed, seen: Some(seen) });
+    Ok(store.commit(vec![write]).await.map_err(store_problem)?.then_some(changed))
+}
+
+/// A second member of staff checks the packed parcel: never one who picked it.
+pub(super) async fn check(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> Result<Response<Body>, Problem> {
+    let checked = until_written(deps, || async {
+        let shipment = read(deps, id).await?;
+        if shipment.status != ShipmentStatus::Packed {
+            return Err(conflict("shipment-not-packed", format!("the shipment is {}", shipment.status.as_str())));
+        }
+        if shipment.pickers.iter().any(|p| p == who) {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "check-by-picker",
+                "Checked by its picker",
+                "the check must be made by someone who did not pick this shipment",
+            ));
+        }
+        let now = deps.common.clock.now();
+        let changed = Shipment {
+            status: ShipmentStatus::Checked,
+            checked_by: Some(who.to_owned()),
+            updated_at: now,
+            ..shipment.clone()
+        };
+        save(deps, changed, shipment.version).await
+    })
+    .await?;
+    info!(actor = %who, shipment_id = %id, "checked");
+    Ok(json_response(StatusCode::OK, &checked))
+}
+
+/// Book the waybill (the courier chosen when the shipment was made, chosen again if it has since
+/// been suspended or the policy dropped it) and mark the shipment READY.
+pub(super) async fn label(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> Result<Response<Body>, Problem> {
+    let ready = until_written(deps, || async {
+        let shipment = read(deps, id).await?;
+        let needs_check = !shipment.check_reasons.is_empty();
+        match shipment.status {
+            ShipmentStatus::Packed if needs_check => {
+                return Err(conflict("check-required", "a second member of staff must check this shipment first")
+                    .with_extension("check_reasons", &shipment.check_reasons))
+            }
+            ShipmentStatus::Packed | ShipmentStatus::Checked => {}
+            other => return Err(conflict("shipment-not-packed", format!("the shipment is {}", other.as_str()))),
+        }
+        let now = deps.common.clock.now();
+        let policy = deps.policy(now).await.map_err(store_problem)?;
+        let mut changed = shipment.clone();
+        let still_usable = changed
+            .courier
+            .as_ref()
+            .is_some_and(|c| policy.couriers.iter().any(|rule| rule.id == c.courier && !rule.suspended));
+        if !still_usable {
+            let (order, _) = deps.common.store.order_and_shipments(id.order_id).await.map_err(store_problem)?;
+            let order = order.ok_or_else(|| Problem::not_found("order"))?;
+            super::plan::refresh_decisions(&mut changed, &order, &policy, &Default::default());
+            changed.check_reasons = shipment.check_reasons.clone();
+        }
+        let Some(courier) = changed.courier.clone() else {
+            return Err(conflict("no-courier", "no courier of the fulfilment policy can take this parcel"));
+        };
+        let booking = Booking {
+            shipment_id: id.clone(),
+            courier: courier.courier.clone(),
+            speed: courier.speed,
+            province: changed.province.clone(),
+            weight_grams: changed.weight_grams(),
+            volume_cm3: changed.volume_cm3(),
+            insured_value_minor: courier.insured.then(|| changed.value_minor()),
+        };
+        let waybill = deps.courier.book(&booking).await.map_err(|err| match err {
+            CourierError::Refused(why) => conflict("courier-refused", why),
+            CourierError::Unavailable(why) => unavailable(why),
+        })?;
+        changed.waybill = Some(waybill);
+        changed.status = ShipmentStatus::Ready;
+        changed.updated_at = now;
+        save(deps, changed, shipment.version).await
+    })
+    .await?;
+    info!(actor = %who, shipment_id = %id, "waybill booked");
+    Ok(json_response(StatusCode::OK, &ready))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhotoRequest {
+    content_type: String,
+}
+
+/// A presigned PUT for the parcel's photo.
+pub(super) async fn photo_upload(
+    deps: &FulfilmentDeps,
+    request: &Request,
+    id: &ShipmentId,
+) -> Result<Response<Body>, Problem> {
+    let body: PhotoRequest = json_body(request)?;
+    let shipment = read(deps, id).await?;
+    if shipment.status.is_final() {
+        return Err(conflict("shipment-ended", format!("the shipment is {}", shipment.status.as_str())));
+    }
+    let upload = deps.photos.upload_url(&DispatchPhotos::key(id), &body.content_type).await.map_err(photo_problem)?;
+    Ok(json_response(StatusCode::OK, &upload))
+}
+
+fn photo_problem(err: PhotoError) -> Problem {
+    let (status, code) = match &err {
+        PhotoError::Missing => (StatusCode::CONFLICT, "photo-missing"),
+        PhotoError::NotAnImage(_) => (StatusCode::UNPROCESSABLE_ENTITY, "photo-not-an-image"),
+        PhotoError::BadSize(_) => (StatusCode::UNPROCESSABLE_ENTITY, "photo-size"),
+        PhotoError::Storage(_) => return unavailable(err),
+    };
+    Problem::new(status, code, "Dispatch photo", err.to_string()).with_field("photo")
+}
+
+/// Hand the parcel to the courier: READY, the photo there, the order not cancelled. When it is
+/// the order's last shipment to end, the order is SHIPPED in the same transaction; otherwise its
+/// siblings must be as read, so two last hand-overs cannot both miss shipping the order.
+pub(super) async fn hand_over(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> Result<Response<Body>, Problem> {
+    let store = &deps.common.store;
+    let handed = until_written(deps, || async {
+        let (order, shipments) = store.order_and_shipments(id.order_id).await.map_err(store_problem)?;
+        let order = order.ok_or_else(|| Problem::not_found("order"))?;
+        let shipment = shipments.iter().find(|s| &s.shipment_id == id).ok_or_else(|| Problem::not_found("shipment"))?;
+        if shipment.status != ShipmentStatus::Ready {
+            return Err(conflict("shipment-not-ready", format!("the shipment is {}", shipment.status.as_str())));
+        }
+        if !ships(&order) {
+            return Err(conflict("order-not-shippable", format!("the order is {}", order.status.as_str())));
+        }
+        let key = DispatchPhotos::key(id);
+        deps.photos.check(&key).await.map_err(photo_problem)?;
+        let now = deps.common.clock.now();
+        let changed =
+            Shipment { status: ShipmentStatus::HandedOver, photo_key: Some(key), updated_at: now, ..shipment.clone() };
+        let after: Vec<Shipment> =
+            shipments.iter().map(|s| if &s.shipment_id == id { changed.clone() } else { s.clone() }).collect();
+        let mut writes = vec![store.put_shipment(ShipmentWrite { shipment: &changed, seen: Some(shipment.version) })];
+        writes.extend(shipments.iter().filter(|s| &s.shipment_id != id).map(|s| store.shipment_unchanged(s)));
+        writes.push(match order_outcome(&order, &after) {
+            Some((next, due)) => store.order_moves(&order, next, due, now),
+            None => store.order_unchanged(&order),
+        });
+        Ok(store.commit(writes).await.map_err(store_problem)?.then_some(changed))
+    })
+    .await?;
+    info!(actor = %who, shipment_id = %id, "handed over");
+    Ok(json_response(StatusCode::OK, &handed))
+}

@@ -1,0 +1,152 @@
+//! Function fulfilment-api (API Gateway HTTP API): the warehouse's routes under
+//! `/admin/warehouses/{id}/waves`, `/admin/waves` and `/admin/shipments` (warehouse staff, or
+//! those who may administer), the fulfilment policy (operations, admin), and the customer's
+//! answer to a shortage (`POST /shipments/{id}/shortage-answer`, the order's owner or the shop).
+
+use super::{dispatch, picking, shortage, FulfilmentDeps};
+use crate::auth::Caller;
+use crate::domain::{FulfilmentPolicy, ShipmentId, WarehouseId};
+use crate::http::{body_bytes, json_response, segments, Problem};
+use crate::store::{SaveError, StoreError};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Error, Request, Response};
+use serde::de::DeserializeOwned;
+use std::future::Future;
+use tracing::{info, warn};
+
+pub async fn handle(deps: &FulfilmentDeps, request: Request) -> Result<Response<Body>, Error> {
+    Ok(route(deps, &request).await.unwrap_or_else(Problem::into_response))
+}
+
+async fn route(deps: &FulfilmentDeps, request: &Request) -> Result<Response<Body>, Problem> {
+    let path = request.uri().path().to_owned();
+    let caller = Caller::of(request)?;
+    let method = request.method().clone();
+    let parts = segments(&path);
+    if let ["shipments", id, "shortage-answer"] = parts.as_slice() {
+        if method != Method::POST {
+            return Err(Problem::method_not_allowed());
+        }
+        return shortage::customer_answer(deps, &caller, request, &shipment_id(id)?).await;
+    }
+    if parts.first() != Some(&"admin") {
+        return Err(Problem::route_not_found());
+    }
+    let policy_route = matches!(parts.as_slice(), ["admin", "fulfilment-policy"]);
+    let allowed = if policy_route { caller.may_administer() } else { caller.may_work_warehouse() };
+    if !allowed {
+        return Err(crate::auth::forbidden());
+    }
+    let who = &caller.actor();
+    match (method, parts.as_slice()) {
+        (Method::GET, ["admin", "fulfilment-policy"]) => {
+            let policy = deps.common.store.fulfilment_policy().await.map_err(unavailable)?.unwrap_or_default();
+            Ok(json_response(StatusCode::OK, &policy))
+        }
+        (Method::PUT, ["admin", "fulfilment-policy"]) => put_policy(deps, request, who).await,
+        (Method::POST, ["admin", "warehouses", wh, "waves"]) => {
+            picking::create_wave(deps, request, who, &warehouse_id(wh)?).await
+        }
+        (Method::GET, ["admin", "waves", wave]) => picking::read_wave(deps, wave).await,
+        (Method::POST, ["admin", "waves", wave, "scans"]) => picking::scan(deps, request, who, wave).await,
+        (Method::GET, ["admin", "shipments", id]) => {
+            let shipment = deps.common.store.shipment(&shipment_id(id)?).await.map_err(unavailable)?;
+            Ok(json_response(StatusCode::OK, &shipment.ok_or_else(|| Problem::not_found("shipment"))?))
+        }
+        (Method::POST, ["admin", "shipments", id, "pack"]) => picking::pack(deps, who, &shipment_id(id)?).await,
+        (Method::POST, ["admin", "shipments", id, "shortage"]) => {
+            picking::report_shortage(deps, request, who, &shipment_id(id)?).await
+        }
+        (Method::POST, ["admin", "shipments", id, "check"]) => dispatch::check(deps, who, &shipment_id(id)?).await,
+        (Method::POST, ["admin", "shipments", id, "label"]) => dispatch::label(deps, who, &shipment_id(id)?).await,
+        (Method::POST, ["admin", "shipments", id, "photo"]) => {
+            dispatch::photo_upload(deps, request, &shipment_id(id)?).await
+        }
+        (Method::POST, ["admin", "shipments", id, "hand-over"]) => {
+            dispatch::hand_over(deps, who, &shipment_id(id)?).await
+        }
+        (_, ["admin", "fulfilment-policy" | "waves" | "shipments", ..] | ["admin", "warehouses", _, "waves"]) => {
+            Err(Problem::method_not_allowed())
+        }
+        _ => Err(Problem::route_not_found()),
+    }
+}
+
+async fn put_policy(deps: &FulfilmentDeps, request: &Request, who: &str) -> Result<Response<Body>, Problem> {
+    let policy: FulfilmentPolicy = json_body(request)?;
+    policy.validate().map_err(|(field, invalid)| {
+        Problem::invalid_fields(vec![crate::domain::FieldError { field, code: invalid.code, detail: invalid.detail }])
+    })?;
+    let now = deps.common.clock.now();
+    let saved = deps.common.store.save_fulfilment_policy(&policy, who, now).await.map_err(|err| match err {
+        SaveError::VersionConflict { current } => Problem::new(
+            StatusCode::CONFLICT,
+            "version-conflict",
+            "Changed meanwhile",
+            format!("the current version is {current}; reload, reapply your change and save with that version"),
+        )
+        .with_field("version"),
+        SaveError::Store(err) => unavailable(err),
+    })?;
+    info!(actor = %who, version = saved.version, "fulfilment policy saved");
+    Ok(json_response(StatusCode::OK, &saved))
+}
+
+pub(super) fn unavailable(err: impl std::fmt::Display) -> Problem {
+    warn!(error = %err, "fulfilment request failed");
+    Problem::unavailable()
+}
+
+pub(super) fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
+    let bytes = body_bytes(request.body());
+    let bytes = if bytes.is_empty() { b"{}".as_slice() } else { bytes };
+    serde_json::from_slice(bytes).map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "body-invalid",
+            "Body invalid",
+            format!("the body does not match this route: {e}"),
+        )
+    })
+}
+
+fn shipment_id(raw: &str) -> Result<ShipmentId, Problem> {
+    ShipmentId::parse(raw)
+        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.code, "Invalid id", e.detail).with_field("shipment_id"))
+}
+
+fn warehouse_id(raw: &str) -> Result<WarehouseId, Problem> {
+    WarehouseId::parse(raw)
+        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.code, "Invalid id", e.detail).with_field("warehouse"))
+}
+
+/// A 409: the shipment (or order) is not in a state that allows the action.
+pub(super) fn conflict(code: &'static str, detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::CONFLICT, code, "Not allowed now", detail)
+}
+
+/// Read, decide and write until the write's conditions hold: `attempt` answers `Some` when its
+/// write applied, `None` when something moved meanwhile (it is tried again on a fresh read).
+pub(super) async fn until_written<T, F, Fut>(deps: &super::FulfilmentCore, mut attempt: F) -> Result<T, Problem>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>, Problem>>,
+{
+    for _ in 0..deps.max_attempts {
+        if let Some(done) = attempt().await? {
+            return Ok(done);
+        }
+    }
+    let mut busy = Problem::new(
+        StatusCode::CONFLICT,
+        "shipment-busy",
+        "Changed meanwhile",
+        "the shipment kept changing while this request was applied; retry",
+    );
+    busy.retry_after = Some(1);
+    Err(busy)
+}
+
+pub(super) fn store_problem(err: StoreError) -> Problem {
+    unavailable(err)
+}

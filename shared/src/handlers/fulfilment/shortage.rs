@@ -1,0 +1,305 @@
+//! A shortage answered: refund exactly the missing units (RefundRequested from the stream),
+//! wait for them until a date (backorder), or exchange them for another SKU at the same price
+//! from this warehouse or for the same SKU from another warehouse (stock taken at once). No
+//! answer by `answer_by` applies the policy's default ([`sweep_due`]); a backorder whose date
+//! came is picked again if the units are there, else refunded.
+
+use super::routes::{conflict, json_body, store_problem, until_written};
+use super::{order_outcome, plan, units_counter, FulfilmentCore, FulfilmentDeps};
+use crate::auth::Caller;
+use crate::domain::fulfilment_policy::ShortageDefault;
+use crate::domain::shipment::{MissingUnits, ShortageAnswer, ShortageRefund};
+use crate::domain::{Order, Shipment, ShipmentId, ShipmentStatus, Sku, WarehouseId};
+use crate::http::{json_response, Problem};
+use crate::store::{ShipmentWrite, Store, StoreError};
+use aws_sdk_dynamodb::types::TransactWriteItem;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use time::OffsetDateTime;
+use tracing::{info, warn};
+
+pub(super) async fn customer_answer(
+    deps: &FulfilmentDeps,
+    caller: &Caller,
+    request: &Request,
+    id: &ShipmentId,
+) -> Result<Response<Body>, Problem> {
+    let answer: ShortageAnswer = json_body(request)?;
+    let answered = until_written(deps, || async {
+        let (order, shipments) = deps.common.store.order_and_shipments(id.order_id).await.map_err(store_problem)?;
+        let order = order
+            .filter(|o| caller.may_act_on_order_of(&o.customer_id))
+            .ok_or_else(|| Problem::not_found("shipment"))?;
+        apply(deps, &order, &shipments, id, &answer, "customer").await
+    })
+    .await?;
+    info!(shipment_id = %id, status = answered.status.as_str(), "shortage answered by the customer");
+    Ok(json_response(StatusCode::OK, &answered))
+}
+
+/// The writes of an answer to the shortage of `id`, committed; `None` when something moved.
+async fn apply(
+    deps: &FulfilmentCore,
+    order: &Order,
+    shipments: &[Shipment],
+    id: &ShipmentId,
+    answer: &ShortageAnswer,
+    by: &str,
+) -> Result<Option<Shipment>, Problem> {
+    let store = &deps.common.store;
+    let shipment = shipments.iter().find(|s| &s.shipment_id == id).ok_or_else(|| Problem::not_found("shipment"))?;
+    let Some(shortage) = shipment.shortage.as_ref().filter(|_| shipment.status == ShipmentStatus::Shortage) else {
+        return Err(conflict("no-open-shortage", format!("the shipment is {}", shipment.status.as_str())));
+    };
+    let now = deps.common.clock.now();
+    let policy = deps.policy(now).await.map_err(store_problem)?;
+    let mut changed = shipment.clone();
+    changed.updated_at = now;
+    if let Some(open) = changed.shortage.as_mut() {
+        open.answer = Some(answer.clone());
+        open.answered_by = Some(by.to_owned());
+    }
+    let mut extra = Vec::new();
+    let mut order_written = false;
+    match answer {
+        ShortageAnswer::Refund => refund(&mut changed, &shortage.missing),
+        ShortageAnswer::Wait { until } => {
+            let latest = now.date() + time::Duration::days(i64::from(policy.backorder_max_days));
+            if *until <= now.date() || *until > latest {
+                return Err(Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "backorder-date-invalid",
+                    "Invalid date",
+                    format!("a date after today and no later than {latest}"),
+                )
+                .with_field("until"));
+            }
+            changed.status = ShipmentStatus::Backordered;
+            changed.backorder_until = Some(*until);
+        }
+        ShortageAnswer::Exchange { sku, warehouse } => {
+            let exchange = Exchange { sku: sku.as_ref(), warehouse: warehouse.as_ref(), missing: &shortage.missing };
+            (extra, order_written) = exchange.writes(deps, order, &mut changed, now).await?;
+        }
+    }
+    let writes = finish(store, order, shipments, &changed, extra, order_written, now);
+    Ok(store.commit(writes).await.map_err(store_problem)?.then_some(changed))
+}
+
+/// Refund `missing`: recorded on the shipment (announced once as RefundRequested); the shipment
+/// goes on with what is left, packed, or is cancelled when nothing is.
+fn refund(changed: &mut Shipment, missing: &[MissingUnits]) {
+    let number = changed.refunds.len() + 1;
+    changed.refunds.push(ShortageRefund {
+        refund_id: format!("{}-r{number}", changed.shipment_id),
+        lines: missing.to_vec(),
+        amount_minor: missing.iter().map(|m| i64::from(m.missing) * m.unit_price_minor).sum(),
+    });
+    changed.status = if changed.lines.is_empty() { ShipmentStatus::Cancelled } else { ShipmentStatus::Packed };
+}
+
+/// `changed` written over its read version, with `extra`; its siblings as read; the order moved
+/// on if every shipment has now ended, else as read (unless `extra` writes it).
+fn finish(
+    store: &Store,
+    order: &Order,
+    shipments: &[Shipment],
+    changed: &Shipment,
+    extra: Vec<TransactWriteItem>,
+    order_written: bool,
+    now: OffsetDateTime,
+) -> Vec<TransactWriteItem> {
+    let seen = shipments.iter().find(|s| s.shipment_id == changed.shipment_id).map(|s| s.version);
+    let mut writes = vec![store.put_shipment(ShipmentWrite { shipment: changed, seen })];
+    writes.extend(extra);
+    writes
+        .extend(shipments.iter().filter(|s| s.shipment_id != changed.shipment_id).map(|s| store.shipment_unchanged(s)));
+    // An exchange from another warehouse writes the order itself (its shipment count): the
+    // order is then not ending, and one transaction may not touch it twice.
+    if !order_written {
+        let after: Vec<Shipment> = shipments
+            .iter()
+            .map(|s| if s.shipment_id == changed.shipment_id { changed.clone() } else { s.clone() })
+            .collect();
+        writes.push(match order_outcome(order, &after) {
+            Some((next, due)) => store.order_moves(order, next, due, now),
+            None => store.order_unchanged(order),
+        });
+    }
+    writes
+}
+
+struct Exchange<'a> {
+    sku: Option<&'a Sku>,
+    warehouse: Option<&'a WarehouseId>,
+    missing: &'a [MissingUnits],
+}
+
+impl Exchange<'_> {
+    /// Take the replacement units from available now. Another SKU (one missing SKU, same unit
+    /// price) joins this shipment, which is picked again; another warehouse gets a new shipment
+    /// and this one goes on with what is left.
+    async fn writes(
+        &self,
+        deps: &FulfilmentCore,
+        order: &Order,
+        changed: &mut Shipment,
+        now: OffsetDateTime,
+    ) -> Result<(Vec<TransactWriteItem>, bool), Problem> {
+        let store = &deps.common.store;
+        let warehouse = self.warehouse.cloned().unwrap_or_else(|| changed.warehouse.clone());
+        let replacement: Vec<(Sku, u32, i64)> = match self.sku {
+            Some(sku) => {
+                let [only] = self.missing else {
+                    return Err(unprocessable(
+                        "exchange-ambiguous",
+                        "sku",
+                        "another SKU replaces one missing SKU at a time",
+                    ));
+                };
+                let item = store.catalogue_item(sku).await.map_err(store_problem)?;
+                let price = item.and_then(|i| i.price_at(order.currency, now));
+                if price != Some(only.unit_price_minor) {
+                    return Err(unprocessable(
+                        "exchange-price-differs",
+                        "sku",
+                        "the replacement must have the same unit price",
+                    ));
+                }
+                vec![(sku.clone(), only.missing, only.unit_price_minor)]
+            }
+            None if warehouse == changed.warehouse => {
+                return Err(unprocessable("exchange-same-units", "warehouse", "name another SKU or another warehouse"))
+            }
+            None => self.missing.iter().map(|m| (m.sku.clone(), m.missing, m.unit_price_minor)).collect(),
+        };
+        let skus: Vec<Sku> = replacement.iter().map(|(s, ..)| s.clone()).collect();
+        let levels = store.stock_levels(&skus, std::slice::from_ref(&warehouse)).await.map_err(store_problem)?;
+        if let Some((sku, ..)) = replacement
+            .iter()
+            .find(|(s, q, _)| levels.get(&(s.clone(), warehouse.clone())).copied().unwrap_or(0) < i64::from(*q))
+        {
+            return Err(
+                conflict("exchange-out-of-stock", format!("{warehouse} has not enough {sku}")).with_field("sku")
+            );
+        }
+        let pairs: Vec<(Sku, WarehouseId)> = skus.iter().map(|s| (s.clone(), warehouse.clone())).collect();
+        let facts = store.fulfilment_facts(&skus, &pairs).await.map_err(store_problem)?;
+        let lines: Vec<_> =
+            replacement.iter().map(|(s, q, p)| plan::line(&facts, &warehouse, s.clone(), *q, *p)).collect();
+        let counter = units_counter(changed);
+        let mut writes: Vec<TransactWriteItem> = replacement
+            .iter()
+            .map(|(sku, q, _)| store.stock_shift(sku, &warehouse, *q, ("available", counter), now))
+            .collect();
+        let policy = deps.policy(now).await.map_err(store_problem)?;
+        if warehouse == changed.warehouse {
+            changed.lines.extend(lines);
+            changed.status = ShipmentStatus::Picking;
+            plan::refresh_decisions(changed, order, &policy, &facts);
+        } else {
+            let number = order.shipments.unwrap_or(0) + 1;
+            let new = plan::new_shipment(order, number, warehouse, lines, &policy, &facts, now);
+            writes.push(store.put_shipment(ShipmentWrite { shipment: &new, seen: None }));
+            writes.push(store.order_shipment_count(order, number, now));
+            changed.status = if changed.lines.is_empty() { ShipmentStatus::Cancelled } else { ShipmentStatus::Packed };
+            return Ok((writes, true));
+        }
+        Ok((writes, false))
+    }
+}
+
+fn unprocessable(code: &'static str, field: &str, detail: &str) -> Problem {
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, "Exchange refused", detail).with_field(field)
+}
+
+/// The sweeper's share of fulfilment: shortages nobody answered in time get the policy's default;
+/// backorders whose date came are picked again (units taken from available) or refunded.
+/// Returns how many shipments it moved.
+pub async fn sweep_due(deps: &FulfilmentCore, limit: i32) -> Result<usize, StoreError> {
+    let store = &deps.common.store;
+    let now = deps.common.clock.now();
+    let policy = deps.policy(now).await?;
+    let mut moved = 0;
+    for bucket in 0..store.buckets() {
+        for due in store.shipments_due(bucket, now, limit).await? {
+            let answer = match (due.status, policy.shortage_default) {
+                (ShipmentStatus::Shortage, ShortageDefault::Refund) => ShortageAnswer::Refund,
+                (ShipmentStatus::Shortage, ShortageDefault::Wait) => ShortageAnswer::Wait {
+                    until: now.date() + time::Duration::days(i64::from(policy.backorder_default_days)),
+                },
+                (ShipmentStatus::Backordered, _) => ShortageAnswer::Refund,
+                _ => continue,
+            };
+            let outcome = until_written(deps, || async {
+                let (order, shipments) = store.order_and_shipments(due.order_id).await.map_err(store_problem)?;
+                let order = order.ok_or_else(|| Problem::not_found("order"))?;
+                match due.status {
+                    ShipmentStatus::Backordered => backorder_due(deps, &order, &shipments, &due.shipment_id).await,
+                    _ => apply(deps, &order, &shipments, &due.shipment_id, &answer, "default").await,
+                }
+            })
+            .await;
+            match outcome {
+                Ok(shipment) => {
+                    moved += 1;
+                    info!(shipment_id = %shipment.shipment_id, status = shipment.status.as_str(), "shortage settled by the sweeper");
+                }
+                Err(problem) => warn!(shipment_id = %due.shipment_id, code = problem.code, "shortage not settled"),
+            }
+        }
+    }
+    Ok(moved)
+}
+
+/// A backorder's date came: if the warehouse has the units now, take them and pick again;
+/// otherwise refund them.
+async fn backorder_due(
+    deps: &FulfilmentCore,
+    order: &Order,
+    shipments: &[Shipment],
+    id: &ShipmentId,
+) -> Result<Option<Shipment>, Problem> {
+    let store = &deps.common.store;
+    let shipment = shipments.iter().find(|s| &s.shipment_id == id).ok_or_else(|| Problem::not_found("shipment"))?;
+    let missing = match (&shipment.shortage, shipment.status) {
+        (Some(shortage), ShipmentStatus::Backordered) => shortage.missing.clone(),
+        _ => return Err(conflict("not-backordered", format!("the shipment is {}", shipment.status.as_str()))),
+    };
+    let now = deps.common.clock.now();
+    let skus: Vec<Sku> = missing.iter().map(|m| m.sku.clone()).collect();
+    let levels = store.stock_levels(&skus, std::slice::from_ref(&shipment.warehouse)).await.map_err(store_problem)?;
+    let there = missing.iter().all(|m| {
+        levels.get(&(m.sku.clone(), shipment.warehouse.clone())).copied().unwrap_or(0) >= i64::from(m.missing)
+    });
+    let mut changed = Shipment { updated_at: now, backorder_until: None, ..shipment.clone() };
+    let mut extra = Vec::new();
+    if there {
+        let pairs: Vec<_> = skus.iter().map(|s| (s.clone(), shipment.warehouse.clone())).collect();
+        let facts = store.fulfilment_facts(&skus, &pairs).await.map_err(store_problem)?;
+        for m in &missing {
+            extra.push(store.stock_shift(
+                &m.sku,
+                &shipment.warehouse,
+                m.missing,
+                ("available", units_counter(shipment)),
+                now,
+            ));
+            match changed.lines.iter_mut().find(|l| l.sku == m.sku) {
+                Some(line) => line.quantity += m.missing,
+                None => changed.lines.push(plan::line(
+                    &facts,
+                    &shipment.warehouse,
+                    m.sku.clone(),
+                    m.missing,
+                    m.unit_price_minor,
+                )),
+            }
+        }
+        changed.status = ShipmentStatus::Picking;
+    } else {
+        refund(&mut changed, &missing);
+    }
+    let writes = finish(store, order, shipments, &changed, extra, false, now);
+    Ok(store.commit(writes).await.map_err(store_problem)?.then_some(changed))
+}
