@@ -3,7 +3,7 @@
 //! photographed and handed over (the order SHIPPED); shortages and their answers; a cancel
 //! before and after the hand-over.
 
-use orderflow::domain::{OrderId, OrderStatus, Shipment, ShipmentStatus};
+use orderflow::domain::{OrderId, Shipment, ShipmentStatus};
 use orderflow::handlers::fulfilment::{make_shipments, routes, sweep_due, FulfilmentCore};
 use orderflow_tests::fixtures::{
     cancel_order, claims, customer, deliver_payment, get_order, http_as, one_warehouse, order_body, payment_event,
@@ -170,8 +170,10 @@ async fn refused_scans_record_nothing_and_two_pickers_at_once_cannot_over_pick()
 #[tokio::test]
 async fn a_valuable_shipment_needs_a_check_by_someone_other_than_its_picker() {
     let stack = seeded(10).await;
-    let mut policy = orderflow::domain::FulfilmentPolicy::default();
-    policy.double_check_above_minor = TEST_PRICE_MINOR;
+    let policy = orderflow::domain::FulfilmentPolicy {
+        double_check_above_minor: TEST_PRICE_MINOR,
+        ..orderflow::domain::FulfilmentPolicy::default()
+    };
     stack.store().save_fulfilment_policy(&policy, "test", stack.clock.now()).await.unwrap();
     let id = paid_with_shipments(&stack, &[("TEA", 2)]).await;
     let shipment = shipments(&stack, id).await[0].shipment_id.to_string();
@@ -253,7 +255,6 @@ async fn an_exchange_takes_another_sku_at_once_and_a_wait_backorders_until_its_d
     let until = (stack.clock.now().date() + time::Duration::days(3)).to_string();
     let (status, waiting) = answer(&stack, id, &shipment, json!({"choice": "wait", "until": until})).await;
     assert_eq!((status, waiting["status"].as_str()), (200, Some("BACKORDERED")), "{waiting}");
-    let _ = OrderStatus::Paid;
 }
 
 #[tokio::test]

@@ -285,8 +285,7 @@ mod tests {
     fn a_policy_with_duplicate_couriers_or_impossible_limits_is_refused_naming_the_field() {
         let p = policy(vec![courier("zto", Speed::Standard, 700), courier("zto", Speed::Express, 1)]);
         assert_eq!(p.validate().unwrap_err().0, "couriers[1].id");
-        let mut q = FulfilmentPolicy::default();
-        q.backorder_default_days = q.backorder_max_days + 1;
+        let q = FulfilmentPolicy { backorder_default_days: 31, backorder_max_days: 30, ..FulfilmentPolicy::default() };
         assert_eq!(q.validate().unwrap_err().0, "backorder_default_days");
         assert!(FulfilmentPolicy::default().validate().is_ok());
     }
