@@ -79,3 +79,47 @@ impl<T> TtlCache<T> {
         Ok(value)
     }
 }
+
+/// A 400 naming one invalid field.
+pub(crate) fn invalid(field: &str, code: &'static str, detail: impl Into<String>) -> crate::http::Problem {
+    crate::http::Problem::invalid_fields(vec![crate::domain::FieldError {
+        field: field.to_owned(),
+        code,
+        detail: detail.into(),
+    }])
+}
+
+/// The request's JSON body as `T`, or a 400 `body-invalid` saying why.
+pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
+    request: &lambda_http::Request,
+) -> Result<T, crate::http::Problem> {
+    serde_json::from_slice(crate::http::body_bytes(request.body())).map_err(|e| {
+        crate::http::Problem::new(
+            lambda_http::http::StatusCode::BAD_REQUEST,
+            "body-invalid",
+            "Body invalid",
+            format!("the body does not match this route: {e}"),
+        )
+    })
+}
+
+pub(crate) fn warehouse_id(raw: &str) -> Result<crate::domain::WarehouseId, crate::http::Problem> {
+    crate::domain::WarehouseId::parse(raw).map_err(|e| invalid("warehouse", e.code, e.detail))
+}
+
+/// A versioned save that lost to another (409: reload, reapply, save again), or a failure.
+pub(crate) fn save_problem(err: crate::store::SaveError) -> crate::http::Problem {
+    match err {
+        crate::store::SaveError::VersionConflict { current } => crate::http::Problem::new(
+            lambda_http::http::StatusCode::CONFLICT,
+            "version-conflict",
+            "Changed meanwhile",
+            format!("the current version is {current}; reload, reapply your change and save with that version"),
+        )
+        .with_field("version"),
+        crate::store::SaveError::Store(err) => {
+            tracing::warn!(error = %err, "save failed");
+            crate::http::Problem::unavailable()
+        }
+    }
+}

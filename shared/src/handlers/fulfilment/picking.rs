@@ -30,7 +30,12 @@ pub(super) async fn create_wave(
     who: &str,
     warehouse: &WarehouseId,
 ) -> Result<Response<Body>, Problem> {
-    let body: WaveRequest = json_body(request)?;
+    // The body is optional: an empty one asks for the default size.
+    let body: WaveRequest = if crate::http::body_bytes(request.body()).is_empty() {
+        WaveRequest { max_shipments: None }
+    } else {
+        json_body(request)?
+    };
     let max = body.max_shipments.unwrap_or(20);
     if !(1..=MAX_WAVE_SHIPMENTS).contains(&max) {
         let detail = format!("max_shipments is 1 to {MAX_WAVE_SHIPMENTS}");

@@ -4,13 +4,14 @@
 //! answer to a shortage (`POST /shipments/{id}/shortage-answer`, the order's owner or the shop).
 
 use super::{dispatch, picking, shortage, FulfilmentDeps};
+pub(super) use crate::handlers::json_body;
+use crate::handlers::{invalid, save_problem, warehouse_id};
 use crate::auth::Caller;
-use crate::domain::{FulfilmentPolicy, ShipmentId, WarehouseId};
-use crate::http::{body_bytes, json_response, segments, Problem};
-use crate::store::{SaveError, StoreError};
+use crate::domain::{FulfilmentPolicy, ShipmentId};
+use crate::http::{json_response, segments, Problem};
+use crate::store::StoreError;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
-use serde::de::DeserializeOwned;
 use std::future::Future;
 use tracing::{info, warn};
 
@@ -74,20 +75,9 @@ async fn route(deps: &FulfilmentDeps, request: &Request) -> Result<Response<Body
 
 async fn put_policy(deps: &FulfilmentDeps, request: &Request, who: &str) -> Result<Response<Body>, Problem> {
     let policy: FulfilmentPolicy = json_body(request)?;
-    policy.validate().map_err(|(field, invalid)| {
-        Problem::invalid_fields(vec![crate::domain::FieldError { field, code: invalid.code, detail: invalid.detail }])
-    })?;
+    policy.validate().map_err(|(field, e)| invalid(&field, e.code, e.detail))?;
     let now = deps.common.clock.now();
-    let saved = deps.common.store.save_fulfilment_policy(&policy, who, now).await.map_err(|err| match err {
-        SaveError::VersionConflict { current } => Problem::new(
-            StatusCode::CONFLICT,
-            "version-conflict",
-            "Changed meanwhile",
-            format!("the current version is {current}; reload, reapply your change and save with that version"),
-        )
-        .with_field("version"),
-        SaveError::Store(err) => unavailable(err),
-    })?;
+    let saved = deps.common.store.save_fulfilment_policy(&policy, who, now).await.map_err(save_problem)?;
     info!(actor = %who, version = saved.version, "fulfilment policy saved");
     Ok(json_response(StatusCode::OK, &saved))
 }
@@ -97,27 +87,8 @@ pub(super) fn unavailable(err: impl std::fmt::Display) -> Problem {
     Problem::unavailable()
 }
 
-pub(super) fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
-    let bytes = body_bytes(request.body());
-    let bytes = if bytes.is_empty() { b"{}".as_slice() } else { bytes };
-    serde_json::from_slice(bytes).map_err(|e| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "body-invalid",
-            "Body invalid",
-            format!("the body does not match this route: {e}"),
-        )
-    })
-}
-
 fn shipment_id(raw: &str) -> Result<ShipmentId, Problem> {
-    ShipmentId::parse(raw)
-        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.code, "Invalid id", e.detail).with_field("shipment_id"))
-}
-
-fn warehouse_id(raw: &str) -> Result<WarehouseId, Problem> {
-    WarehouseId::parse(raw)
-        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, e.code, "Invalid id", e.detail).with_field("warehouse"))
+    ShipmentId::parse(raw).map_err(|e| invalid("shipment_id", e.code, e.detail))
 }
 
 /// A 409: the shipment (or order) is not in a state that allows the action.

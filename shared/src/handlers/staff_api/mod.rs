@@ -16,14 +16,13 @@ mod orders;
 mod payments;
 mod risk;
 
-use super::Common;
+use super::{invalid, json_body, save_problem, warehouse_id, Common};
 use crate::auth::Caller;
-use crate::domain::{FieldError, HoldPolicy, OrderId, Sku, WarehouseId};
-use crate::http::{body_bytes, segments, Problem};
-use crate::store::{SaveError, StoreError};
+use crate::domain::{HoldPolicy, OrderId, Sku};
+use crate::http::{segments, Problem};
+use crate::store::StoreError;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
-use serde::de::DeserializeOwned;
 use tracing::warn;
 
 pub use inventory::MAX_STOCK;
@@ -94,27 +93,8 @@ fn unavailable(err: StoreError) -> Problem {
     Problem::unavailable()
 }
 
-fn invalid(field: &str, code: &'static str, detail: impl Into<String>) -> Problem {
-    Problem::invalid_fields(vec![FieldError { field: field.to_owned(), code, detail: detail.into() }])
-}
-
-fn json_body<T: DeserializeOwned>(request: &Request) -> Result<T, Problem> {
-    serde_json::from_slice(body_bytes(request.body())).map_err(|e| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "body-invalid",
-            "Body invalid",
-            format!("the body does not match this route: {e}"),
-        )
-    })
-}
-
 fn sku(raw: &str) -> Result<Sku, Problem> {
     Sku::parse(raw).map_err(|e| invalid("sku", e.code, e.detail))
-}
-
-fn warehouse_id(raw: &str) -> Result<WarehouseId, Problem> {
-    WarehouseId::parse(raw).map_err(|e| invalid("warehouse", e.code, e.detail))
 }
 
 fn order_id(raw: &str) -> Result<OrderId, Problem> {
@@ -124,18 +104,4 @@ fn order_id(raw: &str) -> Result<OrderId, Problem> {
 /// A 409 for an order whose status does not allow the action.
 fn wrong_status(code: &'static str, title: &'static str, detail: impl Into<String>) -> Problem {
     Problem::new(StatusCode::CONFLICT, code, title, detail)
-}
-
-/// A versioned save that lost to another: reload, reapply, save again.
-fn save_problem(err: SaveError) -> Problem {
-    match err {
-        SaveError::VersionConflict { current } => Problem::new(
-            StatusCode::CONFLICT,
-            "version-conflict",
-            "Changed meanwhile",
-            format!("the current version is {current}; reload, reapply your change and save with that version"),
-        )
-        .with_field("version"),
-        SaveError::Store(err) => unavailable(err),
-    }
 }
