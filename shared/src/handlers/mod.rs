@@ -53,6 +53,47 @@ pub fn partial_batch_failures<'a>(
     response
 }
 
+/// Process every message of an SQS batch concurrently and answer with the failures (see
+/// [`partial_batch_failures`]).
+pub async fn each_message<'a, F, Fut, E>(
+    event: &'a aws_lambda_events::event::sqs::SqsEvent,
+    what: &str,
+    process: F,
+) -> aws_lambda_events::event::sqs::SqsBatchResponse
+where
+    F: Fn(&'a aws_lambda_events::event::sqs::SqsMessage) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let outcomes = futures::future::join_all(event.records.iter().map(process)).await;
+    let failed = event.records.iter().zip(outcomes).filter_map(|(m, outcome)| Some((m, outcome.err()?.to_string())));
+    partial_batch_failures(failed, what)
+}
+
+/// An SQS message an EventBridge rule delivered: the event's `detail-type` and `detail`.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct BusEnvelope {
+    #[serde(rename = "detail-type")]
+    pub detail_type: String,
+    pub detail: serde_json::Value,
+}
+
+impl BusEnvelope {
+    /// The envelope of `message`, or why it is none (a message for the dead-letter queue).
+    pub(crate) fn of(message: &aws_lambda_events::event::sqs::SqsMessage) -> Result<Self, String> {
+        let body = message.body.as_deref().ok_or_else(|| "empty body".to_owned())?;
+        serde_json::from_str(body).map_err(|e| e.to_string())
+    }
+
+    /// The detail as `T`, if `detail-type` is one of `accepted`.
+    pub(crate) fn detail_of<T: serde::de::DeserializeOwned>(self, accepted: &[&str]) -> Result<T, String> {
+        if !accepted.contains(&self.detail_type.as_str()) {
+            return Err(format!("unexpected detail-type {}", self.detail_type));
+        }
+        serde_json::from_value(self.detail).map_err(|e| e.to_string())
+    }
+}
+
 /// A value read from the table and trusted for a while (the warehouse catalogue, the hold
 /// policy), so a warm function does not read it for every order yet sees a change within `ttl`.
 pub struct TtlCache<T> {

@@ -18,7 +18,7 @@
 //! | succeeded | RECEIVED (not reserved yet) | parked on the order, applied when it moves on | ParkedPaymentsDue (later) |
 //! | failed / cancelled | AWAITING_PAYMENT | failure recorded, hold kept (or, by setting, order cancelled and hold released in the same transaction) | nothing (OrderCancelled) |
 
-use super::{partial_batch_failures, Common};
+use super::{each_message, BusEnvelope, Common};
 use crate::domain::payment::{PaymentEvent, PaymentEventType, PaymentKey, PaymentUnderReview};
 use crate::domain::{Currency, Order, OrderId, OrderStatus, PaymentMethod};
 use crate::store::{CancelCause, InboxStatus, OrderChange, Resolution, ResolveError, SettledBy, StoreError};
@@ -62,15 +62,6 @@ pub enum PaymentError {
     Store(#[from] StoreError),
 }
 
-/// The SQS message body: the EventBridge envelope around the stored provider event, or around
-/// the parked payments of an order that moved on.
-#[derive(Debug, Deserialize)]
-struct Envelope {
-    #[serde(rename = "detail-type")]
-    detail_type: String,
-    detail: serde_json::Value,
-}
-
 #[derive(Debug, Deserialize)]
 struct ParkedPayments {
     order_id: OrderId,
@@ -85,14 +76,11 @@ enum Decision {
 }
 
 pub async fn handle_batch(deps: &ProcessorDeps, event: SqsEvent) -> SqsBatchResponse {
-    let outcomes = futures::future::join_all(event.records.iter().map(|m| process_message(deps, m))).await;
-    let failed = event.records.iter().zip(outcomes).filter_map(|(m, outcome)| Some((m, outcome.err()?.to_string())));
-    partial_batch_failures(failed, "payment event")
+    each_message(&event, "payment event", |m| process_message(deps, m)).await
 }
 
 async fn process_message(deps: &ProcessorDeps, message: &SqsMessage) -> Result<(), PaymentError> {
-    let body = message.body.as_deref().ok_or_else(|| PaymentError::Malformed("empty body".into()))?;
-    let envelope: Envelope = serde_json::from_str(body).map_err(|e| PaymentError::Malformed(e.to_string()))?;
+    let envelope = BusEnvelope::of(message).map_err(PaymentError::Malformed)?;
     let malformed = |e: serde_json::Error| PaymentError::Malformed(e.to_string());
     match envelope.detail_type.as_str() {
         "PaymentEventReceived" => process(deps, &serde_json::from_value(envelope.detail).map_err(malformed)?).await,

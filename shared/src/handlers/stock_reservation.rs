@@ -10,7 +10,7 @@
 //! Redelivery is safe because the transaction is conditional on the order still being RECEIVED:
 //! a repeat finds it decided (or cancelled meanwhile) and changes nothing.
 
-use super::{partial_batch_failures, Common, TtlCache};
+use super::{each_message, BusEnvelope, Common, TtlCache};
 use crate::domain::{
     plan_allocation, single_warehouse, Allocation, AllocationPlan, HoldPolicy, OrderId, OrderStatus, PaymentMethod,
     Quantity, ShortLine, Sku, WarehouseCatalogue, WarehouseId,
@@ -18,7 +18,6 @@ use crate::domain::{
 use crate::events::OrderReceived;
 use crate::store::{ReserveError, StoreError};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use serde::Deserialize;
 use std::sync::Arc;
 use thiserror::Error;
 use time::{Duration, OffsetDateTime};
@@ -97,29 +96,15 @@ pub enum ReservationError {
     Store(#[from] StoreError),
 }
 
-/// The SQS message body: an EventBridge envelope around the OrderReceived detail.
-#[derive(Debug, Deserialize)]
-struct Envelope {
-    #[serde(rename = "detail-type")]
-    detail_type: String,
-    detail: serde_json::Value,
-}
-
 /// Handle one SQS batch. Messages are decided concurrently; each failure is reported on its own,
 /// so SQS redelivers only those and, past the queue's maxReceiveCount, moves them to the DLQ.
 pub async fn handle_batch(deps: &ReservationDeps, event: SqsEvent) -> SqsBatchResponse {
-    let decisions = futures::future::join_all(event.records.iter().map(|m| process_message(deps, m))).await;
-    let failed = event.records.iter().zip(decisions).filter_map(|(m, decision)| Some((m, decision.err()?.to_string())));
-    partial_batch_failures(failed, "reservation")
+    each_message(&event, "reservation", |m| process_message(deps, m)).await
 }
 
+/// The OrderReceived an SQS message carries (an EventBridge envelope around it).
 pub fn parse_message(message: &SqsMessage) -> Result<OrderReceived, ReservationError> {
-    let body = message.body.as_deref().ok_or_else(|| ReservationError::Malformed("empty body".into()))?;
-    let envelope: Envelope = serde_json::from_str(body).map_err(|e| ReservationError::Malformed(e.to_string()))?;
-    if envelope.detail_type != "OrderReceived" {
-        return Err(ReservationError::Malformed(format!("unexpected detail-type {}", envelope.detail_type)));
-    }
-    serde_json::from_value(envelope.detail).map_err(|e| ReservationError::Malformed(e.to_string()))
+    BusEnvelope::of(message).and_then(|e| e.detail_of(&["OrderReceived"])).map_err(ReservationError::Malformed)
 }
 
 async fn process_message(deps: &ReservationDeps, message: &SqsMessage) -> Result<(), ReservationError> {

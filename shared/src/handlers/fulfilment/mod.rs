@@ -21,7 +21,7 @@ mod shortage;
 pub use cancel::{cancel_paid_order, cancels_through_fulfilment, CancelRefused};
 pub use shortage::sweep_due;
 
-use super::{partial_batch_failures, Common, TtlCache};
+use super::{each_message, BusEnvelope, Common, TtlCache};
 use crate::courier::Courier;
 use crate::domain::{FulfilmentPolicy, Order, OrderId, OrderStatus, PaymentMethod, Shipment};
 use crate::photos::DispatchPhotos;
@@ -100,13 +100,6 @@ pub enum FulfilmentError {
 }
 
 #[derive(Debug, Deserialize)]
-struct Envelope {
-    #[serde(rename = "detail-type")]
-    detail_type: String,
-    detail: OrderRef,
-}
-
-#[derive(Debug, Deserialize)]
 struct OrderRef {
     order_id: OrderId,
 }
@@ -114,18 +107,14 @@ struct OrderRef {
 /// Handle one SQS batch; each failed message is reported on its own for redelivery (and, past
 /// maxReceiveCount, the dead-letter queue).
 pub async fn handle_batch(deps: &FulfilmentDeps, event: SqsEvent) -> SqsBatchResponse {
-    let results = futures::future::join_all(event.records.iter().map(|m| process_message(deps, m))).await;
-    let failed = event.records.iter().zip(results).filter_map(|(m, r)| Some((m, r.err()?.to_string())));
-    partial_batch_failures(failed, "fulfilment")
+    each_message(&event, "fulfilment", |m| process_message(deps, m)).await
 }
 
 async fn process_message(deps: &FulfilmentDeps, message: &SqsMessage) -> Result<(), FulfilmentError> {
-    let body = message.body.as_deref().ok_or_else(|| FulfilmentError::Malformed("empty body".into()))?;
-    let envelope: Envelope = serde_json::from_str(body).map_err(|e| FulfilmentError::Malformed(e.to_string()))?;
-    if !matches!(envelope.detail_type.as_str(), "OrderPaid" | "CashOnDeliveryApproved") {
-        return Err(FulfilmentError::Malformed(format!("unexpected detail-type {}", envelope.detail_type)));
-    }
-    make_shipments(deps, envelope.detail.order_id).await
+    let order: OrderRef = BusEnvelope::of(message)
+        .and_then(|e| e.detail_of(&["OrderPaid", "CashOnDeliveryApproved"]))
+        .map_err(FulfilmentError::Malformed)?;
+    make_shipments(deps, order.order_id).await
 }
 
 /// Whether fulfilment serves an order in this status.
