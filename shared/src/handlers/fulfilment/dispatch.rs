@@ -3,7 +3,7 @@
 //! the photo is there. The last hand-over of an order ships it, in the same transaction.
 
 use super::routes::{conflict, json_body, store_problem, unavailable, until_written};
-use super::{order_outcome, ships, FulfilmentDeps};
+use super::{change_of_one, ships, FulfilmentDeps};
 use crate::courier::{Booking, CourierError};
 use crate::domain::{Shipment, ShipmentId, ShipmentStatus};
 use crate::http::{json_response, Problem};
@@ -77,8 +77,7 @@ pub(super) async fn label(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> 
         if !still_usable {
             let (order, _) = deps.common.store.order_and_shipments(id.order_id).await.map_err(store_problem)?;
             let order = order.ok_or_else(|| Problem::not_found("order"))?;
-            super::plan::refresh_decisions(&mut changed, &order, &policy, &Default::default());
-            changed.check_reasons = shipment.check_reasons.clone();
+            super::plan::choose_courier(&mut changed, &order, &policy);
         }
         let Some(courier) = changed.courier.clone() else {
             return Err(conflict("no-courier", "no courier of the fulfilment policy can take this parcel"));
@@ -157,14 +156,7 @@ pub(super) async fn hand_over(deps: &FulfilmentDeps, who: &str, id: &ShipmentId)
         let now = deps.common.clock.now();
         let changed =
             Shipment { status: ShipmentStatus::HandedOver, photo_key: Some(key), updated_at: now, ..shipment.clone() };
-        let after: Vec<Shipment> =
-            shipments.iter().map(|s| if &s.shipment_id == id { changed.clone() } else { s.clone() }).collect();
-        let mut writes = vec![store.put_shipment(ShipmentWrite { shipment: &changed, seen: Some(shipment.version) })];
-        writes.extend(shipments.iter().filter(|s| &s.shipment_id != id).map(|s| store.shipment_unchanged(s)));
-        writes.push(match order_outcome(&order, &after) {
-            Some((next, due)) => store.order_moves(&order, next, due, now),
-            None => store.order_unchanged(&order),
-        });
+        let writes = change_of_one(store, &order, &shipments, &changed, Vec::new(), false, now);
         Ok(store.commit(writes).await.map_err(store_problem)?.then_some(changed))
     })
     .await?;

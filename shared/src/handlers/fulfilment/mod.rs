@@ -25,8 +25,9 @@ use super::{each_message, BusEnvelope, Common, TtlCache};
 use crate::courier::Courier;
 use crate::domain::{FulfilmentPolicy, Order, OrderId, OrderStatus, PaymentMethod, Shipment};
 use crate::photos::DispatchPhotos;
-use crate::store::StoreError;
+use crate::store::{ShipmentWrite, Store, StoreError};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::Deserialize;
 use std::sync::Arc;
 use thiserror::Error;
@@ -176,6 +177,37 @@ pub(crate) fn order_outcome(order: &Order, shipments: &[Shipment]) -> Option<(Or
         PaymentMethod::CashOnDelivery => Some((OrderStatus::Cancelled, None)),
         PaymentMethod::Online => Some((OrderStatus::CancelledAfterPayment, Some(refund_due(order, shipments)))),
     }
+}
+
+/// `changed` written over its read version, with `extra`; its siblings as read; the order moved
+/// on if every shipment has now ended, else as read (unless `extra` writes it).
+pub(super) fn change_of_one(
+    store: &Store,
+    order: &Order,
+    shipments: &[Shipment],
+    changed: &Shipment,
+    extra: Vec<TransactWriteItem>,
+    order_written: bool,
+    now: OffsetDateTime,
+) -> Vec<TransactWriteItem> {
+    let seen = shipments.iter().find(|s| s.shipment_id == changed.shipment_id).map(|s| s.version);
+    let mut writes = vec![store.put_shipment(ShipmentWrite { shipment: changed, seen })];
+    writes.extend(extra);
+    writes
+        .extend(shipments.iter().filter(|s| s.shipment_id != changed.shipment_id).map(|s| store.shipment_unchanged(s)));
+    // An exchange from another warehouse writes the order itself (its shipment count): the
+    // order is then not ending, and one transaction may not touch it twice.
+    if !order_written {
+        let after: Vec<Shipment> = shipments
+            .iter()
+            .map(|s| if s.shipment_id == changed.shipment_id { changed.clone() } else { s.clone() })
+            .collect();
+        writes.push(match order_outcome(order, &after) {
+            Some((next, due)) => store.order_moves(order, next, due, now),
+            None => store.order_unchanged(order),
+        });
+    }
+    writes
 }
 
 /// What was paid and not yet refunded by shortage refunds.

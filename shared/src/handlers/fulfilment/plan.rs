@@ -105,6 +105,18 @@ pub(super) fn new_shipment(
     shipment
 }
 
+/// The courier for the shipment as it is now (none when no courier of the policy can take it).
+pub(super) fn choose_courier(shipment: &mut Shipment, order: &Order, policy: &FulfilmentPolicy) {
+    let parcel = Parcel {
+        weight_grams: shipment.weight_grams(),
+        volume_cm3: shipment.volume_cm3(),
+        province: &shipment.province,
+        value_minor: shipment.value_minor(),
+        customer_choice: order.preferred_courier.as_ref(),
+    };
+    shipment.courier = policy.choose_courier(&parcel).ok();
+}
+
 /// Parcel type, courier and the double check follow the shipment's lines: decided when it is
 /// made and again whenever its lines change (a shortage answered).
 pub(super) fn refresh_decisions(
@@ -114,14 +126,7 @@ pub(super) fn refresh_decisions(
     facts: &FulfilmentFacts,
 ) {
     shipment.parcel_type = ParcelType::of(shipment.weight_grams(), shipment.volume_cm3());
-    let parcel = Parcel {
-        weight_grams: shipment.weight_grams(),
-        volume_cm3: shipment.volume_cm3(),
-        province: &shipment.province,
-        value_minor: shipment.value_minor(),
-        customer_choice: order.preferred_courier.as_ref(),
-    };
-    shipment.courier = policy.choose_courier(&parcel).ok();
+    choose_courier(shipment, order, policy);
     let mut reasons = Vec::new();
     if shipment.value_minor() > policy.double_check_above_minor {
         reasons.push(format!("worth {} (above {})", shipment.value_minor(), policy.double_check_above_minor));

@@ -4,10 +4,10 @@
 //! answer to a shortage (`POST /shipments/{id}/shortage-answer`, the order's owner or the shop).
 
 use super::{dispatch, picking, shortage, FulfilmentDeps};
-pub(super) use crate::handlers::json_body;
-use crate::handlers::{invalid, save_problem, warehouse_id};
 use crate::auth::Caller;
 use crate::domain::{FulfilmentPolicy, ShipmentId};
+pub(super) use crate::handlers::json_body;
+use crate::handlers::{invalid, save_problem, warehouse_id};
 use crate::http::{json_response, segments, Problem};
 use crate::store::StoreError;
 use lambda_http::http::{Method, StatusCode};

@@ -5,13 +5,13 @@
 //! came is picked again if the units are there, else refunded.
 
 use super::routes::{conflict, json_body, store_problem, until_written};
-use super::{order_outcome, plan, units_counter, FulfilmentCore, FulfilmentDeps};
+use super::{change_of_one, plan, units_counter, FulfilmentCore, FulfilmentDeps};
 use crate::auth::Caller;
 use crate::domain::fulfilment_policy::ShortageDefault;
 use crate::domain::shipment::{MissingUnits, ShortageAnswer, ShortageRefund};
 use crate::domain::{Order, Shipment, ShipmentId, ShipmentStatus, Sku, WarehouseId};
 use crate::http::{json_response, Problem};
-use crate::store::{ShipmentWrite, Store, StoreError};
+use crate::store::{ShipmentWrite, StoreError};
 use aws_sdk_dynamodb::types::TransactWriteItem;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -82,7 +82,7 @@ async fn apply(
             (extra, order_written) = exchange.writes(deps, order, &mut changed, now).await?;
         }
     }
-    let writes = finish(store, order, shipments, &changed, extra, order_written, now);
+    let writes = change_of_one(store, order, shipments, &changed, extra, order_written, now);
     Ok(store.commit(writes).await.map_err(store_problem)?.then_some(changed))
 }
 
@@ -96,37 +96,6 @@ fn refund(changed: &mut Shipment, missing: &[MissingUnits]) {
         amount_minor: missing.iter().map(|m| i64::from(m.missing) * m.unit_price_minor).sum(),
     });
     changed.status = if changed.lines.is_empty() { ShipmentStatus::Cancelled } else { ShipmentStatus::Packed };
-}
-
-/// `changed` written over its read version, with `extra`; its siblings as read; the order moved
-/// on if every shipment has now ended, else as read (unless `extra` writes it).
-fn finish(
-    store: &Store,
-    order: &Order,
-    shipments: &[Shipment],
-    changed: &Shipment,
-    extra: Vec<TransactWriteItem>,
-    order_written: bool,
-    now: OffsetDateTime,
-) -> Vec<TransactWriteItem> {
-    let seen = shipments.iter().find(|s| s.shipment_id == changed.shipment_id).map(|s| s.version);
-    let mut writes = vec![store.put_shipment(ShipmentWrite { shipment: changed, seen })];
-    writes.extend(extra);
-    writes
-        .extend(shipments.iter().filter(|s| s.shipment_id != changed.shipment_id).map(|s| store.shipment_unchanged(s)));
-    // An exchange from another warehouse writes the order itself (its shipment count): the
-    // order is then not ending, and one transaction may not touch it twice.
-    if !order_written {
-        let after: Vec<Shipment> = shipments
-            .iter()
-            .map(|s| if s.shipment_id == changed.shipment_id { changed.clone() } else { s.clone() })
-            .collect();
-        writes.push(match order_outcome(order, &after) {
-            Some((next, due)) => store.order_moves(order, next, due, now),
-            None => store.order_unchanged(order),
-        });
-    }
-    writes
 }
 
 struct Exchange<'a> {
@@ -300,6 +269,6 @@ async fn backorder_due(
     } else {
         refund(&mut changed, &missing);
     }
-    let writes = finish(store, order, shipments, &changed, extra, false, now);
+    let writes = change_of_one(store, order, shipments, &changed, extra, false, now);
     Ok(store.commit(writes).await.map_err(store_problem)?.then_some(changed))
 }
