@@ -244,7 +244,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(consumed.len(), 2, "reservation and payment processing: {consumed:?}");
+        assert_eq!(consumed.len(), 3, "reservation, payment processing and fulfilment: {consumed:?}");
         for queue in consumed {
             let consumer = resources
                 .values()

@@ -234,6 +234,11 @@ mod tests {
         assert_eq!(
             kept,
             [
+                "DispatchPhotoBucket",
+                "FulfilmentDeadLetterQueue",
+                "FulfilmentQueue",
+                "FulfilmentQueuePolicy",
+                "FulfilmentRule",
                 "NotificationDeadLetterQueue",
                 "NotificationQueue",
                 "OrderEventBus",
