@@ -5,9 +5,10 @@
 
 use orderflow::domain::{OrderId, Shipment, ShipmentStatus};
 use orderflow::handlers::fulfilment::{make_shipments, routes, sweep_due, FulfilmentCore};
+use orderflow::store::HoldStatus;
 use orderflow_tests::fixtures::{
     cancel_order, claims, customer, deliver_payment, get_order, http_as, one_warehouse, order_body, payment_event,
-    process_payment_queue, read, reserved_orders, warehouse_staff, TEST_PRICE_MINOR,
+    process_payment_queue, read, reserved_orders, staff, warehouse_staff, TEST_PRICE_MINOR,
 };
 use orderflow_tests::local::ApiClient;
 use orderflow_tests::Stack;
@@ -293,4 +294,52 @@ async fn a_cancel_before_hand_over_returns_the_units_and_requests_one_refund() {
     let refunds: Vec<&Value> = events.iter().filter(|e| e["detail-type"] == "RefundRequested").collect();
     assert_eq!(refunds.len(), 1);
     assert_eq!(refunds[0]["detail"]["amount_minor"], 2 * TEST_PRICE_MINOR);
+}
+
+#[tokio::test]
+async fn an_exchange_for_a_sku_already_on_the_shipment_joins_its_line_and_a_cancel_returns_every_unit() {
+    let stack = seeded(10).await;
+    let id = paid_with_shipments(&stack, &[("TEA", 3), ("GREEN", 1)]).await;
+    let shipment = shipments(&stack, id).await[0].shipment_id.to_string();
+    let wave = wave(&stack).await;
+    scan(&stack, &wave, &shipment, "TEA", 2).await;
+    scan(&stack, &wave, &shipment, "GREEN", 1).await;
+    assert_eq!(post(&stack, &warehouse_staff(), &shipment, "shortage", Some(json!({"reason": "torn"}))).await.0, 200);
+    let (status, exchanged) = answer(&stack, id, &shipment, json!({"choice": "exchange", "sku": "GREEN"})).await;
+    assert_eq!(status, 200, "{exchanged}");
+    let green: Vec<&Value> = exchanged["lines"].as_array().unwrap().iter().filter(|l| l["sku"] == "GREEN").collect();
+    assert_eq!(green.len(), 1, "one scannable line per SKU: {exchanged}");
+    assert_eq!((green[0]["quantity"].as_u64(), green[0]["picked"].as_u64()), (Some(2), Some(1)));
+
+    let (status, cancelled) = cancel_order(&stack.intake(), &id.to_string()).await;
+    assert_eq!((status, cancelled["status"].as_str()), (200, Some("CANCELLED_AFTER_PAYMENT")), "{cancelled}");
+    let (tea, green) = (stack.stock("TEA", "HZ").await, stack.stock("GREEN", "HZ").await);
+    assert_eq!((green.available, green.sold), (10, 0), "the original and the exchanged GREEN both back");
+    assert_eq!((tea.available, tea.sold, tea.written_off), (9, 0, 1), "the missing TEA stays written off");
+}
+
+#[tokio::test]
+async fn a_cash_on_delivery_parcel_handed_over_moves_its_units_to_sold_and_commits_the_hold() {
+    let stack = seeded(10).await;
+    let mut body = order_body(&[("TEA", 2)], "Zhejiang");
+    body["payment_method"] = json!("cash_on_delivery");
+    let id = reserved_orders(&stack, 1, &body).await[0];
+    let approve = format!("/admin/orders/{id}/approve");
+    assert_eq!(staff(&stack.staff(), "POST", &approve, "/admin/orders/{id}/approve", None).await.0, 200);
+    make_shipments(&stack.fulfilment_as("fulfilment"), id).await.unwrap();
+    let shipment = shipments(&stack, id).await[0].shipment_id.to_string();
+    let wave = wave(&stack).await;
+    assert_eq!(scan(&stack, &wave, &shipment, "TEA", 2).await.0, 200);
+    for step in ["pack", "label"] {
+        assert_eq!(post(&stack, &warehouse_staff(), &shipment, step, None).await.0, 200, "{step}");
+    }
+    assert_eq!(stack.stock("TEA", "HZ").await.reserved, 2, "held for the courier's collection until now");
+    upload_photo(&stack, &shipment, 4096).await;
+    assert_eq!(post(&stack, &warehouse_staff(), &shipment, "hand-over", None).await.0, 200);
+
+    assert_eq!(get_order(&stack.intake(), &id.to_string()).await.1["status"], "SHIPPED");
+    let tea = stack.stock("TEA", "HZ").await;
+    assert_eq!((tea.available, tea.reserved, tea.sold), (8, 0, 2));
+    let hold = stack.store().hold(id).await.unwrap().unwrap();
+    assert_eq!(hold.hold_status, HoldStatus::Committed);
 }

@@ -456,6 +456,15 @@ impl Shipment {
         Ok(())
     }
 
+    /// Add `line`'s units to the shipment: to the line of the same SKU if there is one (so
+    /// every SKU stays one scannable line), else as a new line.
+    pub fn add_units(&mut self, line: ShipmentLine) {
+        match self.lines.iter_mut().find(|l| l.sku == line.sku) {
+            Some(existing) => existing.quantity += line.quantity,
+            None => self.lines.push(line),
+        }
+    }
+
     /// Take refunded units off the shipment's lines (lines left empty go).
     pub fn remove_units(&mut self, missing: &[MissingUnits]) {
         for gone in missing {

@@ -4,7 +4,7 @@
 //! events the relay derives from the change name that version.
 
 use super::{attr, cancellation_codes, key, keys, n, s, to_item, Store, StoreError};
-use crate::domain::{Allocation, Order, OrderId, OrderStatus, ShortLine};
+use crate::domain::{Allocation, Order, OrderId, OrderStatus, ShortLine, Sku, WarehouseId};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
@@ -124,14 +124,27 @@ impl Store {
         to: &str,
         now: OffsetDateTime,
     ) -> TransactWriteItem {
+        self.stock_shift(&allocation.sku, &allocation.warehouse, allocation.quantity.get(), (from, to), now)
+    }
+
+    /// Move `quantity` units of (SKU, warehouse) from one of its stock counters to another,
+    /// on condition that the first holds them.
+    pub fn stock_shift(
+        &self,
+        sku: &Sku,
+        warehouse: &WarehouseId,
+        quantity: u32,
+        (from, to): (&str, &str),
+        now: OffsetDateTime,
+    ) -> TransactWriteItem {
         let update = self
-            .update(keys::stock(&allocation.sku, &allocation.warehouse))
+            .update(keys::stock(sku, warehouse))
             .update_expression("SET #from = #from - :q, #to = if_not_exists(#to, :zero) + :q, updated_at = :now")
             .condition_expression("#from >= :q")
             .expression_attribute_names("#from", from)
             .expression_attribute_names("#to", to)
             .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":q", n(allocation.quantity.get()))
+            .expression_attribute_values(":q", n(quantity))
             .expression_attribute_values(":now", timestamp(now))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()

@@ -13,8 +13,7 @@ use super::orders::{one, status, timestamp, NEXT_VERSION};
 use super::{from_item, key, keys, n, s, to_item, Item, Store, StoreError};
 use crate::domain::wave::Wave;
 use crate::domain::{
-    Allocation, CatalogueItem, Order, OrderId, OrderStatus, Quantity, Shipment, ShipmentId, ShipmentStatus, Sku,
-    WarehouseId,
+    CatalogueItem, Order, OrderId, OrderStatus, Shipment, ShipmentId, ShipmentStatus, Sku, WarehouseId,
 };
 use aws_sdk_dynamodb::types::{ConditionCheck, Put, TransactWriteItem};
 use std::collections::HashMap;
@@ -134,9 +133,26 @@ impl Store {
         TransactWriteItem::builder().update(update.build().expect("update has table, key and expression")).build()
     }
 
-    /// The order moves on as its shipments ended (SHIPPED), or is cancelled after payment with
-    /// `refund_due_minor` still to refund; conditional on its status and shipment count.
+    /// The order moves on as its shipments ended (SHIPPED), or is cancelled (after payment, with
+    /// `refund_due_minor` still to refund); conditional on its status and shipment count. A
+    /// cash-on-delivery order's hold, kept until now, is committed by the shipping or released
+    /// by the cancel.
     pub fn order_moves(
+        &self,
+        order: &Order,
+        next: OrderStatus,
+        refund_due_minor: Option<i64>,
+        now: OffsetDateTime,
+    ) -> Vec<TransactWriteItem> {
+        let mut writes = vec![self.order_status_moves(order, next, refund_due_minor, now)];
+        if order.status == OrderStatus::CodApproved {
+            let ended = if next == OrderStatus::Shipped { "COMMITTED" } else { "RELEASED" };
+            writes.push(self.hold_transition(order.order_id, "HELD", ended, true));
+        }
+        writes
+    }
+
+    fn order_status_moves(
         &self,
         order: &Order,
         next: OrderStatus,
@@ -160,21 +176,6 @@ impl Store {
             update = update.expression_attribute_values(":count", n(count));
         }
         TransactWriteItem::builder().update(update.build().expect("update has table, key and expression")).build()
-    }
-
-    /// Move `quantity` units of (SKU, warehouse) between two of the stock item's counters, never
-    /// taking one below zero.
-    pub fn stock_shift(
-        &self,
-        sku: &Sku,
-        warehouse: &WarehouseId,
-        quantity: u32,
-        (from, to): (&str, &str),
-        now: OffsetDateTime,
-    ) -> TransactWriteItem {
-        let quantity = Quantity::try_from(quantity.clamp(1, Quantity::MAX_PER_LINE)).expect("clamped to a quantity");
-        let allocation = Allocation { sku: sku.clone(), warehouse: warehouse.clone(), quantity };
-        self.stock_move(&allocation, from, to, now)
     }
 
     /// Commit a fulfilment change: true when every condition held, false when something moved

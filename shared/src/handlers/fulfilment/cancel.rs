@@ -5,8 +5,9 @@
 //! cancel both write the shipment conditionally on its version, so only one of them wins.
 
 use super::units_counter;
-use crate::domain::{Order, OrderId, OrderStatus, PaymentMethod, Shipment, ShipmentStatus};
+use crate::domain::{Order, OrderId, OrderStatus, PaymentMethod, Shipment, ShipmentStatus, Sku, WarehouseId};
 use crate::store::{ShipmentWrite, Store, StoreError};
+use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 #[derive(Debug, thiserror::Error)]
@@ -42,18 +43,18 @@ pub async fn cancel_paid_order(store: &Store, id: OrderId, now: OffsetDateTime) 
         .filter(|s| !s.status.is_final())
         .map(|s| Shipment { status: ShipmentStatus::Cancelled, updated_at: now, ..s.clone() })
         .collect();
+    // One stock write per (SKU, warehouse, counter): a transaction may not touch an item twice,
+    // and two shipments (an exchange's and the original) may hold one SKU in one warehouse.
+    let mut back: BTreeMap<(&Sku, &WarehouseId, &str), u32> = BTreeMap::new();
     for (before, after) in shipments.iter().filter(|s| !s.status.is_final()).zip(&stopped) {
         writes.push(store.put_shipment(ShipmentWrite { shipment: after, seen: Some(before.version) }));
         for line in &before.lines {
-            writes.push(store.stock_shift(
-                &line.sku,
-                &before.warehouse,
-                line.quantity,
-                (units_counter(before), "available"),
-                now,
-            ));
+            *back.entry((&line.sku, &before.warehouse, units_counter(before))).or_default() += line.quantity;
         }
     }
+    writes.extend(back.into_iter().map(|((sku, warehouse, counter), quantity)| {
+        store.stock_shift(sku, warehouse, quantity, (counter, "available"), now)
+    }));
     if order.shipments.is_none() {
         // Not yet made into shipments: the order's own allocations go back (shipment creation
         // is conditional on the order's status, so it cannot follow this cancel).
@@ -61,7 +62,7 @@ pub async fn cancel_paid_order(store: &Store, id: OrderId, now: OffsetDateTime) 
         writes.extend(order.reserved_allocations().iter().map(|a| store.stock_move(a, counter, "available", now)));
     }
     let due = (next == OrderStatus::CancelledAfterPayment).then(|| super::refund_due(&order, &shipments));
-    writes.push(store.order_moves(&order, next, due, now));
+    writes.extend(store.order_moves(&order, next, due, now));
     writes.push(store.month_bump(order.customer_id.as_str(), "cancels", now));
     if store.commit(writes).await? {
         Ok(next)

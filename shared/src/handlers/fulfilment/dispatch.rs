@@ -5,7 +5,7 @@
 use super::routes::{conflict, json_body, store_problem, unavailable, until_written};
 use super::{change_of_one, ships, FulfilmentDeps};
 use crate::courier::{Booking, CourierError};
-use crate::domain::{Shipment, ShipmentId, ShipmentStatus};
+use crate::domain::{PaymentMethod, Shipment, ShipmentId, ShipmentStatus};
 use crate::http::{json_response, Problem};
 use crate::photos::{DispatchPhotos, PhotoError};
 use crate::store::ShipmentWrite;
@@ -156,7 +156,12 @@ pub(super) async fn hand_over(deps: &FulfilmentDeps, who: &str, id: &ShipmentId)
         let now = deps.common.clock.now();
         let changed =
             Shipment { status: ShipmentStatus::HandedOver, photo_key: Some(key), updated_at: now, ..shipment.clone() };
-        let writes = change_of_one(store, &order, &shipments, &changed, Vec::new(), false, now);
+        // A cash-on-delivery parcel's units leave reserved now: the courier collects for them.
+        let leaving: Vec<_> = (changed.lines.iter())
+            .filter(|_| shipment.payment_method == PaymentMethod::CashOnDelivery)
+            .map(|l| store.stock_shift(&l.sku, &changed.warehouse, l.quantity, ("reserved", "sold"), now))
+            .collect();
+        let writes = change_of_one(store, &order, &shipments, &changed, leaving, false, now);
         Ok(store.commit(writes).await.map_err(store_problem)?.then_some(changed))
     })
     .await?;

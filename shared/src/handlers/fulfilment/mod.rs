@@ -202,10 +202,10 @@ pub(super) fn change_of_one(
             .iter()
             .map(|s| if s.shipment_id == changed.shipment_id { changed.clone() } else { s.clone() })
             .collect();
-        writes.push(match order_outcome(order, &after) {
-            Some((next, due)) => store.order_moves(order, next, due, now),
-            None => store.order_unchanged(order),
-        });
+        match order_outcome(order, &after) {
+            Some((next, due)) => writes.extend(store.order_moves(order, next, due, now)),
+            None => writes.push(store.order_unchanged(order)),
+        }
     }
     writes
 }

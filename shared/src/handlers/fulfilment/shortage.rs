@@ -163,7 +163,7 @@ impl Exchange<'_> {
             .collect();
         let policy = deps.policy(now).await.map_err(store_problem)?;
         if warehouse == changed.warehouse {
-            changed.lines.extend(lines);
+            lines.into_iter().for_each(|line| changed.add_units(line));
             changed.status = ShipmentStatus::Picking;
             plan::refresh_decisions(changed, order, &policy, &facts);
         } else {
@@ -254,16 +254,7 @@ async fn backorder_due(
                 ("available", units_counter(shipment)),
                 now,
             ));
-            match changed.lines.iter_mut().find(|l| l.sku == m.sku) {
-                Some(line) => line.quantity += m.missing,
-                None => changed.lines.push(plan::line(
-                    &facts,
-                    &shipment.warehouse,
-                    m.sku.clone(),
-                    m.missing,
-                    m.unit_price_minor,
-                )),
-            }
+            changed.add_units(plan::line(&facts, &shipment.warehouse, m.sku.clone(), m.missing, m.unit_price_minor));
         }
         changed.status = ShipmentStatus::Picking;
     } else {
