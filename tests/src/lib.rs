@@ -13,6 +13,7 @@
 //! - [`apigw`]: API Gateway HTTP API (v2) events, built the way API Gateway would.
 //! - [`auth`]: the local token issuer and the JWT check API Gateway's authorizer makes.
 //! - [`calls`]: counts AWS calls per operation, for the benchmarks.
+//! - [`warehouse`]: paid orders made into shipments and taken through the warehouse's API.
 
 pub mod apigw;
 pub mod auth;
@@ -29,6 +30,7 @@ pub mod rates;
 pub mod stream;
 pub mod template;
 pub mod translate;
+pub mod warehouse;
 
 use orderflow::clock::{Clock, ManualClock, SystemClock};
 use orderflow::config::Config;

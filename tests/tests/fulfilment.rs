@@ -3,14 +3,14 @@
 //! photographed and handed over (the order SHIPPED); shortages and their answers; a cancel
 //! before and after the hand-over.
 
-use orderflow::domain::{OrderId, Shipment, ShipmentStatus};
-use orderflow::handlers::fulfilment::{make_shipments, routes, sweep_due, FulfilmentCore};
+use orderflow::domain::{OrderId, ShipmentStatus};
+use orderflow::handlers::fulfilment::{make_shipments, sweep_due, FulfilmentCore};
 use orderflow::store::HoldStatus;
 use orderflow_tests::fixtures::{
-    cancel_order, claims, customer, deliver_payment, get_order, http_as, one_warehouse, order_body, payment_event,
-    process_payment_queue, read, reserved_orders, staff, warehouse_staff, TEST_PRICE_MINOR,
+    cancel_order, claims, customer, get_order, one_warehouse, order_body, reserved_orders, staff, warehouse_staff,
+    TEST_PRICE_MINOR,
 };
-use orderflow_tests::local::ApiClient;
+use orderflow_tests::warehouse::{call, hand_over, paid_with_shipments, post, scan, shipments, upload_photo, wave};
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
 
@@ -23,88 +23,8 @@ async fn seeded(units: i64) -> Stack {
     stack
 }
 
-/// An order of `lines` reserved, paid and made into shipments; its id.
-async fn paid_with_shipments(stack: &Stack, lines: &[(&str, i64)]) -> OrderId {
-    let id = reserved_orders(stack, 1, &order_body(lines, "Zhejiang")).await[0];
-    let total: i64 = lines.iter().map(|(_, q)| q * TEST_PRICE_MINOR).sum();
-    let now = stack.clock.now().unix_timestamp();
-    let event = payment_event("payment.succeeded", &id.to_string(), total, "CNY", &format!("pay_{id}"), now);
-    assert_eq!(deliver_payment(stack, &event).await.0, 200);
-    process_payment_queue(stack, &stack.payment_processor()).await;
-    make_shipments(&stack.fulfilment_as("fulfilment"), id).await.unwrap();
-    id
-}
-
-async fn call(
-    stack: &Stack,
-    who: &orderflow_tests::auth::VerifiedClaims,
-    method: &str,
-    path: &str,
-    route: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let headers = [("content-type", "application/json")];
-    let request = http_as(Some(who.clone()), method, path, route, &headers, body.map(|b| b.to_string()));
-    read(&routes::handle(&stack.fulfilment_as("fulfilment-api"), request).await.unwrap())
-}
-
-async fn shipments(stack: &Stack, id: OrderId) -> Vec<Shipment> {
-    stack.store().order_and_shipments(id).await.unwrap().1
-}
-
 fn carol() -> orderflow_tests::auth::VerifiedClaims {
     claims(&[("sub", "wh-carol"), ("groups", "[warehouse]")])
-}
-
-async fn wave(stack: &Stack) -> String {
-    let (status, wave) =
-        call(stack, &warehouse_staff(), "POST", "/admin/warehouses/HZ/waves", "/admin/warehouses/{id}/waves", None)
-            .await;
-    assert_eq!(status, 201, "{wave}");
-    wave["wave"]["wave_id"].as_str().unwrap().to_owned()
-}
-
-async fn scan(stack: &Stack, wave: &str, shipment: &str, barcode: &str, quantity: u32) -> (u16, Value) {
-    let body = json!({"shipment_id": shipment, "barcode": barcode, "quantity": quantity, "batch": "L-1"});
-    call(
-        stack,
-        &warehouse_staff(),
-        "POST",
-        &format!("/admin/waves/{wave}/scans"),
-        "/admin/waves/{id}/scans",
-        Some(body),
-    )
-    .await
-}
-
-async fn post(
-    stack: &Stack,
-    who: &orderflow_tests::auth::VerifiedClaims,
-    shipment: &str,
-    action: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let path = format!("/admin/shipments/{shipment}/{action}");
-    call(stack, who, "POST", &path, &format!("/admin/shipments/{{id}}/{action}"), body).await
-}
-
-/// Upload a photo through the presigned URL, as the warehouse's handheld would.
-async fn upload_photo(stack: &Stack, shipment: &str, bytes: usize) {
-    let (status, upload) =
-        post(stack, &warehouse_staff(), shipment, "photo", Some(json!({"content_type": "image/jpeg"}))).await;
-    assert_eq!(status, 200, "{upload}");
-    let headers: Vec<(String, String)> = upload["headers"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect();
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (put, _) = ApiClient::new("")
-        .call("PUT", upload["url"].as_str().unwrap(), &headers, Some("J".repeat(bytes)))
-        .await
-        .unwrap();
-    assert_eq!(put, 200);
 }
 
 #[tokio::test]
@@ -328,14 +248,8 @@ async fn a_cash_on_delivery_parcel_handed_over_moves_its_units_to_sold_and_commi
     assert_eq!(staff(&stack.staff(), "POST", &approve, "/admin/orders/{id}/approve", None).await.0, 200);
     make_shipments(&stack.fulfilment_as("fulfilment"), id).await.unwrap();
     let shipment = shipments(&stack, id).await[0].shipment_id.to_string();
-    let wave = wave(&stack).await;
-    assert_eq!(scan(&stack, &wave, &shipment, "TEA", 2).await.0, 200);
-    for step in ["pack", "label"] {
-        assert_eq!(post(&stack, &warehouse_staff(), &shipment, step, None).await.0, 200, "{step}");
-    }
-    assert_eq!(stack.stock("TEA", "HZ").await.reserved, 2, "held for the courier's collection until now");
-    upload_photo(&stack, &shipment, 4096).await;
-    assert_eq!(post(&stack, &warehouse_staff(), &shipment, "hand-over", None).await.0, 200);
+    assert_eq!(stack.stock("TEA", "HZ").await.reserved, 2, "held for the courier's collection");
+    hand_over(&stack, &shipment, &[("TEA", 2)]).await;
 
     assert_eq!(get_order(&stack.intake(), &id.to_string()).await.1["status"], "SHIPPED");
     let tea = stack.stock("TEA", "HZ").await;
