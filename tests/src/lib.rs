@@ -34,6 +34,7 @@ pub mod warehouse;
 
 use orderflow::clock::{Clock, ManualClock, SystemClock};
 use orderflow::config::Config;
+use orderflow::courier::Courier;
 use orderflow::domain::{CatalogueItem, CustomerProfile, Sku, Warehouse, WarehouseId};
 use orderflow::handlers::fulfilment::FulfilmentDeps;
 use orderflow::handlers::hold_expiry::{ExpiryDeps, ExpirySettings};
@@ -278,10 +279,16 @@ impl Stack {
         )
     }
 
-    /// Fulfilment's dependencies as `function` (fulfilment, fulfilment-api) gets them.
+    /// Fulfilment's dependencies as `function` (fulfilment, fulfilment-api) gets them, booking
+    /// waybills with the in-process mock courier.
     pub fn fulfilment_as(&self, function: &'static str) -> FulfilmentDeps {
+        self.fulfilment_with(function, self.courier.clone())
+    }
+
+    /// Fulfilment's dependencies as `function` gets them, booking waybills through `courier`.
+    pub fn fulfilment_with(&self, function: &'static str, courier: Arc<dyn Courier>) -> FulfilmentDeps {
         let bucket = self.provisioned.buckets.get("DispatchPhotoBucket").expect("the template's photo bucket");
-        FulfilmentDeps::new(self.common_for(function), self.courier.clone(), DispatchPhotos::new(self.s3(), bucket))
+        FulfilmentDeps::new(self.common_for(function), courier, DispatchPhotos::new(self.s3(), bucket))
     }
 
     pub fn expiry(&self) -> ExpiryDeps {

@@ -61,3 +61,75 @@ async fn an_order_posted_over_http_is_reserved_and_the_stock_moves() {
     assert_eq!((status, body["message"].as_str()), (404, Some("Not Found")), "unrouted paths stop at the gateway");
     running.stop().await;
 }
+
+/// GET `path` until `done` holds of the answer (the stack works in the background), for at most
+/// 30 seconds; the last answer.
+async fn until(
+    api: &ApiClient,
+    path: &str,
+    auth: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, answer) = api.call("GET", path, &[("authorization", auth)], None).await.unwrap();
+        if done(&answer) || Instant::now() > deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paid_order_goes_through_the_warehouse_to_a_courier_booked_over_http() {
+    let (stack, _) = Stack::for_test().await;
+    let seed = orderflow_tests::fixtures::one_warehouse(&[("TEA", 5)]);
+    stack.seed(&seed).await.unwrap();
+    let running = local::run(Arc::new(stack), LocalOptions::default()).await.unwrap();
+    let api = ApiClient::new(running.api_url());
+    let customer = api.bearer(json!({"kind": "customer", "customer_id": "cust-42"})).await.unwrap();
+    let staff = api.bearer(json!({"kind": "staff", "subject": "wh-dan", "roles": ["warehouse"]})).await.unwrap();
+
+    let mut body = order_body(&[("TEA", 2)], "Zhejiang");
+    body.as_object_mut().unwrap().remove("customer_id");
+    let headers = [("content-type", "application/json"), ("idempotency-key", "ship-1"), ("authorization", &customer)];
+    let (status, accepted) = api.call("POST", "/orders", &headers, Some(body.to_string())).await.unwrap();
+    assert_eq!(status, 202, "{accepted}");
+    let location = accepted["location"].as_str().unwrap().to_owned();
+    let order = until(&api, &location, &customer, |o| o["status"] == "AWAITING_PAYMENT").await;
+    let pay = json!({"order_id": order["order_id"]}).to_string();
+    assert_eq!(api.call("POST", "/_mock-provider/payments", &[], Some(pay)).await.unwrap().0, 200);
+    let order = until(&api, &location, &customer, |o| o["shipments"][0]["status"] == "PENDING").await;
+    let shipment = order["shipments"][0]["shipment_id"].as_str().expect("OrderPaid made a shipment").to_owned();
+
+    let as_staff = [("content-type", "application/json"), ("authorization", staff.as_str())];
+    let staff_post = |path: String, body: serde_json::Value| {
+        let api = &api;
+        async move { api.call("POST", &path, &as_staff, Some(body.to_string())).await.unwrap() }
+    };
+    let (status, wave) = staff_post("/admin/warehouses/HZ/waves".into(), json!({})).await;
+    assert_eq!(status, 201, "{wave}");
+    let scan = json!({"shipment_id": shipment, "barcode": "TEA", "quantity": 2, "batch": "L-9"});
+    assert_eq!(
+        staff_post(format!("/admin/waves/{}/scans", wave["wave"]["wave_id"].as_str().unwrap()), scan).await.0,
+        200
+    );
+    assert_eq!(staff_post(format!("/admin/shipments/{shipment}/pack"), json!({})).await.0, 200);
+    let (status, ready) = staff_post(format!("/admin/shipments/{shipment}/label"), json!({})).await;
+    assert_eq!((status, ready["status"].as_str()), (200, Some("READY")), "{ready}");
+    let (_, booked) = api.call("GET", "/_mock-courier/waybills", &[], None).await.unwrap();
+    assert_eq!(booked["waybills"][0]["waybill_number"], ready["waybill"]["number"], "booked over HTTP: {booked}");
+
+    let (status, upload) =
+        staff_post(format!("/admin/shipments/{shipment}/photo"), json!({"content_type": "image/png"})).await;
+    assert_eq!(status, 200, "{upload}");
+    let photo_headers: Vec<(&str, &str)> =
+        upload["headers"].as_object().unwrap().iter().map(|(k, v)| (k.as_str(), v.as_str().unwrap())).collect();
+    let url = upload["url"].as_str().unwrap();
+    assert_eq!(ApiClient::new("").call("PUT", url, &photo_headers, Some("P".repeat(2048))).await.unwrap().0, 200);
+    let (status, handed) = staff_post(format!("/admin/shipments/{shipment}/hand-over"), json!({})).await;
+    assert_eq!((status, handed["status"].as_str()), (200, Some("HANDED_OVER")), "{handed}");
+    let order = until(&api, &location, &customer, |o| o["status"] == "SHIPPED").await;
+    assert_eq!(order["status"], "SHIPPED", "{order}");
+    running.stop().await;
+}

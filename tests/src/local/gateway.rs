@@ -80,11 +80,14 @@ impl Gateway {
             request.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
         let path = request.uri().path().to_owned();
         if path.starts_with("/_") {
+            let idempotency_key =
+                request.headers().get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned);
             let body = match Limited::new(request.into_body(), 64 * 1024).collect().await {
                 Ok(collected) => collected.to_bytes(),
                 Err(_) => return plain(413, "Request Entity Too Large"),
             };
-            return self.stand_ins.handle(self, &method, &path, &body).await;
+            let call = super::stand_ins::StandInCall { method: &method, path: &path, idempotency_key, body: &body };
+            return self.stand_ins.handle(self, call).await;
         }
         let Some(route) = self.route(&method, &path) else {
             return plain(404, "Not Found");

@@ -15,6 +15,7 @@ use gateway::{Gateway, Route};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioExecutor;
+use orderflow::courier::{Courier, HttpCourier};
 use orderflow::handlers::event_relay::RelayDeps;
 use orderflow::handlers::fulfilment::{self, FulfilmentDeps};
 use orderflow::handlers::hold_expiry::{self, ExpiryDeps};
@@ -45,7 +46,8 @@ pub enum LocalFunction {
 }
 
 impl LocalFunction {
-    pub fn for_binary(stack: &Stack, binary: &str) -> Result<Self, String> {
+    /// The function `binary` of the template, with `courier` for the fulfilment functions.
+    pub fn for_binary(stack: &Stack, binary: &str, courier: &Arc<dyn Courier>) -> Result<Self, String> {
         Ok(match binary {
             "order-intake" => Self::OrderIntake(stack.intake()),
             "staff-api" => Self::StaffApi(stack.staff()),
@@ -54,8 +56,8 @@ impl LocalFunction {
             "payment-webhook" => Self::PaymentWebhook(stack.payment_webhook()),
             "payment-processor" => Self::PaymentProcessor(stack.payment_processor()),
             "event-relay" => Self::EventRelay(stack.relay_deps()),
-            "fulfilment" => Self::Fulfilment(stack.fulfilment_as("fulfilment")),
-            "fulfilment-api" => Self::FulfilmentApi(stack.fulfilment_as("fulfilment-api")),
+            "fulfilment" => Self::Fulfilment(stack.fulfilment_with("fulfilment", courier.clone())),
+            "fulfilment-api" => Self::FulfilmentApi(stack.fulfilment_with("fulfilment-api", courier.clone())),
             other => return Err(format!("the template names a function binary {other:?} the local stack cannot run")),
         })
     }
@@ -149,8 +151,16 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
     let (stop, stopped) = watch::channel(false);
     let mut routes = Vec::new();
     let mut tasks = Vec::new();
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.api_port.unwrap_or(0)))
+        .await
+        .map_err(|e| format!("cannot listen for the API: {e}"))?;
+    let api_address = listener.local_addr().map_err(|e| e.to_string())?;
+    // Fulfilment books waybills over HTTP, as in production, from the courier stand-in.
+    let courier: Arc<dyn Courier> = Arc::new(
+        HttpCourier::new(format!("http://{api_address}/_mock-courier")).map_err(|e| format!("courier client: {e}"))?,
+    );
     for function in &stack.functions.functions {
-        let local = LocalFunction::for_binary(&stack, &function.binary)?;
+        let local = LocalFunction::for_binary(&stack, &function.binary, &courier)?;
         for trigger in &function.triggers {
             match trigger {
                 Trigger::Http { method, path, public } => routes.push(Route {
@@ -199,12 +209,9 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
             }
         }
     }
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", options.api_port.unwrap_or(0)))
-        .await
-        .map_err(|e| format!("cannot listen for the API: {e}"))?;
-    let api_address = listener.local_addr().map_err(|e| e.to_string())?;
     let stand_ins = stand_ins::StandIns {
         store: stack.store(),
+        courier: stack.courier.clone(),
         webhook_secret: Stack::webhook_secret(),
         notifier: stack.notifier.clone(),
         issuer: Arc::new(crate::auth::LocalIssuer::generate(format!("http://{api_address}/_local-auth"))),

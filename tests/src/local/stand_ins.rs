@@ -10,6 +10,9 @@
 //!   and currency unless given; `event_id` repeats an earlier event), signs it with the local
 //!   webhook secret and delivers it to the webhook route, as the provider would.
 //! - `GET /_mock-notifier/messages` lists the verification codes "sent" (the SMS vendor).
+//! - `POST /_mock-courier/waybills` is the courier gateway: fulfilment's `HttpCourier` books
+//!   waybills here as it would in production (the shipment id as `Idempotency-Key`, the same
+//!   waybill for the same shipment); `GET /_mock-courier/waybills` lists them.
 
 use super::gateway::{invoke, json, plain, Gateway};
 use crate::apigw::HttpCall;
@@ -20,6 +23,7 @@ use std::sync::Arc;
 
 pub(super) struct StandIns {
     pub store: orderflow::store::Store,
+    pub courier: Arc<crate::courier::MockCourier>,
     pub webhook_secret: String,
     pub notifier: Arc<crate::notifier::LocalNotifier>,
     pub issuer: Arc<LocalIssuer>,
@@ -40,20 +44,48 @@ struct MockPayment {
     payment_id: Option<String>,
 }
 
+/// A request to a stand-in: what of the HTTP request the stand-ins read.
+pub(super) struct StandInCall<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    pub idempotency_key: Option<String>,
+    pub body: &'a [u8],
+}
+
 impl StandIns {
-    pub(super) async fn handle(
-        &self,
-        gateway: &Gateway,
-        method: &str,
-        path: &str,
-        body: &[u8],
-    ) -> hyper::Response<Full<Bytes>> {
-        match (method, path) {
+    pub(super) async fn handle(&self, gateway: &Gateway, call: StandInCall<'_>) -> hyper::Response<Full<Bytes>> {
+        let body = call.body;
+        match (call.method, call.path) {
             ("POST", "/_local-auth/token") => self.token(body),
             ("GET", "/_local-auth/.well-known/jwks.json") => json(200, self.issuer.jwks()),
             ("POST", "/_mock-provider/payments") => self.pay(gateway, body).await,
             ("GET", "/_mock-notifier/messages") => json(200, &serde_json::json!({ "messages": self.notifier.sent() })),
+            ("POST", "/_mock-courier/waybills") => self.book(call.idempotency_key.as_deref(), body).await,
+            ("GET", "/_mock-courier/waybills") => {
+                let waybills: Vec<_> = (self.courier.bookings().into_iter())
+                    .map(|(b, w)| serde_json::json!({"shipment_id": b.shipment_id, "courier": b.courier, "waybill_number": w.number}))
+                    .collect();
+                json(200, &serde_json::json!({ "waybills": waybills }))
+            }
             _ => plain(404, "Not Found"),
+        }
+    }
+
+    /// The courier gateway's contract, as `HttpCourier` expects it.
+    async fn book(&self, key: Option<&str>, body: &[u8]) -> hyper::Response<Full<Bytes>> {
+        use orderflow::courier::Courier;
+        let booking: orderflow::courier::Booking = match serde_json::from_slice(body) {
+            Ok(booking) => booking,
+            Err(e) => return plain(400, &format!("expected a booking: {e}")),
+        };
+        if key != Some(booking.shipment_id.to_string().as_str()) {
+            return plain(400, "the Idempotency-Key must be the booking's shipment id");
+        }
+        match self.courier.book(&booking).await {
+            Ok(waybill) => {
+                json(201, &serde_json::json!({ "waybill_number": waybill.number, "label_url": waybill.label_url }))
+            }
+            Err(e) => plain(422, &e.to_string()),
         }
     }
 
