@@ -15,8 +15,11 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use time::Duration;
 
+/// A seeded stack whose clock reads noon in China today: the default rules include a night-time
+/// batch rule (00:00 to 06:00, UTC+8), which a test run at night would otherwise meet.
 async fn stack() -> (Stack, Arc<orderflow::clock::ManualClock>) {
     let (stack, clock) = Stack::for_test().await;
+    clock.set(clock.now().replace_time(time::macros::time!(04:00)));
     stack.seed(&one_warehouse(&[("TEA", 100), ("GOLD-BAR-10G", 10)])).await.unwrap();
     (stack, clock)
 }
