@@ -99,21 +99,32 @@ impl BusEnvelope {
 pub struct TtlCache<T> {
     ttl: time::Duration,
     slot: std::sync::Mutex<Option<(time::OffsetDateTime, Arc<T>)>>,
+    /// Held while loading, so the messages of one batch handled at once load a stale value
+    /// once, not once each.
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl<T> TtlCache<T> {
     pub fn new(ttl: time::Duration) -> Self {
-        Self { ttl, slot: std::sync::Mutex::new(None) }
+        Self { ttl, slot: std::sync::Mutex::new(None), loading: tokio::sync::Mutex::new(()) }
+    }
+
+    fn fresh(&self, now: time::OffsetDateTime) -> Option<Arc<T>> {
+        let slot = self.slot.lock().expect("cache lock");
+        let (read_at, value) = slot.as_ref()?;
+        (now - *read_at < self.ttl && now >= *read_at).then(|| value.clone())
     }
 
     pub async fn get_or_load<E, F>(&self, now: time::OffsetDateTime, load: impl FnOnce() -> F) -> Result<Arc<T>, E>
     where
         F: std::future::Future<Output = Result<T, E>>,
     {
-        if let Some((read_at, value)) = self.slot.lock().expect("cache lock").as_ref() {
-            if now - *read_at < self.ttl && now >= *read_at {
-                return Ok(value.clone());
-            }
+        if let Some(value) = self.fresh(now) {
+            return Ok(value);
+        }
+        let _loading = self.loading.lock().await;
+        if let Some(value) = self.fresh(now) {
+            return Ok(value);
         }
         let value = Arc::new(load().await?);
         *self.slot.lock().expect("cache lock") = Some((now, value.clone()));
@@ -162,5 +173,28 @@ pub(crate) fn save_problem(err: crate::store::SaveError) -> crate::http::Problem
             tracing::warn!(error = %err, "save failed");
             crate::http::Problem::unavailable()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TtlCache;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn messages_handled_at_once_load_a_stale_value_once() {
+        let cache = TtlCache::new(time::Duration::minutes(1));
+        let loads = AtomicUsize::new(0);
+        let now = time::OffsetDateTime::now_utc();
+        let load = || async {
+            loads.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            Ok::<_, ()>(7)
+        };
+        let all = futures::future::join_all((0..10).map(|_| cache.get_or_load(now, load))).await;
+        assert!(all.iter().all(|v| v.as_deref() == Ok(&7)));
+        assert_eq!(loads.load(Ordering::SeqCst), 1);
+        cache.get_or_load(now + time::Duration::minutes(2), load).await.unwrap();
+        assert_eq!(loads.load(Ordering::SeqCst), 2, "a stale value is read again");
     }
 }
