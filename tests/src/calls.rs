@@ -1,9 +1,9 @@
 //! Counts the AWS calls a piece of work makes, per function, service and operation, retries
-//! included, by an SDK interceptor on the clients each function's handler uses.
+//! included (each attempt that got an answer), by an SDK interceptor on the clients each function's handler uses.
 
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    BeforeDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
@@ -77,9 +77,11 @@ impl Intercept for CallCounter {
         Ok(())
     }
 
-    fn read_before_transmit(
+    // Counted when an answer comes back, not before sending: presigning a URL runs the pipeline
+    // up to the transmit and stops, and is no call (the client's upload is).
+    fn read_before_deserialization(
         &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _context: &BeforeDeserializationInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {

@@ -13,10 +13,12 @@
 //! - [`apigw`]: API Gateway HTTP API (v2) events, built the way API Gateway would.
 //! - [`auth`]: the local token issuer and the JWT check API Gateway's authorizer makes.
 //! - [`calls`]: counts AWS calls per operation, for the benchmarks.
+//! - [`bulk`]: many orders made straight through the store, for the benchmarks.
 //! - [`warehouse`]: paid orders made into shipments and taken through the warehouse's API.
 
 pub mod apigw;
 pub mod auth;
+pub mod bulk;
 pub mod calls;
 pub mod courier;
 pub mod deploy;
@@ -126,6 +128,9 @@ pub struct Stack {
     pub notifier: Arc<notifier::LocalNotifier>,
     /// The courier that books waybills for fulfilment.
     pub courier: Arc<courier::MockCourier>,
+    /// One fulfilment-api instance, warm across requests as a Lambda instance is (its policy
+    /// cached), made at its first request.
+    fulfilment_api: std::sync::OnceLock<FulfilmentDeps>,
     /// Where the event relay's mapping has read the table's stream to (see [`outbox`]).
     relay_mapping: tokio::sync::Mutex<Option<stream::StreamMapping>>,
 }
@@ -163,6 +168,7 @@ impl Stack {
             clock: options.clock,
             notifier: Arc::new(notifier::LocalNotifier::default()),
             courier: Arc::new(courier::MockCourier::default()),
+            fulfilment_api: std::sync::OnceLock::new(),
             relay_mapping: tokio::sync::Mutex::new(None),
         })
     }
@@ -272,11 +278,14 @@ impl Stack {
         ProcessorDeps { common: self.common_for("payment-processor"), settings: ProcessorSettings::default() }
     }
 
-    /// LocalStack's S3, path-style (no DNS for bucket subdomains on loopback).
-    pub fn s3(&self) -> aws_sdk_s3::Client {
-        aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::config::Builder::from(&self.localstack_config).force_path_style(true).build(),
-        )
+    /// LocalStack's S3 as `function` would have it, path-style (no DNS for bucket subdomains on
+    /// loopback), counted like [`Stack::dynamodb_for`].
+    pub fn s3_for(&self, function: &'static str) -> aws_sdk_s3::Client {
+        let mut builder = aws_sdk_s3::config::Builder::from(&self.localstack_config).force_path_style(true);
+        if let Some(counter) = &self.calls {
+            builder = builder.interceptor(counter.for_function(function));
+        }
+        aws_sdk_s3::Client::from_conf(builder.build())
     }
 
     /// Fulfilment's dependencies as `function` (fulfilment, fulfilment-api) gets them, booking
@@ -285,10 +294,15 @@ impl Stack {
         self.fulfilment_with(function, self.courier.clone())
     }
 
+    /// The stack's one warm fulfilment-api instance (see the field).
+    pub fn warm_fulfilment_api(&self) -> FulfilmentDeps {
+        self.fulfilment_api.get_or_init(|| self.fulfilment_as("fulfilment-api")).clone()
+    }
+
     /// Fulfilment's dependencies as `function` gets them, booking waybills through `courier`.
     pub fn fulfilment_with(&self, function: &'static str, courier: Arc<dyn Courier>) -> FulfilmentDeps {
         let bucket = self.provisioned.buckets.get("DispatchPhotoBucket").expect("the template's photo bucket");
-        FulfilmentDeps::new(self.common_for(function), courier, DispatchPhotos::new(self.s3(), bucket))
+        FulfilmentDeps::new(self.common_for(function), courier, DispatchPhotos::new(self.s3_for(function), bucket))
     }
 
     pub fn expiry(&self) -> ExpiryDeps {

@@ -41,7 +41,7 @@ pub async fn call(
 ) -> (u16, Value) {
     let headers = [("content-type", "application/json")];
     let request = http_as(Some(who.clone()), method, path, route, &headers, body.map(|b| b.to_string()));
-    read(&routes::handle(&stack.fulfilment_as("fulfilment-api"), request).await.unwrap())
+    read(&routes::handle(&stack.warm_fulfilment_api(), request).await.unwrap())
 }
 
 /// The order's shipments as stored.

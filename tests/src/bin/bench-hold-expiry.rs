@@ -10,19 +10,14 @@
 //!    each was released (p50, p99, max).
 
 use orderflow::clock::{Clock, ManualClock, SystemClock};
-use orderflow::domain::{
-    parse_order_request, price_lines, single_warehouse, Limits, Order, OrderId, OrderStatus, Quantity, Sku, WarehouseId,
-};
 use orderflow::handlers::hold_expiry::sweep;
-use orderflow::store::{IdempotencyRecord, Store};
+use orderflow_tests::bulk::{self, Fate};
 use orderflow_tests::calls::CallCounter;
 use orderflow_tests::emulators::LocalStack;
-use orderflow_tests::fixtures::{catalogue_item, order_body, TEST_PRICE_MINOR};
 use orderflow_tests::local::{self, LocalOptions};
 use orderflow_tests::rates;
 use orderflow_tests::{Seed, Stack, StackOptions};
 use serde_json::json;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::format_description::well_known::Rfc3339;
@@ -34,59 +29,6 @@ fn option(name: &str, default: usize) -> Result<usize, String> {
         None => Ok(default),
         Some(i) => args.get(i + 1).and_then(|v| v.parse().ok()).ok_or_else(|| format!("{name} takes a number")),
     }
-}
-
-/// `count` orders of one unit, each stored and reserved through the store (no bus), holds
-/// expiring at `expires_at(i)`.
-async fn reserved(
-    store: &Store,
-    count: usize,
-    now: OffsetDateTime,
-    expires_at: impl Fn(usize) -> OffsetDateTime + Send + Sync + 'static,
-) -> Vec<OrderId> {
-    let request = parse_order_request(&order_body(&[("SWEEP", 1)], "Zhejiang"), None, &Limits::default(), now)
-        .expect("valid order");
-    let catalogue =
-        std::collections::HashMap::from([(Sku::parse("SWEEP").unwrap(), catalogue_item("SWEEP", TEST_PRICE_MINOR))]);
-    let (lines, total) = price_lines(&request.lines, &catalogue, request.currency, now).expect("priced");
-    let draft = request.priced(lines, total);
-    let plan = single_warehouse(
-        &[(Sku::parse("SWEEP").unwrap(), Quantity::new(1).unwrap())],
-        &WarehouseId::parse("HZ").unwrap(),
-    );
-    let next = Arc::new(AtomicUsize::new(0));
-    let expires_at = Arc::new(expires_at);
-    let workers = (0..32).map(|_| {
-        let (store, draft, plan, next, expires_at) =
-            (store.clone(), draft.clone(), plan.clone(), next.clone(), expires_at.clone());
-        tokio::spawn(async move {
-            let mut ids = Vec::new();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= count {
-                    return ids;
-                }
-                let order = Order::receive(draft.clone(), OrderId::generate(), None, now);
-                let record = IdempotencyRecord {
-                    request_hash: String::new(),
-                    order_id: order.order_id,
-                    ttl: now.unix_timestamp() + 3_600,
-                    response_status: 202,
-                    response_body: String::new(),
-                };
-                store
-                    .claim_key_and_create_order(&format!("bench-{}", order.order_id), &record, &order, Vec::new())
-                    .await
-                    .expect("order stored");
-                store
-                    .reserve(order.order_id, &plan, OrderStatus::AwaitingPayment, Some(expires_at(i)), now)
-                    .await
-                    .expect("reserved");
-                ids.push(order.order_id);
-            }
-        })
-    });
-    futures::future::join_all(workers).await.into_iter().flat_map(Result::unwrap).collect()
 }
 
 fn seed(units: usize) -> Seed {
@@ -121,7 +63,8 @@ async fn main() -> Result<(), String> {
     stack.seed(&seed(holds)).await?;
     let now = clock.now();
     eprintln!("creating {holds} reserved orders ...");
-    reserved(&stack.store(), holds, now, move |_| now + time::Duration::minutes(30)).await;
+    bulk::orders(&stack.store(), "SWEEP", holds, now, Fate::HeldUntil(|now, _, _| now + time::Duration::minutes(30)))
+        .await;
     clock.advance(time::Duration::minutes(31));
     calls.reset();
     let deps = stack.expiry();
@@ -167,12 +110,11 @@ async fn main() -> Result<(), String> {
     stack.seed(&seed(latency_holds)).await?;
     let running = local::run(stack.clone(), LocalOptions::default()).await?;
     let start = OffsetDateTime::now_utc();
-    let spread = latency_holds.max(1) as i64;
     eprintln!("{latency_holds} holds expiring over the next 60 s; the schedule runs every minute ...");
-    let ids = reserved(&stack.store(), latency_holds, start, move |i| {
-        start + time::Duration::milliseconds(5_000 + 60_000 * i as i64 / spread)
-    })
-    .await;
+    // Spread over the minute after the first five seconds.
+    let spread =
+        |start, i, count: usize| start + time::Duration::milliseconds(5_000 + 60_000 * i as i64 / count.max(1) as i64);
+    let ids = bulk::orders(&stack.store(), "SWEEP", latency_holds, start, Fate::HeldUntil(spread)).await;
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         if stack.stock("SWEEP", "HZ").await.reserved == 0 || Instant::now() > deadline {
