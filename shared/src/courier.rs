@@ -1,7 +1,7 @@
 //! Couriers, through a port: booking a parcel returns its waybill number and label. Production
 //! talks to the courier gateway over HTTPS ([`HttpCourier`]); the local stack's mock courier
-//! serves the same contract. A booking is keyed by the shipment's id, so a retried booking (a
-//! lost response, a redelivered request) gets the same waybill rather than a second parcel.
+//! serves the same contract. A booking is keyed by the shipment and courier, so a retried booking
+//! (a lost response, a redelivered request) gets the same waybill rather than a second parcel.
 
 use crate::domain::fulfilment_policy::Speed;
 use crate::domain::shipment::Waybill;
@@ -25,6 +25,14 @@ pub struct Booking {
     pub insured_value_minor: Option<i64>,
 }
 
+impl Booking {
+    /// One parcel per shipment and courier: a retry gets the same waybill, and a courier chosen
+    /// again (the first suspended) is a new booking, not the first courier's waybill.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}:{}", self.shipment_id, self.courier.as_str())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CourierError {
     #[error("the courier refused the booking: {0}")]
@@ -40,8 +48,8 @@ pub trait Courier: Send + Sync {
     fn book<'a>(&'a self, booking: &'a Booking) -> BookingFuture<'a>;
 }
 
-/// The courier gateway's HTTP contract: `POST {base}/waybills` with the booking as JSON and the
-/// shipment id as `Idempotency-Key`; 200/201 with `{"waybill_number", "label_url"}`.
+/// The courier gateway's HTTP contract: `POST {base}/waybills` with the booking as JSON and
+/// [`Booking::idempotency_key`] as `Idempotency-Key`; 200/201 with `{"waybill_number", "label_url"}`.
 #[derive(Clone)]
 pub struct HttpCourier {
     base: String,
@@ -75,7 +83,7 @@ impl HttpCourier {
         let body = serde_json::to_vec(booking).expect("a booking serialises");
         let request = hyper::Request::post(format!("{}/waybills", self.base))
             .header("content-type", "application/json")
-            .header("idempotency-key", booking.shipment_id.to_string())
+            .header("idempotency-key", booking.idempotency_key())
             .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
             .map_err(|e| CourierError::Unavailable(e.to_string()))?;
         let call = self.client.request(request);

@@ -76,8 +76,8 @@ impl DispatchPhotos {
         })
     }
 
-    /// Whether the photo at `key` is there, is an image and has a sane size.
-    pub async fn check(&self, key: &str) -> Result<(), PhotoError> {
+    /// The photo at `key` if it is one: an image of a sane size. Its ETag, to keep as evidence.
+    pub async fn check(&self, key: &str) -> Result<Option<String>, PhotoError> {
         let head = self.client.head_object().bucket(&self.bucket).key(key).send().await;
         let head = match head {
             Ok(head) => head,
@@ -93,6 +93,6 @@ impl DispatchPhotos {
         if !(MIN_PHOTO_BYTES..=MAX_PHOTO_BYTES).contains(&size) {
             return Err(PhotoError::BadSize(size));
         }
-        Ok(())
+        Ok(head.e_tag().map(str::to_owned))
     }
 }

@@ -143,9 +143,19 @@ pub async fn staff_as(
     route: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
+    read(&staff_api::handle(deps, json_request(claims, method, path, route, body)).await.expect("handler answers"))
+}
+
+/// `method path` (matched by `route`) with a JSON `body`, as `claims`' caller.
+pub fn json_request(
+    claims: Option<VerifiedClaims>,
+    method: &str,
+    path: &str,
+    route: &str,
+    body: Option<Value>,
+) -> lambda_http::Request {
     let headers = [("content-type", "application/json")];
-    let request = http_as(claims, method, path, route, &headers, body.map(|b| b.to_string()));
-    read(&staff_api::handle(deps, request).await.expect("handler answers"))
+    http_as(claims, method, path, route, &headers, body.map(|b| b.to_string()))
 }
 
 /// A publisher in front of the real one that refuses what a test says (the first `n` entries,

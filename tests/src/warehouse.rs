@@ -3,8 +3,8 @@
 //! uploaded through its presigned URL), up to a parcel handed over.
 
 use crate::fixtures::{
-    deliver_payment, http_as, order_body, payment_event, process_payment_queue, read, reserved_orders, warehouse_staff,
-    TEST_PRICE_MINOR,
+    deliver_payment, json_request, order_body, payment_event, process_payment_queue, read, reserved_orders,
+    warehouse_staff, TEST_PRICE_MINOR,
 };
 use crate::local::ApiClient;
 use crate::Stack;
@@ -39,8 +39,7 @@ pub async fn call(
     route: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let headers = [("content-type", "application/json")];
-    let request = http_as(Some(who.clone()), method, path, route, &headers, body.map(|b| b.to_string()));
+    let request = json_request(Some(who.clone()), method, path, route, body);
     read(&routes::handle(&stack.warm_fulfilment_api(), request).await.unwrap())
 }
 

@@ -169,7 +169,7 @@ async fn an_exchange_takes_another_sku_at_once_and_a_wait_backorders_until_its_d
     let (id, shipment) = short_by_one(&stack).await;
     let (status, exchanged) = answer(&stack, id, &shipment, json!({"choice": "exchange", "sku": "GREEN"})).await;
     assert_eq!(status, 200, "{exchanged}");
-    assert_eq!(exchanged["status"], "PICKING");
+    assert_eq!(exchanged["status"], "PENDING", "back in the pick queue");
     assert_eq!(stack.stock("GREEN", "HZ").await.sold, 1, "the replacement is taken at once");
 
     let (id, shipment) = short_by_one(&stack).await;
@@ -227,9 +227,11 @@ async fn an_exchange_for_a_sku_already_on_the_shipment_joins_its_line_and_a_canc
     assert_eq!(post(&stack, &warehouse_staff(), &shipment, "shortage", Some(json!({"reason": "torn"}))).await.0, 200);
     let (status, exchanged) = answer(&stack, id, &shipment, json!({"choice": "exchange", "sku": "GREEN"})).await;
     assert_eq!(status, 200, "{exchanged}");
-    let green: Vec<&Value> = exchanged["lines"].as_array().unwrap().iter().filter(|l| l["sku"] == "GREEN").collect();
-    assert_eq!(green.len(), 1, "one scannable line per SKU: {exchanged}");
-    assert_eq!((green[0]["quantity"].as_u64(), green[0]["picked"].as_u64()), (Some(2), Some(1)));
+    assert_eq!(exchanged["status"], "PENDING", "back in the pick queue for a new wave");
+    let after = &shipments(&stack, id).await[0];
+    let green: Vec<_> = after.lines.iter().filter(|l| l.sku.as_str() == "GREEN").collect();
+    assert_eq!(green.len(), 1, "one scannable line per SKU: {:?}", after.lines);
+    assert_eq!((green[0].quantity, green[0].picked), (2, 1));
 
     let (status, cancelled) = cancel_order(&stack.intake(), &id.to_string()).await;
     assert_eq!((status, cancelled["status"].as_str()), (200, Some("CANCELLED_AFTER_PAYMENT")), "{cancelled}");
@@ -256,4 +258,42 @@ async fn a_cash_on_delivery_parcel_handed_over_moves_its_units_to_sold_and_commi
     assert_eq!((tea.available, tea.reserved, tea.sold), (8, 0, 2));
     let hold = stack.store().hold(id).await.unwrap().unwrap();
     assert_eq!(hold.hold_status, HoldStatus::Committed);
+}
+
+#[tokio::test]
+async fn a_backorder_whose_date_came_goes_back_to_a_wave_if_the_units_are_back_else_is_refunded() {
+    let (stack, clock) = Stack::for_test().await;
+    stack.seed(&one_warehouse(&[("TEA", 10)])).await.unwrap();
+    let core = FulfilmentCore::new(stack.common_for("hold-expiry"));
+    let until = (stack.clock.now().date() + time::Duration::days(2)).to_string();
+    let (back, shipment) = short_by_one(&stack).await;
+    assert_eq!(answer(&stack, back, &shipment, json!({"choice": "wait", "until": until})).await.0, 200);
+    let (gone, other) = short_by_one(&stack).await;
+    assert_eq!(answer(&stack, gone, &other, json!({"choice": "wait", "until": until})).await.0, 200);
+    clock.advance(time::Duration::days(1));
+    assert_eq!(sweep_due(&core, 100).await.unwrap(), 0, "not before its date");
+
+    // Of the 4 TEA still available, 3 go (damaged): one backorder finds its unit, one does not.
+    let adjust = json!({"delta": -3, "reason": "damaged"});
+    let path = "/admin/stock/TEA/HZ/adjustments";
+    assert_eq!(
+        staff(&stack.staff(), "POST", path, "/admin/stock/{sku}/{warehouse}/adjustments", Some(adjust)).await.0,
+        200
+    );
+    clock.advance(time::Duration::days(1));
+    assert_eq!(sweep_due(&core, 100).await.unwrap(), 2);
+    let mut statuses = Vec::new();
+    for id in [back, gone] {
+        let s = shipments(&stack, id).await.remove(0);
+        statuses.push((s.status, s.refunds.len(), s.wave_id.is_none()));
+    }
+    statuses.sort_by_key(|(status, ..)| status.as_str());
+    assert_eq!(
+        statuses,
+        [(ShipmentStatus::Packed, 1, false), (ShipmentStatus::Pending, 0, true)],
+        "one refunded and packed with what it has, one back in the pick queue"
+    );
+    let tea = stack.stock("TEA", "HZ").await;
+    assert_eq!((tea.available, tea.written_off), (0, 2));
+    assert_eq!(tea.available + tea.reserved + tea.sold + tea.written_off, 7, "10 less the 3 damaged");
 }

@@ -9,8 +9,8 @@ use orderflow::domain::{OrderId, OrderStatus};
 use orderflow::handlers::order_intake;
 use orderflow_tests::auth::VerifiedClaims;
 use orderflow_tests::fixtures::{
-    claims, customer, deliver_payment, every_order_scores, http_as, one_warehouse, operations, order_body,
-    payment_event, process_payment_queue, read, shop, staff_as, submit, warehouse_staff,
+    claims, customer, deliver_payment, every_order_scores, http_as, json_request, one_warehouse, operations,
+    order_body, payment_event, process_payment_queue, read, shop, staff_as, submit, warehouse_staff,
 };
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
@@ -33,9 +33,7 @@ async fn as_caller(
     route: &str,
     body: Option<Value>,
 ) -> Response<Body> {
-    let headers = [("content-type", "application/json")];
-    let request = http_as(Some(who), method, path, route, &headers, body.map(|b| b.to_string()));
-    order_intake::handle(&stack.intake(), request).await.unwrap()
+    order_intake::handle(&stack.intake(), json_request(Some(who), method, path, route, body)).await.unwrap()
 }
 
 async fn order_of(stack: &Stack, id: &str) -> orderflow::domain::Order {

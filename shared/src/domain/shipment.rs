@@ -84,20 +84,20 @@ impl ShipmentStatus {
             Packed => &[(Checked, Warehouse), (Ready, Warehouse), (Cancelled, Customer)],
             Checked => &[(Ready, Warehouse), (Cancelled, Customer)],
             Ready => &[(HandedOver, Warehouse), (Cancelled, Customer)],
-            // Answered (or defaulted): exchange re-picks, refund packs what is left (or cancels
-            // when nothing is), wait backorders.
+            // Answered (or defaulted): exchange waits for a wave again, refund packs what is left
+            // (or cancels when nothing is), wait backorders.
             Shortage => &[
-                (Picking, Customer),
+                (Pending, Customer),
                 (Packed, Customer),
                 (Backordered, Customer),
                 (Cancelled, Customer),
-                (Picking, Sweeper),
+                (Pending, Sweeper),
                 (Packed, Sweeper),
                 (Backordered, Sweeper),
                 (Cancelled, Sweeper),
             ],
-            // At its date: the units are there to pick, or the short lines are refunded.
-            Backordered => &[(Picking, Sweeper), (Packed, Sweeper), (Cancelled, Sweeper), (Cancelled, Customer)],
+            // At its date: the units are there (back to a wave), or the short lines are refunded.
+            Backordered => &[(Pending, Sweeper), (Packed, Sweeper), (Cancelled, Sweeper), (Cancelled, Customer)],
             HandedOver | Cancelled => &[],
         }
     }
@@ -310,6 +310,10 @@ pub struct Shipment {
     pub waybill: Option<Waybill>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub photo_key: Option<String>,
+    /// The photo's ETag when the parcel was handed over: an object put at the key later (its
+    /// upload URL lives a few minutes) no longer matches the evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo_etag: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -454,6 +458,14 @@ impl Shipment {
             self.pickers.push(picker.to_owned());
         }
         Ok(())
+    }
+
+    /// Back to the pick queue, to be picked in a new wave by `dispatch_by` (the units still to
+    /// pick: an exchange's, or a backorder's that came back).
+    pub fn back_to_picking(&mut self, dispatch_by: OffsetDateTime) {
+        self.status = ShipmentStatus::Pending;
+        self.wave_id = None;
+        self.dispatch_by = dispatch_by;
     }
 
     /// Add `line`'s units to the shipment: to the line of the same SKU if there is one (so

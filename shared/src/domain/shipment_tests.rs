@@ -29,7 +29,8 @@ fn a_shortage_has_a_way_out_the_sweeper_takes_when_nobody_answers() {
         assert!(stuck.ways_out().iter().any(|(_, t)| *t == ShipmentTrigger::Sweeper), "{stuck:?}");
     }
     assert!(Picking.can_become(Shortage));
-    assert!(Shortage.can_become(Picking) && Shortage.can_become(Packed) && Shortage.can_become(Backordered));
+    assert!(Shortage.can_become(Pending) && Shortage.can_become(Packed) && Shortage.can_become(Backordered));
+    assert!(!Shortage.can_become(Picking), "an exchange waits for a new wave, not the finished one");
 }
 
 #[test]
@@ -102,6 +103,7 @@ fn picking() -> Shipment {
         refunds: Vec::new(),
         waybill: None,
         photo_key: None,
+        photo_etag: None,
         created_at: now,
         updated_at: now,
         version: 2,

@@ -37,7 +37,7 @@ pub(super) fn shipment_events(old: Option<Shipment>, new: Option<Shipment>) -> V
     }
     let refunded_before = old.as_ref().map_or(0, |o| o.refunds.len());
     if let Some(payment_id) = &new.payment_id {
-        for refund in new.refunds.iter().skip(refunded_before) {
+        for refund in new.refunds.iter().skip(refunded_before).filter(|r| r.amount_minor > 0) {
             let event = DomainEvent::RefundRequested(RefundRequested {
                 order_id: new.order_id.to_string(),
                 payment_id: payment_id.clone(),

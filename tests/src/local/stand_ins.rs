@@ -78,8 +78,8 @@ impl StandIns {
             Ok(booking) => booking,
             Err(e) => return plain(400, &format!("expected a booking: {e}")),
         };
-        if key != Some(booking.shipment_id.to_string().as_str()) {
-            return plain(400, "the Idempotency-Key must be the booking's shipment id");
+        if key != Some(booking.idempotency_key().as_str()) {
+            return plain(400, "the Idempotency-Key must be the booking's shipment and courier");
         }
         match self.courier.book(&booking).await {
             Ok(waybill) => {

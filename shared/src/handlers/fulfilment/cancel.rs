@@ -47,7 +47,7 @@ pub async fn cancel_paid_order(store: &Store, id: OrderId, now: OffsetDateTime) 
     // and two shipments (an exchange's and the original) may hold one SKU in one warehouse.
     let mut back: BTreeMap<(&Sku, &WarehouseId, &str), u32> = BTreeMap::new();
     for (before, after) in shipments.iter().filter(|s| !s.status.is_final()).zip(&stopped) {
-        writes.push(store.put_shipment(ShipmentWrite { shipment: after, seen: Some(before.version) }));
+        writes.push(store.put_shipment(ShipmentWrite { shipment: after, seen: Some(before) }));
         for line in &before.lines {
             *back.entry((&line.sku, &before.warehouse, units_counter(before))).or_default() += line.quantity;
         }

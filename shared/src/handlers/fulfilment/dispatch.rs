@@ -18,7 +18,7 @@ async fn read(deps: &FulfilmentDeps, id: &ShipmentId) -> Result<Shipment, Proble
     deps.common.store.shipment(id).await.map_err(store_problem)?.ok_or_else(|| Problem::not_found("shipment"))
 }
 
-async fn save(deps: &FulfilmentDeps, changed: Shipment, seen: u64) -> Result<Option<Shipment>, Problem> {
+async fn save(deps: &FulfilmentDeps, changed: Shipment, seen: &Shipment) -> Result<Option<Shipment>, Problem> {
     let store = &deps.common.store;
     let write = store.put_shipment(ShipmentWrite { shipment: &changed, seen: Some(seen) });
     Ok(store.commit(vec![write]).await.map_err(store_problem)?.then_some(changed))
@@ -46,7 +46,7 @@ pub(super) async fn check(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> 
             updated_at: now,
             ..shipment.clone()
         };
-        save(deps, changed, shipment.version).await
+        save(deps, changed, &shipment).await
     })
     .await?;
     info!(actor = %who, shipment_id = %id, "checked");
@@ -98,7 +98,7 @@ pub(super) async fn label(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> 
         changed.waybill = Some(waybill);
         changed.status = ShipmentStatus::Ready;
         changed.updated_at = now;
-        save(deps, changed, shipment.version).await
+        save(deps, changed, &shipment).await
     })
     .await?;
     info!(actor = %who, shipment_id = %id, "waybill booked");
@@ -119,8 +119,9 @@ pub(super) async fn photo_upload(
 ) -> Result<Response<Body>, Problem> {
     let body: PhotoRequest = json_body(request)?;
     let shipment = read(deps, id).await?;
-    if shipment.status.is_final() {
-        return Err(conflict("shipment-ended", format!("the shipment is {}", shipment.status.as_str())));
+    // Only a packed parcel is photographed: a photo taken earlier is no evidence of it.
+    if !matches!(shipment.status, ShipmentStatus::Packed | ShipmentStatus::Checked | ShipmentStatus::Ready) {
+        return Err(conflict("shipment-not-packed", format!("the shipment is {}", shipment.status.as_str())));
     }
     let upload = deps.photos.upload_url(&DispatchPhotos::key(id), &body.content_type).await.map_err(photo_problem)?;
     Ok(json_response(StatusCode::OK, &upload))
@@ -152,10 +153,15 @@ pub(super) async fn hand_over(deps: &FulfilmentDeps, who: &str, id: &ShipmentId)
             return Err(conflict("order-not-shippable", format!("the order is {}", order.status.as_str())));
         }
         let key = DispatchPhotos::key(id);
-        deps.photos.check(&key).await.map_err(photo_problem)?;
+        let etag = deps.photos.check(&key).await.map_err(photo_problem)?;
         let now = deps.common.clock.now();
-        let changed =
-            Shipment { status: ShipmentStatus::HandedOver, photo_key: Some(key), updated_at: now, ..shipment.clone() };
+        let changed = Shipment {
+            status: ShipmentStatus::HandedOver,
+            photo_key: Some(key),
+            photo_etag: etag,
+            updated_at: now,
+            ..shipment.clone()
+        };
         // A cash-on-delivery parcel's units leave reserved now: the courier collects for them.
         let leaving: Vec<_> = (changed.lines.iter())
             .filter(|_| shipment.payment_method == PaymentMethod::CashOnDelivery)

@@ -190,7 +190,7 @@ pub(super) fn change_of_one(
     order_written: bool,
     now: OffsetDateTime,
 ) -> Vec<TransactWriteItem> {
-    let seen = shipments.iter().find(|s| s.shipment_id == changed.shipment_id).map(|s| s.version);
+    let seen = shipments.iter().find(|s| s.shipment_id == changed.shipment_id);
     let mut writes = vec![store.put_shipment(ShipmentWrite { shipment: changed, seen })];
     writes.extend(extra);
     writes
@@ -210,8 +210,12 @@ pub(super) fn change_of_one(
     writes
 }
 
-/// What was paid and not yet refunded by shortage refunds.
+/// What was paid online and not yet refunded by shortage refunds (nothing, for cash on
+/// delivery: the courier collects for what is delivered).
 pub(crate) fn refund_due(order: &Order, shipments: &[Shipment]) -> i64 {
+    if order.payment_method == PaymentMethod::CashOnDelivery {
+        return 0;
+    }
     let paid = order.paid_minor.unwrap_or(order.total_minor);
     let refunded: i64 = shipments.iter().flat_map(|s| &s.refunds).map(|r| r.amount_minor).sum();
     paid.saturating_sub(refunded).max(0)

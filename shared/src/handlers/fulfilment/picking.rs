@@ -61,16 +61,21 @@ pub(super) async fn create_wave(
             created_at: now,
         };
         let picking: Vec<Shipment> = members
-            .into_iter()
+            .iter()
             .map(|s| Shipment {
                 status: ShipmentStatus::Picking,
                 wave_id: Some(wave.wave_id.clone()),
                 updated_at: now,
-                ..s.clone()
+                ..(*s).clone()
             })
             .collect();
         let mut writes = vec![store.put_wave(&wave)];
-        writes.extend(picking.iter().map(|s| store.put_shipment(ShipmentWrite { shipment: s, seen: Some(s.version) })));
+        writes.extend(
+            picking
+                .iter()
+                .zip(&members)
+                .map(|(s, read)| store.put_shipment(ShipmentWrite { shipment: s, seen: Some(read) })),
+        );
         Ok(store.commit(writes).await.map_err(store_problem)?.then_some((wave, picking)))
     })
     .await?;
@@ -119,7 +124,7 @@ pub(super) async fn scan(
             Problem::new(status, refused.code(), "Scan refused", refused.to_string()).with_field(refused.field())
         })?;
         scanned.updated_at = now;
-        let write = store.put_shipment(ShipmentWrite { shipment: &scanned, seen: Some(shipment.version) });
+        let write = store.put_shipment(ShipmentWrite { shipment: &scanned, seen: Some(&shipment) });
         Ok(store.commit(vec![write]).await.map_err(store_problem)?.then_some(scanned))
     })
     .await?;
@@ -154,7 +159,7 @@ pub(super) async fn pack(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> R
         }
         let now = deps.common.clock.now();
         let packed = Shipment { status: ShipmentStatus::Packed, updated_at: now, ..shipment.clone() };
-        let write = store.put_shipment(ShipmentWrite { shipment: &packed, seen: Some(shipment.version) });
+        let write = store.put_shipment(ShipmentWrite { shipment: &packed, seen: Some(&shipment) });
         Ok(store.commit(vec![write]).await.map_err(store_problem)?.then_some(packed))
     })
     .await?;
@@ -213,7 +218,7 @@ pub(super) async fn report_shortage(
             answer: None,
             answered_by: None,
         });
-        let mut writes = vec![store.put_shipment(ShipmentWrite { shipment: &short, seen: Some(shipment.version) })];
+        let mut writes = vec![store.put_shipment(ShipmentWrite { shipment: &short, seen: Some(&shipment) })];
         for gone in &missing {
             let counters = (units_counter(&shipment), "written_off");
             writes.push(store.stock_shift(&gone.sku, &shipment.warehouse, gone.missing, counters, now));

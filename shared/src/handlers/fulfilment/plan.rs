@@ -97,6 +97,7 @@ pub(super) fn new_shipment(
         refunds: Vec::new(),
         waybill: None,
         photo_key: None,
+        photo_etag: None,
         created_at: now,
         updated_at: now,
         version: 1,

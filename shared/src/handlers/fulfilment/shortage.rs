@@ -5,7 +5,7 @@
 //! came is picked again if the units are there, else refunded.
 
 use super::routes::{conflict, json_body, store_problem, until_written};
-use super::{change_of_one, plan, units_counter, FulfilmentCore, FulfilmentDeps};
+use super::{change_of_one, plan, refund_due, units_counter, FulfilmentCore, FulfilmentDeps};
 use crate::auth::Caller;
 use crate::domain::fulfilment_policy::ShortageDefault;
 use crate::domain::shipment::{MissingUnits, ShortageAnswer, ShortageRefund};
@@ -17,6 +17,9 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use time::OffsetDateTime;
 use tracing::{info, warn};
+
+/// Who answered a shortage the customer left unanswered.
+const DEFAULT: &str = "default";
 
 pub(super) async fn customer_answer(
     deps: &FulfilmentDeps,
@@ -34,7 +37,7 @@ pub(super) async fn customer_answer(
     })
     .await?;
     info!(shipment_id = %id, status = answered.status.as_str(), "shortage answered by the customer");
-    Ok(json_response(StatusCode::OK, &answered))
+    Ok(json_response(StatusCode::OK, &crate::handlers::order_intake::ShipmentView::from(&answered)))
 }
 
 /// The writes of an answer to the shortage of `id`, committed; `None` when something moved.
@@ -52,6 +55,11 @@ async fn apply(
         return Err(conflict("no-open-shortage", format!("the shipment is {}", shipment.status.as_str())));
     };
     let now = deps.common.clock.now();
+    // The sweeper works from an index read a moment ago: on this fresh read, the shortage must
+    // still be the one past its time (not one reopened since).
+    if by == DEFAULT && shortage.answer_by > now {
+        return Err(conflict("shortage-not-due", "the shortage's answer time has not come"));
+    }
     let policy = deps.policy(now).await.map_err(store_problem)?;
     let mut changed = shipment.clone();
     changed.updated_at = now;
@@ -62,7 +70,7 @@ async fn apply(
     let mut extra = Vec::new();
     let mut order_written = false;
     match answer {
-        ShortageAnswer::Refund => refund(&mut changed, &shortage.missing),
+        ShortageAnswer::Refund => refund(&mut changed, &shortage.missing, refund_due(order, shipments)),
         ShortageAnswer::Wait { until } => {
             let latest = now.date() + time::Duration::days(i64::from(policy.backorder_max_days));
             if *until <= now.date() || *until > latest {
@@ -86,14 +94,16 @@ async fn apply(
     Ok(store.commit(writes).await.map_err(store_problem)?.then_some(changed))
 }
 
-/// Refund `missing`: recorded on the shipment (announced once as RefundRequested); the shipment
-/// goes on with what is left, packed, or is cancelled when nothing is.
-fn refund(changed: &mut Shipment, missing: &[MissingUnits]) {
+/// Refund `missing`, never more than `left` of what was paid: recorded on the shipment
+/// (announced once as RefundRequested when there is money to return); the shipment goes on with
+/// what is left, packed, or is cancelled when nothing is.
+fn refund(changed: &mut Shipment, missing: &[MissingUnits], left: i64) {
     let number = changed.refunds.len() + 1;
+    let worth: i64 = missing.iter().map(|m| i64::from(m.missing).saturating_mul(m.unit_price_minor)).sum();
     changed.refunds.push(ShortageRefund {
         refund_id: format!("{}-r{number}", changed.shipment_id),
         lines: missing.to_vec(),
-        amount_minor: missing.iter().map(|m| i64::from(m.missing) * m.unit_price_minor).sum(),
+        amount_minor: worth.min(left).max(0),
     });
     changed.status = if changed.lines.is_empty() { ShipmentStatus::Cancelled } else { ShipmentStatus::Packed };
 }
@@ -126,6 +136,13 @@ impl Exchange<'_> {
                         "another SKU replaces one missing SKU at a time",
                     ));
                 };
+                if sku == &only.sku && warehouse == changed.warehouse {
+                    return Err(unprocessable(
+                        "exchange-same-units",
+                        "sku",
+                        "the missing SKU from the same warehouse is what could not be found: name another SKU or warehouse",
+                    ));
+                }
                 let item = store.catalogue_item(sku).await.map_err(store_problem)?;
                 let price = item.and_then(|i| i.price_at(order.currency, now));
                 if price != Some(only.unit_price_minor) {
@@ -164,7 +181,7 @@ impl Exchange<'_> {
         let policy = deps.policy(now).await.map_err(store_problem)?;
         if warehouse == changed.warehouse {
             lines.into_iter().for_each(|line| changed.add_units(line));
-            changed.status = ShipmentStatus::Picking;
+            changed.back_to_picking(now + time::Duration::hours(i64::from(policy.dispatch_within_hours)));
             plan::refresh_decisions(changed, order, &policy, &facts);
         } else {
             let number = order.shipments.unwrap_or(0) + 1;
@@ -205,7 +222,7 @@ pub async fn sweep_due(deps: &FulfilmentCore, limit: i32) -> Result<usize, Store
                 let order = order.ok_or_else(|| Problem::not_found("order"))?;
                 match due.status {
                     ShipmentStatus::Backordered => backorder_due(deps, &order, &shipments, &due.shipment_id).await,
-                    _ => apply(deps, &order, &shipments, &due.shipment_id, &answer, "default").await,
+                    _ => apply(deps, &order, &shipments, &due.shipment_id, &answer, DEFAULT).await,
                 }
             })
             .await;
@@ -236,6 +253,9 @@ async fn backorder_due(
         _ => return Err(conflict("not-backordered", format!("the shipment is {}", shipment.status.as_str()))),
     };
     let now = deps.common.clock.now();
+    if shipment.backorder_until.is_some_and(|until| until > now.date()) {
+        return Err(conflict("backorder-not-due", "the backorder's date has not come"));
+    }
     let skus: Vec<Sku> = missing.iter().map(|m| m.sku.clone()).collect();
     let levels = store.stock_levels(&skus, std::slice::from_ref(&shipment.warehouse)).await.map_err(store_problem)?;
     let there = missing.iter().all(|m| {
@@ -256,9 +276,10 @@ async fn backorder_due(
             ));
             changed.add_units(plan::line(&facts, &shipment.warehouse, m.sku.clone(), m.missing, m.unit_price_minor));
         }
-        changed.status = ShipmentStatus::Picking;
+        let policy = deps.policy(now).await.map_err(store_problem)?;
+        changed.back_to_picking(now + time::Duration::hours(i64::from(policy.dispatch_within_hours)));
     } else {
-        refund(&mut changed, &missing);
+        refund(&mut changed, &missing, refund_due(order, shipments));
     }
     let writes = change_of_one(store, order, shipments, &changed, extra, false, now);
     Ok(store.commit(writes).await.map_err(store_problem)?.then_some(changed))

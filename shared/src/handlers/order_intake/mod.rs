@@ -182,7 +182,20 @@ pub struct ShipmentView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waybill_number: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub shortage: Option<crate::domain::shipment::Shortage>,
+    pub shortage: Option<ShortageView>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refunds: Vec<crate::domain::shipment::ShortageRefund>,
+}
+
+/// A shortage as the customer sees it: what is missing and the answer asked of them (not who in
+/// the warehouse reported it, nor why).
+#[derive(Debug, Serialize)]
+pub struct ShortageView {
+    pub missing: Vec<crate::domain::shipment::MissingUnits>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub answer_by: OffsetDateTime,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<crate::domain::shipment::ShortageAnswer>,
 }
 
 impl From<&crate::domain::Shipment> for ShipmentView {
@@ -197,7 +210,12 @@ impl From<&crate::domain::Shipment> for ShipmentView {
                 .collect(),
             courier: s.courier.as_ref().map(|c| c.courier.clone()),
             waybill_number: s.waybill.as_ref().map(|w| w.number.clone()),
-            shortage: s.shortage.clone(),
+            shortage: s.shortage.as_ref().map(|short| ShortageView {
+                missing: short.missing.clone(),
+                answer_by: short.answer_by,
+                answer: short.answer.clone(),
+            }),
+            refunds: s.refunds.clone(),
         }
     }
 }
