@@ -168,5 +168,6 @@ async fn main() -> Result<(), String> {
         sold.sold,
         sold.sold as usize == orders
     );
+    orderflow_tests::rates::on_localstack_and_moto(&localstack, 500, 16).await?.print();
     Ok(())
 }
