@@ -53,6 +53,12 @@ impl CallCounter {
         self.snapshot().iter().filter(|(k, _)| k.rsplit(' ').next() == Some(operation)).map(|(_, v)| v).sum()
     }
 
+    /// Calls of each `<function> <Service>.<Operation>` divided by `per` (orders, shipments).
+    pub fn per_operation(&self, per: usize) -> Vec<(String, f64)> {
+        let per = per as f64;
+        self.snapshot().into_iter().filter(|(k, _)| k.contains('.')).map(|(k, v)| (k, v as f64 / per)).collect()
+    }
+
     pub fn reset(&self) {
         self.counts.lock().expect("counter lock").clear();
     }

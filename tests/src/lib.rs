@@ -13,6 +13,7 @@
 //! - [`apigw`]: API Gateway HTTP API (v2) events, built the way API Gateway would.
 //! - [`auth`]: the local token issuer and the JWT check API Gateway's authorizer makes.
 //! - [`calls`]: counts AWS calls per operation, for the benchmarks.
+//! - [`cli`]: the benchmarks' command-line options.
 //! - [`bulk`]: many orders made straight through the store, for the benchmarks.
 //! - [`warehouse`]: paid orders made into shipments and taken through the warehouse's API.
 
@@ -20,6 +21,7 @@ pub mod apigw;
 pub mod auth;
 pub mod bulk;
 pub mod calls;
+pub mod cli;
 pub mod courier;
 pub mod deploy;
 pub mod emulators;

@@ -92,6 +92,11 @@ impl Default for FulfilmentPolicy {
 }
 
 impl FulfilmentPolicy {
+    /// When a shipment made (or sent back to picking) at `now` is promised to leave.
+    pub fn dispatch_by(&self, now: time::OffsetDateTime) -> time::OffsetDateTime {
+        now + time::Duration::hours(i64::from(self.dispatch_within_hours))
+    }
+
     /// Errors name the field: `couriers[1].max_weight_grams`.
     pub fn validate(&self) -> Result<(), (String, Invalid)> {
         let bad = |field: String, detail: &str| Err((field, Invalid::new("policy-invalid", detail)));

@@ -152,8 +152,8 @@ async fn place_orders(api: &ApiClient, observer: &Store, sku: &str, orders: usiz
 
 fn print_calls(calls: &CallCounter, orders: usize) {
     println!("  AWS calls per order   {:.2}, by function:", calls.total() as f64 / orders as f64);
-    for (operation, count) in calls.snapshot().into_iter().filter(|(k, _)| k.contains('.')) {
-        println!("    {operation:<50} {:.2}", count as f64 / orders as f64);
+    for (operation, share) in calls.per_operation(orders) {
+        println!("    {operation:<50} {share:.2}");
     }
     let put_events = calls.total_of_operation("EventBridge.PutEvents");
     let events = calls.events_sent();

@@ -17,6 +17,7 @@
 use orderflow::handlers::fulfilment::handle_batch;
 use orderflow_tests::bulk::{self, Fate};
 use orderflow_tests::calls::CallCounter;
+use orderflow_tests::cli::option;
 use orderflow_tests::emulators::LocalStack;
 use orderflow_tests::fixtures::{one_warehouse, warehouse_staff};
 use orderflow_tests::warehouse::{call, post, scan, upload_photo};
@@ -29,18 +30,10 @@ use std::time::{Duration, Instant};
 const QUEUE: &str = "FulfilmentQueue";
 const SKU: &str = "PARCEL";
 
-fn option(name: &str, default: usize) -> Result<usize, String> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        None => Ok(default),
-        Some(i) => args.get(i + 1).and_then(|v| v.parse().ok()).ok_or_else(|| format!("{name} takes a number")),
-    }
-}
-
 fn print_calls(calls: &CallCounter, per: usize, what: &str) {
     println!("  AWS calls per {what:<9} {:.2}, by function and operation:", calls.total() as f64 / per as f64);
-    for (operation, count) in calls.snapshot().into_iter().filter(|(k, _)| k.contains('.')) {
-        println!("    {operation:<48} {:.3}", count as f64 / per as f64);
+    for (operation, share) in calls.per_operation(per) {
+        println!("    {operation:<48} {share:.3}");
     }
 }
 

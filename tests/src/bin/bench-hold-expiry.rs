@@ -13,6 +13,7 @@ use orderflow::clock::{Clock, ManualClock, SystemClock};
 use orderflow::handlers::hold_expiry::sweep;
 use orderflow_tests::bulk::{self, Fate};
 use orderflow_tests::calls::CallCounter;
+use orderflow_tests::cli::option;
 use orderflow_tests::emulators::LocalStack;
 use orderflow_tests::local::{self, LocalOptions};
 use orderflow_tests::rates;
@@ -22,14 +23,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-
-fn option(name: &str, default: usize) -> Result<usize, String> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        None => Ok(default),
-        Some(i) => args.get(i + 1).and_then(|v| v.parse().ok()).ok_or_else(|| format!("{name} takes a number")),
-    }
-}
 
 fn seed(units: usize) -> Seed {
     serde_json::from_value(json!({

@@ -11,6 +11,7 @@ use orderflow::domain::address::AddressKind;
 use orderflow::domain::risk::{RiskContext, RiskRules, RiskSubject};
 use orderflow::domain::PaymentMethod;
 use orderflow_tests::calls::CallCounter;
+use orderflow_tests::cli::option;
 use orderflow_tests::emulators::LocalStack;
 use orderflow_tests::fixtures::{from_own_customer, one_warehouse, order_body, submit};
 use orderflow_tests::rates;
@@ -18,14 +19,6 @@ use orderflow_tests::Stack;
 use std::collections::BTreeSet;
 use std::hint::black_box;
 use std::time::Instant;
-
-fn option(name: &str, default: usize) -> Result<usize, String> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        None => Ok(default),
-        Some(i) => args.get(i + 1).and_then(|v| v.parse().ok()).ok_or_else(|| format!("{name} takes a number")),
-    }
-}
 
 #[tokio::main]
 async fn main() -> Result<(), String> {

@@ -85,7 +85,7 @@ pub(super) fn new_shipment(
         currency: order.currency,
         province: order.shipping_address.province.clone(),
         lines,
-        dispatch_by: now + time::Duration::hours(i64::from(policy.dispatch_within_hours)),
+        dispatch_by: policy.dispatch_by(now),
         parcel_type: ParcelType::Envelope,
         courier: None,
         check_reasons: Vec::new(),

@@ -9,7 +9,7 @@ use super::{change_of_one, plan, refund_due, units_counter, FulfilmentCore, Fulf
 use crate::auth::Caller;
 use crate::domain::fulfilment_policy::ShortageDefault;
 use crate::domain::shipment::{MissingUnits, ShortageAnswer, ShortageRefund};
-use crate::domain::{Order, Shipment, ShipmentId, ShipmentStatus, Sku, WarehouseId};
+use crate::domain::{FulfilmentPolicy, Order, Shipment, ShipmentId, ShipmentStatus, Sku, WarehouseId};
 use crate::http::{json_response, Problem};
 use crate::store::{ShipmentWrite, StoreError};
 use aws_sdk_dynamodb::types::TransactWriteItem;
@@ -87,7 +87,7 @@ async fn apply(
         }
         ShortageAnswer::Exchange { sku, warehouse } => {
             let exchange = Exchange { sku: sku.as_ref(), warehouse: warehouse.as_ref(), missing: &shortage.missing };
-            (extra, order_written) = exchange.writes(deps, order, &mut changed, now).await?;
+            (extra, order_written) = exchange.writes(deps, &policy, order, &mut changed, now).await?;
         }
     }
     let writes = change_of_one(store, order, shipments, &changed, extra, order_written, now);
@@ -121,6 +121,7 @@ impl Exchange<'_> {
     async fn writes(
         &self,
         deps: &FulfilmentCore,
+        policy: &FulfilmentPolicy,
         order: &Order,
         changed: &mut Shipment,
         now: OffsetDateTime,
@@ -178,14 +179,13 @@ impl Exchange<'_> {
             .iter()
             .map(|(sku, q, _)| store.stock_shift(sku, &warehouse, *q, ("available", counter), now))
             .collect();
-        let policy = deps.policy(now).await.map_err(store_problem)?;
         if warehouse == changed.warehouse {
             lines.into_iter().for_each(|line| changed.add_units(line));
-            changed.back_to_picking(now + time::Duration::hours(i64::from(policy.dispatch_within_hours)));
-            plan::refresh_decisions(changed, order, &policy, &facts);
+            changed.back_to_picking(policy.dispatch_by(now));
+            plan::refresh_decisions(changed, order, policy, &facts);
         } else {
             let number = order.shipments.unwrap_or(0) + 1;
-            let new = plan::new_shipment(order, number, warehouse, lines, &policy, &facts, now);
+            let new = plan::new_shipment(order, number, warehouse, lines, policy, &facts, now);
             writes.push(store.put_shipment(ShipmentWrite { shipment: &new, seen: None }));
             writes.push(store.order_shipment_count(order, number, now));
             changed.status = if changed.lines.is_empty() { ShipmentStatus::Cancelled } else { ShipmentStatus::Packed };
@@ -277,7 +277,7 @@ async fn backorder_due(
             changed.add_units(plan::line(&facts, &shipment.warehouse, m.sku.clone(), m.missing, m.unit_price_minor));
         }
         let policy = deps.policy(now).await.map_err(store_problem)?;
-        changed.back_to_picking(now + time::Duration::hours(i64::from(policy.dispatch_within_hours)));
+        changed.back_to_picking(policy.dispatch_by(now));
     } else {
         refund(&mut changed, &missing, refund_due(order, shipments));
     }
