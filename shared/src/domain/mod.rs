@@ -7,11 +7,13 @@ pub mod catalogue;
 pub mod customer;
 pub mod fulfilment_policy;
 pub mod hold_policy;
+pub mod logistics_policy;
 pub mod order;
 pub mod payment;
 pub mod request;
 pub mod risk;
 pub mod shipment;
+pub mod tracking;
 pub mod values;
 pub mod wave;
 
@@ -23,6 +25,7 @@ pub use catalogue::{price_lines, CatalogueItem, CurrentPrice, ItemFlag, PricingE
 pub use customer::CustomerProfile;
 pub use fulfilment_policy::{CourierChoice, FulfilmentPolicy};
 pub use hold_policy::HoldPolicy;
+pub use logistics_policy::LogisticsPolicy;
 pub use order::{Order, OrderLine, OrderStatus, PaymentMethod, ShortLine, Trigger, Verification, RESERVATION_DEADLINE};
 pub use request::{parse_order_request, FieldError, Limits, OrderDraft, OrderRequest, RequestedLine};
 pub use shipment::{Shipment, ShipmentId, ShipmentStatus};

@@ -39,13 +39,18 @@ pub enum OrderStatus {
     RefundRequired,
     /// Every shipment handed over to a courier (OrderShipped).
     Shipped,
+    /// Every parcel delivered (OrderDelivered): the after-sales window starts.
+    Delivered,
+    /// Every parcel's delivery ended and one or more was lost or returned to the sender
+    /// (OrderUndelivered): staff settle it (a not-received claim's refund or reship).
+    Undelivered,
     /// Paid, then cancelled before any shipment was handed over: its units went back to stock
     /// and its payment is refunded (OrderCancelled, RefundRequested).
     CancelledAfterPayment,
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 15] = [
+    pub const ALL: [OrderStatus; 17] = [
         Self::PendingVerification,
         Self::PendingReview,
         Self::Frozen,
@@ -60,6 +65,8 @@ impl OrderStatus {
         Self::PaymentMismatch,
         Self::RefundRequired,
         Self::Shipped,
+        Self::Delivered,
+        Self::Undelivered,
         Self::CancelledAfterPayment,
     ];
 
@@ -79,6 +86,8 @@ impl OrderStatus {
             Self::PaymentMismatch => "PAYMENT_MISMATCH",
             Self::RefundRequired => "REFUND_REQUIRED",
             Self::Shipped => "SHIPPED",
+            Self::Delivered => "DELIVERED",
+            Self::Undelivered => "UNDELIVERED",
             Self::CancelledAfterPayment => "CANCELLED_AFTER_PAYMENT",
         }
     }
@@ -108,12 +117,18 @@ impl OrderStatus {
             AwaitingReview => &[(CodApproved, Staff), (Cancelled, Staff), (Cancelled, Customer), (Expired, Sweeper)],
             // Before its shipments exist a cancel releases the hold; after, fulfilment's cancel
             // returns their units (until one is handed over).
-            CodApproved => &[(Cancelled, Customer), (Cancelled, Staff), (Shipped, Fulfilment), (Paid, Courier)],
+            // (A cash-on-delivery order is paid when the courier reports the cash collected: a
+            // fact recorded on the order, not a status, since the parcel is on its way by then.)
+            CodApproved => &[(Cancelled, Customer), (Cancelled, Staff), (Shipped, Fulfilment)],
             Paid => &[(Shipped, Fulfilment), (CancelledAfterPayment, Customer)],
             PaymentMismatch => &[(Paid, Staff), (Paid, Payment), (Cancelled, Staff)],
             // A payment that arrives after the hold ended: re-served, or refunded.
             Expired | Cancelled => &[(Paid, Payment), (RefundRequired, Payment)],
-            Rejected | RefundRequired | Shipped | CancelledAfterPayment => &[],
+            // The couriers' reports move a shipped order on; staff may declare a parcel lost.
+            Shipped => &[(Delivered, Courier), (Undelivered, Courier), (Undelivered, Staff)],
+            // A parcel reported lost turns up and is delivered after all.
+            Undelivered => &[(Delivered, Courier)],
+            Rejected | RefundRequired | Delivered | CancelledAfterPayment => &[],
         }
     }
 
@@ -138,8 +153,8 @@ impl OrderStatus {
     }
 
     /// Whether the order's story has ended here: nothing more is expected of it. (An ended unpaid
-    /// order can still be revived by a late payment, which is the payment's doing; a shipped one
-    /// goes on in logistics.)
+    /// order can still be revived by a late payment, which is the payment's doing; an
+    /// undelivered one by a parcel found and delivered.)
     pub fn is_final(self) -> bool {
         matches!(
             self,
@@ -147,7 +162,8 @@ impl OrderStatus {
                 | Self::Cancelled
                 | Self::Expired
                 | Self::RefundRequired
-                | Self::Shipped
+                | Self::Delivered
+                | Self::Undelivered
                 | Self::CancelledAfterPayment
         )
     }
@@ -169,15 +185,8 @@ pub enum Trigger {
     Sweeper,
     /// Fulfilment: the last shipment handed over to its courier.
     Fulfilment,
-    /// The courier reporting cash collected (the logistics issue builds it).
+    /// The courier's tracking reports (pushed or polled): the last parcel delivered or lost.
     Courier,
-}
-
-impl Trigger {
-    /// Whether something in this build fires the trigger.
-    pub fn is_built(self) -> bool {
-        !matches!(self, Self::Courier)
-    }
 }
 
 /// How long an order may wait in RECEIVED for reservation to decide it. Reservation takes
@@ -273,6 +282,13 @@ pub struct Order {
     /// How many shipments fulfilment made of it, once it has (their items sit beside the order's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipments: Option<u32>,
+    /// When its last parcel was delivered (DELIVERED): the after-sales window counts from here.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub delivered_at: Option<OffsetDateTime>,
+    /// Cash on delivery: when the couriers' collections reached the order's total (the order is
+    /// paid; `paid_minor` is what they collected).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub cash_collected_at: Option<OffsetDateTime>,
     /// 1 when created; every write of the order adds one. Events name the version they describe.
     #[serde(default)]
     pub version: u64,
@@ -337,6 +353,8 @@ impl Order {
             verification: None,
             preferred_courier: draft.preferred_courier,
             shipments: None,
+            delivered_at: None,
+            cash_collected_at: None,
             refund_due_minor: None,
             version: 1,
         }
@@ -385,20 +403,16 @@ mod tests {
     }
 
     #[test]
-    fn every_status_that_is_not_final_has_a_way_out_to_a_final_one_that_this_build_triggers() {
+    fn every_status_that_is_not_final_has_a_way_out_to_a_final_one() {
         use std::collections::BTreeSet;
         for start in OrderStatus::ALL.into_iter().filter(|s| !s.is_final()) {
-            let built: Vec<_> = start.ways_out().iter().filter(|(_, trigger)| trigger.is_built()).collect();
-            assert!(!built.is_empty(), "{start:?} has no way out that anything in this build triggers");
-            // Walk the machine by built triggers only: some final status must be reachable.
+            assert!(!start.ways_out().is_empty(), "{start:?} has no way out");
+            // Walk the machine: some final status must be reachable.
             let mut seen = BTreeSet::from([start.as_str()]);
             let mut frontier = vec![start];
             let mut ends = false;
             while let Some(status) = frontier.pop() {
-                for (next, trigger) in status.ways_out() {
-                    if !trigger.is_built() {
-                        continue;
-                    }
+                for (next, _) in status.ways_out() {
                     ends |= next.is_final();
                     if seen.insert(next.as_str()) {
                         frontier.push(*next);

@@ -314,6 +314,9 @@ pub struct Shipment {
     /// upload URL lives a few minutes) no longer matches the evidence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub photo_etag: Option<String>,
+    /// The parcel's tracking, from its waybill on (see [`super::tracking`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking: Option<super::tracking::Tracking>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

@@ -104,6 +104,7 @@ fn picking() -> Shipment {
         waybill: None,
         photo_key: None,
         photo_etag: None,
+        tracking: None,
         created_at: now,
         updated_at: now,
         version: 2,

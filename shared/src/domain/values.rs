@@ -189,6 +189,20 @@ pub enum Currency {
 }
 
 impl Currency {
+    /// The ISO 4217 code, as events and providers spell it.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::CNY => "CNY",
+            Self::HKD => "HKD",
+            Self::USD => "USD",
+            Self::EUR => "EUR",
+            Self::GBP => "GBP",
+            Self::JPY => "JPY",
+            Self::KRW => "KRW",
+            Self::SGD => "SGD",
+        }
+    }
+
     pub fn parse(value: &str) -> Result<Self, Invalid> {
         Ok(match value {
             "CNY" => Self::CNY,

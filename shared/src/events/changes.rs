@@ -17,9 +17,11 @@
 //! | order | → EXPIRED | OrderExpired (with what went back) |
 //! | order | → PAID | OrderPaid (late when it was EXPIRED or CANCELLED; the accepted amount) |
 //! | order | → SHIPPED | OrderShipped |
+//! | order | → DELIVERED / UNDELIVERED | OrderDelivered (with the last delivery's time) / OrderUndelivered |
 //! | order | PAID → CANCELLED_AFTER_PAYMENT | OrderCancelled, and RefundRequested for what is still due |
 //! | shipment | see [`super::shipment_changes`] | ShipmentCreated, ShortageDetected, ShipmentDispatched, … |
 //! | payment inbox | stored | PaymentEventReceived (to payment processing) |
+//! | courier inbox | stored | CourierPushReceived (to the tracking consumer) |
 //! | payment inbox | resolved (from RECEIVED or PARKED) MISMATCHED | PaymentMismatch |
 //! | payment inbox | resolved DUPLICATE_CHARGE / REFUND_REQUIRED | RefundRequested |
 //! | payment inbox | MISMATCHED ruled REFUND_REQUIRED (staff, or a correct payment followed) | RefundRequested |
@@ -97,6 +99,7 @@ pub fn announcements(record: &EventRecord) -> Result<Vec<Announcement>, Unmappab
     match entity {
         "Order" => order_events(read(old, "order")?, read(new, "order")?),
         "Shipment" => Ok(super::shipment_changes::shipment_events(read(old, "shipment")?, read(new, "shipment")?)),
+        "CourierPush" => Ok(courier_push_events(read(old, "courier push")?, read(new, "courier push")?)),
         "Payment" => {
             Ok(payment_events(read(old, "payment record")?, read(new, "payment record")?)?.into_iter().collect())
         }
@@ -115,6 +118,20 @@ fn read<T: serde::de::DeserializeOwned>(
     serde_dynamo::from_item(image.clone())
         .map(Some)
         .map_err(|e| UnmappableChange::Corrupt { entity, reason: e.to_string() })
+}
+
+/// A courier's push is announced once, when it is stored.
+fn courier_push_events(
+    old: Option<super::logistics::CourierPush>,
+    new: Option<super::logistics::CourierPush>,
+) -> Vec<Announcement> {
+    match (old, new) {
+        (None, Some(push)) => {
+            let key = format!("{}:{}", push.courier, push.event_id);
+            vec![Announcement::of_payment(&key, DomainEvent::CourierPushReceived(push))]
+        }
+        _ => Vec::new(),
+    }
 }
 
 fn corrupt(reason: &str) -> UnmappableChange {
@@ -139,10 +156,7 @@ fn order_events(old: Option<OrderBefore>, new: Option<Order>) -> Result<Vec<Anno
                 order_id: id.to_string(),
                 payment_id: payment_id.clone(),
                 amount_minor: due,
-                currency: serde_json::to_value(new.currency)
-                    .ok()
-                    .and_then(|c| c.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                currency: new.currency.code().to_owned(),
                 reason: "order cancelled before hand-over".to_owned(),
                 lines: Vec::new(),
             };
@@ -201,6 +215,11 @@ fn status_event(old: Option<&OrderBefore>, new: &Order) -> Result<Option<DomainE
             released: if new.shipments.is_none() { new.reserved_allocations() } else { Vec::new() },
         }),
         OrderStatus::Shipped => DomainEvent::OrderShipped(super::fulfilment::OrderShipped { order_id: id }),
+        OrderStatus::Delivered => DomainEvent::OrderDelivered(super::logistics::OrderDelivered {
+            order_id: id,
+            delivered_at: new.delivered_at.ok_or_else(|| corrupt("delivered without delivered_at"))?,
+        }),
+        OrderStatus::Undelivered => DomainEvent::OrderUndelivered(super::logistics::OrderUndelivered { order_id: id }),
         OrderStatus::Expired => DomainEvent::OrderExpired(OrderExpired { order_id: id, released: released() }),
         OrderStatus::Paid => DomainEvent::OrderPaid(OrderPaid {
             order_id: id,

@@ -8,8 +8,10 @@
 
 pub mod changes;
 pub mod fulfilment;
+pub mod logistics;
 pub mod publisher;
 mod shipment_changes;
+mod tracking_changes;
 
 pub use publisher::{EventBridgePublisher, EventPublisher, PublishAllFuture, PublishError};
 
@@ -192,6 +194,17 @@ pub enum DomainEvent {
     ShortageDetected(fulfilment::ShortageDetected),
     ShipmentDispatched(fulfilment::ShipmentDispatched),
     OrderShipped(fulfilment::OrderShipped),
+    /// A courier's signed push, stored in the inbox: for the tracking consumer.
+    CourierPushReceived(logistics::CourierPush),
+    TrackingUpdated(logistics::TrackingUpdated),
+    ParcelStuck(logistics::ParcelStuck),
+    ParcelAlertCleared(logistics::ParcelAlertCleared),
+    ParcelDeliveryEnded(logistics::ParcelDeliveryEnded),
+    NotReceivedClaimOpened(logistics::NotReceivedClaimOpened),
+    NotReceivedClaimResolved(logistics::NotReceivedClaimResolved),
+    CashCollected(logistics::CashCollected),
+    OrderDelivered(logistics::OrderDelivered),
+    OrderUndelivered(logistics::OrderUndelivered),
 }
 
 impl DomainEvent {
@@ -215,6 +228,16 @@ impl DomainEvent {
             Self::ShortageDetected(_) => "ShortageDetected",
             Self::ShipmentDispatched(_) => "ShipmentDispatched",
             Self::OrderShipped(_) => "OrderShipped",
+            Self::CourierPushReceived(_) => "CourierPushReceived",
+            Self::TrackingUpdated(_) => "TrackingUpdated",
+            Self::ParcelStuck(_) => "ParcelStuck",
+            Self::ParcelAlertCleared(_) => "ParcelAlertCleared",
+            Self::ParcelDeliveryEnded(_) => "ParcelDeliveryEnded",
+            Self::NotReceivedClaimOpened(_) => "NotReceivedClaimOpened",
+            Self::NotReceivedClaimResolved(_) => "NotReceivedClaimResolved",
+            Self::CashCollected(_) => "CashCollected",
+            Self::OrderDelivered(_) => "OrderDelivered",
+            Self::OrderUndelivered(_) => "OrderUndelivered",
         }
     }
 
@@ -238,6 +261,16 @@ impl DomainEvent {
             Self::ShortageDetected(d) => serde_json::to_value(d),
             Self::ShipmentDispatched(d) => serde_json::to_value(d),
             Self::OrderShipped(d) => serde_json::to_value(d),
+            Self::CourierPushReceived(d) => serde_json::to_value(d),
+            Self::TrackingUpdated(d) => serde_json::to_value(d),
+            Self::ParcelStuck(d) => serde_json::to_value(d),
+            Self::ParcelAlertCleared(d) => serde_json::to_value(d),
+            Self::ParcelDeliveryEnded(d) => serde_json::to_value(d),
+            Self::NotReceivedClaimOpened(d) => serde_json::to_value(d),
+            Self::NotReceivedClaimResolved(d) => serde_json::to_value(d),
+            Self::CashCollected(d) => serde_json::to_value(d),
+            Self::OrderDelivered(d) => serde_json::to_value(d),
+            Self::OrderUndelivered(d) => serde_json::to_value(d),
         };
         value.expect("event details are plain data and always serialise")
     }
@@ -277,8 +310,9 @@ impl Announcement {
         }
     }
 
-    /// An event about a payment provider's event, whose record changes state once (stored, then
-    /// resolved), so its id alone tells one announcement from another.
+    /// An event about an outside party's event (a payment provider's, a courier's push), whose
+    /// record changes state once or twice (stored, then resolved), so its id alone tells one
+    /// announcement from another.
     pub fn of_payment(provider_event_id: &str, event: DomainEvent) -> Self {
         Self {
             event_id: format!("{}:{provider_event_id}", event.detail_type()),

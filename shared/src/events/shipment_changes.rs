@@ -7,6 +7,7 @@
 //! | → HANDED_OVER | ShipmentDispatched |
 //! | any other status change | ShipmentStatusChanged (a cancel with the units it returned) |
 //! | a shortage refund added (any status) | RefundRequested for exactly those lines (paid online) |
+//! | its tracking changed | see [`super::tracking_changes`] |
 
 use super::fulfilment::{ShipmentCreated, ShipmentDispatched, ShipmentStatusChanged, ShippedLine, ShortageDetected};
 use super::{Announcement, DomainEvent, RefundRequested};
@@ -42,10 +43,7 @@ pub(super) fn shipment_events(old: Option<Shipment>, new: Option<Shipment>) -> V
                 order_id: new.order_id.to_string(),
                 payment_id: payment_id.clone(),
                 amount_minor: refund.amount_minor,
-                currency: serde_json::to_value(new.currency)
-                    .ok()
-                    .and_then(|c| c.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
+                currency: new.currency.code().to_owned(),
                 reason: "units missing at picking".to_owned(),
                 lines: refund.lines.clone(),
             });
@@ -53,6 +51,7 @@ pub(super) fn shipment_events(old: Option<Shipment>, new: Option<Shipment>) -> V
                 .push(Announcement { event_id: format!("RefundRequested:{}", refund.refund_id), ..announce(event) });
         }
     }
+    announced.extend(super::tracking_changes::tracking_events(old.as_ref(), &new));
     announced
 }
 

@@ -186,7 +186,32 @@ impl Versioned for crate::domain::FulfilmentPolicy {
     }
 }
 
+impl Versioned for crate::domain::LogisticsPolicy {
+    const ENTITY: &'static str = "LogisticsPolicy";
+    fn version(&self) -> u32 {
+        self.version
+    }
+    fn with_version(&self, version: u32) -> Self {
+        Self { version, ..self.clone() }
+    }
+}
+
 impl Store {
+    /// The logistics policy operations saved, if any.
+    pub async fn logistics_policy(&self) -> Result<Option<crate::domain::LogisticsPolicy>, StoreError> {
+        let (pk, sk) = keys::logistics_policy();
+        self.get(pk, sk, "logistics policy").await
+    }
+
+    pub async fn save_logistics_policy(
+        &self,
+        policy: &crate::domain::LogisticsPolicy,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<crate::domain::LogisticsPolicy, SaveError> {
+        self.save_next_version(keys::logistics_policy(), policy, actor, "config/logistics-policy", now).await
+    }
+
     /// The fulfilment policy operations saved, if any.
     pub async fn fulfilment_policy(&self) -> Result<Option<crate::domain::FulfilmentPolicy>, StoreError> {
         let (pk, sk) = keys::fulfilment_policy();

@@ -17,6 +17,7 @@ mod policy;
 mod risk;
 mod shipments;
 mod stock;
+mod tracking;
 mod verification;
 pub mod waiting;
 
@@ -29,6 +30,7 @@ pub use payments::{InboxStatus, OrderChange, PaymentKey, PaymentRecord, Resoluti
 pub use risk::{month_of, RiskKeys, SaveRulesError, SeenCounters};
 pub use shipments::{FulfilmentFacts, ShipmentWrite};
 pub use stock::{AdjustError, StockItem};
+pub use tracking::{OpenAlert, PollBudget};
 pub use verification::ResendRefused;
 
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
@@ -263,5 +265,37 @@ pub(crate) mod keys {
     }
     pub fn reservation_bucket(bucket: u32) -> String {
         format!("RESERVE#{bucket:03}")
+    }
+    /// Parcels the tracking poller must look at, by when.
+    pub fn tracking_bucket(bucket: u32) -> String {
+        format!("TRACK#{bucket:03}")
+    }
+    pub fn courier_push(courier: &crate::domain::CourierId, event_id: &str) -> (String, String) {
+        (format!("COURIERPUSH#{courier}#{event_id}"), "PUSH".to_owned())
+    }
+    pub fn waybill(courier: &crate::domain::CourierId, number: &str) -> (String, String) {
+        (format!("WAYBILL#{courier}#{number}"), "WAYBILL".to_owned())
+    }
+    pub const OPEN_ALERTS_PARTITION: &str = "ALERTS#OPEN";
+    pub fn open_alert(raised_at: i64, shipment: &crate::domain::ShipmentId, alert_id: &str) -> (String, String) {
+        (OPEN_ALERTS_PARTITION.to_owned(), format!("{raised_at:012}#{shipment}#{alert_id}"))
+    }
+    pub fn courier_month_partition(month: &str) -> String {
+        format!("COURIERKPI#{month}")
+    }
+    pub fn courier_month(month: &str, courier: &crate::domain::CourierId) -> (String, String) {
+        (courier_month_partition(month), format!("COURIER#{courier}"))
+    }
+    pub fn counted_event(event_id: &str) -> (String, String) {
+        (format!("COUNTED#{event_id}"), "COUNTED".to_owned())
+    }
+    pub fn kpi_review(month: &str) -> (String, String) {
+        (format!("KPIREVIEW#{month}"), "KPIREVIEW".to_owned())
+    }
+    pub fn poll_budget(courier: &crate::domain::CourierId, day: &str) -> (String, String) {
+        (format!("POLLS#{courier}#{day}"), "POLLS".to_owned())
+    }
+    pub fn logistics_policy() -> (String, String) {
+        (CONFIG_PARTITION.to_owned(), "LOGISTICS_POLICY".to_owned())
     }
 }

@@ -55,6 +55,12 @@ impl Store {
             ShipmentStatus::Backordered => {
                 shipment.backorder_until.map(|date| (bucket(), date.midnight().assume_utc().unix_timestamp()))
             }
+            // A parcel on its way: when the tracking poller must look at it next.
+            ShipmentStatus::HandedOver => {
+                shipment.tracking.as_ref().and_then(|t| t.next_check_at).map(|at| {
+                    (keys::tracking_bucket(shipment.order_id.bucket(self.expiry_buckets)), at.unix_timestamp())
+                })
+            }
             _ => None,
         };
         if let Some((queue, until)) = waiting {
