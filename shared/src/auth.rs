@@ -113,6 +113,11 @@ impl Caller {
 
     /// Whether the caller may work the warehouse routes (waves, scans, packing, hand-over):
     /// warehouse staff, and those who may administer.
+    /// Customer service, or those who may administer: parcel alerts and not-received claims.
+    pub fn may_serve_customers(&self) -> bool {
+        matches!(self, Self::Staff { roles, .. } if roles.contains(&Role::CustomerService)) || self.may_administer()
+    }
+
     pub fn may_work_warehouse(&self) -> bool {
         matches!(self, Self::Staff { roles, .. } if roles.contains(&Role::Warehouse)) || self.may_administer()
     }

@@ -1,10 +1,13 @@
-//! Couriers, through a port: booking a parcel returns its waybill number and label. Production
+//! Couriers, through a port: booking a parcel returns its waybill number and label; tracking a
+//! waybill returns its checkpoints; a chase asks the courier to look into a delayed parcel.
+//! Production
 //! talks to the courier gateway over HTTPS ([`HttpCourier`]); the local stack's mock courier
 //! serves the same contract. A booking is keyed by the shipment and courier, so a retried booking
 //! (a lost response, a redelivered request) gets the same waybill rather than a second parcel.
 
 use crate::domain::fulfilment_policy::Speed;
 use crate::domain::shipment::Waybill;
+use crate::domain::tracking::{AlertKind, Checkpoint};
 use crate::domain::{CourierId, ShipmentId};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
@@ -42,14 +45,33 @@ pub enum CourierError {
 }
 
 pub type BookingFuture<'a> = Pin<Box<dyn Future<Output = Result<Waybill, CourierError>> + Send + 'a>>;
+pub type TrackingFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Checkpoint>, CourierError>> + Send + 'a>>;
+pub type ChaseFuture<'a> = Pin<Box<dyn Future<Output = Result<(), CourierError>> + Send + 'a>>;
+
+/// A request to the courier to look into a delayed or doubtful parcel. The key is the alert's,
+/// so a repeated chase of the same alert is one case at the courier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chase {
+    pub courier: CourierId,
+    pub waybill_number: String,
+    pub reason: AlertKind,
+    pub idempotency_key: String,
+}
 
 pub trait Courier: Send + Sync {
     /// Book `booking`; the same shipment booked again returns the same waybill.
     fn book<'a>(&'a self, booking: &'a Booking) -> BookingFuture<'a>;
+
+    /// Every checkpoint the courier has for the waybill (the caller keeps each once).
+    fn track<'a>(&'a self, courier: &'a CourierId, waybill_number: &'a str) -> TrackingFuture<'a>;
+
+    fn chase<'a>(&'a self, chase: &'a Chase) -> ChaseFuture<'a>;
 }
 
 /// The courier gateway's HTTP contract: `POST {base}/waybills` with the booking as JSON and
 /// [`Booking::idempotency_key`] as `Idempotency-Key`; 200/201 with `{"waybill_number", "label_url"}`.
+/// `GET {base}/waybills/{courier}/{number}/checkpoints` answers `{"checkpoints": [...]}`;
+/// `POST {base}/chases` takes a [`Chase`] with its key as `Idempotency-Key`.
 #[derive(Clone)]
 pub struct HttpCourier {
     base: String,
@@ -78,13 +100,24 @@ impl HttpCourier {
         Ok(Self { base: base.into().trim_end_matches('/').to_owned(), client })
     }
 
-    async fn post(&self, booking: &Booking) -> Result<Waybill, CourierError> {
+    /// One call to the gateway: its successful answer's body, or why not.
+    async fn call(
+        &self,
+        method: hyper::Method,
+        path: &str,
+        body: Option<(Vec<u8>, String)>,
+    ) -> Result<hyper::body::Bytes, CourierError> {
         use http_body_util::BodyExt;
-        let body = serde_json::to_vec(booking).expect("a booking serialises");
-        let request = hyper::Request::post(format!("{}/waybills", self.base))
-            .header("content-type", "application/json")
-            .header("idempotency-key", booking.idempotency_key())
-            .body(http_body_util::Full::new(hyper::body::Bytes::from(body)))
+        let mut request = hyper::Request::builder().method(method).uri(format!("{}{path}", self.base));
+        let payload = match body {
+            Some((bytes, key)) => {
+                request = request.header("content-type", "application/json").header("idempotency-key", key);
+                bytes
+            }
+            None => Vec::new(),
+        };
+        let request = request
+            .body(http_body_util::Full::new(hyper::body::Bytes::from(payload)))
             .map_err(|e| CourierError::Unavailable(e.to_string()))?;
         let call = self.client.request(request);
         let response = tokio::time::timeout(std::time::Duration::from_secs(5), call)
@@ -100,14 +133,46 @@ impl HttpCourier {
             let text: String = String::from_utf8_lossy(&bytes.to_bytes()).chars().take(200).collect();
             return Err(CourierError::Refused(format!("{status}: {text}")));
         }
-        let booked: BookedWaybill = serde_json::from_slice(&bytes.to_bytes())
-            .map_err(|e| CourierError::Unavailable(format!("unreadable answer: {e}")))?;
+        Ok(bytes.to_bytes())
+    }
+
+    async fn post(&self, booking: &Booking) -> Result<Waybill, CourierError> {
+        let body = serde_json::to_vec(booking).expect("a booking serialises");
+        let bytes = self.call(hyper::Method::POST, "/waybills", Some((body, booking.idempotency_key()))).await?;
+        let booked: BookedWaybill =
+            serde_json::from_slice(&bytes).map_err(|e| CourierError::Unavailable(format!("unreadable answer: {e}")))?;
         Ok(Waybill { number: booked.waybill_number, label_url: booked.label_url })
+    }
+
+    async fn checkpoints(&self, courier: &CourierId, number: &str) -> Result<Vec<Checkpoint>, CourierError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            checkpoints: Vec<Checkpoint>,
+        }
+        if number.is_empty() || !number.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return Err(CourierError::Refused(format!("waybill number {number:?} is not letters and digits")));
+        }
+        let path = format!("/waybills/{}/{number}/checkpoints", courier.as_str());
+        let bytes = self.call(hyper::Method::GET, &path, None).await?;
+        let answer: Answer =
+            serde_json::from_slice(&bytes).map_err(|e| CourierError::Unavailable(format!("unreadable answer: {e}")))?;
+        Ok(answer.checkpoints)
     }
 }
 
 impl Courier for HttpCourier {
     fn book<'a>(&'a self, booking: &'a Booking) -> BookingFuture<'a> {
         Box::pin(self.post(booking))
+    }
+
+    fn track<'a>(&'a self, courier: &'a CourierId, waybill_number: &'a str) -> TrackingFuture<'a> {
+        Box::pin(self.checkpoints(courier, waybill_number))
+    }
+
+    fn chase<'a>(&'a self, chase: &'a Chase) -> ChaseFuture<'a> {
+        Box::pin(async move {
+            let body = serde_json::to_vec(chase).expect("a chase serialises");
+            self.call(hyper::Method::POST, "/chases", Some((body, chase.idempotency_key.clone()))).await.map(|_| ())
+        })
     }
 }

@@ -4,6 +4,7 @@
 pub mod event_relay;
 pub mod fulfilment;
 pub mod hold_expiry;
+pub mod logistics;
 pub mod order_intake;
 pub mod payment_processor;
 pub mod payment_webhook;

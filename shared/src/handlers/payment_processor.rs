@@ -225,14 +225,21 @@ async fn decide(
         },
         // The payment that paid it, reported again under another event id: nothing to do (a
         // cancelled order's refund was requested by its cancel).
-        OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::CancelledAfterPayment | OrderStatus::RefundRequired
+        OrderStatus::Paid
+        | OrderStatus::Shipped
+        | OrderStatus::Delivered
+        | OrderStatus::Undelivered
+        | OrderStatus::CancelledAfterPayment
+        | OrderStatus::RefundRequired
             if order.payment_id.as_deref() == Some(payment_id) =>
         {
             (Resolution::AlreadyApplied, Vec::new())
         }
-        OrderStatus::Paid | OrderStatus::Shipped | OrderStatus::CancelledAfterPayment => {
-            (Resolution::DuplicateCharge, vec![refunds()])
-        }
+        OrderStatus::Paid
+        | OrderStatus::Shipped
+        | OrderStatus::Delivered
+        | OrderStatus::Undelivered
+        | OrderStatus::CancelledAfterPayment => (Resolution::DuplicateCharge, vec![refunds()]),
         // A cash-on-delivery order was never to be paid online: one that expired in review or
         // that staff rejected is not revived by a payment (that would undo the decision).
         OrderStatus::Expired | OrderStatus::Cancelled if order.payment_method == PaymentMethod::CashOnDelivery => {

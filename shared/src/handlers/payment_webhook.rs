@@ -71,14 +71,11 @@ fn unavailable(err: impl std::fmt::Display) -> Problem {
 /// A header that does not parse, or whose timestamp is outside the tolerance (however far: the
 /// difference is computed without overflow), is a bad request; a signature that does not match
 /// any secret, or none at all, is unauthorised. Which secret came closest is never told.
-fn signature_problem(err: SignatureError) -> Problem {
+pub(crate) fn signature_problem(err: SignatureError, sender: &str, header: &str) -> Problem {
+    let unsigned = format!("the callback is not signed by the {sender}");
     let (status, code, detail) = match err {
-        SignatureError::Missing => {
-            (StatusCode::UNAUTHORIZED, "signature-missing", "the callback is not signed by the payment provider")
-        }
-        SignatureError::Mismatch => {
-            (StatusCode::UNAUTHORIZED, "signature-invalid", "the callback is not signed by the payment provider")
-        }
+        SignatureError::Missing => (StatusCode::UNAUTHORIZED, "signature-missing", unsigned.as_str()),
+        SignatureError::Mismatch => (StatusCode::UNAUTHORIZED, "signature-invalid", unsigned.as_str()),
         SignatureError::Malformed => {
             (StatusCode::BAD_REQUEST, "signature-malformed", "the header is t=<unix seconds>,v1=<hex HMAC-SHA256>")
         }
@@ -88,7 +85,7 @@ fn signature_problem(err: SignatureError) -> Problem {
             "the signature's timestamp is more than five minutes from now",
         ),
     };
-    Problem::new(status, code, "Signature refused", detail).with_field("Payment-Signature")
+    Problem::new(status, code, "Signature refused", detail).with_field(header)
 }
 
 async fn receive(deps: &WebhookDeps, request: &Request) -> Result<Response<Body>, Problem> {
@@ -105,7 +102,7 @@ async fn receive(deps: &WebhookDeps, request: &Request) -> Result<Response<Body>
     let now = deps.common.clock.now();
     if let Err(err) = verify(header, body, &deps.settings.secrets, now.unix_timestamp()) {
         warn!(reason = %err, "payment webhook signature refused");
-        return Err(signature_problem(err));
+        return Err(signature_problem(err, "payment provider", "Payment-Signature"));
     }
     let event: PaymentEvent = serde_json::from_slice(body).map_err(|e| {
         Problem::new(StatusCode::BAD_REQUEST, "body-invalid", "Body invalid", format!("not a payment event: {e}"))

@@ -95,10 +95,14 @@ pub(super) async fn label(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> 
             CourierError::Refused(why) => conflict("courier-refused", why),
             CourierError::Unavailable(why) => unavailable(why),
         })?;
+        // The courier's pushes name the waybill: the link finds the shipment they are about.
+        let store = &deps.common.store;
+        let link = store.link_waybill(&courier.courier, &waybill.number, id);
         changed.waybill = Some(waybill);
         changed.status = ShipmentStatus::Ready;
         changed.updated_at = now;
-        save(deps, changed, &shipment).await
+        let write = store.put_shipment(ShipmentWrite { shipment: &changed, seen: Some(&shipment) });
+        Ok(store.commit(vec![write, link]).await.map_err(store_problem)?.then_some(changed))
     })
     .await?;
     info!(actor = %who, shipment_id = %id, "waybill booked");
@@ -155,10 +159,13 @@ pub(super) async fn hand_over(deps: &FulfilmentDeps, who: &str, id: &ShipmentId)
         let key = DispatchPhotos::key(id);
         let etag = deps.photos.check(&key).await.map_err(photo_problem)?;
         let now = deps.common.clock.now();
+        let mut tracking = shipment.tracking.clone().unwrap_or_default();
+        tracking.hand_over(now);
         let changed = Shipment {
             status: ShipmentStatus::HandedOver,
             photo_key: Some(key),
             photo_etag: etag,
+            tracking: Some(tracking),
             updated_at: now,
             ..shipment.clone()
         };

@@ -98,6 +98,7 @@ pub(super) fn new_shipment(
         waybill: None,
         photo_key: None,
         photo_etag: None,
+        tracking: None,
         created_at: now,
         updated_at: now,
         version: 1,

@@ -284,7 +284,7 @@ async fn cancel(deps: &IntakeDeps, caller: &Caller, raw_id: &str) -> Result<Resp
         match order.status {
             // Cancelling again answers the same.
             OrderStatus::Cancelled | OrderStatus::CancelledAfterPayment => {}
-            OrderStatus::Shipped => return Err(handed_over()),
+            OrderStatus::Shipped | OrderStatus::Delivered | OrderStatus::Undelivered => return Err(handed_over()),
             // Paid, or with shipments: fulfilment stops them and returns their units.
             _ if crate::handlers::fulfilment::cancels_through_fulfilment(&order) => {
                 use crate::handlers::fulfilment::{cancel_paid_order, CancelRefused};

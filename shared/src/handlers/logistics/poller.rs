@@ -1,0 +1,155 @@
+//! Function tracking-poller (schedule, every minute): the parcels whose next check is due (the
+//! `TRACK#nnn` buckets of the waiting index, soonest first, at most the policy's bound per run:
+//! the index is the continuation, so what one run leaves the next finds first). Each due parcel
+//! whose poll is due is polled through the Courier port, within its courier's rate: calls paced
+//! at the per-second rate and granted from the per-day budget; the others are rescheduled. Every
+//! parcel looked at has its alerts re-evaluated, so an alert is raised at the first run after its
+//! threshold. The first run of a month reviews the month before ([`super::kpi`]).
+
+use super::{change_parcel, kpi, LogisticsDeps, LogisticsError, ParcelChange};
+use crate::domain::tracking::Checkpoint;
+use crate::domain::{CourierId, Shipment};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tracing::{info, warn};
+
+#[derive(Debug, Clone)]
+pub struct PollerSettings {
+    /// The part of a run spent polling: a courier gets at most its per-second rate times this.
+    pub poll_seconds: u32,
+}
+
+impl Default for PollerSettings {
+    fn default() -> Self {
+        Self { poll_seconds: 40 }
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PollReport {
+    pub due: usize,
+    pub polled: usize,
+    /// Due for a poll but past the courier's rate or budget: rescheduled.
+    pub deferred: usize,
+    pub failed: usize,
+    pub suspended: Vec<CourierId>,
+}
+
+pub async fn run(deps: &LogisticsDeps, settings: &PollerSettings) -> Result<PollReport, LogisticsError> {
+    let store = &deps.common.store;
+    let now = deps.common.clock.now();
+    let mut report = PollReport::default();
+    match kpi::review_last_month(deps, now).await {
+        Ok(suspended) => report.suspended = suspended,
+        Err(e) => warn!(error = %e, "month-end courier review failed; the next run tries again"),
+    }
+    let policy = deps.policy(now).await?;
+    let bound = policy.max_parcels_per_run as usize;
+    let mut due: Vec<Shipment> = Vec::new();
+    for bucket in 0..store.buckets() {
+        let room = bound.saturating_sub(due.len());
+        if room == 0 {
+            break;
+        }
+        due.extend(store.parcels_due(bucket, now, i32::try_from(room).unwrap_or(i32::MAX)).await?);
+    }
+    report.due = due.len();
+    let mut by_courier: BTreeMap<CourierId, Vec<Shipment>> = BTreeMap::new();
+    let mut checks = Vec::new();
+    for parcel in due {
+        let tracking = parcel.tracking.clone().unwrap_or_default();
+        let poll_due = !tracking.is_final() && tracking.next_poll_at.is_none_or(|t| t <= now);
+        match (&parcel.courier, poll_due) {
+            (Some(choice), true) => by_courier.entry(choice.courier.clone()).or_default().push(parcel),
+            _ => checks.push(parcel),
+        }
+    }
+    let courier_runs =
+        by_courier.into_iter().map(|(courier, parcels)| poll_courier(deps, settings, courier, parcels, now));
+    for outcome in futures::future::join_all(courier_runs).await {
+        let (polled, deferred, failed) = outcome?;
+        report.polled += polled;
+        report.deferred += deferred;
+        report.failed += failed;
+    }
+    for parcel in checks {
+        reschedule(deps, &parcel, None).await?;
+    }
+    info!(
+        due = report.due,
+        polled = report.polled,
+        deferred = report.deferred,
+        failed = report.failed,
+        "tracking poll run"
+    );
+    Ok(report)
+}
+
+/// Poll one courier's due parcels at its per-second rate, as many as its day's budget grants;
+/// defer the rest. Answers (polled, deferred, failed).
+async fn poll_courier(
+    deps: &LogisticsDeps,
+    settings: &PollerSettings,
+    courier: CourierId,
+    parcels: Vec<Shipment>,
+    now: OffsetDateTime,
+) -> Result<(usize, usize, usize), LogisticsError> {
+    let policy = deps.policy(now).await?;
+    let limits = policy.limits_of(&courier);
+    let per_run = limits.polls_per_second.saturating_mul(settings.poll_seconds) as usize;
+    let wanted = u32::try_from(parcels.len().min(per_run)).unwrap_or(u32::MAX);
+    let day = now.date().to_string();
+    let budget = deps.common.store.claim_polls(&courier, &day, wanted, limits.polls_per_day, now).await?;
+    let granted = budget.granted as usize;
+    let spacing = Duration::from_secs_f64(1.0 / f64::from(limits.polls_per_second.max(1)));
+    let start = tokio::time::Instant::now();
+    let (mut polled, mut failed) = (0, 0);
+    for (i, parcel) in parcels.iter().take(granted).enumerate() {
+        tokio::time::sleep_until(start + spacing.mul_f64(i as f64)).await;
+        let waybill = parcel.waybill.as_ref().map(|w| w.number.as_str()).unwrap_or_default();
+        match deps.courier.track(&courier, waybill).await {
+            Ok(checkpoints) => {
+                let next = deps.common.clock.now() + policy.poll_interval(&courier);
+                reschedule(deps, parcel, Some((next, checkpoints))).await?;
+                polled += 1;
+            }
+            Err(e) => {
+                warn!(shipment_id = %parcel.shipment_id, error = %e, "tracking poll failed; polled again later");
+                let retry = deps.common.clock.now() + time::Duration::minutes(5);
+                reschedule(deps, parcel, Some((retry, Vec::new()))).await?;
+                failed += 1;
+            }
+        }
+    }
+    // Past the rate: the next run; past the day's budget: tomorrow.
+    let deferred_to = if budget.used_today >= limits.polls_per_day {
+        (now.date().next_day().expect("a next day")).midnight().assume_utc()
+    } else {
+        now + time::Duration::minutes(1)
+    };
+    for parcel in parcels.iter().skip(granted) {
+        reschedule(deps, parcel, Some((deferred_to, Vec::new()))).await?;
+    }
+    Ok((polled, parcels.len() - granted, failed))
+}
+
+/// Record what a poll found (if it polled), set the next poll, and re-evaluate the alerts.
+async fn reschedule(
+    deps: &LogisticsDeps,
+    parcel: &Shipment,
+    poll: Option<(OffsetDateTime, Vec<Checkpoint>)>,
+) -> Result<(), LogisticsError> {
+    change_parcel::<(), _>(deps, &parcel.shipment_id, |view, mut tracking| {
+        if let Some((next_poll, checkpoints)) = &poll {
+            let valid: Vec<Checkpoint> = checkpoints.iter().filter(|c| c.validate(view.now).is_ok()).cloned().collect();
+            tracking.record(&valid);
+            tracking.next_poll_at = Some(*next_poll);
+        }
+        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new() }
+    })
+    .await?
+    .ok();
+    Ok(())
+}

@@ -1,0 +1,291 @@
+//! Function logistics-api (API Gateway HTTP API):
+//!
+//! - The customer (the order's owner, or the shop for them): `GET /shipments/{id}/tracking`,
+//!   `POST /shipments/{id}/not-received` (a claim on a delivered parcel: a 48 h clock),
+//!   `POST /shipments/{id}/received` (the customer has it: clears an abnormal sign-off).
+//! - Customer service (or operations, admin): `GET /admin/parcel-alerts` (open alerts, oldest
+//!   first, paged), `POST /admin/shipments/{id}/claim-resolution`.
+//! - Operations, admin: `POST /admin/shipments/{id}/lost`, `GET /admin/courier-kpis?month=`,
+//!   `GET`/`PUT /admin/logistics-policy`.
+
+use super::{change_parcel, kpi, LogisticsDeps, LogisticsError, ParcelChange};
+use crate::auth::{forbidden, Caller};
+use crate::domain::tracking::{Checkpoint, ClaimResolution, NotReceivedClaim, TrackingStatus};
+use crate::domain::{LogisticsPolicy, Shipment, ShipmentId, ShipmentStatus};
+use crate::handlers::{invalid, json_body, save_problem};
+use crate::http::{json_response, segments, Problem};
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Error, Request, RequestExt, Response};
+use serde::Deserialize;
+use tracing::{info, warn};
+
+pub async fn handle(deps: &LogisticsDeps, request: Request) -> Result<Response<Body>, Error> {
+    Ok(route(deps, &request).await.unwrap_or_else(Problem::into_response))
+}
+
+async fn route(deps: &LogisticsDeps, request: &Request) -> Result<Response<Body>, Problem> {
+    let path = request.uri().path().to_owned();
+    let caller = Caller::of(request)?;
+    let who = caller.actor();
+    let parts = segments(&path);
+    let staff = |allowed: bool| if allowed { Ok(()) } else { Err(forbidden()) };
+    match (request.method().clone(), parts.as_slice()) {
+        (Method::GET, ["shipments", id, "tracking"]) => {
+            let shipment = owned(deps, &caller, &shipment_id(id)?).await?;
+            Ok(json_response(StatusCode::OK, &tracking_view(&shipment)))
+        }
+        (Method::POST, ["shipments", id, "not-received"]) => {
+            open_claim(deps, &caller, request, &shipment_id(id)?).await
+        }
+        (Method::POST, ["shipments", id, "received"]) => confirm_receipt(deps, &caller, &shipment_id(id)?).await,
+        (Method::GET, ["admin", "parcel-alerts"]) => {
+            staff(caller.may_serve_customers())?;
+            let after = request.query_string_parameters_ref().and_then(|q| q.first("after").map(str::to_owned));
+            let (alerts, next) = deps.common.store.open_alerts(100, after).await.map_err(unavailable)?;
+            Ok(json_response(StatusCode::OK, &serde_json::json!({ "alerts": alerts, "next": next })))
+        }
+        (Method::POST, ["admin", "shipments", id, "claim-resolution"]) => {
+            staff(caller.may_serve_customers())?;
+            resolve_claim(deps, &who, request, &shipment_id(id)?).await
+        }
+        (Method::POST, ["admin", "shipments", id, "lost"]) => {
+            staff(caller.may_administer())?;
+            declare_lost(deps, &who, &shipment_id(id)?).await
+        }
+        (Method::GET, ["admin", "courier-kpis"]) => {
+            staff(caller.may_administer())?;
+            courier_kpis(deps, request).await
+        }
+        (Method::GET, ["admin", "logistics-policy"]) => {
+            staff(caller.may_administer())?;
+            let policy = deps.common.store.logistics_policy().await.map_err(unavailable)?.unwrap_or_default();
+            Ok(json_response(StatusCode::OK, &policy))
+        }
+        (Method::PUT, ["admin", "logistics-policy"]) => {
+            staff(caller.may_administer())?;
+            let policy: LogisticsPolicy = json_body(request)?;
+            policy.validate().map_err(|(field, e)| invalid(&field, e.code, e.detail))?;
+            let now = deps.common.clock.now();
+            let saved = deps.common.store.save_logistics_policy(&policy, &who, now).await.map_err(save_problem)?;
+            info!(actor = %who, version = saved.version, "logistics policy saved");
+            Ok(json_response(StatusCode::OK, &saved))
+        }
+        (_, ["shipments", _, "tracking" | "not-received" | "received"])
+        | (_, ["admin", "parcel-alerts" | "courier-kpis" | "logistics-policy"])
+        | (_, ["admin", "shipments", _, "claim-resolution" | "lost"]) => Err(Problem::method_not_allowed()),
+        _ => Err(Problem::route_not_found()),
+    }
+}
+
+fn shipment_id(raw: &str) -> Result<ShipmentId, Problem> {
+    ShipmentId::parse(raw).map_err(|e| invalid("shipment_id", e.code, e.detail))
+}
+
+fn unavailable(err: impl std::fmt::Display) -> Problem {
+    warn!(error = %err, "logistics request failed");
+    Problem::unavailable()
+}
+
+fn conflict(code: &'static str, detail: impl Into<String>) -> Problem {
+    Problem::new(StatusCode::CONFLICT, code, "Not allowed now", detail)
+}
+
+fn change_failed(err: LogisticsError) -> Problem {
+    match err {
+        LogisticsError::ShipmentMissing(_) => Problem::not_found("shipment"),
+        LogisticsError::Contended(_) => {
+            let mut busy = conflict("parcel-busy", "the parcel kept changing while this request was applied; retry");
+            busy.retry_after = Some(1);
+            busy
+        }
+        other => unavailable(other),
+    }
+}
+
+/// The shipment, if the caller may see its order (else 404: no telling whose it is).
+async fn owned(deps: &LogisticsDeps, caller: &Caller, id: &ShipmentId) -> Result<Shipment, Problem> {
+    let (order, shipments) = deps.common.store.order_and_shipments(id.order_id).await.map_err(unavailable)?;
+    let visible = order.is_some_and(|o| caller.may_act_on_order_of(&o.customer_id) || caller.may_serve_customers());
+    let shipment = shipments.into_iter().find(|s| &s.shipment_id == id).filter(|_| visible);
+    shipment.ok_or_else(|| Problem::not_found("shipment"))
+}
+
+/// What the customer sees: the parcel's progress, its claim; not the staff's alerts.
+fn tracking_view(shipment: &Shipment) -> serde_json::Value {
+    let tracking = shipment.tracking.clone().unwrap_or_default();
+    serde_json::json!({
+        "shipment_id": shipment.shipment_id,
+        "courier": shipment.courier.as_ref().map(|c| &c.courier),
+        "waybill_number": shipment.waybill.as_ref().map(|w| &w.number),
+        "status": tracking.status,
+        "promised_by": tracking.promised_by.map(|t| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()),
+        "checkpoints": tracking.checkpoints,
+        "claim": tracking.claim,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClaimRequest {
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn open_claim(
+    deps: &LogisticsDeps,
+    caller: &Caller,
+    request: &Request,
+    id: &ShipmentId,
+) -> Result<Response<Body>, Problem> {
+    let body: ClaimRequest = json_body(request)?;
+    if body.note.as_ref().is_some_and(|n| n.chars().count() > 500) {
+        return Err(invalid("note", "note-too-long", "at most 500 characters"));
+    }
+    owned(deps, caller, id).await?;
+    let who = caller.actor();
+    let written = change_parcel(deps, id, |view, mut tracking| {
+        if tracking.status != Some(TrackingStatus::Delivered) {
+            return ParcelChange::Refused(conflict(
+                "parcel-not-delivered",
+                "a not-received claim is for a parcel the courier reports delivered",
+            ));
+        }
+        if tracking.claim.is_some() {
+            return ParcelChange::Nothing;
+        }
+        tracking.claim = Some(NotReceivedClaim {
+            claim_id: format!("{id}-claim"),
+            opened_at: view.now,
+            resolve_by: view.now + time::Duration::hours(i64::from(view.policy.claim_resolve_hours)),
+            opened_by: who.clone(),
+            note: body.note.clone(),
+            resolution: None,
+            resolved_by: None,
+            resolved_at: None,
+        });
+        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new() }
+    })
+    .await
+    .map_err(change_failed)??;
+    let shipment = match written {
+        Some(shipment) => shipment,
+        None => owned(deps, caller, id).await?,
+    };
+    Ok(json_response(StatusCode::OK, &tracking_view(&shipment)))
+}
+
+async fn confirm_receipt(deps: &LogisticsDeps, caller: &Caller, id: &ShipmentId) -> Result<Response<Body>, Problem> {
+    owned(deps, caller, id).await?;
+    change_parcel(deps, id, |view, mut tracking| {
+        if tracking.status != Some(TrackingStatus::Delivered) {
+            return ParcelChange::Refused(conflict(
+                "parcel-not-delivered",
+                "the courier has not reported it delivered",
+            ));
+        }
+        if tracking.receipt_confirmed_at.is_some() {
+            return ParcelChange::Nothing;
+        }
+        tracking.receipt_confirmed_at = Some(view.now);
+        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new() }
+    })
+    .await
+    .map_err(change_failed)??;
+    Ok(json_response(StatusCode::OK, &tracking_view(&owned(deps, caller, id).await?)))
+}
+
+async fn resolve_claim(
+    deps: &LogisticsDeps,
+    who: &str,
+    request: &Request,
+    id: &ShipmentId,
+) -> Result<Response<Body>, Problem> {
+    let resolution: ClaimResolution = json_body(request)?;
+    let written = change_parcel(deps, id, |view, mut tracking| {
+        // What was paid (online: the accepted payment; cash on delivery: what couriers
+        // collected), less what shortages refunded.
+        let refunded: i64 = view.shipment.refunds.iter().map(|r| r.amount_minor).sum();
+        let paid = match view.order.payment_method {
+            crate::domain::PaymentMethod::Online => view.order.paid_minor.unwrap_or(view.order.total_minor),
+            crate::domain::PaymentMethod::CashOnDelivery => view.order.paid_minor.unwrap_or(0),
+        };
+        let paid = paid.saturating_sub(refunded);
+        let Some(claim) = tracking.claim.as_mut() else {
+            return ParcelChange::Refused(conflict("no-claim", "the customer has not claimed this parcel"));
+        };
+        if let Some(done) = claim.resolution {
+            return if done == resolution {
+                ParcelChange::Nothing
+            } else {
+                ParcelChange::Refused(conflict("claim-resolved", "the claim was resolved otherwise"))
+            };
+        }
+        if let ClaimResolution::Refund { amount_minor } | ClaimResolution::Compensation { amount_minor } = resolution {
+            if amount_minor <= 0 || amount_minor > paid {
+                return ParcelChange::Refused(invalid(
+                    "amount_minor",
+                    "amount-out-of-range",
+                    format!("more than 0 and at most the {paid} paid"),
+                ));
+            }
+        }
+        claim.resolution = Some(resolution);
+        claim.resolved_by = Some(who.to_owned());
+        claim.resolved_at = Some(view.now);
+        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new() }
+    })
+    .await
+    .map_err(change_failed)??;
+    info!(actor = %who, shipment_id = %id, resolved = written.is_some(), "not-received claim resolution");
+    let shipment =
+        deps.common.store.shipment(id).await.map_err(unavailable)?.ok_or_else(|| Problem::not_found("shipment"))?;
+    Ok(json_response(StatusCode::OK, &tracking_view(&shipment)))
+}
+
+/// Staff declare a parcel lost (the courier admits it, or has gone silent past all chasing):
+/// recorded as a LOST checkpoint of their own, so the order's delivery ends.
+async fn declare_lost(deps: &LogisticsDeps, who: &str, id: &ShipmentId) -> Result<Response<Body>, Problem> {
+    change_parcel(deps, id, |view, mut tracking| {
+        if view.shipment.status != ShipmentStatus::HandedOver {
+            return ParcelChange::Refused(conflict(
+                "shipment-not-handed-over",
+                "only a parcel with the courier can be lost",
+            ));
+        }
+        if tracking.is_final() {
+            return ParcelChange::Refused(conflict("delivery-ended", "the parcel's delivery has ended"));
+        }
+        let lost = Checkpoint {
+            at: view.now,
+            status: TrackingStatus::Lost,
+            raw_code: "DECLARED_LOST".into(),
+            place: String::new(),
+            signed_by: None,
+            left_at: None,
+        };
+        tracking.record(&[lost]);
+        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new() }
+    })
+    .await
+    .map_err(change_failed)??;
+    info!(actor = %who, shipment_id = %id, "parcel declared lost");
+    let shipment =
+        deps.common.store.shipment(id).await.map_err(unavailable)?.ok_or_else(|| Problem::not_found("shipment"))?;
+    Ok(json_response(StatusCode::OK, &tracking_view(&shipment)))
+}
+
+async fn courier_kpis(deps: &LogisticsDeps, request: &Request) -> Result<Response<Body>, Problem> {
+    let now = deps.common.clock.now();
+    let month = request.query_string_parameters_ref().and_then(|q| q.first("month").map(str::to_owned));
+    let month = month.unwrap_or_else(|| kpi::month_of(now));
+    let valid = month.len() == 7
+        && month.as_bytes()[4] == b'-'
+        && month.chars().enumerate().all(|(i, c)| i == 4 || c.is_ascii_digit());
+    if !valid {
+        return Err(invalid("month", "month-invalid", "YYYY-MM"));
+    }
+    let policy = deps.policy(now).await.map_err(unavailable)?;
+    let months = deps.common.store.courier_months(&month).await.map_err(unavailable)?;
+    let kpis: Vec<_> = months.iter().map(|m| m.kpis(&policy.scoring)).collect();
+    Ok(json_response(StatusCode::OK, &serde_json::json!({ "month": month, "couriers": kpis })))
+}
