@@ -29,6 +29,7 @@ pub mod fixtures;
 pub mod local;
 pub mod notifier;
 pub mod outbox;
+pub mod parcels;
 pub mod queues;
 pub mod rates;
 pub mod stream;
@@ -42,6 +43,8 @@ use orderflow::courier::Courier;
 use orderflow::domain::{CatalogueItem, CustomerProfile, Sku, Warehouse, WarehouseId};
 use orderflow::handlers::fulfilment::FulfilmentDeps;
 use orderflow::handlers::hold_expiry::{ExpiryDeps, ExpirySettings};
+use orderflow::handlers::logistics::webhook::CourierWebhookDeps;
+use orderflow::handlers::logistics::LogisticsDeps;
 use orderflow::handlers::order_intake::{IntakeDeps, IntakeSettings};
 use orderflow::handlers::payment_processor::{ProcessorDeps, ProcessorSettings};
 use orderflow::handlers::payment_webhook::{WebhookDeps, WebhookSettings};
@@ -305,6 +308,22 @@ impl Stack {
     pub fn fulfilment_with(&self, function: &'static str, courier: Arc<dyn Courier>) -> FulfilmentDeps {
         let bucket = self.provisioned.buckets.get("DispatchPhotoBucket").expect("the template's photo bucket");
         FulfilmentDeps::new(self.common_for(function), courier, DispatchPhotos::new(self.s3_for(function), bucket))
+    }
+
+    /// Logistics' dependencies as `function` (tracking, tracking-poller, logistics-api) gets them,
+    /// with the in-process mock courier and notifier.
+    pub fn logistics_as(&self, function: &'static str) -> LogisticsDeps {
+        self.logistics_with(function, self.courier.clone())
+    }
+
+    pub fn logistics_with(&self, function: &'static str, courier: Arc<dyn Courier>) -> LogisticsDeps {
+        LogisticsDeps::new(self.common_for(function), courier, self.notifier.clone())
+    }
+
+    /// The courier webhook with the local couriers' secrets ([`courier::local_courier_secrets`]).
+    pub fn courier_webhook(&self) -> CourierWebhookDeps {
+        let secrets = CourierWebhookDeps::secrets_from(Some(courier::local_courier_secrets())).expect("local secrets");
+        CourierWebhookDeps { common: self.common_for("courier-webhook"), secrets }
     }
 
     pub fn expiry(&self) -> ExpiryDeps {

@@ -1,8 +1,9 @@
-//! The local stack's stand-in for the SMS vendor: verification codes are kept in memory, logged
-//! and listed at `GET /_mock-notifier/messages`, so a person can complete a step-up check.
+//! The local stack's stand-in for the SMS vendor: verification codes and messages to customers
+//! (a parcel delayed) are kept in memory, logged and listed at `GET /_mock-notifier/messages`,
+//! so a person can complete a step-up check.
 
 use orderflow::domain::{OrderId, Phone};
-use orderflow::notify::{Notifier, NotifyFuture};
+use orderflow::notify::{CustomerMessage, Notifier, NotifyFuture};
 use std::sync::Mutex;
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -15,9 +16,15 @@ pub struct SentCode {
 #[derive(Debug, Default)]
 pub struct LocalNotifier {
     sent: Mutex<Vec<SentCode>>,
+    told: Mutex<Vec<CustomerMessage>>,
 }
 
 impl LocalNotifier {
+    /// Messages to customers, in the order sent (a repeat of a key is kept once).
+    pub fn told(&self) -> Vec<CustomerMessage> {
+        self.told.lock().expect("notifier lock").clone()
+    }
+
     pub fn sent(&self) -> Vec<SentCode> {
         self.sent.lock().expect("notifier lock").clone()
     }
@@ -37,6 +44,17 @@ impl Notifier for LocalNotifier {
                 phone: phone.masked(),
                 code: code.to_owned(),
             });
+            Ok(())
+        })
+    }
+
+    fn tell_customer<'a>(&'a self, message: &'a CustomerMessage) -> NotifyFuture<'a> {
+        Box::pin(async move {
+            tracing::info!(order_id = %message.order_id, template = message.template, "message to customer (local stack: not sent anywhere)");
+            let mut told = self.told.lock().expect("notifier lock");
+            if !told.iter().any(|m| m.key == message.key) {
+                told.push(message.clone());
+            }
             Ok(())
         })
     }

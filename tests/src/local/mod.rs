@@ -19,6 +19,8 @@ use orderflow::courier::{Courier, HttpCourier};
 use orderflow::handlers::event_relay::RelayDeps;
 use orderflow::handlers::fulfilment::{self, FulfilmentDeps};
 use orderflow::handlers::hold_expiry::{self, ExpiryDeps};
+use orderflow::handlers::logistics::webhook::{self as courier_webhook, CourierWebhookDeps};
+use orderflow::handlers::logistics::{self, LogisticsDeps};
 use orderflow::handlers::order_intake::{self, IntakeDeps};
 use orderflow::handlers::payment_processor::{self, ProcessorDeps};
 use orderflow::handlers::payment_webhook::{self, WebhookDeps};
@@ -43,6 +45,10 @@ pub enum LocalFunction {
     EventRelay(RelayDeps),
     Fulfilment(FulfilmentDeps),
     FulfilmentApi(FulfilmentDeps),
+    CourierWebhook(CourierWebhookDeps),
+    Tracking(LogisticsDeps),
+    TrackingPoller(LogisticsDeps),
+    LogisticsApi(LogisticsDeps),
 }
 
 impl LocalFunction {
@@ -58,6 +64,10 @@ impl LocalFunction {
             "event-relay" => Self::EventRelay(stack.relay_deps()),
             "fulfilment" => Self::Fulfilment(stack.fulfilment_with("fulfilment", courier.clone())),
             "fulfilment-api" => Self::FulfilmentApi(stack.fulfilment_with("fulfilment-api", courier.clone())),
+            "courier-webhook" => Self::CourierWebhook(stack.courier_webhook()),
+            "tracking" => Self::Tracking(stack.logistics_with("tracking", courier.clone())),
+            "tracking-poller" => Self::TrackingPoller(stack.logistics_with("tracking-poller", courier.clone())),
+            "logistics-api" => Self::LogisticsApi(stack.logistics_with("logistics-api", courier.clone())),
             other => return Err(format!("the template names a function binary {other:?} the local stack cannot run")),
         })
     }
@@ -68,11 +78,9 @@ impl LocalFunction {
             Self::StaffApi(deps) => staff_api::handle(deps, request).await,
             Self::PaymentWebhook(deps) => payment_webhook::handle(deps, request).await,
             Self::FulfilmentApi(deps) => fulfilment::routes::handle(deps, request).await,
-            Self::StockReservation(_)
-            | Self::HoldExpiry(_)
-            | Self::PaymentProcessor(_)
-            | Self::EventRelay(_)
-            | Self::Fulfilment(_) => return Err("this function has no HTTP trigger".into()),
+            Self::CourierWebhook(deps) => courier_webhook::handle(deps, request).await,
+            Self::LogisticsApi(deps) => logistics::routes::handle(deps, request).await,
+            _ => return Err("this function has no HTTP trigger".into()),
         };
         result.map_err(|e| e.to_string())
     }
@@ -82,7 +90,22 @@ impl LocalFunction {
             Self::StockReservation(deps) => Ok(stock_reservation::handle_batch(deps, event).await),
             Self::PaymentProcessor(deps) => Ok(payment_processor::handle_batch(deps, event).await),
             Self::Fulfilment(deps) => Ok(fulfilment::handle_batch(deps, event).await),
+            Self::Tracking(deps) => Ok(logistics::consumer::handle_batch(deps, event).await),
             _ => Err("this function has no SQS trigger".into()),
+        }
+    }
+
+    /// One scheduled invocation, with `deadline` for the sweeper.
+    async fn tick(&self, deadline: std::time::Instant) -> Result<(), String> {
+        match self {
+            Self::HoldExpiry(deps) => {
+                hold_expiry::sweep(deps, Some(deadline)).await.map(|_| ()).map_err(|e| e.to_string())
+            }
+            Self::TrackingPoller(deps) => {
+                let settings = logistics::poller::PollerSettings::default();
+                logistics::poller::run(deps, &settings).await.map(|_| ()).map_err(|e| e.to_string())
+            }
+            _ => Err("this function has no schedule".into()),
         }
     }
 }
@@ -175,6 +198,7 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
                         LocalFunction::StockReservation(_)
                             | LocalFunction::PaymentProcessor(_)
                             | LocalFunction::Fulfilment(_)
+                            | LocalFunction::Tracking(_)
                     );
                     if !consumer {
                         return Err(format!("{} has an SQS trigger but is not an SQS consumer", function.binary));
@@ -190,14 +214,14 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
                     }
                 }
                 Trigger::Schedule { expression } => {
-                    let LocalFunction::HoldExpiry(deps) = &local else {
+                    if !matches!(local, LocalFunction::HoldExpiry(_) | LocalFunction::TrackingPoller(_)) {
                         return Err(format!("{} has a schedule but is not a scheduled function", function.binary));
-                    };
+                    }
                     let every = match options.schedule_every {
                         Some(every) => every,
                         None => parse_rate(expression)?,
                     };
-                    tasks.push(tokio::spawn(run_schedule(every, deps.clone(), stopped.clone())));
+                    tasks.push(tokio::spawn(run_schedule(every, local.clone(), stopped.clone())));
                 }
                 Trigger::TableStream(_) => {
                     let LocalFunction::EventRelay(deps) = &local else {
@@ -223,7 +247,7 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
 
 /// An EventBridge schedule: invoke on every tick, one invocation at a time (the template
 /// reserves a concurrency of one), with the function's timeout as the deadline.
-async fn run_schedule(every: Duration, deps: ExpiryDeps, mut stopped: watch::Receiver<bool>) {
+async fn run_schedule(every: Duration, function: LocalFunction, mut stopped: watch::Receiver<bool>) {
     const FUNCTION_TIMEOUT: Duration = Duration::from_secs(60);
     const SAFETY_MARGIN: Duration = Duration::from_secs(10);
     let mut ticks = tokio::time::interval(every);
@@ -234,8 +258,8 @@ async fn run_schedule(every: Duration, deps: ExpiryDeps, mut stopped: watch::Rec
             _ = stopped.changed() => return,
         }
         let deadline = std::time::Instant::now() + FUNCTION_TIMEOUT - SAFETY_MARGIN;
-        if let Err(err) = hold_expiry::sweep(&deps, Some(deadline)).await {
-            tracing::error!(error = %err, "scheduled sweep failed");
+        if let Err(err) = function.tick(deadline).await {
+            tracing::error!(error = %err, "scheduled run failed");
         }
     }
 }

@@ -117,7 +117,7 @@ impl StandIns {
         let amount = request.amount_minor.or(order.as_ref().map(|o| o.total_minor)).unwrap_or(0);
         let currency = request
             .currency
-            .or_else(|| order.as_ref().and_then(|o| serde_json::to_value(o.currency).ok()?.as_str().map(str::to_owned)))
+            .or_else(|| order.as_ref().map(|o| o.currency.code().to_owned()))
             .unwrap_or_else(|| "CNY".into());
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let event = serde_json::json!({
