@@ -213,7 +213,7 @@ mod tests {
         let template = Functions::from_repo().unwrap();
         let schedules =
             template.functions.iter().flat_map(|f| &f.triggers).filter(|t| matches!(t, Trigger::Schedule { .. }));
-        assert_eq!(schedules.count(), 1, "the hold-expiry sweeper's");
+        assert_eq!(schedules.count(), 2, "the hold-expiry sweeper's and the tracking poller's");
         for f in &template.functions {
             for t in &f.triggers {
                 if let Trigger::Schedule { expression } = t {
@@ -244,7 +244,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(consumed.len(), 3, "reservation, payment processing and fulfilment: {consumed:?}");
+        assert_eq!(consumed.len(), 4, "reservation, payment processing, fulfilment and tracking: {consumed:?}");
         for queue in consumed {
             let consumer = resources
                 .values()

@@ -13,6 +13,8 @@
 //! - `POST /_mock-courier/waybills` is the courier gateway: fulfilment's `HttpCourier` books
 //!   waybills here as it would in production (the shipment id as `Idempotency-Key`, the same
 //!   waybill for the same shipment); `GET /_mock-courier/waybills` lists them.
+//!   `GET /_mock-courier/waybills/{courier}/{number}/checkpoints` answers the tracking poller;
+//!   `POST /_mock-courier/chases` takes a chase (the alert's key as `Idempotency-Key`).
 
 use super::gateway::{invoke, json, plain, Gateway};
 use crate::apigw::HttpCall;
@@ -61,6 +63,8 @@ impl StandIns {
             ("POST", "/_mock-provider/payments") => self.pay(gateway, body).await,
             ("GET", "/_mock-notifier/messages") => json(200, &serde_json::json!({ "messages": self.notifier.sent() })),
             ("POST", "/_mock-courier/waybills") => self.book(call.idempotency_key.as_deref(), body).await,
+            ("POST", "/_mock-courier/chases") => self.chase(call.idempotency_key.as_deref(), body).await,
+            ("GET", path) if path.starts_with("/_mock-courier/waybills/") => self.track(path).await,
             ("GET", "/_mock-courier/waybills") => {
                 let waybills: Vec<_> = (self.courier.bookings().into_iter())
                     .map(|(b, w)| serde_json::json!({"shipment_id": b.shipment_id, "courier": b.courier, "waybill_number": w.number}))
@@ -85,6 +89,34 @@ impl StandIns {
             Ok(waybill) => {
                 json(201, &serde_json::json!({ "waybill_number": waybill.number, "label_url": waybill.label_url }))
             }
+            Err(e) => plain(422, &e.to_string()),
+        }
+    }
+
+    /// `GET /_mock-courier/waybills/{courier}/{number}/checkpoints`: the courier's record.
+    async fn track(&self, path: &str) -> hyper::Response<Full<Bytes>> {
+        use orderflow::courier::Courier;
+        let parts: Vec<&str> = path.trim_start_matches("/_mock-courier/waybills/").split('/').collect();
+        let [courier, number, "checkpoints"] = parts.as_slice() else { return plain(404, "Not Found") };
+        let Ok(courier) = orderflow::domain::CourierId::parse(courier) else { return plain(404, "unknown courier") };
+        match self.courier.track(&courier, number).await {
+            Ok(checkpoints) => json(200, &serde_json::json!({ "checkpoints": checkpoints })),
+            Err(e) => plain(422, &e.to_string()),
+        }
+    }
+
+    /// `POST /_mock-courier/chases`, keyed as `HttpCourier` keys it.
+    async fn chase(&self, key: Option<&str>, body: &[u8]) -> hyper::Response<Full<Bytes>> {
+        use orderflow::courier::Courier;
+        let chase: orderflow::courier::Chase = match serde_json::from_slice(body) {
+            Ok(chase) => chase,
+            Err(e) => return plain(400, &format!("expected a chase: {e}")),
+        };
+        if key != Some(chase.idempotency_key.as_str()) {
+            return plain(400, "the Idempotency-Key must be the chase's key");
+        }
+        match self.courier.chase(&chase).await {
+            Ok(()) => json(202, &serde_json::json!({ "status": "chasing" })),
             Err(e) => plain(422, &e.to_string()),
         }
     }
