@@ -208,8 +208,6 @@ pub struct Tracking {
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub receipt_confirmed_at: Option<OffsetDateTime>,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
-    pub last_push_at: Option<OffsetDateTime>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub next_poll_at: Option<OffsetDateTime>,
     /// When the poller must look again (a poll or a threshold); none when nothing can happen
     /// without an outside event. Indexed.

@@ -142,6 +142,11 @@ pub(crate) fn invalid(field: &str, code: &'static str, detail: impl Into<String>
     }])
 }
 
+/// A 409: the entity is not in a state that allows the action.
+pub(crate) fn conflict(code: &'static str, detail: impl Into<String>) -> crate::http::Problem {
+    crate::http::Problem::new(lambda_http::http::StatusCode::CONFLICT, code, "Not allowed now", detail)
+}
+
 /// The request's JSON body as `T`, or a 400 `body-invalid` saying why.
 pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
     request: &lambda_http::Request,

@@ -57,23 +57,18 @@ impl Store {
         let (pk, sk) = keys::courier_push(&push.courier, &push.event_id);
         let mut item = to_item(push, pk, sk, "CourierPush");
         item.insert("ttl".into(), n((push.received_at + PUSH_RETENTION).unix_timestamp()));
-        self.put_new(item).await
+        self.create(item).await
     }
 
-    async fn put_new(&self, item: Item) -> Result<bool, StoreError> {
-        let result = self
-            .client
-            .put_item()
+    /// Put `item` if it is not there: [`Store::commit`] makes a lone put one conditional write.
+    async fn create(&self, item: Item) -> Result<bool, StoreError> {
+        let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(StoreError::aws(e)),
-        }
+            .build()
+            .expect("put has table and item");
+        self.commit(vec![TransactWriteItem::builder().put(put).build()]).await
     }
 
     /// The link from a courier's waybill to its shipment, written with the booking.
@@ -279,7 +274,7 @@ impl Store {
         let mut item = key(pk, sk);
         item.insert("suspended".into(), super::attr(&suspended));
         item.insert("reviewed_at".into(), timestamp(now));
-        self.put_new(item).await
+        self.create(item).await
     }
 
     pub async fn kpi_reviewed(&self, month: &str) -> Result<bool, StoreError> {

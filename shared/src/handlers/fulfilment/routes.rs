@@ -6,6 +6,7 @@
 use super::{dispatch, picking, shortage, FulfilmentDeps};
 use crate::auth::Caller;
 use crate::domain::{FulfilmentPolicy, ShipmentId};
+pub(super) use crate::handlers::conflict;
 pub(super) use crate::handlers::json_body;
 use crate::handlers::{invalid, save_problem, warehouse_id};
 use crate::http::{json_response, segments, Problem};
@@ -89,11 +90,6 @@ pub(super) fn unavailable(err: impl std::fmt::Display) -> Problem {
 
 fn shipment_id(raw: &str) -> Result<ShipmentId, Problem> {
     ShipmentId::parse(raw).map_err(|e| invalid("shipment_id", e.code, e.detail))
-}
-
-/// A 409: the shipment (or order) is not in a state that allows the action.
-pub(super) fn conflict(code: &'static str, detail: impl Into<String>) -> Problem {
-    Problem::new(StatusCode::CONFLICT, code, "Not allowed now", detail)
 }
 
 /// Read, decide and write until the write's conditions hold: `attempt` answers `Some` when its

@@ -43,11 +43,10 @@ pub async fn apply_push(deps: &LogisticsDeps, push: &CourierPush) -> Result<(), 
         .await?
         .ok_or_else(|| LogisticsError::UnknownWaybill(format!("{}:{}", push.courier, push.waybill)))?;
     if !push.checkpoints.is_empty() {
-        change_parcel::<(), _>(deps, &id, |view, mut tracking| {
+        change_parcel::<(), _>(deps, &id, |_, mut tracking| {
             if tracking.record(&push.checkpoints) == 0 {
                 return ParcelChange::Nothing;
             }
-            tracking.last_push_at = Some(view.now);
             ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new() }
         })
         .await?

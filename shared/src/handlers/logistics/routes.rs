@@ -12,7 +12,7 @@ use super::{change_parcel, kpi, LogisticsDeps, LogisticsError, ParcelChange};
 use crate::auth::{forbidden, Caller};
 use crate::domain::tracking::{Checkpoint, ClaimResolution, NotReceivedClaim, TrackingStatus};
 use crate::domain::{LogisticsPolicy, Shipment, ShipmentId, ShipmentStatus};
-use crate::handlers::{invalid, json_body, save_problem};
+use crate::handlers::{conflict, invalid, json_body, save_problem};
 use crate::http::{json_response, segments, Problem};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
@@ -84,10 +84,6 @@ fn shipment_id(raw: &str) -> Result<ShipmentId, Problem> {
 fn unavailable(err: impl std::fmt::Display) -> Problem {
     warn!(error = %err, "logistics request failed");
     Problem::unavailable()
-}
-
-fn conflict(code: &'static str, detail: impl Into<String>) -> Problem {
-    Problem::new(StatusCode::CONFLICT, code, "Not allowed now", detail)
 }
 
 fn change_failed(err: LogisticsError) -> Problem {
@@ -167,16 +163,23 @@ async fn open_claim(
     })
     .await
     .map_err(change_failed)??;
+    answer(deps, id, written).await
+}
+
+/// The parcel's tracking as written, or as stored when the request changed nothing.
+async fn answer(deps: &LogisticsDeps, id: &ShipmentId, written: Option<Shipment>) -> Result<Response<Body>, Problem> {
     let shipment = match written {
         Some(shipment) => shipment,
-        None => owned(deps, caller, id).await?,
+        None => {
+            deps.common.store.shipment(id).await.map_err(unavailable)?.ok_or_else(|| Problem::not_found("shipment"))?
+        }
     };
     Ok(json_response(StatusCode::OK, &tracking_view(&shipment)))
 }
 
 async fn confirm_receipt(deps: &LogisticsDeps, caller: &Caller, id: &ShipmentId) -> Result<Response<Body>, Problem> {
     owned(deps, caller, id).await?;
-    change_parcel(deps, id, |view, mut tracking| {
+    let written = change_parcel(deps, id, |view, mut tracking| {
         if tracking.status != Some(TrackingStatus::Delivered) {
             return ParcelChange::Refused(conflict(
                 "parcel-not-delivered",
@@ -191,7 +194,7 @@ async fn confirm_receipt(deps: &LogisticsDeps, caller: &Caller, id: &ShipmentId)
     })
     .await
     .map_err(change_failed)??;
-    Ok(json_response(StatusCode::OK, &tracking_view(&owned(deps, caller, id).await?)))
+    answer(deps, id, written).await
 }
 
 async fn resolve_claim(
@@ -237,15 +240,13 @@ async fn resolve_claim(
     .await
     .map_err(change_failed)??;
     info!(actor = %who, shipment_id = %id, resolved = written.is_some(), "not-received claim resolution");
-    let shipment =
-        deps.common.store.shipment(id).await.map_err(unavailable)?.ok_or_else(|| Problem::not_found("shipment"))?;
-    Ok(json_response(StatusCode::OK, &tracking_view(&shipment)))
+    answer(deps, id, written).await
 }
 
 /// Staff declare a parcel lost (the courier admits it, or has gone silent past all chasing):
 /// recorded as a LOST checkpoint of their own, so the order's delivery ends.
 async fn declare_lost(deps: &LogisticsDeps, who: &str, id: &ShipmentId) -> Result<Response<Body>, Problem> {
-    change_parcel(deps, id, |view, mut tracking| {
+    let written = change_parcel(deps, id, |view, mut tracking| {
         if view.shipment.status != ShipmentStatus::HandedOver {
             return ParcelChange::Refused(conflict(
                 "shipment-not-handed-over",
@@ -269,9 +270,7 @@ async fn declare_lost(deps: &LogisticsDeps, who: &str, id: &ShipmentId) -> Resul
     .await
     .map_err(change_failed)??;
     info!(actor = %who, shipment_id = %id, "parcel declared lost");
-    let shipment =
-        deps.common.store.shipment(id).await.map_err(unavailable)?.ok_or_else(|| Problem::not_found("shipment"))?;
-    Ok(json_response(StatusCode::OK, &tracking_view(&shipment)))
+    answer(deps, id, written).await
 }
 
 async fn courier_kpis(deps: &LogisticsDeps, request: &Request) -> Result<Response<Body>, Problem> {

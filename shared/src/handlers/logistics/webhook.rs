@@ -5,11 +5,11 @@
 //! push is stored in the inbox (a repeat is a 200 no-op) and the stream carries it on.
 
 use super::super::payment_webhook::signature_problem;
-use super::super::Common;
+use super::super::{invalid, Common};
 use crate::config::ConfigError;
 use crate::domain::payment::verify;
 use crate::domain::tracking::Checkpoint;
-use crate::domain::{CourierId, FieldError};
+use crate::domain::CourierId;
 use crate::events::logistics::{CollectionReport, CourierPush};
 use crate::http::{body_bytes, json_response, segments, Problem};
 use lambda_http::http::{Method, StatusCode};
@@ -72,10 +72,6 @@ async fn route(deps: &CourierWebhookDeps, request: &Request) -> Result<Response<
     }
 }
 
-fn field(name: &str, code: &'static str, detail: impl Into<String>) -> Problem {
-    Problem::invalid_fields(vec![FieldError { field: name.to_owned(), code, detail: detail.into() }])
-}
-
 async fn receive(deps: &CourierWebhookDeps, request: &Request, courier: &str) -> Result<Response<Body>, Problem> {
     let body = body_bytes(request.body());
     if body.len() > MAX_BODY_BYTES {
@@ -114,23 +110,23 @@ fn validate(push: PushBody, courier: CourierId, now: time::OffsetDateTime) -> Re
         !s.is_empty() && s.len() <= max && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
     };
     if !token(&push.event_id, 100) {
-        return Err(field("event_id", "event-id-invalid", "1 to 100 letters, digits, '-', '_' or '.'"));
+        return Err(invalid("event_id", "event-id-invalid", "1 to 100 letters, digits, '-', '_' or '.'"));
     }
     if !token(&push.waybill, 40) || push.waybill.contains(['.', '_']) {
-        return Err(field("waybill", "waybill-invalid", "1 to 40 letters, digits or '-'"));
+        return Err(invalid("waybill", "waybill-invalid", "1 to 40 letters, digits or '-'"));
     }
     if push.checkpoints.is_empty() && push.collection.is_none() {
-        return Err(field("checkpoints", "push-empty", "a push carries checkpoints or a collection"));
+        return Err(invalid("checkpoints", "push-empty", "a push carries checkpoints or a collection"));
     }
     if push.checkpoints.len() > MAX_CHECKPOINTS {
-        return Err(field("checkpoints", "too-many-checkpoints", format!("at most {MAX_CHECKPOINTS} per push")));
+        return Err(invalid("checkpoints", "too-many-checkpoints", format!("at most {MAX_CHECKPOINTS} per push")));
     }
     for (i, checkpoint) in push.checkpoints.iter().enumerate() {
-        checkpoint.validate(now).map_err(|e| field(&format!("checkpoints[{i}]"), e.code, e.detail))?;
+        checkpoint.validate(now).map_err(|e| invalid(&format!("checkpoints[{i}]"), e.code, e.detail))?;
     }
     if let Some(collection) = &push.collection {
         if collection.amount_minor <= 0 {
-            return Err(field("collection.amount_minor", "amount-invalid", "a collection is more than zero"));
+            return Err(invalid("collection.amount_minor", "amount-invalid", "a collection is more than zero"));
         }
     }
     Ok(CourierPush {
