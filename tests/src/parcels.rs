@@ -26,6 +26,33 @@ pub async fn handed_over(stack: &Stack, units: i64) -> Parcel {
     Parcel { order_id, shipment, courier, waybill }
 }
 
+/// An order of `units` TEA to be paid in cash on delivery: approved by staff, picked and
+/// handed over.
+pub async fn handed_over_cash_on_delivery(stack: &Stack, units: i64) -> Parcel {
+    let mut body = crate::fixtures::order_body(&[("TEA", units)], "Zhejiang");
+    body["payment_method"] = json!("cash_on_delivery");
+    let order_id = crate::fixtures::reserved_orders(stack, 1, &body).await[0];
+    let approve = format!("/admin/orders/{order_id}/approve");
+    let (status, _) =
+        crate::fixtures::staff(&stack.staff(), "POST", &approve, "/admin/orders/{id}/approve", None).await;
+    assert_eq!(status, 200);
+    orderflow::handlers::fulfilment::make_shipments(&stack.fulfilment_as("fulfilment"), order_id).await.unwrap();
+    let shipment = shipments(stack, order_id).await[0].shipment_id.to_string();
+    hand_over(stack, &shipment, &[("TEA", u32::try_from(units).unwrap())]).await;
+    let (courier, waybill) = stack.courier.waybill_of(&shipment).expect("booked");
+    Parcel { order_id, shipment, courier, waybill }
+}
+
+/// A push of the courier's cash collection for the parcel (`amount_minor` CNY, collected now).
+pub async fn push_collection(stack: &Stack, parcel: &Parcel, event_id: &str, amount_minor: i64) -> (u16, Value) {
+    let now = stack.clock.now();
+    let collected_at = now.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let collection = json!({"amount_minor": amount_minor, "currency": "CNY", "collected_at": collected_at});
+    let body = json!({"event_id": event_id, "waybill": parcel.waybill, "collection": collection});
+    let (payload, signature) = crate::courier::signed_push(parcel.courier.as_str(), &body, now.unix_timestamp());
+    push_raw(stack, parcel.courier.as_str(), payload, Some(signature)).await
+}
+
 /// A checkpoint as couriers send it, `minutes` after `at`.
 pub fn checkpoint(at: time::OffsetDateTime, minutes: i64, status: &str, raw: &str) -> Value {
     let at = at + time::Duration::minutes(minutes);
@@ -54,9 +81,24 @@ pub async fn push_raw(stack: &Stack, courier: &str, payload: String, signature: 
     read(&webhook::handle(&stack.courier_webhook(), request).await.unwrap())
 }
 
+/// How the tracking queue hands each batch to the consumer: once, or twice (as SQS may), one
+/// delivery after the other or both at the same moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Once,
+    TwiceInTurn,
+    TwiceAtOnce,
+}
+
 /// Relay the table's changes and consume the tracking queue until it is empty; how many
 /// messages were handled.
 pub async fn process_tracking_queue(stack: &Stack) -> usize {
+    process_tracking_queue_delivering(stack, Delivery::Once).await
+}
+
+/// As [`process_tracking_queue`], each batch delivered as `delivery` says. A delivery that
+/// fails because the other one holds the work is fine when both run at once.
+pub async fn process_tracking_queue_delivering(stack: &Stack, delivery: Delivery) -> usize {
     const QUEUE: &str = "TrackingQueue";
     let deps = stack.logistics_as("tracking");
     let mut processed = 0;
@@ -67,10 +109,40 @@ pub async fn process_tracking_queue(stack: &Stack) -> usize {
             return processed;
         }
         processed += event.records.len();
-        let response = consumer::handle_batch(&deps, event.clone()).await;
-        assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
+        let first = consumer::handle_batch(&deps, event.clone());
+        match delivery {
+            Delivery::Once => assert_failed_none(first.await),
+            Delivery::TwiceInTurn => {
+                assert_failed_none(first.await);
+                assert_failed_none(consumer::handle_batch(&deps, event.clone()).await);
+            }
+            Delivery::TwiceAtOnce => {
+                let (a, b) = tokio::join!(first, consumer::handle_batch(&deps, event.clone()));
+                assert!(a.batch_item_failures.is_empty() || b.batch_item_failures.is_empty(), "{a:?} {b:?}");
+            }
+        }
         stack.delete(QUEUE, &event.records).await;
     }
+}
+
+fn assert_failed_none(response: aws_lambda_events::event::sqs::SqsBatchResponse) {
+    assert!(response.batch_item_failures.is_empty(), "{:?}", response.batch_item_failures);
+}
+
+/// Publish `announcements` on the stack's bus through the relay's own publisher (as if the
+/// table's stream had carried them), then consume exactly that many tracking messages.
+pub async fn announce_to_tracking(stack: &Stack, announcements: &[orderflow::events::Announcement]) {
+    use orderflow::events::publisher::{EventBridgePublisher, EventPublisher};
+    let publisher = EventBridgePublisher::new(stack.eventbridge_for("event-relay"), &stack.provisioned.bus_name);
+    for chunk in announcements.chunks(EventBridgePublisher::MAX_ENTRIES) {
+        for outcome in publisher.publish_all(chunk).await {
+            outcome.expect("published");
+        }
+    }
+    const QUEUE: &str = "TrackingQueue";
+    let event = stack.receive_exactly(QUEUE, announcements.len()).await;
+    assert_failed_none(consumer::handle_batch(&stack.logistics_as("tracking"), event.clone()).await);
+    stack.delete(QUEUE, &event.records).await;
 }
 
 /// The parcel's shipment as stored.

@@ -39,7 +39,7 @@ pub struct LogisticsPolicy {
     pub not_collected_hours: u32,
     pub no_update_hours: u32,
     pub claim_resolve_hours: u32,
-    /// Where a parcel may be left without it being an abnormal sign-off.
+    /// Where a parcel may be left without it being an abnormal sign-off, unless its customer chose.
     pub chosen_places: Vec<DeliveryPlace>,
     pub poll_every_minutes: u32,
     /// For couriers that push.

@@ -118,6 +118,16 @@ impl AlertKind {
             Self::ClaimOverdue => "CLAIM_OVERDUE",
         }
     }
+
+    /// The notification service's template for the customer's message about this alert.
+    pub fn customer_template(self) -> &'static str {
+        match self {
+            Self::NotCollected => "parcel-not-collected",
+            Self::NoUpdate => "parcel-delayed",
+            Self::AbnormalSignOff => "parcel-signed-off-elsewhere",
+            Self::ClaimOverdue => "claim-taking-longer",
+        }
+    }
 }
 
 /// One raising of an alert: raised once while its condition holds, cleared when it ends. The
@@ -131,6 +141,9 @@ pub struct ParcelAlert {
     pub raised_at: OffsetDateTime,
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub cleared_at: Option<OffsetDateTime>,
+    /// When a delivery of ParcelStuck claimed the chase (the claim lapses if it never ends).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub chase_started_at: Option<OffsetDateTime>,
     /// When the courier was chased and the customer told.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub chased_at: Option<OffsetDateTime>,
@@ -204,6 +217,12 @@ pub struct Tracking {
     pub claim: Option<NotReceivedClaim>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collection: Option<CashCollection>,
+    /// When staff declared it lost: LOST from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub declared_lost_at: Option<OffsetDateTime>,
+    /// Where the customer said the parcel may be left; none chosen: the policy's default places.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chosen_places: Vec<DeliveryPlace>,
     /// The customer said they have it (clears an abnormal sign-off).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub receipt_confirmed_at: Option<OffsetDateTime>,
@@ -218,10 +237,14 @@ pub struct Tracking {
 /// Checkpoints kept per parcel: far more than any real parcel has; beyond it the oldest go.
 pub const MAX_CHECKPOINTS: usize = 100;
 
+/// The raw code of the checkpoint staff record when they declare a parcel lost.
+pub const DECLARED_LOST: &str = "DECLARED_LOST";
+
 impl Tracking {
     /// Handed to the courier at `now`: the poller looks at once to set the parcel's schedule.
     pub fn hand_over(&mut self, now: OffsetDateTime) {
         self.handed_over_at = Some(now);
+        self.next_poll_at = Some(now);
         self.next_check_at = Some(now);
     }
 
@@ -242,17 +265,54 @@ impl Tracking {
             self.checkpoints.insert(at, checkpoint.clone());
             added += 1;
         }
-        if self.checkpoints.len() > MAX_CHECKPOINTS {
-            let extra = self.checkpoints.len() - MAX_CHECKPOINTS;
-            self.checkpoints.drain(..extra);
-        }
+        self.trim();
         if added > 0 {
             self.fold();
         }
         added
     }
 
+    /// Staff declared the parcel lost (the courier admits it, or is silent past all chasing):
+    /// recorded as a checkpoint of their own, and the status stays LOST whatever the courier
+    /// reports after, since the order has been settled as undelivered.
+    pub fn declare_lost(&mut self, now: OffsetDateTime) {
+        self.declared_lost_at = Some(now);
+        let lost = Checkpoint {
+            at: now,
+            status: TrackingStatus::Lost,
+            raw_code: DECLARED_LOST.into(),
+            place: String::new(),
+            signed_by: None,
+            left_at: None,
+        };
+        if self.record(&[lost]) == 0 {
+            self.fold();
+        }
+    }
+
+    /// Over the cap, the oldest checkpoints go, except those the status is folded from (the
+    /// first collection, every delivery, return and loss, and the latest), so trimming never
+    /// changes the status, the collection or the delivery.
+    fn trim(&mut self) {
+        while self.checkpoints.len() > MAX_CHECKPOINTS {
+            let first_collected = self.checkpoints.iter().position(|c| c.status.collected());
+            let last = self.checkpoints.len() - 1;
+            let droppable = (0..last).find(|&i| Some(i) != first_collected && !self.checkpoints[i].status.is_final());
+            match droppable {
+                Some(i) => drop(self.checkpoints.remove(i)),
+                None => break,
+            }
+        }
+    }
+
     fn fold(&mut self) {
+        if let Some(at) = self.declared_lost_at {
+            self.status = Some(TrackingStatus::Lost);
+            self.raw_code = Some(DECLARED_LOST.into());
+            self.delivered_at = None;
+            self.collected_at = self.checkpoints.iter().find(|c| c.status.collected() && c.at <= at).map(|c| c.at);
+            return;
+        }
         let mut status: Option<&Checkpoint> = None;
         for checkpoint in &self.checkpoints {
             let stays_delivered = status.is_some_and(|s| s.status == TrackingStatus::Delivered)
@@ -300,7 +360,8 @@ impl Tracking {
                 let delivery = self.delivery();
                 let signed_by_other = delivery.and_then(|c| c.signed_by) == Some(Recipient::Other);
                 let place = delivery.and_then(|c| c.left_at);
-                let unchosen_place = place.is_some_and(|p| !policy.chosen_places.contains(&p));
+                let chosen = if self.chosen_places.is_empty() { &policy.chosen_places } else { &self.chosen_places };
+                let unchosen_place = place.is_some_and(|p| !chosen.contains(&p));
                 let abnormal = (signed_by_other || unchosen_place) && self.receipt_confirmed_at.is_none();
                 if abnormal {
                     Ok(())
@@ -332,7 +393,14 @@ impl Tracking {
                 (Ok(()), None) => {
                     let n = self.alerts.iter().filter(|a| a.kind == kind).count() + 1;
                     let id = format!("{}-{n}", kind.as_str());
-                    self.alerts.push(ParcelAlert { id, kind, raised_at: now, cleared_at: None, chased_at: None });
+                    self.alerts.push(ParcelAlert {
+                        id,
+                        kind,
+                        raised_at: now,
+                        cleared_at: None,
+                        chase_started_at: None,
+                        chased_at: None,
+                    });
                 }
                 (Err(starts), Some(i)) => {
                     self.alerts[i].cleared_at = Some(now);

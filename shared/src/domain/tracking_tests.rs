@@ -143,4 +143,58 @@ fn a_checkpoint_far_in_the_future_or_with_a_bad_code_is_refused() {
     assert!(checkpoint(1, TrackingStatus::InTransit, "ARR").validate(now).is_err());
     assert!(checkpoint(0, TrackingStatus::InTransit, "").validate(now).is_err());
     assert!(checkpoint(0, TrackingStatus::InTransit, "ARR").validate(now).is_ok());
+    let mut ahead = checkpoint(0, TrackingStatus::InTransit, "ARR");
+    ahead.at = now + Duration::minutes(15);
+    assert!(ahead.validate(now).is_ok(), "a courier's clock may run 15 minutes ahead");
+    ahead.at += Duration::seconds(1);
+    assert_eq!(ahead.validate(now).unwrap_err().code, "checkpoint-in-future");
+}
+
+#[test]
+fn a_place_the_customer_chose_is_normal_and_one_they_did_not_is_abnormal() {
+    let policy = LogisticsPolicy::default();
+    for (chosen, left_at, abnormal) in [
+        (vec![DeliveryPlace::PickupPoint], DeliveryPlace::PickupPoint, false),
+        (vec![DeliveryPlace::PickupPoint], DeliveryPlace::Door, true),
+        (vec![], DeliveryPlace::Door, false),
+        (vec![], DeliveryPlace::Locker, true),
+    ] {
+        let mut tracking = handed_over();
+        tracking.chosen_places = chosen.clone();
+        let delivered = Checkpoint {
+            signed_by: Some(Recipient::Customer),
+            left_at: Some(left_at),
+            ..checkpoint(20, TrackingStatus::Delivered, "SIGNED")
+        };
+        tracking.record(&[delivered]);
+        tracking.evaluate(&policy, at(20));
+        assert_eq!(tracking.open_alert(AlertKind::AbnormalSignOff).is_some(), abnormal, "{chosen:?} {left_at:?}");
+    }
+}
+
+#[test]
+fn a_parcel_staff_declared_lost_stays_lost_whatever_the_courier_reports_after() {
+    let mut tracking = handed_over();
+    tracking.record(&[checkpoint(1, TrackingStatus::InTransit, "PICKED_UP")]);
+    tracking.declare_lost(at(100));
+    assert_eq!(tracking.status, Some(TrackingStatus::Lost));
+    tracking.record(&[checkpoint(120, TrackingStatus::InTransit, "FOUND_AT_HUB")]);
+    tracking.record(&[checkpoint(130, TrackingStatus::Delivered, "SIGNED")]);
+    assert_eq!(tracking.status, Some(TrackingStatus::Lost));
+    assert_eq!(tracking.delivered_at, None);
+    assert_eq!(tracking.checkpoints.len(), 4, "what the courier reported is kept");
+}
+
+#[test]
+fn trimming_past_the_cap_keeps_the_collection_the_delivery_and_the_status() {
+    let mut tracking = handed_over();
+    tracking.record(&[checkpoint(1, TrackingStatus::InTransit, "PICKED_UP")]);
+    tracking.record(&[checkpoint(2, TrackingStatus::Delivered, "SIGNED")]);
+    let scans: Vec<Checkpoint> =
+        (0..MAX_CHECKPOINTS as i64 + 20).map(|i| checkpoint(3 + i, TrackingStatus::InTransit, "SCAN")).collect();
+    tracking.record(&scans);
+    assert_eq!(tracking.checkpoints.len(), MAX_CHECKPOINTS);
+    assert_eq!(tracking.collected_at, Some(at(1)));
+    assert_eq!((tracking.status, tracking.delivered_at), (Some(TrackingStatus::Delivered), Some(at(2))));
+    assert_eq!(tracking.last_update_at(), Some(at(2 + MAX_CHECKPOINTS as i64 + 20)));
 }

@@ -61,6 +61,9 @@ pub struct ShipmentDispatched {
     pub speed: Speed,
     pub waybill_number: String,
     pub insured: bool,
+    /// When the courier took it: the month its KPIs count it in.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub handed_over_at: Option<OffsetDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -73,6 +73,7 @@ fn status_event(old: &Shipment, new: &Shipment) -> DomainEvent {
                 speed: courier.speed,
                 waybill_number: waybill.number.clone(),
                 insured: courier.insured,
+                handed_over_at: new.tracking.as_ref().and_then(|t| t.handed_over_at).or(Some(new.updated_at)),
             })
         }
         _ => DomainEvent::ShipmentStatusChanged(ShipmentStatusChanged {

@@ -19,6 +19,8 @@ use time::OffsetDateTime;
 const PUSH_RETENTION: time::Duration = time::Duration::days(30);
 /// Counted-event markers outlive any redelivery of the event.
 const COUNTED_RETENTION: time::Duration = time::Duration::days(40);
+/// Attempts at the month's counters before the event goes back to its queue for a later retry.
+const COUNT_ATTEMPTS: usize = 3;
 
 /// An alert on the staff list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,7 +219,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let (pk, sk) = keys::counted_event(event_id);
-        let mut marker = key(pk, sk);
+        let mut marker = key(pk.clone(), sk.clone());
         marker.insert("ttl".into(), n((now + COUNTED_RETENTION).unix_timestamp()));
         let marker = Put::builder()
             .table_name(&self.table)
@@ -241,11 +243,19 @@ impl Store {
             update = update.expression_attribute_values(format!(":c{i}"), n(by));
         }
         let update = update.build().expect("update has table, key and expression");
-        self.write_all(vec![
-            TransactWriteItem::builder().put(marker).build(),
-            TransactWriteItem::builder().update(update).build(),
-        ])
-        .await
+        let writes =
+            vec![TransactWriteItem::builder().put(marker).build(), TransactWriteItem::builder().update(update).build()];
+        // A cancelled transaction means either the marker exists (counted before) or another
+        // writer touched the month's counters at the same moment: only the marker says which.
+        for _ in 0..COUNT_ATTEMPTS {
+            if self.write_all(writes.clone()).await? {
+                return Ok(true);
+            }
+            if self.get::<serde_json::Value>(pk.clone(), sk.clone(), "counted marker").await?.is_some() {
+                return Ok(false);
+            }
+        }
+        Err(StoreError::Aws(format!("courier counters for {month} stayed contended; the event is retried")))
     }
 
     /// Every courier's counters for `month` (one query of the month's partition).

@@ -99,35 +99,53 @@ async fn collect(
     Ok(())
 }
 
-/// Chase the courier and tell the customer about a raised alert, once: an alert already chased
-/// or since cleared needs nothing.
+/// How long one delivery of a ParcelStuck owns its chase: longer than the chase and message
+/// take, shorter than the queue's redelivery, so a crashed attempt is taken over by the retry.
+const CHASE_LEASE: time::Duration = time::Duration::minutes(2);
+
+/// Chase the courier and tell the customer about a raised alert, once. The alert is claimed
+/// first (a conditional write of `chase_started_at`), so two deliveries of the event never both
+/// call out; only a crash between the calls and `chased_at` repeats them, with the same
+/// idempotency key for the courier and the notification service to drop.
 pub async fn chase(deps: &LogisticsDeps, stuck: &ParcelStuck) -> Result<(), LogisticsError> {
     let id = &stuck.parcel.shipment_id;
-    let store = &deps.common.store;
-    let (order, shipments) = store.order_and_shipments(id.order_id).await?;
-    let order = order.ok_or_else(|| LogisticsError::ShipmentMissing(id.clone()))?;
-    let shipment =
-        shipments.iter().find(|s| &s.shipment_id == id).ok_or_else(|| LogisticsError::ShipmentMissing(id.clone()))?;
-    let alert = shipment.tracking.as_ref().and_then(|t| t.alerts.iter().find(|a| a.id == stuck.alert_id));
-    let Some(alert) = alert.filter(|a| a.chased_at.is_none() && a.cleared_at.is_none()) else {
+    let alert_id = stuck.alert_id.clone();
+    let claimed = change_parcel(deps, id, |view, mut tracking| {
+        let Some(alert) = tracking.alerts.iter_mut().find(|a| a.id == alert_id) else {
+            return ParcelChange::Nothing;
+        };
+        if alert.chased_at.is_some() || alert.cleared_at.is_some() {
+            return ParcelChange::Nothing;
+        }
+        if alert.chase_started_at.is_some_and(|started| view.now - started < CHASE_LEASE) {
+            return ParcelChange::Refused(LogisticsError::ChaseInProgress(alert_id.clone()));
+        }
+        alert.chase_started_at = Some(view.now);
+        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new() }
+    })
+    .await??;
+    let Some(shipment) = claimed else {
         return Ok(());
     };
-    let key = format!("{id}:{}", alert.id);
+    let order =
+        deps.common.store.order(id.order_id).await?.ok_or_else(|| LogisticsError::ShipmentMissing(id.clone()))?;
+    let kind = shipment.tracking.as_ref().and_then(|t| t.alerts.iter().find(|a| a.id == alert_id)).map(|a| a.kind);
+    let kind = kind.ok_or_else(|| LogisticsError::ShipmentMissing(id.clone()))?;
+    let key = format!("{id}:{alert_id}");
     let request = Chase {
         courier: stuck.parcel.courier.clone(),
         waybill_number: stuck.parcel.waybill_number.clone(),
-        reason: alert.kind,
+        reason: kind,
         idempotency_key: key.clone(),
     };
     deps.courier.chase(&request).await?;
     let message = CustomerMessage {
-        template: "parcel-delayed",
-        customer_id: order.customer_id.clone(),
+        template: kind.customer_template(),
+        customer_id: order.customer_id,
         order_id: order.order_id,
         key,
     };
     deps.notifier.tell_customer(&message).await?;
-    let alert_id = alert.id.clone();
     change_parcel::<(), _>(deps, id, |view, mut tracking| {
         match tracking.alerts.iter_mut().find(|a| a.id == alert_id && a.chased_at.is_none()) {
             Some(alert) => alert.chased_at = Some(view.now),

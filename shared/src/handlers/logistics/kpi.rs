@@ -35,7 +35,9 @@ pub(super) async fn count(deps: &LogisticsDeps, event_id: &str, envelope: BusEnv
     let (courier, at, counts): (CourierId, OffsetDateTime, Vec<(&str, u64)>) = match envelope.detail_type.as_str() {
         "ShipmentDispatched" => {
             let dispatched: ShipmentDispatched = envelope.detail_of(&["ShipmentDispatched"]).map_err(malformed)?;
-            (dispatched.courier, deps.common.clock.now(), vec![("handed_over", 1)])
+            // Events from before the field existed count in the month they are processed.
+            let at = dispatched.handed_over_at.unwrap_or_else(|| deps.common.clock.now());
+            (dispatched.courier, at, vec![("handed_over", 1)])
         }
         "ParcelDeliveryEnded" => {
             let ended: ParcelDeliveryEnded = envelope.detail_of(&["ParcelDeliveryEnded"]).map_err(malformed)?;

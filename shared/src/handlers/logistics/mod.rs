@@ -13,6 +13,7 @@
 //! staff alert list, the order delivered or undelivered). Events come from the stream.
 
 pub mod consumer;
+pub mod customer;
 pub mod kpi;
 pub mod poller;
 pub mod routes;
@@ -47,6 +48,8 @@ pub enum LogisticsError {
     UnknownWaybill(String),
     #[error("still contended after {0} attempts")]
     Contended(usize),
+    #[error("another delivery is chasing alert {0}")]
+    ChaseInProgress(String),
     #[error("malformed message: {0}")]
     Malformed(String),
     #[error("the courier failed: {0}")]

@@ -9,20 +9,28 @@
 use super::{change_parcel, kpi, LogisticsDeps, LogisticsError, ParcelChange};
 use crate::domain::tracking::Checkpoint;
 use crate::domain::{CourierId, Shipment};
+use futures::StreamExt;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
+/// What a poll found, and when to poll next.
+type Poll = (OffsetDateTime, Vec<Checkpoint>);
+
+/// Parcels rescheduled at once (not polled: no courier rate applies).
+const RESCHEDULE_CONCURRENCY: usize = 16;
+
 #[derive(Debug, Clone)]
 pub struct PollerSettings {
     /// The part of a run spent polling: a courier gets at most its per-second rate times this.
+    /// With the writes after it, a run stays inside the function's 60 s timeout.
     pub poll_seconds: u32,
 }
 
 impl Default for PollerSettings {
     fn default() -> Self {
-        Self { poll_seconds: 40 }
+        Self { poll_seconds: 30 }
     }
 }
 
@@ -47,14 +55,14 @@ pub async fn run(deps: &LogisticsDeps, settings: &PollerSettings) -> Result<Poll
     }
     let policy = deps.policy(now).await?;
     let bound = policy.max_parcels_per_run as usize;
+    // Every bucket's soonest, merged by due time: a backlog in one bucket cannot starve the rest.
+    let limit = i32::try_from(bound).unwrap_or(i32::MAX);
     let mut due: Vec<Shipment> = Vec::new();
     for bucket in 0..store.buckets() {
-        let room = bound.saturating_sub(due.len());
-        if room == 0 {
-            break;
-        }
-        due.extend(store.parcels_due(bucket, now, i32::try_from(room).unwrap_or(i32::MAX)).await?);
+        due.extend(store.parcels_due(bucket, now, limit).await?);
     }
+    due.sort_by_key(|s| s.tracking.as_ref().and_then(|t| t.next_check_at));
+    due.truncate(bound);
     report.due = due.len();
     let mut by_courier: BTreeMap<CourierId, Vec<Shipment>> = BTreeMap::new();
     let mut checks = Vec::new();
@@ -74,9 +82,7 @@ pub async fn run(deps: &LogisticsDeps, settings: &PollerSettings) -> Result<Poll
         report.deferred += deferred;
         report.failed += failed;
     }
-    for parcel in checks {
-        reschedule(deps, &parcel, None).await?;
-    }
+    report.failed += reschedule_all(deps, checks.into_iter().map(|p| (p, None)).collect()).await;
     info!(
         due = report.due,
         polled = report.polled,
@@ -109,18 +115,20 @@ async fn poll_courier(
     for (i, parcel) in parcels.iter().take(granted).enumerate() {
         tokio::time::sleep_until(start + spacing.mul_f64(i as f64)).await;
         let waybill = parcel.waybill.as_ref().map(|w| w.number.as_str()).unwrap_or_default();
-        match deps.courier.track(&courier, waybill).await {
+        let next = match deps.courier.track(&courier, waybill).await {
             Ok(checkpoints) => {
-                let next = deps.common.clock.now() + policy.poll_interval(&courier);
-                reschedule(deps, parcel, Some((next, checkpoints))).await?;
                 polled += 1;
+                (deps.common.clock.now() + policy.poll_interval(&courier), checkpoints)
             }
             Err(e) => {
                 warn!(shipment_id = %parcel.shipment_id, error = %e, "tracking poll failed; polled again later");
-                let retry = deps.common.clock.now() + time::Duration::minutes(5);
-                reschedule(deps, parcel, Some((retry, Vec::new()))).await?;
                 failed += 1;
+                (deps.common.clock.now() + time::Duration::minutes(5), Vec::new())
             }
+        };
+        if let Err(e) = reschedule(deps, parcel, Some(next)).await {
+            warn!(shipment_id = %parcel.shipment_id, error = %e, "poll not recorded; the parcel stays due");
+            failed += 1;
         }
     }
     // Past the rate: the next run; past the day's budget: tomorrow.
@@ -129,18 +137,30 @@ async fn poll_courier(
     } else {
         now + time::Duration::minutes(1)
     };
-    for parcel in parcels.iter().skip(granted) {
-        reschedule(deps, parcel, Some((deferred_to, Vec::new()))).await?;
-    }
+    let deferred = parcels.iter().skip(granted).map(|p| (p.clone(), Some((deferred_to, Vec::new())))).collect();
+    failed += reschedule_all(deps, deferred).await;
     Ok((polled, parcels.len() - granted, failed))
 }
 
+/// Reschedule parcels a few at a time; one that cannot be written is logged and stays due (the
+/// next run finds it first), and the run goes on. Answers how many failed.
+async fn reschedule_all(deps: &LogisticsDeps, parcels: Vec<(Shipment, Option<Poll>)>) -> usize {
+    let outcomes: Vec<bool> = futures::stream::iter(parcels)
+        .map(|(parcel, poll)| async move {
+            let outcome = reschedule(deps, &parcel, poll).await;
+            if let Err(e) = &outcome {
+                warn!(shipment_id = %parcel.shipment_id, error = %e, "parcel not rescheduled; it stays due");
+            }
+            outcome.is_err()
+        })
+        .buffer_unordered(RESCHEDULE_CONCURRENCY)
+        .collect()
+        .await;
+    outcomes.into_iter().filter(|failed| *failed).count()
+}
+
 /// Record what a poll found (if it polled), set the next poll, and re-evaluate the alerts.
-async fn reschedule(
-    deps: &LogisticsDeps,
-    parcel: &Shipment,
-    poll: Option<(OffsetDateTime, Vec<Checkpoint>)>,
-) -> Result<(), LogisticsError> {
+async fn reschedule(deps: &LogisticsDeps, parcel: &Shipment, poll: Option<Poll>) -> Result<(), LogisticsError> {
     change_parcel::<(), _>(deps, &parcel.shipment_id, |view, mut tracking| {
         if let Some((next_poll, checkpoints)) = &poll {
             let valid: Vec<Checkpoint> = checkpoints.iter().filter(|c| c.validate(view.now).is_ok()).cloned().collect();

@@ -2,21 +2,22 @@
 //!
 //! - The customer (the order's owner, or the shop for them): `GET /shipments/{id}/tracking`,
 //!   `POST /shipments/{id}/not-received` (a claim on a delivered parcel: a 48 h clock),
-//!   `POST /shipments/{id}/received` (the customer has it: clears an abnormal sign-off).
+//!   `POST /shipments/{id}/received` (the customer has it: clears an abnormal sign-off),
+//!   `PUT /shipments/{id}/delivery-places` (where the parcel may be left): see [`customer`].
 //! - Customer service (or operations, admin): `GET /admin/parcel-alerts` (open alerts, oldest
 //!   first, paged), `POST /admin/shipments/{id}/claim-resolution`.
 //! - Operations, admin: `POST /admin/shipments/{id}/lost`, `GET /admin/courier-kpis?month=`,
 //!   `GET`/`PUT /admin/logistics-policy`.
 
-use super::{change_parcel, kpi, LogisticsDeps, LogisticsError, ParcelChange};
+use super::customer;
+use super::{change_parcel, kpi, LogisticsDeps, LogisticsError, ParcelChange, ParcelView};
 use crate::auth::{forbidden, Caller};
-use crate::domain::tracking::{Checkpoint, ClaimResolution, NotReceivedClaim, TrackingStatus};
+use crate::domain::tracking::ClaimResolution;
 use crate::domain::{LogisticsPolicy, Shipment, ShipmentId, ShipmentStatus};
 use crate::handlers::{conflict, invalid, json_body, save_problem};
 use crate::http::{json_response, segments, Problem};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
-use serde::Deserialize;
 use tracing::{info, warn};
 
 pub async fn handle(deps: &LogisticsDeps, request: Request) -> Result<Response<Body>, Error> {
@@ -35,9 +36,14 @@ async fn route(deps: &LogisticsDeps, request: &Request) -> Result<Response<Body>
             Ok(json_response(StatusCode::OK, &tracking_view(&shipment)))
         }
         (Method::POST, ["shipments", id, "not-received"]) => {
-            open_claim(deps, &caller, request, &shipment_id(id)?).await
+            customer::open_claim(deps, &caller, request, &shipment_id(id)?).await
         }
-        (Method::POST, ["shipments", id, "received"]) => confirm_receipt(deps, &caller, &shipment_id(id)?).await,
+        (Method::POST, ["shipments", id, "received"]) => {
+            customer::confirm_receipt(deps, &caller, &shipment_id(id)?).await
+        }
+        (Method::PUT, ["shipments", id, "delivery-places"]) => {
+            customer::choose_places(deps, &caller, request, &shipment_id(id)?).await
+        }
         (Method::GET, ["admin", "parcel-alerts"]) => {
             staff(caller.may_serve_customers())?;
             let after = request.query_string_parameters_ref().and_then(|q| q.first("after").map(str::to_owned));
@@ -70,23 +76,23 @@ async fn route(deps: &LogisticsDeps, request: &Request) -> Result<Response<Body>
             info!(actor = %who, version = saved.version, "logistics policy saved");
             Ok(json_response(StatusCode::OK, &saved))
         }
-        (_, ["shipments", _, "tracking" | "not-received" | "received"])
+        (_, ["shipments", _, "tracking" | "not-received" | "received" | "delivery-places"])
         | (_, ["admin", "parcel-alerts" | "courier-kpis" | "logistics-policy"])
         | (_, ["admin", "shipments", _, "claim-resolution" | "lost"]) => Err(Problem::method_not_allowed()),
         _ => Err(Problem::route_not_found()),
     }
 }
 
-fn shipment_id(raw: &str) -> Result<ShipmentId, Problem> {
+pub(super) fn shipment_id(raw: &str) -> Result<ShipmentId, Problem> {
     ShipmentId::parse(raw).map_err(|e| invalid("shipment_id", e.code, e.detail))
 }
 
-fn unavailable(err: impl std::fmt::Display) -> Problem {
+pub(super) fn unavailable(err: impl std::fmt::Display) -> Problem {
     warn!(error = %err, "logistics request failed");
     Problem::unavailable()
 }
 
-fn change_failed(err: LogisticsError) -> Problem {
+pub(super) fn change_failed(err: LogisticsError) -> Problem {
     match err {
         LogisticsError::ShipmentMissing(_) => Problem::not_found("shipment"),
         LogisticsError::Contended(_) => {
@@ -99,7 +105,7 @@ fn change_failed(err: LogisticsError) -> Problem {
 }
 
 /// The shipment, if the caller may see its order (else 404: no telling whose it is).
-async fn owned(deps: &LogisticsDeps, caller: &Caller, id: &ShipmentId) -> Result<Shipment, Problem> {
+pub(super) async fn owned(deps: &LogisticsDeps, caller: &Caller, id: &ShipmentId) -> Result<Shipment, Problem> {
     let (order, shipments) = deps.common.store.order_and_shipments(id.order_id).await.map_err(unavailable)?;
     let visible = order.is_some_and(|o| caller.may_act_on_order_of(&o.customer_id) || caller.may_serve_customers());
     let shipment = shipments.into_iter().find(|s| &s.shipment_id == id).filter(|_| visible);
@@ -107,7 +113,7 @@ async fn owned(deps: &LogisticsDeps, caller: &Caller, id: &ShipmentId) -> Result
 }
 
 /// What the customer sees: the parcel's progress, its claim; not the staff's alerts.
-fn tracking_view(shipment: &Shipment) -> serde_json::Value {
+pub(super) fn tracking_view(shipment: &Shipment) -> serde_json::Value {
     let tracking = shipment.tracking.clone().unwrap_or_default();
     serde_json::json!({
         "shipment_id": shipment.shipment_id,
@@ -120,54 +126,12 @@ fn tracking_view(shipment: &Shipment) -> serde_json::Value {
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClaimRequest {
-    #[serde(default)]
-    note: Option<String>,
-}
-
-async fn open_claim(
-    deps: &LogisticsDeps,
-    caller: &Caller,
-    request: &Request,
-    id: &ShipmentId,
-) -> Result<Response<Body>, Problem> {
-    let body: ClaimRequest = json_body(request)?;
-    if body.note.as_ref().is_some_and(|n| n.chars().count() > 500) {
-        return Err(invalid("note", "note-too-long", "at most 500 characters"));
-    }
-    owned(deps, caller, id).await?;
-    let who = caller.actor();
-    let written = change_parcel(deps, id, |view, mut tracking| {
-        if tracking.status != Some(TrackingStatus::Delivered) {
-            return ParcelChange::Refused(conflict(
-                "parcel-not-delivered",
-                "a not-received claim is for a parcel the courier reports delivered",
-            ));
-        }
-        if tracking.claim.is_some() {
-            return ParcelChange::Nothing;
-        }
-        tracking.claim = Some(NotReceivedClaim {
-            claim_id: format!("{id}-claim"),
-            opened_at: view.now,
-            resolve_by: view.now + time::Duration::hours(i64::from(view.policy.claim_resolve_hours)),
-            opened_by: who.clone(),
-            note: body.note.clone(),
-            resolution: None,
-            resolved_by: None,
-            resolved_at: None,
-        });
-        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new() }
-    })
-    .await
-    .map_err(change_failed)??;
-    answer(deps, id, written).await
-}
-
 /// The parcel's tracking as written, or as stored when the request changed nothing.
-async fn answer(deps: &LogisticsDeps, id: &ShipmentId, written: Option<Shipment>) -> Result<Response<Body>, Problem> {
+pub(super) async fn answer(
+    deps: &LogisticsDeps,
+    id: &ShipmentId,
+    written: Option<Shipment>,
+) -> Result<Response<Body>, Problem> {
     let shipment = match written {
         Some(shipment) => shipment,
         None => {
@@ -175,26 +139,6 @@ async fn answer(deps: &LogisticsDeps, id: &ShipmentId, written: Option<Shipment>
         }
     };
     Ok(json_response(StatusCode::OK, &tracking_view(&shipment)))
-}
-
-async fn confirm_receipt(deps: &LogisticsDeps, caller: &Caller, id: &ShipmentId) -> Result<Response<Body>, Problem> {
-    owned(deps, caller, id).await?;
-    let written = change_parcel(deps, id, |view, mut tracking| {
-        if tracking.status != Some(TrackingStatus::Delivered) {
-            return ParcelChange::Refused(conflict(
-                "parcel-not-delivered",
-                "the courier has not reported it delivered",
-            ));
-        }
-        if tracking.receipt_confirmed_at.is_some() {
-            return ParcelChange::Nothing;
-        }
-        tracking.receipt_confirmed_at = Some(view.now);
-        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new() }
-    })
-    .await
-    .map_err(change_failed)??;
-    answer(deps, id, written).await
 }
 
 async fn resolve_claim(
@@ -205,14 +149,7 @@ async fn resolve_claim(
 ) -> Result<Response<Body>, Problem> {
     let resolution: ClaimResolution = json_body(request)?;
     let written = change_parcel(deps, id, |view, mut tracking| {
-        // What was paid (online: the accepted payment; cash on delivery: what couriers
-        // collected), less what shortages refunded.
-        let refunded: i64 = view.shipment.refunds.iter().map(|r| r.amount_minor).sum();
-        let paid = match view.order.payment_method {
-            crate::domain::PaymentMethod::Online => view.order.paid_minor.unwrap_or(view.order.total_minor),
-            crate::domain::PaymentMethod::CashOnDelivery => view.order.paid_minor.unwrap_or(0),
-        };
-        let paid = paid.saturating_sub(refunded);
+        let refundable = parcel_refundable(&view);
         let Some(claim) = tracking.claim.as_mut() else {
             return ParcelChange::Refused(conflict("no-claim", "the customer has not claimed this parcel"));
         };
@@ -224,11 +161,11 @@ async fn resolve_claim(
             };
         }
         if let ClaimResolution::Refund { amount_minor } | ClaimResolution::Compensation { amount_minor } = resolution {
-            if amount_minor <= 0 || amount_minor > paid {
+            if amount_minor <= 0 || amount_minor > refundable {
                 return ParcelChange::Refused(invalid(
                     "amount_minor",
                     "amount-out-of-range",
-                    format!("more than 0 and at most the {paid} paid"),
+                    format!("more than 0 and at most the {refundable} this parcel's goods were paid"),
                 ));
             }
         }
@@ -241,6 +178,24 @@ async fn resolve_claim(
     .map_err(change_failed)??;
     info!(actor = %who, shipment_id = %id, resolved = written.is_some(), "not-received claim resolution");
     answer(deps, id, written).await
+}
+
+/// The most a claim on this parcel may give back: the value of the goods it carries (its lines
+/// less what shortages refunded on it), and never more than the order's payment brought in. A
+/// parcel has one claim, so the order's parcels together stay within its goods.
+fn parcel_refundable(view: &ParcelView) -> i64 {
+    let goods = view
+        .shipment
+        .lines
+        .iter()
+        .try_fold(0i64, |sum, line| line.unit_price_minor.checked_mul(i64::from(line.quantity))?.checked_add(sum))
+        .unwrap_or(i64::MAX);
+    let shortage_refunds: i64 = view.shipment.refunds.iter().map(|r| r.amount_minor).sum();
+    let paid = match view.order.payment_method {
+        crate::domain::PaymentMethod::Online => view.order.paid_minor.unwrap_or(view.order.total_minor),
+        crate::domain::PaymentMethod::CashOnDelivery => view.order.paid_minor.unwrap_or(0),
+    };
+    goods.saturating_sub(shortage_refunds).min(paid).max(0)
 }
 
 /// Staff declare a parcel lost (the courier admits it, or has gone silent past all chasing):
@@ -256,15 +211,7 @@ async fn declare_lost(deps: &LogisticsDeps, who: &str, id: &ShipmentId) -> Resul
         if tracking.is_final() {
             return ParcelChange::Refused(conflict("delivery-ended", "the parcel's delivery has ended"));
         }
-        let lost = Checkpoint {
-            at: view.now,
-            status: TrackingStatus::Lost,
-            raw_code: "DECLARED_LOST".into(),
-            place: String::new(),
-            signed_by: None,
-            left_at: None,
-        };
-        tracking.record(&[lost]);
+        tracking.declare_lost(view.now);
         ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new() }
     })
     .await

@@ -29,6 +29,9 @@ pub struct CourierWebhookDeps {
     pub secrets: HashMap<CourierId, Vec<Vec<u8>>>,
 }
 
+/// The shortest signing secret accepted.
+const MIN_SECRET_BYTES: usize = 16;
+
 impl CourierWebhookDeps {
     /// `COURIER_WEBHOOK_SECRETS`: `courier:secret` pairs, comma-separated; a courier named twice
     /// has two valid secrets (while one is rotated).
@@ -38,7 +41,15 @@ impl CourierWebhookDeps {
             let (courier, secret) = pair.split_once(':').ok_or(ConfigError::Missing("COURIER_WEBHOOK_SECRETS"))?;
             let courier =
                 CourierId::parse(courier.trim()).map_err(|_| ConfigError::Missing("COURIER_WEBHOOK_SECRETS"))?;
-            secrets.entry(courier).or_default().push(secret.trim().as_bytes().to_vec());
+            let secret = secret.trim();
+            // A short secret is guessable; an empty one would verify anyone's HMAC over nothing.
+            if secret.len() < MIN_SECRET_BYTES {
+                return Err(ConfigError::Invalid {
+                    name: "COURIER_WEBHOOK_SECRETS",
+                    reason: format!("courier {courier}'s secret is shorter than {MIN_SECRET_BYTES} bytes"),
+                });
+            }
+            secrets.entry(courier).or_default().push(secret.as_bytes().to_vec());
         }
         if secrets.is_empty() {
             return Err(ConfigError::Missing("COURIER_WEBHOOK_SECRETS"));
@@ -142,4 +153,26 @@ fn validate(push: PushBody, courier: CourierId, now: time::OffsetDateTime) -> Re
 fn unavailable(err: impl std::fmt::Display) -> Problem {
     warn!(error = %err, "courier push not stored; the courier will retry");
     Problem::unavailable()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_or_short_courier_secret_is_refused_at_start() {
+        for value in ["swift:", "swift: ", "swift:short-secret"] {
+            let err = CourierWebhookDeps::secrets_from(Some(value.into())).expect_err(value);
+            assert!(matches!(err, ConfigError::Invalid { name: "COURIER_WEBHOOK_SECRETS", .. }), "{value}");
+        }
+    }
+
+    #[test]
+    fn a_courier_named_twice_has_both_secrets_while_one_is_rotated() {
+        let value = "swift:first-secret-0123456789, swift:second-secret-0123456789,parcelco:parcel-secret-0123456";
+        let secrets = CourierWebhookDeps::secrets_from(Some(value.into())).expect("valid");
+        let swift = CourierId::parse("swift").expect("courier id");
+        assert_eq!(secrets[&swift], vec![b"first-secret-0123456789".to_vec(), b"second-secret-0123456789".to_vec()]);
+        assert_eq!(secrets.len(), 2);
+    }
 }

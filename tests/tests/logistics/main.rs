@@ -1,19 +1,24 @@
 //! Logistics against the emulators: couriers' signed pushes (duplicates, out of order, bad
 //! signatures), the poller's alerts at their thresholds with the chase and the customer's
-//! message, its rate limit and bound, not-received claims, and the order delivered.
+//! message, its rate limit and bound, and the order delivered. Claims and cash in [`money`],
+//! courier KPIs and the month-end review in [`kpis`].
+
+mod kpis;
+mod money;
 
 use orderflow::domain::tracking::{AlertKind, TrackingStatus};
 use orderflow::handlers::logistics::poller::{run, PollerSettings};
-use orderflow_tests::fixtures::{get_order, one_warehouse, operations, shop};
+use orderflow_tests::fixtures::{get_order, one_warehouse};
 use orderflow_tests::parcels::{
-    call, checkpoint, customer_service, handed_over, process_tracking_queue, push, push_raw, stored,
+    call, checkpoint, customer_service, handed_over, process_tracking_queue, process_tracking_queue_delivering, push,
+    push_raw, stored, Delivery,
 };
 use orderflow_tests::Stack;
 use serde_json::json;
 use std::sync::Arc;
 use time::Duration;
 
-async fn seeded() -> (Stack, Arc<orderflow::clock::ManualClock>) {
+pub(crate) async fn seeded() -> (Stack, Arc<orderflow::clock::ManualClock>) {
     let (stack, clock) = Stack::for_test().await;
     stack.seed(&one_warehouse(&[("TEA", 100)])).await.unwrap();
     stack.relay().await;
@@ -102,10 +107,14 @@ async fn not_collected_is_raised_at_72_hours_once_chased_and_told_then_cleared_b
         call(&stack, &customer_service(), "GET", "/admin/parcel-alerts", "/admin/parcel-alerts", None).await;
     assert_eq!(list["alerts"].as_array().unwrap().len(), 1, "{list}");
 
-    process_tracking_queue(&stack).await;
-    process_tracking_queue(&stack).await;
-    assert_eq!(stack.courier.chases().len(), 1, "the courier is chased once");
-    assert_eq!(stack.notifier.told().len(), 1, "the customer is told once");
+    // The ParcelStuck message delivered twice at the same moment: one delivery chases.
+    process_tracking_queue_delivering(&stack, Delivery::TwiceAtOnce).await;
+    let chases = stack.courier.chases();
+    assert_eq!(chases.len(), 1, "the courier is asked once: {chases:?}");
+    assert_eq!(chases[0].reason, AlertKind::NotCollected);
+    let told = stack.notifier.told();
+    assert_eq!(told.len(), 1, "the customer is told once: {told:?}");
+    assert_eq!(told[0].template, "parcel-not-collected");
     assert!(stored(&stack, &parcel).await.tracking.unwrap().alerts[0].chased_at.is_some());
 
     stack.courier.advance(&parcel.waybill, handed_at + Duration::hours(73));
@@ -150,51 +159,43 @@ async fn the_poller_keeps_to_a_couriers_rate_and_day_budget_and_to_its_bound() {
 }
 
 #[tokio::test]
-async fn a_not_received_claim_is_overdue_at_48_hours_and_resolved_by_one_refund() {
+async fn a_checkpoint_both_pushed_and_polled_is_kept_once() {
     let (stack, clock) = seeded().await;
-    let parcel = handed_over(&stack, 2).await;
-    let t0 = stack.clock.now();
-    clock.set(t0 + Duration::hours(2));
-    let mut signed = checkpoint(t0, 60, "DELIVERED", "SIGNED");
-    signed["signed_by"] = json!("other");
-    push(&stack, &parcel, "d1", vec![signed]).await;
+    let parcel = handed_over(&stack, 1).await;
+    let picked_up = stack.courier.advance(&parcel.waybill, stack.clock.now()).expect("a first step");
+    clock.set(stack.clock.now() + Duration::minutes(5));
+    push(&stack, &parcel, "p1", vec![serde_json::to_value(&picked_up).unwrap()]).await;
     process_tracking_queue(&stack).await;
-    assert!(stored(&stack, &parcel).await.tracking.unwrap().open_alert(AlertKind::AbnormalSignOff).is_some());
-
-    let path = format!("/shipments/{}/not-received", parcel.shipment);
-    let (status, claimed) =
-        call(&stack, &shop(), "POST", &path, "/shipments/{id}/not-received", Some(json!({"note": "not here"}))).await;
-    assert_eq!(status, 200, "{claimed}");
-    let opened = stack.clock.now();
     let poller = stack.logistics_as("tracking-poller");
-    clock.set(opened + Duration::hours(48) - Duration::seconds(1));
-    run(&poller, &PollerSettings::default()).await.unwrap();
-    assert!(stored(&stack, &parcel).await.tracking.unwrap().open_alert(AlertKind::ClaimOverdue).is_none());
-    clock.set(opened + Duration::hours(48));
-    run(&poller, &PollerSettings::default()).await.unwrap();
-    assert!(stored(&stack, &parcel).await.tracking.unwrap().open_alert(AlertKind::ClaimOverdue).is_some());
-
-    let resolve = format!("/admin/shipments/{}/claim-resolution", parcel.shipment);
-    let route = "/admin/shipments/{id}/claim-resolution";
-    let too_much = json!({"kind": "refund", "amount_minor": 1_000_000});
-    assert_eq!(call(&stack, &customer_service(), "POST", &resolve, route, Some(too_much)).await.0, 400);
-    let refund = json!({"kind": "refund", "amount_minor": 100});
-    assert_eq!(call(&stack, &customer_service(), "POST", &resolve, route, Some(refund.clone())).await.0, 200);
-    assert_eq!(
-        call(&stack, &customer_service(), "POST", &resolve, route, Some(refund)).await.0,
-        200,
-        "the same answer again"
-    );
-    let other = json!({"kind": "reship"});
-    assert_eq!(call(&stack, &customer_service(), "POST", &resolve, route, Some(other)).await.0, 409);
-    assert_eq!(call(&stack, &operations(), "POST", &resolve, route, Some(json!({"kind": "reship"}))).await.0, 409);
+    let report = run(&poller, &PollerSettings::default()).await.unwrap();
+    assert_eq!(report.polled, 1, "{report:?}");
     let tracking = stored(&stack, &parcel).await.tracking.unwrap();
-    assert!(tracking.open_alert(AlertKind::ClaimOverdue).is_none(), "resolved: cleared");
+    assert_eq!(tracking.checkpoints, vec![picked_up]);
+}
 
-    let observer = stack.observe_bus().await;
-    stack.relay().await;
-    let events = observer.events_until_quiet(std::time::Duration::from_millis(500)).await;
-    let refunds: Vec<_> = events.iter().filter(|e| e["detail-type"] == "RefundRequested").collect();
-    assert_eq!(refunds.len(), 1, "{events:?}");
-    assert_eq!(refunds[0]["detail"]["amount_minor"], 100);
+#[tokio::test]
+async fn a_run_polls_no_more_than_the_couriers_rate_allows_and_the_rest_wait_for_the_next() {
+    let (stack, clock) = seeded().await;
+    let mut parcels = Vec::new();
+    for _ in 0..5 {
+        parcels.push(handed_over(&stack, 1).await);
+    }
+    let limits = orderflow::domain::logistics_policy::CourierLimits {
+        courier: parcels[0].courier.clone(),
+        polls_per_second: 2,
+        polls_per_day: 1_000,
+        pushes: false,
+    };
+    let policy = orderflow::domain::LogisticsPolicy { courier_limits: vec![limits], ..Default::default() };
+    stack.store().save_logistics_policy(&policy, "test", stack.clock.now()).await.unwrap();
+    let poller = stack.logistics_as("tracking-poller");
+    let one_second = PollerSettings { poll_seconds: 1 };
+    let first = run(&poller, &one_second).await.unwrap();
+    assert_eq!((first.due, first.polled, first.deferred), (5, 2, 3), "2 a second for 1 second");
+    let second = run(&poller, &one_second).await.unwrap();
+    assert_eq!(second.polled, 0, "the deferred wait for the next run's minute");
+    clock.set(stack.clock.now() + Duration::minutes(1));
+    let third = run(&poller, &one_second).await.unwrap();
+    assert_eq!((third.due, third.polled, third.deferred), (3, 2, 1));
+    assert_eq!(stack.courier.polls().len(), 4);
 }
