@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use time::OffsetDateTime;
 
 /// How the courier treats a parcel from now on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Handling {
     #[default]

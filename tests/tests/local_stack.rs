@@ -81,11 +81,13 @@ async fn until(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_paid_order_goes_through_the_warehouse_to_a_courier_booked_over_http() {
+async fn a_paid_order_goes_through_the_warehouse_and_the_mock_courier_to_delivered_over_http() {
     let (stack, _) = Stack::for_test().await;
     let seed = orderflow_tests::fixtures::one_warehouse(&[("TEA", 5)]);
     stack.seed(&seed).await.unwrap();
-    let running = local::run(Arc::new(stack), LocalOptions::default()).await.unwrap();
+    // The mock courier's timer moves handed-over parcels a step every quarter second.
+    let options = LocalOptions { courier_moves_every: Some(Duration::from_millis(250)), ..LocalOptions::default() };
+    let running = local::run(Arc::new(stack), options).await.unwrap();
     let api = ApiClient::new(running.api_url());
     let customer = api.bearer(json!({"kind": "customer", "customer_id": "cust-42"})).await.unwrap();
     let staff = api.bearer(json!({"kind": "staff", "subject": "wh-dan", "roles": ["warehouse"]})).await.unwrap();
@@ -129,7 +131,19 @@ async fn a_paid_order_goes_through_the_warehouse_to_a_courier_booked_over_http()
     assert_eq!(ApiClient::new("").call("PUT", url, &photo_headers, Some("P".repeat(2048))).await.unwrap().0, 200);
     let (status, handed) = staff_post(format!("/admin/shipments/{shipment}/hand-over"), json!({})).await;
     assert_eq!((status, handed["status"].as_str()), (200, Some("HANDED_OVER")), "{handed}");
-    let order = until(&api, &location, &customer, |o| o["status"] == "SHIPPED").await;
-    assert_eq!(order["status"], "SHIPPED", "{order}");
+    // One step on demand (signed and pushed to the webhook), the rest on the courier's timer.
+    let waybill = ready["waybill"]["number"].as_str().unwrap();
+    let courier = booked["waybills"][0]["courier"].as_str().unwrap();
+    let advance = format!("/_mock-courier/waybills/{courier}/{waybill}/advance");
+    let (status, step) = api.call("POST", &advance, &[], None).await.unwrap();
+    assert_eq!((status, step["webhook"]["status"].as_u64()), (200, Some(200)), "{step}");
+    let tracking_path = format!("/shipments/{shipment}/tracking");
+    let tracking = until(&api, &tracking_path, &customer, |t| t["status"] == "DELIVERED").await;
+    assert_eq!(tracking["status"], "DELIVERED", "{tracking}");
+    let codes: Vec<&str> =
+        tracking["checkpoints"].as_array().unwrap().iter().map(|c| c["raw_code"].as_str().unwrap()).collect();
+    assert_eq!(codes, vec!["PICKED_UP", "ARRIVED_HUB", "OUT_FOR_DELIVERY", "SIGNED"]);
+    let order = until(&api, &location, &customer, |o| o["status"] == "DELIVERED").await;
+    assert_eq!(order["status"], "DELIVERED", "{order}");
     running.stop().await;
 }

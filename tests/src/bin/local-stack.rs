@@ -4,7 +4,8 @@
 //! needs first.
 //!
 //! Ports: LOCAL_API_PORT (3000), LOCAL_DYNAMODB_PORT (8000), LOCAL_LOCALSTACK_PORT (4566).
-//! Seed file: LOCAL_SEED (infra/local-seed.json).
+//! Seed file: LOCAL_SEED (infra/local-seed.json). The mock courier moves every handed-over
+//! parcel a step each LOCAL_COURIER_MOVES_EVERY seconds (30).
 
 use orderflow_tests::emulators::{repo_root, LocalStack};
 use orderflow_tests::local::{self, LocalOptions};
@@ -14,6 +15,13 @@ use std::sync::Arc;
 fn port(name: &str, default: u16) -> Result<u16, String> {
     match std::env::var(name) {
         Ok(v) => v.parse().map_err(|_| format!("{name} must be a port number, not {v:?}")),
+        Err(_) => Ok(default),
+    }
+}
+
+fn seconds(name: &str, default: u64) -> Result<u64, String> {
+    match std::env::var(name) {
+        Ok(v) => v.parse().map_err(|_| format!("{name} must be a number of seconds, not {v:?}")),
         Err(_) => Ok(default),
     }
 }
@@ -42,8 +50,13 @@ async fn main() -> Result<(), String> {
     let seed = Seed::load(&seed_path)?;
     stack.seed(&seed).await?;
     let stack = Arc::new(stack);
-    let running =
-        local::run(stack.clone(), LocalOptions { api_port: Some(api_port), ..LocalOptions::default() }).await?;
+    let courier_moves_every = std::time::Duration::from_secs(seconds("LOCAL_COURIER_MOVES_EVERY", 30)?);
+    let options = LocalOptions {
+        api_port: Some(api_port),
+        courier_moves_every: Some(courier_moves_every),
+        ..LocalOptions::default()
+    };
+    let running = local::run(stack.clone(), options).await?;
 
     let api = running.api_url();
     println!(

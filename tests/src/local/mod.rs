@@ -5,6 +5,7 @@
 //! parties ([`stand_ins`]). Handlers run in this process, called exactly as the Lambda runtime
 //! calls them.
 
+mod courier_demo;
 mod gateway;
 mod stand_ins;
 
@@ -116,11 +117,14 @@ pub struct LocalOptions {
     pub pollers_per_queue: usize,
     /// Run scheduled functions this often instead of at the template's rate.
     pub schedule_every: Option<Duration>,
+    /// Move every handed-over parcel one step this often (the mock courier's timer); never
+    /// when none.
+    pub courier_moves_every: Option<Duration>,
 }
 
 impl Default for LocalOptions {
     fn default() -> Self {
-        Self { api_port: None, pollers_per_queue: 2, schedule_every: None }
+        Self { api_port: None, pollers_per_queue: 2, schedule_every: None, courier_moves_every: None }
     }
 }
 
@@ -239,10 +243,26 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
         webhook_secret: Stack::webhook_secret(),
         notifier: stack.notifier.clone(),
         issuer: Arc::new(crate::auth::LocalIssuer::generate(format!("http://{api_address}/_local-auth"))),
+        clock: stack.clock.clone(),
     };
     let gateway = Arc::new(Gateway { routes, stand_ins });
+    if let Some(every) = options.courier_moves_every {
+        tasks.push(tokio::spawn(move_parcels(every, gateway.clone(), stopped.clone())));
+    }
     tasks.push(tokio::spawn(gateway::serve(listener, gateway, stopped)));
     Ok(Running { api_address, stop, tasks })
+}
+
+/// The mock courier's timer: every handed-over parcel takes a step, pushed to the webhook.
+async fn move_parcels(every: Duration, gateway: Arc<Gateway>, mut stopped: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => gateway.stand_ins.move_parcels(&gateway).await,
+            _ = stopped.changed() => return,
+        }
+    }
 }
 
 /// An EventBridge schedule: invoke on every tick, one invocation at a time (the template

@@ -15,6 +15,8 @@
 //!   waybill for the same shipment); `GET /_mock-courier/waybills` lists them.
 //!   `GET /_mock-courier/waybills/{courier}/{number}/checkpoints` answers the tracking poller;
 //!   `POST /_mock-courier/chases` takes a chase (the alert's key as `Idempotency-Key`).
+//!   The demo's moves (advance, stall, lose, mis-deliver, collect cash) are in
+//!   [`super::courier_demo`].
 
 use super::gateway::{invoke, json, plain, Gateway};
 use crate::apigw::HttpCall;
@@ -29,6 +31,7 @@ pub(super) struct StandIns {
     pub webhook_secret: String,
     pub notifier: Arc<crate::notifier::LocalNotifier>,
     pub issuer: Arc<LocalIssuer>,
+    pub clock: Arc<dyn orderflow::clock::Clock>,
 }
 
 #[derive(serde::Deserialize)]
@@ -61,10 +64,16 @@ impl StandIns {
             ("POST", "/_local-auth/token") => self.token(body),
             ("GET", "/_local-auth/.well-known/jwks.json") => json(200, self.issuer.jwks()),
             ("POST", "/_mock-provider/payments") => self.pay(gateway, body).await,
-            ("GET", "/_mock-notifier/messages") => json(200, &serde_json::json!({ "messages": self.notifier.sent() })),
+            ("GET", "/_mock-notifier/messages") => json(
+                200,
+                &serde_json::json!({ "messages": self.notifier.sent(), "customer_messages": self.notifier.told() }),
+            ),
             ("POST", "/_mock-courier/waybills") => self.book(call.idempotency_key.as_deref(), body).await,
             ("POST", "/_mock-courier/chases") => self.chase(call.idempotency_key.as_deref(), body).await,
             ("GET", path) if path.starts_with("/_mock-courier/waybills/") => self.track(path).await,
+            ("POST", path) if path.starts_with("/_mock-courier/waybills/") => {
+                self.courier_action(gateway, path, body).await
+            }
             ("GET", "/_mock-courier/waybills") => {
                 let waybills: Vec<_> = (self.courier.bookings().into_iter())
                     .map(|(b, w)| serde_json::json!({"shipment_id": b.shipment_id, "courier": b.courier, "waybill_number": w.number}))

@@ -123,7 +123,10 @@ async fn a_scripted_month_gives_each_courier_its_rates_and_the_review_suspends_t
     let post = kpi("standard-post");
     assert_eq!(post["handed_over"], 4, "the last second of October is October");
     assert_eq!((post["loss_per_mille"].as_u64(), post["complaint_per_mille"].as_u64()), (Some(333), Some(500)));
-    assert!(stack.store().courier_months(&month_of(stack.clock.now())).await.unwrap().is_empty(), "nothing in November");
+    assert!(
+        stack.store().courier_months(&month_of(stack.clock.now())).await.unwrap().is_empty(),
+        "nothing in November"
+    );
 
     let poller = stack.logistics_as("tracking-poller");
     let report = run(&poller, &PollerSettings::default()).await.unwrap();

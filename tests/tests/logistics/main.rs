@@ -5,6 +5,7 @@
 
 mod kpis;
 mod money;
+mod samples;
 
 use orderflow::domain::tracking::{AlertKind, TrackingStatus};
 use orderflow::handlers::logistics::poller::{run, PollerSettings};
