@@ -10,6 +10,7 @@ use orderflow::handlers::logistics::{consumer, routes, webhook};
 use serde_json::{json, Value};
 
 /// A handed-over parcel: its order, shipment id, courier and waybill number.
+#[derive(Debug, Clone)]
 pub struct Parcel {
     pub order_id: OrderId,
     pub shipment: String,

@@ -55,6 +55,13 @@ pub enum DeliveryPlace {
     Neighbour,
 }
 
+impl DeliveryPlace {
+    /// Places where someone other than the customer signs for the parcel.
+    pub fn signed_by_others(self) -> bool {
+        matches!(self, Self::Neighbour | Self::Reception)
+    }
+}
+
 /// One event of the courier's: when, where, what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -159,6 +166,16 @@ pub enum ClaimResolution {
     Refund { amount_minor: i64 },
     /// Pay this much on top, the goods not in question.
     Compensation { amount_minor: i64 },
+}
+
+impl ClaimResolution {
+    /// What the resolution pays the customer, if it pays.
+    pub fn amount_minor(self) -> Option<i64> {
+        match self {
+            Self::Reship => None,
+            Self::Refund { amount_minor } | Self::Compensation { amount_minor } => Some(amount_minor),
+        }
+    }
 }
 
 /// "Signed but not received": opened by the customer on a delivered parcel, resolved by staff
@@ -362,6 +379,9 @@ impl Tracking {
                 let place = delivery.and_then(|c| c.left_at);
                 let chosen = if self.chosen_places.is_empty() { &policy.chosen_places } else { &self.chosen_places };
                 let unchosen_place = place.is_some_and(|p| !chosen.contains(&p));
+                // Someone else signing is what a chosen neighbour or reception desk means.
+                let signed_by_other =
+                    signed_by_other && !place.is_some_and(|p| chosen.contains(&p) && p.signed_by_others());
                 let abnormal = (signed_by_other || unchosen_place) && self.receipt_confirmed_at.is_none();
                 if abnormal {
                     Ok(())

@@ -20,7 +20,7 @@ const PUSH_RETENTION: time::Duration = time::Duration::days(30);
 /// Counted-event markers outlive any redelivery of the event.
 const COUNTED_RETENTION: time::Duration = time::Duration::days(40);
 /// Attempts at the month's counters before the event goes back to its queue for a later retry.
-const COUNT_ATTEMPTS: usize = 3;
+const COUNT_ATTEMPTS: usize = 8;
 
 /// An alert on the staff list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -247,13 +247,17 @@ impl Store {
             vec![TransactWriteItem::builder().put(marker).build(), TransactWriteItem::builder().update(update).build()];
         // A cancelled transaction means either the marker exists (counted before) or another
         // writer touched the month's counters at the same moment: only the marker says which.
-        for _ in 0..COUNT_ATTEMPTS {
+        for attempt in 0..COUNT_ATTEMPTS {
             if self.write_all(writes.clone()).await? {
                 return Ok(true);
             }
             if self.get::<serde_json::Value>(pk.clone(), sk.clone(), "counted marker").await?.is_some() {
                 return Ok(false);
             }
+            // Many messages count into one courier's month at once: back off, with jitter so
+            // the writers that collided do not collide again.
+            let ceiling = 10u64 << attempt.min(6);
+            tokio::time::sleep(std::time::Duration::from_millis(ceiling / 2 + jitter_below(ceiling / 2))).await;
         }
         Err(StoreError::Aws(format!("courier counters for {month} stayed contended; the event is retried")))
     }
@@ -328,4 +332,9 @@ impl Store {
         }
         Ok(PollBudget { granted: 0, used_today: per_day })
     }
+}
+
+/// A number below `bound` from a new ULID's random part: enough to spread retries.
+fn jitter_below(bound: u64) -> u64 {
+    (ulid::Ulid::new().random() % u128::from(bound.max(1))) as u64
 }

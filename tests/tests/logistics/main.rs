@@ -200,3 +200,23 @@ async fn a_run_polls_no_more_than_the_couriers_rate_allows_and_the_rest_wait_for
     assert_eq!((third.due, third.polled, third.deferred), (3, 2, 1));
     assert_eq!(stack.courier.polls().len(), 4);
 }
+
+#[tokio::test]
+async fn a_bounded_run_takes_the_parcels_due_soonest_whichever_bucket_holds_them() {
+    let (stack, clock) = seeded().await;
+    let mut parcels = Vec::new();
+    for _ in 0..6 {
+        parcels.push(handed_over(&stack, 1).await);
+        clock.advance(Duration::minutes(10));
+    }
+    let buckets: std::collections::HashSet<_> =
+        parcels.iter().map(|p| p.order_id.bucket(stack.store().buckets())).collect();
+    assert!(buckets.len() > 1, "the parcels spread over buckets");
+    let policy = orderflow::domain::LogisticsPolicy { max_parcels_per_run: 2, ..Default::default() };
+    stack.store().save_logistics_policy(&policy, "test", stack.clock.now()).await.unwrap();
+    let poller = stack.logistics_as("tracking-poller");
+    run(&poller, &PollerSettings::default()).await.unwrap();
+    let polled: std::collections::HashSet<String> = stack.courier.polls().into_iter().map(|(w, _)| w).collect();
+    let soonest: std::collections::HashSet<String> = parcels[..2].iter().map(|p| p.waybill.clone()).collect();
+    assert_eq!(polled, soonest, "the first two handed over are the first two due");
+}

@@ -99,9 +99,10 @@ async fn collect(
     Ok(())
 }
 
-/// How long one delivery of a ParcelStuck owns its chase: longer than the chase and message
-/// take, shorter than the queue's redelivery, so a crashed attempt is taken over by the retry.
-const CHASE_LEASE: time::Duration = time::Duration::minutes(2);
+/// How long one delivery of a ParcelStuck owns its chase: longer than the function's timeout
+/// (the chase and the message take far less), shorter than the queue's 60 s redelivery, so the
+/// retry of a crashed attempt finds the claim lapsed and takes it over.
+const CHASE_LEASE: time::Duration = time::Duration::seconds(30);
 
 /// Chase the courier and tell the customer about a raised alert, once. The alert is claimed
 /// first (a conditional write of `chase_started_at`), so two deliveries of the event never both
@@ -138,23 +139,30 @@ pub async fn chase(deps: &LogisticsDeps, stuck: &ParcelStuck) -> Result<(), Logi
         reason: kind,
         idempotency_key: key.clone(),
     };
-    deps.courier.chase(&request).await?;
     let message = CustomerMessage {
         template: kind.customer_template(),
         customer_id: order.customer_id,
         order_id: order.order_id,
         key,
     };
-    deps.notifier.tell_customer(&message).await?;
+    let called = async {
+        deps.courier.chase(&request).await?;
+        deps.notifier.tell_customer(&message).await?;
+        Ok::<_, LogisticsError>(())
+    };
+    let outcome = called.await;
+    // Done: chased. Failed: the claim is given back, so the queue's retry chases at once.
     change_parcel::<(), _>(deps, id, |view, mut tracking| {
         match tracking.alerts.iter_mut().find(|a| a.id == alert_id && a.chased_at.is_none()) {
-            Some(alert) => alert.chased_at = Some(view.now),
+            Some(alert) if outcome.is_ok() => alert.chased_at = Some(view.now),
+            Some(alert) => alert.chase_started_at = None,
             None => return ParcelChange::Nothing,
         }
         ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new() }
     })
     .await?
     .ok();
+    outcome?;
     info!(shipment_id = %id, alert = %alert_id, "courier chased and customer told");
     Ok(())
 }

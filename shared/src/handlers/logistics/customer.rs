@@ -103,8 +103,12 @@ pub async fn choose_places(
     }
     owned(deps, caller, id).await?;
     let written = change_parcel(deps, id, |_, mut tracking| {
-        if tracking.status == Some(TrackingStatus::Delivered) || tracking.is_final() {
+        if tracking.is_final() {
             return ParcelChange::Refused(conflict("delivery-ended", "the parcel's delivery has ended"));
+        }
+        // The courier is on the doorstep: a choice now would judge a delivery already made.
+        if tracking.status == Some(TrackingStatus::OutForDelivery) {
+            return ParcelChange::Refused(conflict("out-for-delivery", "the parcel is out for delivery"));
         }
         if tracking.chosen_places == body.places {
             return ParcelChange::Nothing;

@@ -87,6 +87,8 @@ impl LogisticsDeps {
 /// What a change of a parcel sees: the order, the shipment as read, the time and the policy.
 pub struct ParcelView<'a> {
     pub order: &'a Order,
+    /// Every shipment of the order, as read (this one among them).
+    pub shipments: &'a [Shipment],
     pub shipment: &'a Shipment,
     pub now: OffsetDateTime,
     pub policy: &'a LogisticsPolicy,
@@ -121,7 +123,7 @@ where
         let now = deps.common.clock.now();
         let policy = deps.policy(now).await?;
         let before = shipment.tracking.clone().unwrap_or_default();
-        let view = ParcelView { order: &order, shipment, now, policy: &policy };
+        let view = ParcelView { order: &order, shipments: &shipments, shipment, now, policy: &policy };
         let (mut tracking, extra) = match change(view, before.clone()) {
             ParcelChange::Change { tracking, extra } => (*tracking, extra),
             ParcelChange::Nothing => return Ok(Ok(None)),

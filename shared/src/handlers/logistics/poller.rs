@@ -59,7 +59,10 @@ pub async fn run(deps: &LogisticsDeps, settings: &PollerSettings) -> Result<Poll
     let limit = i32::try_from(bound).unwrap_or(i32::MAX);
     let mut due: Vec<Shipment> = Vec::new();
     for bucket in 0..store.buckets() {
-        due.extend(store.parcels_due(bucket, now, limit).await?);
+        match store.parcels_due(bucket, now, limit).await {
+            Ok(parcels) => due.extend(parcels),
+            Err(e) => warn!(bucket, error = %e, "bucket not read; the next run reads it"),
+        }
     }
     due.sort_by_key(|s| s.tracking.as_ref().and_then(|t| t.next_check_at));
     due.truncate(bound);
@@ -77,10 +80,15 @@ pub async fn run(deps: &LogisticsDeps, settings: &PollerSettings) -> Result<Poll
     let courier_runs =
         by_courier.into_iter().map(|(courier, parcels)| poll_courier(deps, settings, courier, parcels, now));
     for outcome in futures::future::join_all(courier_runs).await {
-        let (polled, deferred, failed) = outcome?;
-        report.polled += polled;
-        report.deferred += deferred;
-        report.failed += failed;
+        match outcome {
+            Ok((polled, deferred, failed)) => {
+                report.polled += polled;
+                report.deferred += deferred;
+                report.failed += failed;
+            }
+            // Its parcels stay due; the other couriers' and the alert checks go on.
+            Err(e) => warn!(error = %e, "a courier's polls failed; the next run tries again"),
+        }
     }
     report.failed += reschedule_all(deps, checks.into_iter().map(|p| (p, None)).collect()).await;
     info!(

@@ -181,8 +181,10 @@ async fn resolve_claim(
 }
 
 /// The most a claim on this parcel may give back: the value of the goods it carries (its lines
-/// less what shortages refunded on it), and never more than the order's payment brought in. A
-/// parcel has one claim, so the order's parcels together stay within its goods.
+/// are what was shipped: a shortage took the missing units off them), and no more than what the
+/// order brought in and has not given back yet: online, the payment less every shortage refund
+/// and the other parcels' claim refunds; cash on delivery, what the courier collected for this
+/// parcel.
 fn parcel_refundable(view: &ParcelView) -> i64 {
     let goods = view
         .shipment
@@ -190,12 +192,18 @@ fn parcel_refundable(view: &ParcelView) -> i64 {
         .iter()
         .try_fold(0i64, |sum, line| line.unit_price_minor.checked_mul(i64::from(line.quantity))?.checked_add(sum))
         .unwrap_or(i64::MAX);
-    let shortage_refunds: i64 = view.shipment.refunds.iter().map(|r| r.amount_minor).sum();
-    let paid = match view.order.payment_method {
-        crate::domain::PaymentMethod::Online => view.order.paid_minor.unwrap_or(view.order.total_minor),
-        crate::domain::PaymentMethod::CashOnDelivery => view.order.paid_minor.unwrap_or(0),
+    let brought_in = match view.order.payment_method {
+        crate::domain::PaymentMethod::Online => {
+            let others = view.shipments.iter().filter(|s| s.shipment_id != view.shipment.shipment_id);
+            let claimed: i64 =
+                others.filter_map(|s| s.tracking.as_ref()?.claim.as_ref()?.resolution?.amount_minor()).sum();
+            crate::handlers::fulfilment::refund_due(view.order, view.shipments).saturating_sub(claimed)
+        }
+        crate::domain::PaymentMethod::CashOnDelivery => {
+            view.shipment.tracking.as_ref().and_then(|t| t.collection.as_ref()).map_or(0, |c| c.amount_minor)
+        }
     };
-    goods.saturating_sub(shortage_refunds).min(paid).max(0)
+    goods.min(brought_in).max(0)
 }
 
 /// Staff declare a parcel lost (the courier admits it, or has gone silent past all chasing):
