@@ -173,19 +173,16 @@ fn a_place_the_customer_chose_is_normal_and_one_they_did_not_is_abnormal() {
 /// Whether a delivery signed by `signed_by` and left at `left_at` is abnormal when the customer
 /// chose `chosen` (none: the policy's door).
 fn abnormal_sign_off(chosen: Vec<DeliveryPlace>, signed_by: Recipient, left_at: DeliveryPlace) -> bool {
-    let policy = LogisticsPolicy::default();
-    {
-        let mut tracking = handed_over();
-        tracking.chosen_places = chosen;
-        let delivered = Checkpoint {
-            signed_by: Some(signed_by),
-            left_at: Some(left_at),
-            ..checkpoint(20, TrackingStatus::Delivered, "SIGNED")
-        };
-        tracking.record(&[delivered]);
-        tracking.evaluate(&policy, at(20));
-        tracking.open_alert(AlertKind::AbnormalSignOff).is_some()
-    }
+    let mut tracking = handed_over();
+    tracking.chosen_places = chosen;
+    let delivered = Checkpoint {
+        signed_by: Some(signed_by),
+        left_at: Some(left_at),
+        ..checkpoint(20, TrackingStatus::Delivered, "SIGNED")
+    };
+    tracking.record(&[delivered]);
+    tracking.evaluate(&LogisticsPolicy::default(), at(20));
+    tracking.open_alert(AlertKind::AbnormalSignOff).is_some()
 }
 
 #[test]
