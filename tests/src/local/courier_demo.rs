@@ -12,16 +12,13 @@
 //! - On a timer (`LocalOptions::courier_moves_every`), every handed-over parcel takes its next
 //!   step, so a parcel left alone is delivered in a few ticks.
 
-use super::gateway::{invoke, json, plain, Gateway};
+use super::gateway::{deliver_signed, json, plain, Gateway};
 use super::stand_ins::StandIns;
-use crate::apigw::HttpCall;
 use crate::courier::Handling;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
 use orderflow::domain::ShipmentStatus;
 use serde_json::{json as value, Value};
-
-const WEBHOOK_ROUTE: &str = "/couriers/{courier}/webhook";
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -121,23 +118,10 @@ impl StandIns {
     /// webhook route, as the courier would; the webhook's status and answer.
     async fn push(&self, gateway: &Gateway, courier: &str, mut body: Value) -> Value {
         body["event_id"] = value!(format!("push_{}", ulid::Ulid::new()));
-        let path = format!("/couriers/{courier}/webhook");
-        let Some(route) = gateway.route("POST", &path) else {
-            return value!({ "status": 500, "body": "the template has no courier webhook route" });
-        };
         let (payload, signature) = crate::courier::signed_push(courier, &body, self.clock.now().unix_timestamp());
-        let call = HttpCall {
-            method: "POST",
-            path: &path,
-            route_template: WEBHOOK_ROUTE,
-            headers: vec![("content-type".into(), "application/json".into()), ("courier-signature".into(), signature)],
-            body: Some(payload),
-            source_ip: "127.0.0.1",
-            claims: None,
-        };
-        let response = invoke(route, &call).await;
-        let status = response.status().as_u16();
-        let bytes = response.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-        value!({ "status": status, "body": serde_json::from_slice::<Value>(&bytes).unwrap_or_default() })
+        let path = format!("/couriers/{courier}/webhook");
+        deliver_signed(gateway, &path, "courier-signature", signature, payload)
+            .await
+            .unwrap_or_else(|missing| value!({ "status": 500, "body": missing }))
     }
 }

@@ -126,6 +126,33 @@ impl Gateway {
     }
 }
 
+/// POST a signed JSON `payload` to the webhook at `path`, as an outside party (the payment
+/// provider, a courier) would, with its `signature_header`: the webhook's status and JSON
+/// answer, as `{"status", "body"}`; an error when the template has no such route.
+pub(super) async fn deliver_signed(
+    gateway: &Gateway,
+    path: &str,
+    signature_header: &str,
+    signature: String,
+    payload: String,
+) -> Result<serde_json::Value, String> {
+    let route = gateway.route("POST", path).ok_or_else(|| format!("the template has no POST {path} route"))?;
+    let call = HttpCall {
+        method: "POST",
+        path,
+        route_template: &route.template,
+        headers: vec![("content-type".into(), "application/json".into()), (signature_header.into(), signature)],
+        body: Some(payload),
+        source_ip: "127.0.0.1",
+        claims: None,
+    };
+    let response = invoke(route, &call).await;
+    let status = response.status().as_u16();
+    let bytes = response.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let body = serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default();
+    Ok(serde_json::json!({ "status": status, "body": body }))
+}
+
 /// Invoke a route's function with the event for `call`, and turn its answer into a response.
 pub(super) async fn invoke(route: &Route, call: &HttpCall<'_>) -> hyper::Response<Full<Bytes>> {
     match route.function.http(apigw::request(call)).await {

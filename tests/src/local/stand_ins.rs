@@ -18,8 +18,7 @@
 //!   The demo's moves (advance, stall, lose, mis-deliver, collect cash) are in
 //!   [`super::courier_demo`].
 
-use super::gateway::{invoke, json, plain, Gateway};
-use crate::apigw::HttpCall;
+use super::gateway::{deliver_signed, json, plain, Gateway};
 use crate::auth::{LocalIssuer, TokenRequest};
 use http_body_util::Full;
 use hyper::body::Bytes;
@@ -174,25 +173,9 @@ impl StandIns {
         });
         let payload = event.to_string();
         let signature = orderflow::domain::payment::sign(self.webhook_secret.as_bytes(), now, payload.as_bytes());
-        let Some(route) = gateway.route("POST", "/payments/webhook") else {
-            return plain(500, "the template has no POST /payments/webhook route");
-        };
-        let call = HttpCall {
-            method: "POST",
-            path: "/payments/webhook",
-            route_template: &route.template,
-            headers: vec![("content-type".into(), "application/json".into()), ("payment-signature".into(), signature)],
-            body: Some(payload),
-            source_ip: "127.0.0.1",
-            claims: None,
-        };
-        let response = invoke(route, &call).await;
-        let status = response.status().as_u16();
-        let answer: serde_json::Value = {
-            use http_body_util::BodyExt;
-            let bytes = response.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
-            serde_json::from_slice(&bytes).unwrap_or_default()
-        };
-        json(200, &serde_json::json!({ "event": event, "webhook": { "status": status, "body": answer } }))
+        match deliver_signed(gateway, "/payments/webhook", "payment-signature", signature, payload).await {
+            Ok(webhook) => json(200, &serde_json::json!({ "event": event, "webhook": webhook })),
+            Err(missing) => plain(500, &missing),
+        }
     }
 }
