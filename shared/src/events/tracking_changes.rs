@@ -15,7 +15,7 @@ use super::logistics::{
     ParcelRef, ParcelStuck, TrackingUpdated,
 };
 use super::{Announcement, DomainEvent, RefundRequested};
-use crate::domain::tracking::{ClaimResolution, Tracking};
+use crate::domain::tracking::Tracking;
 use crate::domain::Shipment;
 
 pub(super) fn tracking_events(old: Option<&Shipment>, new: &Shipment) -> Vec<Announcement> {
@@ -85,9 +85,7 @@ pub(super) fn tracking_events(old: Option<&Shipment>, new: &Shipment) -> Vec<Ann
             let resolved =
                 NotReceivedClaimResolved { parcel: parcel.clone(), claim_id: claim.claim_id.clone(), resolution };
             announced.push(keyed(&claim.claim_id, DomainEvent::NotReceivedClaimResolved(resolved)));
-            if let ClaimResolution::Refund { amount_minor } | ClaimResolution::Compensation { amount_minor } =
-                resolution
-            {
+            if let Some(amount_minor) = resolution.amount_minor() {
                 let refund = RefundRequested {
                     order_id: new.order_id.to_string(),
                     payment_id: new.payment_id.clone().unwrap_or_else(|| format!("cod:{}", new.order_id)),

@@ -111,6 +111,8 @@ const CHASE_LEASE: time::Duration = time::Duration::seconds(30);
 pub async fn chase(deps: &LogisticsDeps, stuck: &ParcelStuck) -> Result<(), LogisticsError> {
     let id = &stuck.parcel.shipment_id;
     let alert_id = stuck.alert_id.clone();
+    // Who to tell and about what, from the read the claim was decided on.
+    let mut about = None;
     let claimed = change_parcel(deps, id, |view, mut tracking| {
         let Some(alert) = tracking.alerts.iter_mut().find(|a| a.id == alert_id) else {
             return ParcelChange::Nothing;
@@ -122,16 +124,13 @@ pub async fn chase(deps: &LogisticsDeps, stuck: &ParcelStuck) -> Result<(), Logi
             return ParcelChange::Refused(LogisticsError::ChaseInProgress(alert_id.clone()));
         }
         alert.chase_started_at = Some(view.now);
+        about = Some((alert.kind, view.order.customer_id.clone(), view.order.order_id));
         ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new() }
     })
     .await??;
-    let Some(shipment) = claimed else {
+    let (Some(_), Some((kind, customer_id, order_id))) = (claimed, about) else {
         return Ok(());
     };
-    let order =
-        deps.common.store.order(id.order_id).await?.ok_or_else(|| LogisticsError::ShipmentMissing(id.clone()))?;
-    let kind = shipment.tracking.as_ref().and_then(|t| t.alerts.iter().find(|a| a.id == alert_id)).map(|a| a.kind);
-    let kind = kind.ok_or_else(|| LogisticsError::ShipmentMissing(id.clone()))?;
     let key = format!("{id}:{alert_id}");
     let request = Chase {
         courier: stuck.parcel.courier.clone(),
@@ -139,12 +138,7 @@ pub async fn chase(deps: &LogisticsDeps, stuck: &ParcelStuck) -> Result<(), Logi
         reason: kind,
         idempotency_key: key.clone(),
     };
-    let message = CustomerMessage {
-        template: kind.customer_template(),
-        customer_id: order.customer_id,
-        order_id: order.order_id,
-        key,
-    };
+    let message = CustomerMessage { template: kind.customer_template(), customer_id, order_id, key };
     let called = async {
         deps.courier.chase(&request).await?;
         deps.notifier.tell_customer(&message).await?;

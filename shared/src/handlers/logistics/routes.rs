@@ -160,7 +160,7 @@ async fn resolve_claim(
                 ParcelChange::Refused(conflict("claim-resolved", "the claim was resolved otherwise"))
             };
         }
-        if let ClaimResolution::Refund { amount_minor } | ClaimResolution::Compensation { amount_minor } = resolution {
+        if let Some(amount_minor) = resolution.amount_minor() {
             if amount_minor <= 0 || amount_minor > refundable {
                 return ParcelChange::Refused(invalid(
                     "amount_minor",
