@@ -74,11 +74,7 @@ pub trait Courier: Send + Sync {
 /// `POST {base}/chases` takes a [`Chase`] with its key as `Idempotency-Key`.
 #[derive(Clone)]
 pub struct HttpCourier {
-    base: String,
-    client: hyper_util::client::legacy::Client<
-        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-        http_body_util::Full<hyper::body::Bytes>,
-    >,
+    api: crate::outbound::JsonApi,
 }
 
 #[derive(Deserialize)]
@@ -87,60 +83,25 @@ struct BookedWaybill {
     label_url: String,
 }
 
+impl From<crate::outbound::OutboundError> for CourierError {
+    fn from(err: crate::outbound::OutboundError) -> Self {
+        match err {
+            crate::outbound::OutboundError::Refused(why) => Self::Refused(why),
+            crate::outbound::OutboundError::Unavailable(why) => Self::Unavailable(why),
+        }
+    }
+}
+
 impl HttpCourier {
     /// A client for the gateway at `base` (https, or http on loopback for the local stack).
     pub fn new(base: impl Into<String>) -> Result<Self, CourierError> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| CourierError::Unavailable(format!("no trust roots: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
-        Ok(Self { base: base.into().trim_end_matches('/').to_owned(), client })
-    }
-
-    /// One call to the gateway: its successful answer's body, or why not.
-    async fn call(
-        &self,
-        method: hyper::Method,
-        path: &str,
-        body: Option<(Vec<u8>, String)>,
-    ) -> Result<hyper::body::Bytes, CourierError> {
-        use http_body_util::BodyExt;
-        let mut request = hyper::Request::builder().method(method).uri(format!("{}{path}", self.base));
-        let payload = match body {
-            Some((bytes, key)) => {
-                request = request.header("content-type", "application/json").header("idempotency-key", key);
-                bytes
-            }
-            None => Vec::new(),
-        };
-        let request = request
-            .body(http_body_util::Full::new(hyper::body::Bytes::from(payload)))
-            .map_err(|e| CourierError::Unavailable(e.to_string()))?;
-        let call = self.client.request(request);
-        let response = tokio::time::timeout(std::time::Duration::from_secs(5), call)
-            .await
-            .map_err(|_| CourierError::Unavailable("timed out after 5 s".into()))?
-            .map_err(|e| CourierError::Unavailable(e.to_string()))?;
-        let status = response.status();
-        let bytes = response.into_body().collect().await.map_err(|e| CourierError::Unavailable(e.to_string()))?;
-        if status.is_server_error() {
-            return Err(CourierError::Unavailable(format!("gateway answered {status}")));
-        }
-        if !status.is_success() {
-            let text: String = String::from_utf8_lossy(&bytes.to_bytes()).chars().take(200).collect();
-            return Err(CourierError::Refused(format!("{status}: {text}")));
-        }
-        Ok(bytes.to_bytes())
+        Ok(Self { api: crate::outbound::JsonApi::new(base)? })
     }
 
     async fn post(&self, booking: &Booking) -> Result<Waybill, CourierError> {
         let body = serde_json::to_vec(booking).expect("a booking serialises");
-        let bytes = self.call(hyper::Method::POST, "/waybills", Some((body, booking.idempotency_key()))).await?;
         let booked: BookedWaybill =
-            serde_json::from_slice(&bytes).map_err(|e| CourierError::Unavailable(format!("unreadable answer: {e}")))?;
+            self.api.call_for(hyper::Method::POST, "/waybills", Some((body, booking.idempotency_key()))).await?;
         Ok(Waybill { number: booked.waybill_number, label_url: booked.label_url })
     }
 
@@ -153,9 +114,7 @@ impl HttpCourier {
             return Err(CourierError::Refused(format!("waybill number {number:?} is not letters and digits")));
         }
         let path = format!("/waybills/{}/{number}/checkpoints", courier.as_str());
-        let bytes = self.call(hyper::Method::GET, &path, None).await?;
-        let answer: Answer =
-            serde_json::from_slice(&bytes).map_err(|e| CourierError::Unavailable(format!("unreadable answer: {e}")))?;
+        let answer: Answer = self.api.call_for(hyper::Method::GET, &path, None).await?;
         Ok(answer.checkpoints)
     }
 }
@@ -172,7 +131,8 @@ impl Courier for HttpCourier {
     fn chase<'a>(&'a self, chase: &'a Chase) -> ChaseFuture<'a> {
         Box::pin(async move {
             let body = serde_json::to_vec(chase).expect("a chase serialises");
-            self.call(hyper::Method::POST, "/chases", Some((body, chase.idempotency_key.clone()))).await.map(|_| ())
+            let key = chase.idempotency_key.clone();
+            self.api.call(hyper::Method::POST, "/chases", Some((body, key))).await.map(|_| ()).map_err(Into::into)
         })
     }
 }

@@ -5,8 +5,9 @@
 //! - [`events`]: domain events and the EventBridge publisher port.
 //! - [`handlers`]: one module per function; each takes its dependencies explicitly so tests and
 //!   the local stack call it directly.
-//! - [`courier`], [`photos`], [`notify`]: ports to couriers, to the dispatch-photo bucket and
-//!   to the notification service.
+//! - [`courier`], [`photos`], [`notify`], [`payment_provider`]: ports to couriers, to the
+//!   dispatch-photo bucket, to the notification service and to the payment provider's refunds
+//!   (the HTTP ones over [`outbound`]).
 //! - [`auth`]: who is calling, from the claims API Gateway's JWT authorizer verified.
 //! - [`http`], [`config`], [`clock`], [`telemetry`]: the plumbing around them.
 
@@ -19,6 +20,8 @@ pub mod events;
 pub mod handlers;
 pub mod http;
 pub mod notify;
+pub mod outbound;
+pub mod payment_provider;
 pub mod photos;
 pub mod store;
 pub mod telemetry;

@@ -30,6 +30,7 @@ pub mod local;
 pub mod notifier;
 pub mod outbox;
 pub mod parcels;
+pub mod provider;
 pub mod queues;
 pub mod rates;
 pub mod stream;
@@ -48,6 +49,7 @@ use orderflow::handlers::logistics::LogisticsDeps;
 use orderflow::handlers::order_intake::{IntakeDeps, IntakeSettings};
 use orderflow::handlers::payment_processor::{ProcessorDeps, ProcessorSettings};
 use orderflow::handlers::payment_webhook::{WebhookDeps, WebhookSettings};
+use orderflow::handlers::refunds::RefundDeps;
 use orderflow::handlers::staff_api::StaffDeps;
 use orderflow::handlers::stock_reservation::{ReservationDeps, ReservationSettings};
 use orderflow::handlers::Common;
@@ -133,6 +135,8 @@ pub struct Stack {
     pub notifier: Arc<notifier::LocalNotifier>,
     /// The courier that books waybills for fulfilment.
     pub courier: Arc<courier::MockCourier>,
+    /// The payment provider refunds are paid through.
+    pub provider: Arc<provider::MockProvider>,
     /// One fulfilment-api instance, warm across requests as a Lambda instance is (its policy
     /// cached), made at its first request.
     fulfilment_api: std::sync::OnceLock<FulfilmentDeps>,
@@ -173,6 +177,7 @@ impl Stack {
             clock: options.clock,
             notifier: Arc::new(notifier::LocalNotifier::default()),
             courier: Arc::new(courier::MockCourier::default()),
+            provider: Arc::new(provider::MockProvider::default()),
             fulfilment_api: std::sync::OnceLock::new(),
             relay_mapping: tokio::sync::Mutex::new(None),
         })
@@ -324,6 +329,11 @@ impl Stack {
     pub fn courier_webhook(&self) -> CourierWebhookDeps {
         let secrets = CourierWebhookDeps::secrets_from(Some(courier::local_courier_secrets())).expect("local secrets");
         CourierWebhookDeps { common: self.common_for("courier-webhook"), secrets }
+    }
+
+    /// The refunds function, paying through the in-process mock provider.
+    pub fn refunds(&self) -> RefundDeps {
+        RefundDeps { common: self.common_for("refunds"), provider: self.provider.clone() }
     }
 
     pub fn expiry(&self) -> ExpiryDeps {

@@ -47,6 +47,18 @@ impl Stack {
         TableStreamTrigger { on_failure_queue, ..trigger }
     }
 
+    /// Publish `announcements` on the stack's bus through the relay's own publisher, as if the
+    /// table's stream had carried them.
+    pub async fn publish_as_relay(&self, announcements: &[orderflow::events::Announcement]) {
+        use orderflow::events::EventPublisher;
+        let publisher = EventBridgePublisher::new(self.eventbridge_for("event-relay"), &self.provisioned.bus_name);
+        for chunk in announcements.chunks(EventBridgePublisher::MAX_ENTRIES) {
+            for outcome in publisher.publish_all(chunk).await {
+                outcome.expect("published");
+            }
+        }
+    }
+
     /// A mapping of the relay to this stack's table stream, from its start.
     pub async fn relay_mapping(&self) -> Result<StreamMapping, String> {
         let streams = aws_sdk_dynamodbstreams::Client::new(&self.dynamodb_config);

@@ -133,13 +133,7 @@ fn assert_failed_none(response: aws_lambda_events::event::sqs::SqsBatchResponse)
 /// Publish `announcements` on the stack's bus through the relay's own publisher (as if the
 /// table's stream had carried them), then consume exactly that many tracking messages.
 pub async fn announce_to_tracking(stack: &Stack, announcements: &[orderflow::events::Announcement]) {
-    use orderflow::events::publisher::{EventBridgePublisher, EventPublisher};
-    let publisher = EventBridgePublisher::new(stack.eventbridge_for("event-relay"), &stack.provisioned.bus_name);
-    for chunk in announcements.chunks(EventBridgePublisher::MAX_ENTRIES) {
-        for outcome in publisher.publish_all(chunk).await {
-            outcome.expect("published");
-        }
-    }
+    stack.publish_as_relay(announcements).await;
     const QUEUE: &str = "TrackingQueue";
     let event = stack.receive_exactly(QUEUE, announcements.len()).await;
     assert_failed_none(consumer::handle_batch(&stack.logistics_as("tracking"), event.clone()).await);

@@ -10,6 +10,7 @@ pub mod hold_policy;
 pub mod logistics_policy;
 pub mod order;
 pub mod payment;
+pub mod refund;
 pub mod request;
 pub mod risk;
 pub mod shipment;

@@ -25,6 +25,7 @@
 //! | payment inbox | resolved (from RECEIVED or PARKED) MISMATCHED | PaymentMismatch |
 //! | payment inbox | resolved DUPLICATE_CHARGE / REFUND_REQUIRED | RefundRequested |
 //! | payment inbox | MISMATCHED ruled REFUND_REQUIRED (staff, or a correct payment followed) | RefundRequested |
+//! | refund | see [`super::refund_changes`] | RefundIssued, RefundDeclined, RefundRefused |
 //!
 //! Every other change (holds, stock, counters, configuration, a write that keeps the status)
 //! announces nothing.
@@ -100,6 +101,7 @@ pub fn announcements(record: &EventRecord) -> Result<Vec<Announcement>, Unmappab
         "Order" => order_events(read(old, "order")?, read(new, "order")?),
         "Shipment" => Ok(super::shipment_changes::shipment_events(read(old, "shipment")?, read(new, "shipment")?)),
         "CourierPush" => Ok(courier_push_events(read(old, "courier push")?, read(new, "courier push")?)),
+        "Refund" => Ok(super::refund_changes::refund_events(read(old, "refund")?, read(new, "refund")?)),
         "Payment" => {
             Ok(payment_events(read(old, "payment record")?, read(new, "payment record")?)?.into_iter().collect())
         }

@@ -10,10 +10,12 @@ pub mod changes;
 pub mod fulfilment;
 pub mod logistics;
 pub mod publisher;
+mod refund_changes;
 mod shipment_changes;
 mod tracking_changes;
 
 pub use publisher::{EventBridgePublisher, EventPublisher, PublishAllFuture, PublishError};
+pub use refund_changes::RefundSettled;
 
 use crate::domain::payment::PaymentEvent;
 use crate::domain::{Allocation, ChannelId, Currency, CustomerId, OrderId, PaymentMethod, Quantity, ShortLine, Sku};
@@ -205,6 +207,9 @@ pub enum DomainEvent {
     CashCollected(logistics::CashCollected),
     OrderDelivered(logistics::OrderDelivered),
     OrderUndelivered(logistics::OrderUndelivered),
+    RefundIssued(RefundSettled),
+    RefundDeclined(RefundSettled),
+    RefundRefused(RefundSettled),
 }
 
 impl DomainEvent {
@@ -238,6 +243,9 @@ impl DomainEvent {
             Self::CashCollected(_) => "CashCollected",
             Self::OrderDelivered(_) => "OrderDelivered",
             Self::OrderUndelivered(_) => "OrderUndelivered",
+            Self::RefundIssued(_) => "RefundIssued",
+            Self::RefundDeclined(_) => "RefundDeclined",
+            Self::RefundRefused(_) => "RefundRefused",
         }
     }
 
@@ -271,6 +279,7 @@ impl DomainEvent {
             Self::CashCollected(d) => serde_json::to_value(d),
             Self::OrderDelivered(d) => serde_json::to_value(d),
             Self::OrderUndelivered(d) => serde_json::to_value(d),
+            Self::RefundIssued(d) | Self::RefundDeclined(d) | Self::RefundRefused(d) => serde_json::to_value(d),
         };
         value.expect("event details are plain data and always serialise")
     }

@@ -8,6 +8,7 @@ pub mod logistics;
 pub mod order_intake;
 pub mod payment_processor;
 pub mod payment_webhook;
+pub mod refunds;
 pub mod staff_api;
 pub mod stock_reservation;
 

@@ -2,11 +2,14 @@
 //! callbacks. Verify the signature, store the event in the inbox (a repeat delivery is a 200
 //! no-op), answer at once: one AWS call. The stored item is the message: the table's stream
 //! carries it to payment processing, so an accepted callback is always processed. Nothing is
-//! stored for a callback whose signature does not verify.
+//! stored for a callback whose signature does not verify. A refund's confirmation
+//! (`refund.succeeded`, `refund.failed`) settles its refund in the ledger instead
+//! ([`super::refunds::confirm`]): the refund item is its own inbox.
 
 use super::Common;
 use crate::config::ConfigError;
 use crate::domain::payment::{verify, PaymentEvent, SignatureError};
+use crate::domain::refund::RefundConfirmation;
 use crate::domain::FieldError;
 use crate::http::{body_bytes, json_response, segments, Problem};
 use lambda_http::http::{Method, StatusCode};
@@ -104,6 +107,9 @@ async fn receive(deps: &WebhookDeps, request: &Request) -> Result<Response<Body>
         warn!(reason = %err, "payment webhook signature refused");
         return Err(signature_problem(err, "payment provider", "Payment-Signature"));
     }
+    if is_refund_event(body) {
+        return confirm_refund(deps, body).await;
+    }
     let event: PaymentEvent = serde_json::from_slice(body).map_err(|e| {
         Problem::new(StatusCode::BAD_REQUEST, "body-invalid", "Body invalid", format!("not a payment event: {e}"))
     })?;
@@ -119,4 +125,58 @@ async fn receive(deps: &WebhookDeps, request: &Request) -> Result<Response<Body>
             Ok(json_response(StatusCode::OK, &serde_json::json!({ "status": "duplicate" })))
         }
     }
+}
+
+/// Whether the signed body is the provider's word on a refund (`refund.…`) rather than a payment.
+fn is_refund_event(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Kind {
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    serde_json::from_slice::<Kind>(body).is_ok_and(|k| k.kind.starts_with("refund."))
+}
+
+/// A refund confirmation settles its refund at once (one conditional write: the refund item is
+/// its own inbox); RefundIssued or RefundDeclined comes from the stream.
+async fn confirm_refund(deps: &WebhookDeps, body: &[u8]) -> Result<Response<Body>, Problem> {
+    use super::refunds::{confirm, Confirmed};
+    let confirmation: RefundConfirmation = serde_json::from_slice(body).map_err(|e| {
+        Problem::new(StatusCode::BAD_REQUEST, "body-invalid", "Body invalid", format!("not a refund event: {e}"))
+    })?;
+    let refund_id = confirmation.data.refund_id.chars().take(64).collect::<String>();
+    let status = match confirm(&deps.common, &confirmation).await.map_err(unavailable)? {
+        Confirmed::Settled => "accepted",
+        Confirmed::Repeated => "duplicate",
+        Confirmed::Unknown => {
+            warn!(refund_id = %refund_id, "refund confirmation for no refund of ours");
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "refund-unknown",
+                "Unknown refund",
+                "no refund has this refund_id",
+            )
+            .with_field("data.refund_id"));
+        }
+        Confirmed::Mismatch => {
+            warn!(refund_id = %refund_id, "refund confirmation does not match the refund sent");
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "refund-mismatch",
+                "Refund mismatch",
+                "the payment, amount or currency is not the refund's",
+            ));
+        }
+        Confirmed::Contradicts => {
+            tracing::error!(refund_id = %refund_id, outcome = ?confirmation.outcome, "refund confirmation contradicts its settled outcome; staff must look");
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "refund-settled-otherwise",
+                "Refund settled otherwise",
+                "the refund was settled with the other outcome",
+            ));
+        }
+    };
+    info!(refund_id = %refund_id, outcome = ?confirmation.outcome, status, "refund confirmation");
+    Ok(json_response(StatusCode::OK, &serde_json::json!({ "status": status })))
 }

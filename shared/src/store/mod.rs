@@ -14,6 +14,7 @@ mod orders;
 mod payment_review;
 mod payments;
 mod policy;
+mod refunds;
 mod risk;
 mod shipments;
 mod stock;
@@ -294,6 +295,12 @@ pub(crate) mod keys {
     }
     pub fn poll_budget(courier: &crate::domain::CourierId, day: &str) -> (String, String) {
         (format!("POLLS#{courier}#{day}"), "POLLS".to_owned())
+    }
+    pub fn refund(refund_id: &str) -> (String, String) {
+        (format!("REFUND#{refund_id}"), "REFUND".to_owned())
+    }
+    pub fn payment_refunds(payment_id: &str) -> (String, String) {
+        (format!("PAYMENT#{payment_id}"), "REFUNDS".to_owned())
     }
     pub fn logistics_policy() -> (String, String) {
         (CONFIG_PARTITION.to_owned(), "LOGISTICS_POLICY".to_owned())

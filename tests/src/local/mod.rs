@@ -17,6 +17,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioExecutor;
 use orderflow::courier::{Courier, HttpCourier};
+use orderflow::payment_provider::{HttpPaymentProvider, PaymentProvider};
 use orderflow::handlers::event_relay::RelayDeps;
 use orderflow::handlers::fulfilment::{self, FulfilmentDeps};
 use orderflow::handlers::hold_expiry::{self, ExpiryDeps};
@@ -25,6 +26,7 @@ use orderflow::handlers::logistics::{self, LogisticsDeps};
 use orderflow::handlers::order_intake::{self, IntakeDeps};
 use orderflow::handlers::payment_processor::{self, ProcessorDeps};
 use orderflow::handlers::payment_webhook::{self, WebhookDeps};
+use orderflow::handlers::refunds::{self, RefundDeps};
 use orderflow::handlers::staff_api::{self, StaffDeps};
 use orderflow::handlers::stock_reservation::{self, ReservationDeps};
 use std::collections::HashSet;
@@ -50,11 +52,13 @@ pub enum LocalFunction {
     Tracking(LogisticsDeps),
     TrackingPoller(LogisticsDeps),
     LogisticsApi(LogisticsDeps),
+    Refunds(RefundDeps),
 }
 
 impl LocalFunction {
-    /// The function `binary` of the template, with `courier` for the fulfilment functions.
-    pub fn for_binary(stack: &Stack, binary: &str, courier: &Arc<dyn Courier>) -> Result<Self, String> {
+    /// The function `binary` of the template, with the outside parties it calls over HTTP.
+    pub fn for_binary(stack: &Stack, binary: &str, outside: &OutsideParties) -> Result<Self, String> {
+        let courier = &outside.courier;
         Ok(match binary {
             "order-intake" => Self::OrderIntake(stack.intake()),
             "staff-api" => Self::StaffApi(stack.staff()),
@@ -69,6 +73,7 @@ impl LocalFunction {
             "tracking" => Self::Tracking(stack.logistics_with("tracking", courier.clone())),
             "tracking-poller" => Self::TrackingPoller(stack.logistics_with("tracking-poller", courier.clone())),
             "logistics-api" => Self::LogisticsApi(stack.logistics_with("logistics-api", courier.clone())),
+            "refunds" => Self::Refunds(RefundDeps { provider: outside.provider.clone(), ..stack.refunds() }),
             other => return Err(format!("the template names a function binary {other:?} the local stack cannot run")),
         })
     }
@@ -92,6 +97,7 @@ impl LocalFunction {
             Self::PaymentProcessor(deps) => Ok(payment_processor::handle_batch(deps, event).await),
             Self::Fulfilment(deps) => Ok(fulfilment::handle_batch(deps, event).await),
             Self::Tracking(deps) => Ok(logistics::consumer::handle_batch(deps, event).await),
+            Self::Refunds(deps) => Ok(refunds::handle_batch(deps, event).await),
             _ => Err("this function has no SQS trigger".into()),
         }
     }
@@ -109,6 +115,12 @@ impl LocalFunction {
             _ => Err("this function has no schedule".into()),
         }
     }
+}
+
+/// The outside parties the functions call over HTTP, as deployed functions would.
+pub struct OutsideParties {
+    pub courier: Arc<dyn Courier>,
+    pub provider: Arc<dyn PaymentProvider>,
 }
 
 pub struct LocalOptions {
@@ -182,12 +194,19 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
         .await
         .map_err(|e| format!("cannot listen for the API: {e}"))?;
     let api_address = listener.local_addr().map_err(|e| e.to_string())?;
-    // Fulfilment books waybills over HTTP, as in production, from the courier stand-in.
-    let courier: Arc<dyn Courier> = Arc::new(
-        HttpCourier::new(format!("http://{api_address}/_mock-courier")).map_err(|e| format!("courier client: {e}"))?,
-    );
+    // Waybills are booked and refunds paid over HTTP, as in production, at the stand-ins.
+    let outside = OutsideParties {
+        courier: Arc::new(
+            HttpCourier::new(format!("http://{api_address}/_mock-courier"))
+                .map_err(|e| format!("courier client: {e}"))?,
+        ),
+        provider: Arc::new(
+            HttpPaymentProvider::new(format!("http://{api_address}/_mock-provider"))
+                .map_err(|e| format!("payment provider client: {e}"))?,
+        ),
+    };
     for function in &stack.functions.functions {
-        let local = LocalFunction::for_binary(&stack, &function.binary, &courier)?;
+        let local = LocalFunction::for_binary(&stack, &function.binary, &outside)?;
         for trigger in &function.triggers {
             match trigger {
                 Trigger::Http { method, path, public } => routes.push(Route {
@@ -203,6 +222,7 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
                             | LocalFunction::PaymentProcessor(_)
                             | LocalFunction::Fulfilment(_)
                             | LocalFunction::Tracking(_)
+                            | LocalFunction::Refunds(_)
                     );
                     if !consumer {
                         return Err(format!("{} has an SQS trigger but is not an SQS consumer", function.binary));
@@ -240,6 +260,7 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
     let stand_ins = stand_ins::StandIns {
         store: stack.store(),
         courier: stack.courier.clone(),
+        provider: stack.provider.clone(),
         webhook_secret: Stack::webhook_secret(),
         notifier: stack.notifier.clone(),
         issuer: Arc::new(crate::auth::LocalIssuer::generate(format!("http://{api_address}/_local-auth"))),

@@ -9,6 +9,9 @@
 //! - `POST /_mock-provider/payments` makes a payment provider's event for an order (its amount
 //!   and currency unless given; `event_id` repeats an earlier event), signs it with the local
 //!   webhook secret and delivers it to the webhook route, as the provider would.
+//! - `POST /_mock-provider/refunds` takes a refund as the payment provider's API would
+//!   (`HttpPaymentProvider` calls it, the refund id as `Idempotency-Key`, paid once) and confirms
+//!   it with a signed `refund.succeeded` to the webhook; `GET /_mock-provider/refunds` lists them.
 //! - `GET /_mock-notifier/messages` lists the verification codes "sent" (the SMS vendor).
 //! - `POST /_mock-courier/waybills` is the courier gateway: fulfilment's `HttpCourier` books
 //!   waybills here as it would in production (the shipment id as `Idempotency-Key`, the same
@@ -27,6 +30,7 @@ use std::sync::Arc;
 pub(super) struct StandIns {
     pub store: orderflow::store::Store,
     pub courier: Arc<crate::courier::MockCourier>,
+    pub provider: Arc<crate::provider::MockProvider>,
     pub webhook_secret: String,
     pub notifier: Arc<crate::notifier::LocalNotifier>,
     pub issuer: Arc<LocalIssuer>,
@@ -63,6 +67,13 @@ impl StandIns {
             ("POST", "/_local-auth/token") => self.token(body),
             ("GET", "/_local-auth/.well-known/jwks.json") => json(200, self.issuer.jwks()),
             ("POST", "/_mock-provider/payments") => self.pay(gateway, body).await,
+            ("POST", "/_mock-provider/refunds") => self.refund(gateway, call.idempotency_key.as_deref(), body).await,
+            ("GET", "/_mock-provider/refunds") => {
+                let refunds: Vec<_> = (self.provider.paid().into_iter())
+                    .map(|(i, provider_refund_id)| serde_json::json!({"refund": i, "provider_refund_id": provider_refund_id}))
+                    .collect();
+                json(200, &serde_json::json!({ "refunds": refunds }))
+            }
             ("GET", "/_mock-notifier/messages") => json(
                 200,
                 &serde_json::json!({ "messages": self.notifier.sent(), "customer_messages": self.notifier.told() }),
@@ -127,6 +138,33 @@ impl StandIns {
             Ok(()) => json(202, &serde_json::json!({ "status": "chasing" })),
             Err(e) => plain(422, &e.to_string()),
         }
+    }
+
+    /// `POST /_mock-provider/refunds`, keyed as `HttpPaymentProvider` keys it: paid once per
+    /// refund id, confirmed at once by a signed `refund.succeeded` to the payment webhook (which
+    /// may reach the ledger before this answer does, as a real provider's may).
+    async fn refund(&self, gateway: &Gateway, key: Option<&str>, body: &[u8]) -> hyper::Response<Full<Bytes>> {
+        use orderflow::payment_provider::{PaymentProvider, RefundCallError, RefundInstruction};
+        let instruction: RefundInstruction = match serde_json::from_slice(body) {
+            Ok(instruction) => instruction,
+            Err(e) => return plain(400, &format!("expected a refund: {e}")),
+        };
+        if key != Some(instruction.refund_id.as_str()) {
+            return plain(400, "the Idempotency-Key must be the refund's id");
+        }
+        let receipt = match self.provider.refund(&instruction).await {
+            Ok(receipt) => receipt,
+            Err(RefundCallError::Declined(why)) => return plain(422, &why),
+            Err(RefundCallError::Unavailable(why)) => return plain(504, &why),
+        };
+        let now = self.clock.now().unix_timestamp();
+        let (payload, signature) =
+            crate::provider::confirmation(&instruction, &receipt.provider_refund_id, &self.webhook_secret, now);
+        if let Err(missing) = deliver_signed(gateway, "/payments/webhook", "payment-signature", signature, payload).await
+        {
+            return plain(500, &missing);
+        }
+        json(201, &serde_json::to_value(&receipt).expect("a receipt serialises"))
     }
 
     fn token(&self, body: &[u8]) -> hyper::Response<Full<Bytes>> {

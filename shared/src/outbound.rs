@@ -1,0 +1,89 @@
+//! Calls to outside parties' HTTP APIs (the courier gateway, the payment provider): JSON over
+//! HTTPS (plain HTTP on loopback for the local stack), an `Idempotency-Key` on every write so a
+//! retried call is the same call at the other end, a five-second limit, and answers sorted into
+//! "refused" (the party said no: retrying the same call will not help) and "unavailable" (no
+//! answer, or a 5xx: retry the same call, with the same key).
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutboundError {
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+}
+
+type Client = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+>;
+
+/// One outside party's API at `base`.
+#[derive(Clone)]
+pub struct JsonApi {
+    base: String,
+    client: Client,
+}
+
+impl JsonApi {
+    /// A client for the API at `base` (https, or http on loopback for the local stack).
+    pub fn new(base: impl Into<String>) -> Result<Self, OutboundError> {
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| OutboundError::Unavailable(format!("no trust roots: {e}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
+        Ok(Self { base: base.into().trim_end_matches('/').to_owned(), client })
+    }
+
+    /// One call: the successful answer's body, or why not. `body` is the JSON to send and the
+    /// idempotency key that names it.
+    pub async fn call(
+        &self,
+        method: hyper::Method,
+        path: &str,
+        body: Option<(Vec<u8>, String)>,
+    ) -> Result<Bytes, OutboundError> {
+        let mut request = hyper::Request::builder().method(method).uri(format!("{}{path}", self.base));
+        let payload = match body {
+            Some((bytes, key)) => {
+                request = request.header("content-type", "application/json").header("idempotency-key", key);
+                bytes
+            }
+            None => Vec::new(),
+        };
+        let request =
+            request.body(Full::new(Bytes::from(payload))).map_err(|e| OutboundError::Unavailable(e.to_string()))?;
+        let call = self.client.request(request);
+        let response = tokio::time::timeout(std::time::Duration::from_secs(5), call)
+            .await
+            .map_err(|_| OutboundError::Unavailable("timed out after 5 s".into()))?
+            .map_err(|e| OutboundError::Unavailable(e.to_string()))?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await.map_err(|e| OutboundError::Unavailable(e.to_string()))?;
+        if status.is_server_error() {
+            return Err(OutboundError::Unavailable(format!("answered {status}")));
+        }
+        if !status.is_success() {
+            let text: String = String::from_utf8_lossy(&bytes.to_bytes()).chars().take(200).collect();
+            return Err(OutboundError::Refused(format!("{status}: {text}")));
+        }
+        Ok(bytes.to_bytes())
+    }
+
+    /// [`JsonApi::call`] with the answer read as `T`; an answer that does not read is
+    /// "unavailable" (the call may have been done: retry it with its key to learn the result).
+    pub async fn call_for<T: serde::de::DeserializeOwned>(
+        &self,
+        method: hyper::Method,
+        path: &str,
+        body: Option<(Vec<u8>, String)>,
+    ) -> Result<T, OutboundError> {
+        let bytes = self.call(method, path, body).await?;
+        serde_json::from_slice(&bytes).map_err(|e| OutboundError::Unavailable(format!("unreadable answer: {e}")))
+    }
+}

@@ -1,0 +1,154 @@
+//! The refund ledger: one item per refund (`REFUND#<refund id>`), and per payment the running
+//! total it has given back (`PAYMENT#<payment id>` / `REFUNDS`). A refund is recorded together
+//! with the total in one transaction whose conditions say that the refund is new and that the
+//! total is the one the caller read: so two deliveries of one request record one refund, and two
+//! refunds of one payment at once cannot both fit where only one does. A declined refund gives
+//! its amount back to the total in the same write that declines it.
+
+use super::{attr, keys, n, s, to_item, Store, StoreError};
+use crate::domain::refund::{PaymentRefunds, Refund, RefundStatus};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use time::OffsetDateTime;
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339).expect("UTC formats")
+}
+
+impl Store {
+    pub async fn refund(&self, refund_id: &str) -> Result<Option<Refund>, StoreError> {
+        let (pk, sk) = keys::refund(refund_id);
+        self.get(pk, sk, "refund").await
+    }
+
+    /// What `payment_id` has given back so far (none: nothing yet).
+    pub async fn payment_refunds(&self, payment_id: &str) -> Result<Option<PaymentRefunds>, StoreError> {
+        let (pk, sk) = keys::payment_refunds(payment_id);
+        self.get(pk, sk, "payment refunds").await
+    }
+
+    /// Record `refund` (REQUESTED) and add it to its payment's total, `seen` as read (none when
+    /// the payment had no refund yet; `paid_minor` is then what it brought in). False when the
+    /// refund was recorded meanwhile or the total changed: read again and decide again.
+    pub async fn record_refund(
+        &self,
+        refund: &Refund,
+        seen: Option<&PaymentRefunds>,
+        paid_minor: i64,
+    ) -> Result<bool, StoreError> {
+        let (pk, sk) = keys::refund(&refund.refund_id);
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(refund, pk, sk, "Refund")))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .expect("put has table and item");
+        let total = match seen {
+            Some(seen) => {
+                let (pk, sk) = keys::payment_refunds(&seen.payment_id);
+                let update = Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(super::key(pk, sk)))
+                    .update_expression("SET refunded_minor = :total")
+                    .condition_expression("refunded_minor = :seen")
+                    .expression_attribute_values(":total", n(seen.refunded_minor + refund.amount_minor))
+                    .expression_attribute_values(":seen", n(seen.refunded_minor))
+                    .build()
+                    .expect("update has table, key and expression");
+                TransactWriteItem::builder().update(update).build()
+            }
+            None => {
+                let first = PaymentRefunds {
+                    payment_id: refund.payment_id.clone(),
+                    paid_minor,
+                    refunded_minor: refund.amount_minor,
+                    currency: refund.currency.clone(),
+                };
+                let (pk, sk) = keys::payment_refunds(&refund.payment_id);
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(to_item(&first, pk, sk, "PaymentRefunds")))
+                    .condition_expression("attribute_not_exists(PK)")
+                    .build()
+                    .expect("put has table and item");
+                TransactWriteItem::builder().put(put).build()
+            }
+        };
+        self.write_all(vec![TransactWriteItem::builder().put(put).build(), total]).await
+    }
+
+    /// Record `refund` as REFUSED (more than its payment has left): kept for staff, never sent.
+    /// False when the refund was recorded before.
+    pub async fn refuse_refund(&self, refund: &Refund) -> Result<bool, StoreError> {
+        let (pk, sk) = keys::refund(&refund.refund_id);
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(refund, pk, sk, "Refund")))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .expect("put has table and item");
+        self.commit(vec![TransactWriteItem::builder().put(put).build()]).await
+    }
+
+    /// The provider took the refund: SUBMITTED, if it is still REQUESTED (a confirmation may
+    /// have overtaken the answer).
+    pub async fn refund_submitted(&self, refund_id: &str, provider_refund_id: &str) -> Result<bool, StoreError> {
+        self.update_if(
+            keys::refund(refund_id),
+            "SET #status = :to, provider_refund_id = :provider",
+            "#status = :from",
+            &[("#status", "status")],
+            vec![
+                (":to", attr(&RefundStatus::Submitted)),
+                (":from", attr(&RefundStatus::Requested)),
+                (":provider", s(provider_refund_id)),
+            ],
+        )
+        .await
+    }
+
+    /// Settle a refund still open (REQUESTED or SUBMITTED): ISSUED, or DECLINED with `outcome`
+    /// and its amount given back to its payment's total. False when it was settled before.
+    pub async fn settle_refund(
+        &self,
+        refund: &Refund,
+        to: RefundStatus,
+        provider_refund_id: Option<&str>,
+        outcome: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (pk, sk) = keys::refund(&refund.refund_id);
+        let mut set = "SET #status = :to, settled_at = :at".to_owned();
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(super::key(pk, sk)))
+            .condition_expression("#status IN (:requested, :submitted)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", attr(&to))
+            .expression_attribute_values(":at", s(rfc3339(now)))
+            .expression_attribute_values(":requested", attr(&RefundStatus::Requested))
+            .expression_attribute_values(":submitted", attr(&RefundStatus::Submitted));
+        if let Some(provider) = provider_refund_id {
+            set.push_str(", provider_refund_id = :provider");
+            update = update.expression_attribute_values(":provider", s(provider));
+        }
+        if let Some(outcome) = outcome {
+            set.push_str(", outcome = :outcome");
+            update = update.expression_attribute_values(":outcome", s(outcome));
+        }
+        let update = update.update_expression(set).build().expect("update has table, key and expression");
+        let mut writes = vec![TransactWriteItem::builder().update(update).build()];
+        if to == RefundStatus::Declined {
+            let (pk, sk) = keys::payment_refunds(&refund.payment_id);
+            let give_back = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(super::key(pk, sk)))
+                .update_expression("SET refunded_minor = refunded_minor - :amount")
+                .condition_expression("attribute_exists(PK)")
+                .expression_attribute_values(":amount", n(refund.amount_minor))
+                .build()
+                .expect("update has table, key and expression");
+            writes.push(TransactWriteItem::builder().update(give_back).build());
+        }
+        self.write_all(writes).await
+    }
+}
