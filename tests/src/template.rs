@@ -244,7 +244,11 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(consumed.len(), 5, "reservation, payment processing, fulfilment, tracking and refunds: {consumed:?}");
+        assert_eq!(
+            consumed.len(),
+            5,
+            "reservation, payment processing, fulfilment, tracking and refunds: {consumed:?}"
+        );
         for queue in consumed {
             let consumer = resources
                 .values()

@@ -2,6 +2,7 @@
 //! allocation. No I/O lives here.
 
 pub mod address;
+pub mod after_sales_policy;
 pub mod allocation;
 pub mod catalogue;
 pub mod customer;
@@ -14,6 +15,7 @@ pub mod refund;
 pub mod request;
 pub mod risk;
 pub mod shipment;
+pub mod ticket;
 pub mod tracking;
 pub mod values;
 pub mod wave;

@@ -160,7 +160,8 @@ impl StandIns {
         let now = self.clock.now().unix_timestamp();
         let (payload, signature) =
             crate::provider::confirmation(&instruction, &receipt.provider_refund_id, &self.webhook_secret, now);
-        if let Err(missing) = deliver_signed(gateway, "/payments/webhook", "payment-signature", signature, payload).await
+        if let Err(missing) =
+            deliver_signed(gateway, "/payments/webhook", "payment-signature", signature, payload).await
         {
             return plain(500, &missing);
         }
