@@ -86,7 +86,7 @@ struct BookedWaybill {
 impl From<crate::outbound::OutboundError> for CourierError {
     fn from(err: crate::outbound::OutboundError) -> Self {
         match err {
-            crate::outbound::OutboundError::Refused(why) => Self::Refused(why),
+            refused @ crate::outbound::OutboundError::Refused { .. } => Self::Refused(refused.to_string()),
             crate::outbound::OutboundError::Unavailable(why) => Self::Unavailable(why),
         }
     }

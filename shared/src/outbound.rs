@@ -2,15 +2,17 @@
 //! HTTPS (plain HTTP on loopback for the local stack), an `Idempotency-Key` on every write so a
 //! retried call is the same call at the other end, a five-second limit, and answers sorted into
 //! "refused" (the party said no: retrying the same call will not help) and "unavailable" (no
-//! answer, or a 5xx: retry the same call, with the same key).
+//! answer, a 5xx, or a 4xx that says "not now": 408, 409 (the same key in flight), 425, 429, and
+//! 401/403 (our credentials): retry the same call, with the same key).
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OutboundError {
-    #[error("refused: {0}")]
-    Refused(String),
+    /// The party answered no (a 4xx other than those worth retrying), with its answer's start.
+    #[error("refused with {status}: {body}")]
+    Refused { status: u16, body: String },
     #[error("unavailable: {0}")]
     Unavailable(String),
 }
@@ -65,14 +67,17 @@ impl JsonApi {
             .map_err(|e| OutboundError::Unavailable(e.to_string()))?;
         let status = response.status();
         let bytes = response.into_body().collect().await.map_err(|e| OutboundError::Unavailable(e.to_string()))?;
-        if status.is_server_error() {
+        if status.is_success() {
+            return Ok(bytes.to_bytes());
+        }
+        // Not a "no" to the request itself: a timeout, the same key still being worked on, a
+        // rate limit, our credentials. The same call, later, may well succeed.
+        let retry_later = [401, 403, 408, 409, 425, 429];
+        if status.is_server_error() || retry_later.contains(&status.as_u16()) {
             return Err(OutboundError::Unavailable(format!("answered {status}")));
         }
-        if !status.is_success() {
-            let text: String = String::from_utf8_lossy(&bytes.to_bytes()).chars().take(200).collect();
-            return Err(OutboundError::Refused(format!("{status}: {text}")));
-        }
-        Ok(bytes.to_bytes())
+        let text: String = String::from_utf8_lossy(&bytes.to_bytes()).chars().take(200).collect();
+        Err(OutboundError::Refused { status: status.as_u16(), body: text })
     }
 
     /// [`JsonApi::call`] with the answer read as `T`; an answer that does not read is

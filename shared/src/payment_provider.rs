@@ -47,7 +47,11 @@ pub enum RefundCallError {
 impl From<OutboundError> for RefundCallError {
     fn from(err: OutboundError) -> Self {
         match err {
-            OutboundError::Refused(why) => Self::Declined(why),
+            // The provider's words stay out of the ledger and the events (they may name the
+            // customer): its status says enough.
+            OutboundError::Refused { status, .. } => {
+                Self::Declined(format!("declined by the provider (HTTP {status})"))
+            }
             OutboundError::Unavailable(why) => Self::Unavailable(why),
         }
     }

@@ -76,9 +76,11 @@ impl PaymentProvider for MockProvider {
     }
 }
 
-/// The provider's signed `refund.succeeded` for a refund it paid: its body, and the
-/// `Payment-Signature` header signed with `secret` at `at` (unix seconds).
+/// The provider's signed word on a refund it took (`kind`: `refund.succeeded` or
+/// `refund.failed`): its body, and the `Payment-Signature` header signed with `secret` at `at`
+/// (unix seconds).
 pub fn confirmation(
+    kind: &str,
     instruction: &RefundInstruction,
     provider_refund_id: &str,
     secret: &str,
@@ -86,7 +88,7 @@ pub fn confirmation(
 ) -> (String, String) {
     let body = serde_json::json!({
         "id": format!("evt_{}", ulid::Ulid::new()),
-        "type": "refund.succeeded",
+        "type": kind,
         "created": at,
         "data": {
             "refund_id": instruction.refund_id,

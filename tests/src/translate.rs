@@ -248,6 +248,7 @@ mod tests {
                 "PaymentEventsDeadLetterQueue",
                 "PaymentEventsQueue",
                 "PaymentEventsQueuePolicy",
+                "RefundsDeadLetterAlarm",
                 "RefundsDeadLetterQueue",
                 "RefundsQueue",
                 "RefundsQueuePolicy",

@@ -53,11 +53,11 @@ async fn request_refunds(stack: &Stack, id: OrderId, requests: Vec<(String, Refu
     stack.publish_as_relay(&announcements).await;
 }
 
-/// The provider's confirmation of everything it paid, through the payment webhook.
-async fn confirm_all(stack: &Stack) -> Vec<(u16, Value)> {
+/// The provider's word (`kind`) on everything it took, through the payment webhook.
+async fn confirm_all(stack: &Stack, kind: &str) -> Vec<(u16, Value)> {
     let mut answers = Vec::new();
     for (instruction, provider_refund_id) in stack.provider.paid() {
-        let (body, _) = orderflow_tests::provider::confirmation(&instruction, &provider_refund_id, "", 0);
+        let (body, _) = orderflow_tests::provider::confirmation(kind, &instruction, &provider_refund_id, "", 0);
         let event: Value = serde_json::from_str(&body).unwrap();
         answers.push(deliver_payment(stack, &event).await);
     }
@@ -95,8 +95,8 @@ async fn a_refund_retried_after_a_provider_timeout_pays_once() {
     assert_eq!(refund.status, RefundStatus::Submitted);
 
     let observer = stack.observe_bus().await;
-    assert_eq!(confirm_all(&stack).await, [(200, serde_json::json!({"status": "accepted"}))]);
-    assert_eq!(confirm_all(&stack).await, [(200, serde_json::json!({"status": "duplicate"}))]);
+    assert_eq!(confirm_all(&stack, "refund.succeeded").await, [(200, serde_json::json!({"status": "accepted"}))]);
+    assert_eq!(confirm_all(&stack, "refund.succeeded").await, [(200, serde_json::json!({"status": "duplicate"}))]);
     assert_eq!(stack.store().refund(&refund.refund_id).await.unwrap().unwrap().status, RefundStatus::Issued);
     stack.relay().await;
     let events = observer.events_until_quiet(std::time::Duration::from_millis(500)).await;
@@ -115,6 +115,8 @@ async fn one_request_delivered_twice_at_once_pays_once() {
     let (a, b) = tokio::join!(handle_batch(&deps, message.clone()), handle_batch(&deps, message.clone()));
     assert!(a.batch_item_failures.is_empty() && b.batch_item_failures.is_empty(), "{a:?} {b:?}");
     assert_eq!(stack.provider.paid().len(), 1);
+    let calls = stack.provider.calls();
+    assert!(calls.iter().all(|c| c == &calls[0]), "every call names the one refund: {calls:?}");
     assert_eq!(stack.provider.paid_back(&format!("pay_{id}")), 3 * TEST_PRICE_MINOR);
     let ledger = stack.store().payment_refunds(&format!("pay_{id}")).await.unwrap().unwrap();
     assert_eq!((ledger.paid_minor, ledger.refunded_minor), (3 * TEST_PRICE_MINOR, 3 * TEST_PRICE_MINOR));
@@ -148,7 +150,12 @@ async fn a_refund_beyond_what_the_payment_has_left_is_refused_and_never_sent() {
 async fn two_refunds_at_once_that_only_fit_one_at_a_time_pay_one() {
     let stack = seeded().await;
     let id = paid(&stack, &[("TEA", 2)]).await;
-    let most = 2 * TEST_PRICE_MINOR - 1;
+    let total = 2 * TEST_PRICE_MINOR;
+    // A first refund, so the race is over the running total rather than its creation.
+    request_refunds(&stack, id, vec![("shortage".into(), refund_request(id, 100, "shortage"))]).await;
+    let first = stack.receive_exactly(QUEUE, 1).await;
+    assert!(handle_batch(&stack.refunds(), first).await.batch_item_failures.is_empty());
+    let most = total - 100 - 1;
     let requests = vec![
         ("ticket-a".to_owned(), refund_request(id, most, "return")),
         ("ticket-b".to_owned(), refund_request(id, most, "return")),
@@ -166,7 +173,56 @@ async fn two_refunds_at_once_that_only_fit_one_at_a_time_pay_one() {
     assert!(a.batch_item_failures.is_empty() && b.batch_item_failures.is_empty(), "{a:?} {b:?}");
     let statuses: Vec<RefundStatus> = refunds_of(&stack, &messages).await.iter().map(|r| r.status).collect();
     assert!(statuses.contains(&RefundStatus::Refused) && statuses.contains(&RefundStatus::Submitted), "{statuses:?}");
-    assert_eq!(stack.provider.paid_back(&format!("pay_{id}")), most, "never more than was paid");
+    assert_eq!(stack.provider.paid_back(&format!("pay_{id}")), 100 + most, "never more than was paid");
+    let ledger = stack.store().payment_refunds(&format!("pay_{id}")).await.unwrap().unwrap();
+    assert_eq!(ledger.refunded_minor, 100 + most);
+}
+
+#[tokio::test]
+async fn a_duplicate_charge_is_refunded_whole_and_once() {
+    let stack = seeded().await;
+    let id = paid(&stack, &[("TEA", 1)]).await;
+    let now = stack.clock.now().unix_timestamp();
+    let again = orderflow_tests::fixtures::payment_event(
+        "payment.succeeded",
+        &id.to_string(),
+        TEST_PRICE_MINOR,
+        "CNY",
+        "pay_twice",
+        now,
+    );
+    assert_eq!(deliver_payment(&stack, &again).await.0, 200);
+    orderflow_tests::fixtures::process_payment_queue(&stack, &stack.payment_processor()).await;
+    stack.relay().await;
+    let message = stack.receive_exactly(QUEUE, 1).await;
+    let deps = stack.refunds();
+    assert!(handle_batch(&deps, message.clone()).await.batch_item_failures.is_empty());
+    assert!(handle_batch(&deps, message.clone()).await.batch_item_failures.is_empty());
+    assert_eq!(stack.provider.paid_back("pay_twice"), TEST_PRICE_MINOR, "the second charge, once");
+    assert_eq!(stack.provider.paid_back(&format!("pay_{id}")), 0, "the order's own payment is kept");
+    let ledger = stack.store().payment_refunds("pay_twice").await.unwrap().unwrap();
+    assert_eq!((ledger.paid_minor, ledger.refunded_minor), (TEST_PRICE_MINOR, TEST_PRICE_MINOR));
+}
+
+#[tokio::test]
+async fn a_refund_the_provider_reports_failed_is_declined_until_it_reports_it_paid() {
+    let stack = seeded().await;
+    let id = cancelled_after_payment(&stack, 1).await;
+    let message = stack.receive_exactly(QUEUE, 1).await;
+    assert!(handle_batch(&stack.refunds(), message.clone()).await.batch_item_failures.is_empty());
+    let payment = format!("pay_{id}");
+    let observer = stack.observe_bus().await;
+    assert_eq!(confirm_all(&stack, "refund.failed").await[0].1["status"], "accepted");
+    assert_eq!(refunds_of(&stack, &message).await[0].status, RefundStatus::Declined);
+    assert_eq!(stack.store().payment_refunds(&payment).await.unwrap().unwrap().refunded_minor, 0, "freed");
+    stack.relay().await;
+    let events = observer.events_until_quiet(std::time::Duration::from_millis(500)).await;
+    assert_eq!(events.iter().filter(|e| e["detail-type"] == "RefundDeclined").count(), 1, "{events:?}");
+    // The provider's later word that the money did go back wins: the ledger counts it again.
+    assert_eq!(confirm_all(&stack, "refund.succeeded").await[0].1["status"], "accepted");
+    assert_eq!(refunds_of(&stack, &message).await[0].status, RefundStatus::Issued);
+    let ledger = stack.store().payment_refunds(&payment).await.unwrap().unwrap();
+    assert_eq!(ledger.refunded_minor, TEST_PRICE_MINOR);
 }
 
 #[tokio::test]
@@ -190,11 +246,13 @@ async fn a_confirmation_for_no_refund_of_ours_or_another_amount_is_refused() {
     assert!(handle_batch(&stack.refunds(), message.clone()).await.batch_item_failures.is_empty());
     let (mut instruction, provider_refund_id) = stack.provider.paid().remove(0);
     instruction.amount_minor += 1;
-    let (body, _) = orderflow_tests::provider::confirmation(&instruction, &provider_refund_id, "", 0);
+    let (body, _) =
+        orderflow_tests::provider::confirmation("refund.succeeded", &instruction, &provider_refund_id, "", 0);
     let (status, problem) = deliver_payment(&stack, &serde_json::from_str(&body).unwrap()).await;
     assert_eq!((status, problem["code"].as_str()), (422, Some("refund-mismatch")));
     instruction.refund_id = Refund::id_for("never requested");
-    let (body, _) = orderflow_tests::provider::confirmation(&instruction, &provider_refund_id, "", 0);
+    let (body, _) =
+        orderflow_tests::provider::confirmation("refund.succeeded", &instruction, &provider_refund_id, "", 0);
     let (status, problem) = deliver_payment(&stack, &serde_json::from_str(&body).unwrap()).await;
     assert_eq!((status, problem["code"].as_str()), (422, Some("refund-unknown")));
     let refund = &refunds_of(&stack, &message).await[0];

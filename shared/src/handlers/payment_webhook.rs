@@ -167,13 +167,13 @@ async fn confirm_refund(deps: &WebhookDeps, body: &[u8]) -> Result<Response<Body
                 "the payment, amount or currency is not the refund's",
             ));
         }
-        Confirmed::Contradicts => {
-            tracing::error!(refund_id = %refund_id, outcome = ?confirmation.outcome, "refund confirmation contradicts its settled outcome; staff must look");
+        Confirmed::NeverSent => {
+            tracing::error!(refund_id = %refund_id, "a confirmation for a refund that was refused and never sent; staff must look");
             return Err(Problem::new(
                 StatusCode::CONFLICT,
-                "refund-settled-otherwise",
-                "Refund settled otherwise",
-                "the refund was settled with the other outcome",
+                "refund-never-sent",
+                "Refund never sent",
+                "this refund was refused and never sent to the provider",
             ));
         }
     };

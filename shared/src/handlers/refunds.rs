@@ -174,14 +174,15 @@ pub async fn send(deps: &RefundDeps, refund: &Refund) -> Result<(), RefundError>
     let now = deps.common.clock.now();
     match deps.provider.refund(&instruction).await {
         Ok(receipt) if receipt.status == ReceiptStatus::Succeeded => {
-            store.settle_refund(refund, RefundStatus::Issued, Some(&receipt.provider_refund_id), None, now).await?;
+            let provider = Some(receipt.provider_refund_id.as_str());
+            store.settle_refund(refund, RefundStatus::Requested, RefundStatus::Issued, provider, None, now).await?;
         }
         Ok(receipt) => {
             store.refund_submitted(&refund.refund_id, &receipt.provider_refund_id).await?;
         }
         Err(RefundCallError::Declined(why)) => {
             warn!(refund_id = %refund.refund_id, "the provider declined the refund");
-            store.settle_refund(refund, RefundStatus::Declined, None, Some(&why), now).await?;
+            store.settle_refund(refund, RefundStatus::Requested, RefundStatus::Declined, None, Some(&why), now).await?;
         }
         Err(RefundCallError::Unavailable(why)) => return Err(RefundError::ProviderUnavailable(why)),
     }
@@ -192,12 +193,13 @@ pub async fn send(deps: &RefundDeps, refund: &Refund) -> Result<(), RefundError>
 /// What a provider's confirmation did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Confirmed {
-    /// The refund was open and is now settled as the provider says.
+    /// The refund is now settled as the provider says (it was open, or settled the other way:
+    /// the provider's word is what happened to the money).
     Settled,
     /// Settled before, the same way: a repeated confirmation.
     Repeated,
-    /// Settled before the other way (declined here, paid there, say): for staff.
-    Contradicts,
+    /// A refund refused here was never sent: the provider cannot have settled it.
+    NeverSent,
     /// No refund of ours has this id.
     Unknown,
     /// The payment, amount or currency is not the refund's.
@@ -208,33 +210,42 @@ pub enum Confirmed {
 pub async fn confirm(common: &Common, confirmation: &RefundConfirmation) -> Result<Confirmed, StoreError> {
     let store = &common.store;
     let id = &confirmation.data.refund_id;
-    let Some(refund) = (if Refund::is_id(id) { store.refund(id).await? } else { None }) else {
-        return Ok(Confirmed::Unknown);
-    };
-    if !confirmation.matches(&refund) {
-        return Ok(Confirmed::Mismatch);
-    }
     let to = match confirmation.outcome {
         RefundOutcome::Succeeded => RefundStatus::Issued,
         RefundOutcome::Failed => RefundStatus::Declined,
     };
     let provider = Some(confirmation.data.provider_refund_id.as_str());
-    let outcome = confirmation.data.failure_reason.as_deref().or(Some("declined by the provider"));
-    let outcome = outcome.filter(|_| to == RefundStatus::Declined);
-    let mut status = refund.status;
+    // The provider's reason is kept only when it reads as a code: free text may name the customer.
+    let outcome = (to == RefundStatus::Declined).then(|| match confirmation.data.failure_reason.as_deref() {
+        Some(code) if is_code(code) => code,
+        _ => "declined by the provider",
+    });
     // Lost only to a concurrent write of the same refund (its answer being recorded): again.
     for _ in 0..3 {
-        if status.is_final() {
-            break;
+        let Some(refund) = (if Refund::is_id(id) { store.refund(id).await? } else { None }) else {
+            return Ok(Confirmed::Unknown);
+        };
+        if !confirmation.matches(&refund) {
+            return Ok(Confirmed::Mismatch);
         }
-        if store.settle_refund(&refund, to, provider, outcome, common.clock.now()).await? {
-            return Ok(Confirmed::Settled);
+        match refund.status {
+            seen if seen == to => return Ok(Confirmed::Repeated),
+            RefundStatus::Refused => return Ok(Confirmed::NeverSent),
+            seen => {
+                if store.settle_refund(&refund, seen, to, provider, outcome, common.clock.now()).await? {
+                    if seen.is_final() {
+                        tracing::error!(refund_id = %refund.refund_id, from = ?seen, to = ?to, "the provider reversed a settled refund; the ledger follows it");
+                    }
+                    return Ok(Confirmed::Settled);
+                }
+            }
         }
-        status = store.refund(id).await?.map_or(status, |r| r.status);
     }
-    Ok(match status {
-        settled if settled == to => Confirmed::Repeated,
-        settled if settled.is_final() => Confirmed::Contradicts,
-        _ => return Err(StoreError::Aws("the refund kept changing while it was confirmed".into())),
-    })
+    Err(StoreError::Aws("the refund kept changing while it was confirmed".into()))
+}
+
+fn is_code(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'-' || b.is_ascii_digit())
 }

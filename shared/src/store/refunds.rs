@@ -106,11 +106,13 @@ impl Store {
         .await
     }
 
-    /// Settle a refund still open (REQUESTED or SUBMITTED): ISSUED, or DECLINED with `outcome`
-    /// and its amount given back to its payment's total. False when it was settled before.
+    /// Move a refund from `seen` (as read) to `to` with `outcome`, adjusting its payment's total
+    /// in the same write: a refund that ends DECLINED gives its amount back, and one confirmed
+    /// paid after it was declined takes it again. False when it was not `seen` any more.
     pub async fn settle_refund(
         &self,
         refund: &Refund,
+        seen: RefundStatus,
         to: RefundStatus,
         provider_refund_id: Option<&str>,
         outcome: Option<&str>,
@@ -121,12 +123,11 @@ impl Store {
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(super::key(pk, sk)))
-            .condition_expression("#status IN (:requested, :submitted)")
+            .condition_expression("#status = :seen")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":to", attr(&to))
             .expression_attribute_values(":at", s(rfc3339(now)))
-            .expression_attribute_values(":requested", attr(&RefundStatus::Requested))
-            .expression_attribute_values(":submitted", attr(&RefundStatus::Submitted));
+            .expression_attribute_values(":seen", attr(&seen));
         if let Some(provider) = provider_refund_id {
             set.push_str(", provider_refund_id = :provider");
             update = update.expression_attribute_values(":provider", s(provider));
@@ -137,17 +138,23 @@ impl Store {
         }
         let update = update.update_expression(set).build().expect("update has table, key and expression");
         let mut writes = vec![TransactWriteItem::builder().update(update).build()];
-        if to == RefundStatus::Declined {
+        let counts = |status: RefundStatus| !matches!(status, RefundStatus::Declined | RefundStatus::Refused);
+        let delta = match (counts(seen), counts(to)) {
+            (true, false) => -refund.amount_minor,
+            (false, true) => refund.amount_minor,
+            _ => 0,
+        };
+        if delta != 0 {
             let (pk, sk) = keys::payment_refunds(&refund.payment_id);
-            let give_back = Update::builder()
+            let total = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(super::key(pk, sk)))
-                .update_expression("SET refunded_minor = refunded_minor - :amount")
+                .update_expression("SET refunded_minor = refunded_minor + :delta")
                 .condition_expression("attribute_exists(PK)")
-                .expression_attribute_values(":amount", n(refund.amount_minor))
+                .expression_attribute_values(":delta", n(delta))
                 .build()
                 .expect("update has table, key and expression");
-            writes.push(TransactWriteItem::builder().update(give_back).build());
+            writes.push(TransactWriteItem::builder().update(total).build());
         }
         self.write_all(writes).await
     }

@@ -158,8 +158,13 @@ impl StandIns {
             Err(RefundCallError::Unavailable(why)) => return plain(504, &why),
         };
         let now = self.clock.now().unix_timestamp();
-        let (payload, signature) =
-            crate::provider::confirmation(&instruction, &receipt.provider_refund_id, &self.webhook_secret, now);
+        let (payload, signature) = crate::provider::confirmation(
+            "refund.succeeded",
+            &instruction,
+            &receipt.provider_refund_id,
+            &self.webhook_secret,
+            now,
+        );
         if let Err(missing) =
             deliver_signed(gateway, "/payments/webhook", "payment-signature", signature, payload).await
         {
