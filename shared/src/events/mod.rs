@@ -15,7 +15,6 @@ mod shipment_changes;
 mod tracking_changes;
 
 pub use publisher::{EventBridgePublisher, EventPublisher, PublishAllFuture, PublishError};
-pub use refund_changes::RefundSettled;
 
 use crate::domain::payment::PaymentEvent;
 use crate::domain::{Allocation, ChannelId, Currency, CustomerId, OrderId, PaymentMethod, Quantity, ShortLine, Sku};
@@ -207,9 +206,9 @@ pub enum DomainEvent {
     CashCollected(logistics::CashCollected),
     OrderDelivered(logistics::OrderDelivered),
     OrderUndelivered(logistics::OrderUndelivered),
-    RefundIssued(RefundSettled),
-    RefundDeclined(RefundSettled),
-    RefundRefused(RefundSettled),
+    RefundIssued(crate::domain::refund::Refund),
+    RefundDeclined(crate::domain::refund::Refund),
+    RefundRefused(crate::domain::refund::Refund),
 }
 
 impl DomainEvent {

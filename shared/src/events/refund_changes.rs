@@ -11,51 +11,20 @@
 
 use super::{Announcement, DomainEvent};
 use crate::domain::refund::{Refund, RefundStatus};
-use crate::domain::shipment::MissingUnits;
-use serde::{Deserialize, Serialize};
 
-/// A refund's end, as its events tell it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RefundSettled {
-    pub refund_id: String,
-    /// The request it came from (a RefundRequested's id, an after-sales ticket's decision).
-    pub requested_by: String,
-    pub order_id: String,
-    pub payment_id: String,
-    pub amount_minor: i64,
-    pub currency: String,
-    pub reason: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub lines: Vec<MissingUnits>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider_refund_id: Option<String>,
-    /// Why it was declined or refused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub outcome: Option<String>,
-}
-
+/// A refund that ended is announced as the ledger holds it (ids, amounts, the reason and the
+/// units: nothing personal), its status and outcome included.
 pub(super) fn refund_events(old: Option<Refund>, new: Option<Refund>) -> Vec<Announcement> {
     let Some(new) = new else { return Vec::new() };
     if old.as_ref().is_some_and(|o| o.status == new.status) {
         return Vec::new();
     }
-    let settled = RefundSettled {
-        refund_id: new.refund_id.clone(),
-        requested_by: new.requested_by.clone(),
-        order_id: new.order_id.clone(),
-        payment_id: new.payment_id.clone(),
-        amount_minor: new.amount_minor,
-        currency: new.currency.clone(),
-        reason: new.reason.clone(),
-        lines: new.lines.clone(),
-        provider_refund_id: new.provider_refund_id.clone(),
-        outcome: new.outcome.clone(),
-    };
+    let id = new.refund_id.clone();
     let event = match new.status {
-        RefundStatus::Issued => DomainEvent::RefundIssued(settled),
-        RefundStatus::Declined => DomainEvent::RefundDeclined(settled),
-        RefundStatus::Refused => DomainEvent::RefundRefused(settled),
+        RefundStatus::Issued => DomainEvent::RefundIssued(new),
+        RefundStatus::Declined => DomainEvent::RefundDeclined(new),
+        RefundStatus::Refused => DomainEvent::RefundRefused(new),
         RefundStatus::Requested | RefundStatus::Submitted => return Vec::new(),
     };
-    vec![Announcement::of_payment(&new.refund_id, event)]
+    vec![Announcement::of_payment(&id, event)]
 }

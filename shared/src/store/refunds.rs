@@ -35,13 +35,6 @@ impl Store {
         seen: Option<&PaymentRefunds>,
         paid_minor: i64,
     ) -> Result<bool, StoreError> {
-        let (pk, sk) = keys::refund(&refund.refund_id);
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(refund, pk, sk, "Refund")))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .expect("put has table and item");
         let total = match seen {
             Some(seen) => {
                 let (pk, sk) = keys::payment_refunds(&seen.payment_id);
@@ -73,12 +66,17 @@ impl Store {
                 TransactWriteItem::builder().put(put).build()
             }
         };
-        self.write_all(vec![TransactWriteItem::builder().put(put).build(), total]).await
+        self.write_all(vec![self.new_refund(refund), total]).await
     }
 
     /// Record `refund` as REFUSED (more than its payment has left): kept for staff, never sent.
     /// False when the refund was recorded before.
     pub async fn refuse_refund(&self, refund: &Refund) -> Result<bool, StoreError> {
+        self.commit(vec![self.new_refund(refund)]).await
+    }
+
+    /// The put of a refund not recorded before.
+    fn new_refund(&self, refund: &Refund) -> TransactWriteItem {
         let (pk, sk) = keys::refund(&refund.refund_id);
         let put = Put::builder()
             .table_name(&self.table)
@@ -86,7 +84,7 @@ impl Store {
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .expect("put has table and item");
-        self.commit(vec![TransactWriteItem::builder().put(put).build()]).await
+        TransactWriteItem::builder().put(put).build()
     }
 
     /// The provider took the refund: SUBMITTED, if it is still REQUESTED (a confirmation may
