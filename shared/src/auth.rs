@@ -118,6 +118,12 @@ impl Caller {
         matches!(self, Self::Staff { roles, .. } if roles.contains(&Role::CustomerService)) || self.may_administer()
     }
 
+    /// Whether the caller may approve a refund risk control sent to manual review.
+    pub fn may_review_refunds(&self) -> bool {
+        matches!(self, Self::Staff { roles, .. } if roles.contains(&Role::Risk) || roles.contains(&Role::Admin))
+            || matches!(self, Self::Client { scopes, .. } if scopes.contains(ADMIN_SCOPE))
+    }
+
     pub fn may_work_warehouse(&self) -> bool {
         matches!(self, Self::Staff { roles, .. } if roles.contains(&Role::Warehouse)) || self.may_administer()
     }

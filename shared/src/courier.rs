@@ -26,12 +26,19 @@ pub struct Booking {
     /// Declared value when insured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insured_value_minor: Option<i64>,
+    /// A return from the customer to the warehouse, for this after-sales ticket: a parcel of
+    /// its own, booked once per ticket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_for: Option<String>,
 }
 
 impl Booking {
     /// One parcel per shipment and courier: a retry gets the same waybill, and a courier chosen
     /// again (the first suspended) is a new booking, not the first courier's waybill.
     pub fn idempotency_key(&self) -> String {
+        if let Some(ticket) = &self.return_for {
+            return format!("return:{ticket}:{}", self.courier.as_str());
+        }
         format!("{}:{}", self.shipment_id, self.courier.as_str())
     }
 }

@@ -17,6 +17,7 @@
 //! - [`bulk`]: many orders made straight through the store, for the benchmarks.
 //! - [`warehouse`]: paid orders made into shipments and taken through the warehouse's API.
 
+pub mod after_sales;
 pub mod apigw;
 pub mod auth;
 pub mod bulk;
@@ -53,6 +54,7 @@ use orderflow::handlers::refunds::RefundDeps;
 use orderflow::handlers::staff_api::StaffDeps;
 use orderflow::handlers::stock_reservation::{ReservationDeps, ReservationSettings};
 use orderflow::handlers::Common;
+use orderflow::handlers::after_sales::AfterSalesDeps;
 use orderflow::photos::DispatchPhotos;
 use orderflow::store::{StockItem, Store};
 use serde::Deserialize;
@@ -329,6 +331,18 @@ impl Stack {
     pub fn courier_webhook(&self) -> CourierWebhookDeps {
         let secrets = CourierWebhookDeps::secrets_from(Some(courier::local_courier_secrets())).expect("local secrets");
         CourierWebhookDeps { common: self.common_for("courier-webhook"), secrets }
+    }
+
+    /// The after-sales routes as deployed, booking return waybills through `courier`.
+    pub fn after_sales_with(&self, courier: Arc<dyn Courier>) -> AfterSalesDeps {
+        let bucket = self.provisioned.buckets.get("EvidencePhotoBucket").expect("the template's evidence bucket");
+        let photos = DispatchPhotos::new(self.s3_for("after-sales-api"), bucket);
+        AfterSalesDeps::new(self.common_for("after-sales-api"), courier, photos)
+    }
+
+    /// The after-sales routes with the in-process mock courier.
+    pub fn after_sales(&self) -> AfterSalesDeps {
+        self.after_sales_with(self.courier.clone())
     }
 
     /// The refunds function, paying through the in-process mock provider.

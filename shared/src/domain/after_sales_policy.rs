@@ -8,6 +8,7 @@
 //! 168 hours after that instant, whatever the shop's time zone. The last second before the end is
 //! inside; the end itself is outside.
 
+use super::ticket::ReviewReason;
 use super::values::Invalid;
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -71,7 +72,47 @@ pub struct RequestedItem<'a> {
     pub no_reason_excluded: bool,
 }
 
+/// What review needs to know of the customer, counted by intake (orders) and by refunds paid
+/// out of tickets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RefundHistory {
+    /// Orders ever placed, this one included.
+    pub orders_ever: u32,
+    pub month_orders: u32,
+    pub month_refunds: u32,
+}
+
 impl AfterSalesPolicy {
+    /// Why a refund of `amount_minor` to this customer needs a person's decision: a first
+    /// order, this month's refunds above the rate (refunds per order this month, this one not
+    /// yet counted), an amount above the limit, a customer risk control lists.
+    pub fn review_reasons(&self, history: RefundHistory, amount_minor: i64, flagged: bool) -> Vec<ReviewReason> {
+        let mut reasons = Vec::new();
+        if history.orders_ever <= 1 {
+            reasons.push(ReviewReason::FirstOrder);
+        }
+        let rate_pct = u64::from(history.month_refunds) * 100 / u64::from(history.month_orders.max(1));
+        if rate_pct > u64::from(self.review_refund_rate_pct) {
+            reasons.push(ReviewReason::RefundRateHigh);
+        }
+        if amount_minor > self.review_amount_above_minor {
+            reasons.push(ReviewReason::AmountAboveLimit);
+        }
+        if flagged {
+            reasons.push(ReviewReason::FlaggedCustomer);
+        }
+        reasons
+    }
+
+    pub fn sla_hours(&self) -> super::sla::SlaHours {
+        super::sla::SlaHours {
+            first_response: self.complaint_first_response_hours,
+            major_first_response: self.major_first_response_hours,
+            major_plan: self.major_plan_hours,
+            not_received_resolution: self.not_received_resolve_hours,
+        }
+    }
+
     pub fn validate(&self) -> Result<(), (String, Invalid)> {
         let bad = |field: &str, detail: &str| Err((field.to_owned(), Invalid::new("policy-invalid", detail)));
         for (field, days) in [("no_reason_days", self.no_reason_days), ("quality_days", self.quality_days)] {
@@ -197,6 +238,19 @@ mod tests {
         );
         assert_eq!(policy.check(delivered, now, true, &[item("cosmetics")], 1), Ok(()));
         assert_eq!(policy.check(delivered, now, false, &[item("tea")], 0).unwrap_err().rule, "evidence-required");
+    }
+
+    #[test]
+    fn each_review_trigger_fires_alone() {
+        let policy = AfterSalesPolicy::default();
+        let regular = RefundHistory { orders_ever: 5, month_orders: 4, month_refunds: 1 };
+        assert!(policy.review_reasons(regular, 200_000, false).is_empty(), "25 % and the limit itself pass");
+        let first = RefundHistory { orders_ever: 1, ..regular };
+        assert_eq!(policy.review_reasons(first, 100, false), [ReviewReason::FirstOrder]);
+        let refunding = RefundHistory { month_refunds: 2, ..regular };
+        assert_eq!(policy.review_reasons(refunding, 100, false), [ReviewReason::RefundRateHigh]);
+        assert_eq!(policy.review_reasons(regular, 200_001, false), [ReviewReason::AmountAboveLimit]);
+        assert_eq!(policy.review_reasons(regular, 100, true), [ReviewReason::FlaggedCustomer]);
     }
 
     #[test]

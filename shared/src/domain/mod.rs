@@ -15,6 +15,7 @@ pub mod refund;
 pub mod request;
 pub mod risk;
 pub mod shipment;
+pub mod sla;
 pub mod ticket;
 pub mod tracking;
 pub mod values;

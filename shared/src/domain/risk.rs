@@ -179,6 +179,14 @@ impl Thresholds {
 }
 
 impl RiskRules {
+    /// Whether a rule blacklists the customer: after-sales sends their refunds to review.
+    pub fn lists_customer(&self, customer_id: &str) -> bool {
+        self.rules.iter().any(|rule| match &rule.when {
+            Condition::Blacklist { field: ListField::Customer, values } => values.iter().any(|v| v == customer_id),
+            _ => false,
+        })
+    }
+
     /// The rules of the source documents, used until operations save their own.
     pub fn defaults() -> Self {
         let rule = |id: &str, points, when| Rule { id: id.to_owned(), points, when };

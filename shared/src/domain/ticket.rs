@@ -12,9 +12,55 @@
 //! Every deadline not met by its time is breached once (the SLA sweeper); a breach does not move
 //! the ticket, it tells staff.
 
-use super::{CustomerId, OrderId, Sku};
+pub use super::sla::{opening_deadlines, qc_deadline, Deadline, SlaHours, SlaKind};
+use super::values::Invalid;
+use super::{Allocation, CourierId, CustomerId, OrderId, ShipmentId, Sku};
 use serde::{Deserialize, Serialize};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
+
+/// A ticket's id: its order and its number within the order (`<order id>-T<n>`), so every route
+/// that names a ticket finds its order's partition.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TicketId {
+    pub order_id: OrderId,
+    pub number: u32,
+}
+
+/// Tickets one order may have: enough for every line twice over, not a flood.
+pub const MAX_TICKETS_PER_ORDER: u32 = 50;
+
+impl TicketId {
+    pub fn parse(value: &str) -> Result<Self, Invalid> {
+        let malformed = || Invalid::new("ticket-id-malformed", "a ticket id is <order id>-T<number>");
+        let (order, number) = value.rsplit_once("-T").ok_or_else(malformed)?;
+        let order_id = OrderId::parse(order).map_err(|_| malformed())?;
+        let number: u32 = number.parse().map_err(|_| malformed())?;
+        if !(1..=MAX_TICKETS_PER_ORDER).contains(&number) || number.to_string().len() != value.len() - order.len() - 2 {
+            return Err(malformed());
+        }
+        Ok(Self { order_id, number })
+    }
+}
+
+impl std::fmt::Display for TicketId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-T{}", self.order_id, self.number)
+    }
+}
+
+impl TryFrom<String> for TicketId {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        Self::parse(&value).map_err(|e| e.detail)
+    }
+}
+
+impl From<TicketId> for String {
+    fn from(value: TicketId) -> String {
+        value.to_string()
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -34,6 +80,11 @@ impl TicketKind {
     }
 
     /// Whether money may go back.
+    /// Kinds about particular units: a unit is in one open ticket of these at a time.
+    pub fn takes_units(self) -> bool {
+        matches!(self, Self::Return | Self::Exchange | Self::RefundOnly | Self::Repair)
+    }
+
     pub fn may_refund(self) -> bool {
         matches!(self, Self::Return | Self::RefundOnly | Self::NotReceived)
     }
@@ -79,76 +130,51 @@ pub enum Closure {
     Withdrawn,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SlaKind {
-    FirstResponse,
-    Plan,
-    Resolution,
-    Qc,
-}
-
-/// One promise the ticket keeps: met by its time, or breached once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Deadline {
-    pub kind: SlaKind,
-    #[serde(with = "time::serde::rfc3339")]
-    pub due_at: OffsetDateTime,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
-    pub met_at: Option<OffsetDateTime>,
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
-    pub breached_at: Option<OffsetDateTime>,
-}
-
-impl Deadline {
-    fn new(kind: SlaKind, due_at: OffsetDateTime) -> Self {
-        Self { kind, due_at, met_at: None, breached_at: None }
-    }
-
-    pub fn is_pending(&self) -> bool {
-        self.met_at.is_none() && self.breached_at.is_none()
-    }
-}
-
-/// The hours each promise is given, from the policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SlaHours {
-    pub first_response: u32,
-    pub major_first_response: u32,
-    pub major_plan: u32,
-    pub not_received_resolution: u32,
-}
-
-/// The deadlines a ticket opened at `opened_at` keeps: a first response for every ticket (4 h
-/// for a major complaint, else the normal hours) and a plan for a major complaint; a resolution
-/// for a not-received claim. QC's is set when the goods arrive ([`qc_deadline`]).
-pub fn opening_deadlines(kind: TicketKind, major: bool, opened_at: OffsetDateTime, hours: SlaHours) -> Vec<Deadline> {
-    let after = |h: u32| opened_at + Duration::hours(i64::from(h));
-    let major = major && kind == TicketKind::Complaint;
-    let mut deadlines = vec![Deadline::new(
-        SlaKind::FirstResponse,
-        after(if major { hours.major_first_response } else { hours.first_response }),
-    )];
-    if major {
-        deadlines.push(Deadline::new(SlaKind::Plan, after(hours.major_plan)));
-    }
-    if kind == TicketKind::NotReceived {
-        deadlines.push(Deadline::new(SlaKind::Resolution, after(hours.not_received_resolution)));
-    }
-    deadlines
-}
-
-/// QC is due `qc_days` after the goods were received.
-pub fn qc_deadline(received_at: OffsetDateTime, qc_days: u32) -> Deadline {
-    Deadline::new(SlaKind::Qc, received_at + Duration::days(i64::from(qc_days)))
-}
-
 /// Units of one SKU the ticket is about, at the price the order paid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketLine {
     pub sku: Sku,
     pub quantity: u32,
     pub unit_price_minor: i64,
+}
+
+/// Staff's answer to an open ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub approved: bool,
+    pub by: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// The waybill the customer sends the goods back with, booked through the courier port.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnWaybill {
+    pub courier: CourierId,
+    pub number: String,
+    pub label_url: String,
+}
+
+/// A warehouse user's quality check of returned goods.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QcResult {
+    pub passed: bool,
+    pub notes: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub photos: Vec<String>,
+    pub by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketRefund {
+    /// The payment the money goes back to (`cod:<order>` for cash on delivery).
+    pub payment_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
 }
 
 /// Why risk control sends a refund to manual review.
@@ -163,7 +189,7 @@ pub enum ReviewReason {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ticket {
-    pub ticket_id: String,
+    pub ticket_id: TicketId,
     pub order_id: OrderId,
     pub customer_id: CustomerId,
     pub kind: TicketKind,
@@ -183,7 +209,28 @@ pub struct Ticket {
     /// Why it needs a person's decision before any refund; empty: none needed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub review: Vec<ReviewReason>,
+    /// The order's risk score at intake, shown to staff beside the review reasons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_score: Option<u32>,
+    /// The parcel the goods came in (goods-back kinds): the return goes to its warehouse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shipment_id: Option<ShipmentId>,
     pub deadlines: Vec<Deadline>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<Decision>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_waybill: Option<ReturnWaybill>,
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub received_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qc: Option<QcResult>,
+    /// The money to give back, fixed when the refund is decided: announced once as
+    /// RefundRequested when the ticket closes refunded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund: Option<TicketRefund>,
+    /// An exchange's replacement units, reserved when it was approved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replacement: Vec<Allocation>,
     #[serde(with = "time::serde::rfc3339")]
     pub opened_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -214,6 +261,20 @@ impl Ticket {
         .collect()
     }
 
+    /// The soonest deadline not met (breached ones included): what staff should answer first.
+    pub fn nearest_unmet(&self) -> Option<OffsetDateTime> {
+        self.deadlines.iter().filter(|d| d.met_at.is_none()).map(|d| d.due_at).min()
+    }
+
+    /// Closed at `now` with `closure`: every promise still open is kept by the closing itself.
+    pub fn close(&mut self, closure: Closure, now: OffsetDateTime) {
+        self.status = TicketStatus::Closed;
+        self.closure = Some(closure);
+        for deadline in self.deadlines.iter_mut().filter(|d| d.met_at.is_none() && d.breached_at.is_none()) {
+            deadline.met_at = Some(now);
+        }
+    }
+
     /// A promise kept at `now` (a first response, a plan, the resolution, QC done).
     pub fn meet(&mut self, kind: SlaKind, now: OffsetDateTime) {
         for deadline in self.deadlines.iter_mut().filter(|d| d.kind == kind && d.met_at.is_none()) {
@@ -225,6 +286,16 @@ impl Ticket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::Duration;
+
+    #[test]
+    fn a_ticket_id_reads_back_as_written_and_nothing_else_reads() {
+        let id = TicketId { order_id: OrderId::generate(), number: 7 };
+        assert_eq!(TicketId::parse(&id.to_string()), Ok(id.clone()));
+        for bad in [format!("{}-T0", id.order_id), format!("{}-T07", id.order_id), format!("{}-7", id.order_id), "x-T1".into()] {
+            assert!(TicketId::parse(&bad).is_err(), "{bad}");
+        }
+    }
 
     const HOURS: SlaHours =
         SlaHours { first_response: 24, major_first_response: 4, major_plan: 24, not_received_resolution: 48 };
@@ -232,7 +303,7 @@ mod tests {
     fn ticket(kind: TicketKind, major: bool) -> Ticket {
         let opened_at = OffsetDateTime::UNIX_EPOCH;
         Ticket {
-            ticket_id: "t".into(),
+            ticket_id: TicketId { order_id: OrderId::generate(), number: 1 },
             order_id: OrderId::generate(),
             customer_id: CustomerId::parse("c1").unwrap(),
             kind,
@@ -244,7 +315,15 @@ mod tests {
             status: TicketStatus::Open,
             closure: None,
             review: Vec::new(),
+            risk_score: None,
+            shipment_id: None,
             deadlines: opening_deadlines(kind, major, opened_at, HOURS),
+            decision: None,
+            return_waybill: None,
+            received_at: None,
+            qc: None,
+            refund: None,
+            replacement: Vec::new(),
             opened_at,
             updated_at: opened_at,
             version: 1,

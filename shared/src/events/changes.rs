@@ -26,6 +26,7 @@
 //! | payment inbox | resolved DUPLICATE_CHARGE / REFUND_REQUIRED | RefundRequested |
 //! | payment inbox | MISMATCHED ruled REFUND_REQUIRED (staff, or a correct payment followed) | RefundRequested |
 //! | refund | see [`super::refund_changes`] | RefundIssued, RefundDeclined, RefundRefused |
+//! | ticket | see [`super::ticket_changes`] | TicketOpened, SlaBreached, TicketResolved, RefundRequested |
 //!
 //! Every other change (holds, stock, counters, configuration, a write that keeps the status)
 //! announces nothing.
@@ -102,6 +103,7 @@ pub fn announcements(record: &EventRecord) -> Result<Vec<Announcement>, Unmappab
         "Shipment" => Ok(super::shipment_changes::shipment_events(read(old, "shipment")?, read(new, "shipment")?)),
         "CourierPush" => Ok(courier_push_events(read(old, "courier push")?, read(new, "courier push")?)),
         "Refund" => Ok(super::refund_changes::refund_events(read(old, "refund")?, read(new, "refund")?)),
+        "Ticket" => Ok(super::ticket_changes::ticket_events(read(old, "ticket")?, read(new, "ticket")?)),
         "Payment" => {
             Ok(payment_events(read(old, "payment record")?, read(new, "payment record")?)?.into_iter().collect())
         }

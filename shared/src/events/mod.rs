@@ -12,6 +12,7 @@ pub mod logistics;
 pub mod publisher;
 mod refund_changes;
 mod shipment_changes;
+pub mod ticket_changes;
 mod tracking_changes;
 
 pub use publisher::{EventBridgePublisher, EventPublisher, PublishAllFuture, PublishError};
@@ -209,6 +210,9 @@ pub enum DomainEvent {
     RefundIssued(crate::domain::refund::Refund),
     RefundDeclined(crate::domain::refund::Refund),
     RefundRefused(crate::domain::refund::Refund),
+    TicketOpened(ticket_changes::TicketOpened),
+    TicketResolved(ticket_changes::TicketResolved),
+    SlaBreached(ticket_changes::SlaBreached),
 }
 
 impl DomainEvent {
@@ -245,6 +249,9 @@ impl DomainEvent {
             Self::RefundIssued(_) => "RefundIssued",
             Self::RefundDeclined(_) => "RefundDeclined",
             Self::RefundRefused(_) => "RefundRefused",
+            Self::TicketOpened(_) => "TicketOpened",
+            Self::TicketResolved(_) => "TicketResolved",
+            Self::SlaBreached(_) => "SlaBreached",
         }
     }
 
@@ -279,6 +286,9 @@ impl DomainEvent {
             Self::OrderDelivered(d) => serde_json::to_value(d),
             Self::OrderUndelivered(d) => serde_json::to_value(d),
             Self::RefundIssued(d) | Self::RefundDeclined(d) | Self::RefundRefused(d) => serde_json::to_value(d),
+            Self::TicketOpened(d) => serde_json::to_value(d),
+            Self::TicketResolved(d) => serde_json::to_value(d),
+            Self::SlaBreached(d) => serde_json::to_value(d),
         };
         value.expect("event details are plain data and always serialise")
     }

@@ -1,7 +1,8 @@
 //! Function hold-expiry (EventBridge schedule, every minute): release unpaid holds whose time
 //! has come; cancel orders whose step-up verification code ran out unused, and orders
 //! reservation never decided by their deadline (their message was dead-lettered); settle
-//! shortages nobody answered and backorders whose date came (fulfilment's).
+//! shortages nobody answered and backorders whose date came (fulfilment's); breach after-sales
+//! deadlines not kept ([`super::after_sales::sweeper`]).
 //!
 //! Work per run is bounded (a number of holds and a time budget), and the index is the
 //! continuation: a released hold leaves the expiring-holds index in the same transaction, so the
@@ -56,6 +57,8 @@ pub struct SweepReport {
     /// Shipments whose shortage went unanswered (the policy's default applied) or whose
     /// backorder date came.
     pub shortages_settled: usize,
+    /// After-sales tickets with a service-level deadline breached by this run.
+    pub sla_breached: usize,
     /// Due work was left for the next run (budget reached).
     pub more_due: bool,
 }
@@ -86,6 +89,7 @@ pub async fn sweep(deps: &ExpiryDeps, deadline: Option<Instant>) -> Result<Sweep
     let fulfilment = super::fulfilment::FulfilmentCore::new(deps.common.clone());
     let per_bucket = i32::try_from(deps.settings.max_overdue_per_run).unwrap_or(i32::MAX).min(100);
     report.shortages_settled = super::fulfilment::sweep_due(&fulfilment, per_bucket).await?;
+    report.sla_breached = super::after_sales::sweeper::breach_due(&deps.common, now, per_bucket).await?;
     info!(?report, "sweep finished");
     Ok(report)
 }

@@ -1,6 +1,7 @@
 //! One module per Lambda function. Each exposes a `Deps` struct (its clients and settings,
 //! built once at cold start) and a `handle` function the thin `main.rs` wraps in `service_fn`.
 
+pub mod after_sales;
 pub mod event_relay;
 pub mod fulfilment;
 pub mod hold_expiry;

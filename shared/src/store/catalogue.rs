@@ -3,6 +3,7 @@
 //! one read intake makes per order, which brings the risk context, every line's catalogue item
 //! and the customer's profile in one `BatchGetItem`.
 
+use crate::domain::after_sales_policy::AfterSalesPolicy;
 use super::risk::{RiskKeys, SeenCounters};
 use super::verification::phone_codes_key;
 use super::{from_item, keys, n, to_item, Store, StoreError};
@@ -212,6 +213,21 @@ impl Store {
         self.save_next_version(keys::logistics_policy(), policy, actor, "config/logistics-policy", now).await
     }
 
+    /// The after-sales policy operations saved, if any.
+    pub async fn after_sales_policy(&self) -> Result<Option<AfterSalesPolicy>, StoreError> {
+        let (pk, sk) = keys::after_sales_policy();
+        self.get(pk, sk, "after-sales policy").await
+    }
+
+    pub async fn save_after_sales_policy(
+        &self,
+        policy: &AfterSalesPolicy,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<AfterSalesPolicy, SaveError> {
+        self.save_next_version(keys::after_sales_policy(), policy, actor, "config/after-sales-policy", now).await
+    }
+
     /// The fulfilment policy operations saved, if any.
     pub async fn fulfilment_policy(&self) -> Result<Option<crate::domain::FulfilmentPolicy>, StoreError> {
         let (pk, sk) = keys::fulfilment_policy();
@@ -225,6 +241,16 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<crate::domain::FulfilmentPolicy, SaveError> {
         self.save_next_version(keys::fulfilment_policy(), policy, actor, "config/fulfilment-policy", now).await
+    }
+}
+
+impl Versioned for crate::domain::after_sales_policy::AfterSalesPolicy {
+    const ENTITY: &'static str = "AfterSalesPolicy";
+    fn version(&self) -> u32 {
+        self.version
+    }
+    fn with_version(&self, version: u32) -> Self {
+        Self { version, ..self.clone() }
     }
 }
 

@@ -18,6 +18,7 @@ mod refunds;
 mod risk;
 mod shipments;
 mod stock;
+mod tickets;
 mod tracking;
 mod verification;
 pub mod waiting;
@@ -31,6 +32,7 @@ pub use payments::{InboxStatus, OrderChange, PaymentKey, PaymentRecord, Resoluti
 pub use risk::{month_of, RiskKeys, SaveRulesError, SeenCounters};
 pub use shipments::{FulfilmentFacts, ShipmentWrite};
 pub use stock::{AdjustError, StockItem};
+pub use tickets::{AfterSalesUnits, AfterSalesView};
 pub use tracking::{OpenAlert, PollBudget};
 pub use verification::ResendRefused;
 
@@ -301,6 +303,9 @@ pub(crate) mod keys {
     }
     pub fn payment_refunds(payment_id: &str) -> (String, String) {
         (format!("PAYMENT#{payment_id}"), "REFUNDS".to_owned())
+    }
+    pub fn after_sales_policy() -> (String, String) {
+        (CONFIG_PARTITION.to_owned(), "AFTER_SALES_POLICY".to_owned())
     }
     pub fn logistics_policy() -> (String, String) {
         (CONFIG_PARTITION.to_owned(), "LOGISTICS_POLICY".to_owned())

@@ -259,6 +259,25 @@ impl Store {
         writes
     }
 
+    /// What after-sales review reads of a customer: orders ever, and this month's orders and
+    /// refunds.
+    pub async fn refund_history(
+        &self,
+        customer: &str,
+        now: OffsetDateTime,
+    ) -> Result<crate::domain::after_sales_policy::RefundHistory, StoreError> {
+        let partition = customer_partition(customer);
+        let wanted = [(partition.clone(), "PROFILE".to_owned()), (partition.clone(), month_of(now))];
+        let found = self.batch_get(&wanted, true).await?;
+        let get = |sk: &str| found.get(&(partition.clone(), sk.to_owned()));
+        let count = |item, attribute| u32::try_from(number(item, attribute)).unwrap_or(u32::MAX);
+        Ok(crate::domain::after_sales_policy::RefundHistory {
+            orders_ever: count(get("PROFILE"), "orders"),
+            month_orders: count(get(&month_of(now)), "orders"),
+            month_refunds: count(get(&month_of(now)), "refunds"),
+        })
+    }
+
     /// One more order, cancel or refund in the customer's month, for the history rules.
     pub fn month_bump(&self, customer: &str, counter: &str, at: OffsetDateTime) -> TransactWriteItem {
         let ttl = at.unix_timestamp() + MONTH_RETENTION_SECONDS;

@@ -307,7 +307,7 @@ impl Store {
         Ok(found)
     }
 
-    async fn query_raw(&self, pk: String) -> Result<Vec<Item>, StoreError> {
+    pub(super) async fn query_raw(&self, pk: String) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::new();
         let mut start = None;
         loop {

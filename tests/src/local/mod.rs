@@ -17,6 +17,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioExecutor;
 use orderflow::courier::{Courier, HttpCourier};
+use orderflow::handlers::after_sales::{self, AfterSalesDeps};
 use orderflow::handlers::event_relay::RelayDeps;
 use orderflow::handlers::fulfilment::{self, FulfilmentDeps};
 use orderflow::handlers::hold_expiry::{self, ExpiryDeps};
@@ -53,6 +54,7 @@ pub enum LocalFunction {
     TrackingPoller(LogisticsDeps),
     LogisticsApi(LogisticsDeps),
     Refunds(RefundDeps),
+    AfterSalesApi(AfterSalesDeps),
 }
 
 impl LocalFunction {
@@ -73,6 +75,7 @@ impl LocalFunction {
             "tracking" => Self::Tracking(stack.logistics_with("tracking", courier.clone())),
             "tracking-poller" => Self::TrackingPoller(stack.logistics_with("tracking-poller", courier.clone())),
             "logistics-api" => Self::LogisticsApi(stack.logistics_with("logistics-api", courier.clone())),
+            "after-sales-api" => Self::AfterSalesApi(stack.after_sales_with(courier.clone())),
             "refunds" => Self::Refunds(RefundDeps { provider: outside.provider.clone(), ..stack.refunds() }),
             other => return Err(format!("the template names a function binary {other:?} the local stack cannot run")),
         })
@@ -86,6 +89,7 @@ impl LocalFunction {
             Self::FulfilmentApi(deps) => fulfilment::routes::handle(deps, request).await,
             Self::CourierWebhook(deps) => courier_webhook::handle(deps, request).await,
             Self::LogisticsApi(deps) => logistics::routes::handle(deps, request).await,
+            Self::AfterSalesApi(deps) => after_sales::routes::handle(deps, request).await,
             _ => return Err("this function has no HTTP trigger".into()),
         };
         result.map_err(|e| e.to_string())

@@ -90,6 +90,7 @@ pub(super) async fn label(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> 
             weight_grams: changed.weight_grams(),
             volume_cm3: changed.volume_cm3(),
             insured_value_minor: courier.insured.then(|| changed.value_minor()),
+            return_for: None,
         };
         let waybill = deps.courier.book(&booking).await.map_err(|err| match err {
             CourierError::Refused(why) => conflict("courier-refused", why),

@@ -1,0 +1,206 @@
+//! Customer service answers an open ticket (`POST /admin/tickets/{id}/decision`):
+//!
+//! | action | kinds | effect |
+//! |---|---|---|
+//! | `approve` | return, repair | a return waybill booked through the courier port → AWAITING_RETURN |
+//! | `approve` | exchange | the same, with the replacement's units reserved in the parcel's warehouse |
+//! | `approve` | refund only | CLOSED refunded: RefundRequested from the stream, paid once |
+//! | `reject` | any | CLOSED rejected, the units free again |
+//! | `respond` | any open | the first response given; the ticket stays open |
+//! | `plan` | major complaint | the plan given; the ticket stays open |
+//! | `answer` | complaint | CLOSED answered |
+//! | `escalate` | complaint | major: a 4 h first response and a 24 h plan from its opening |
+//!
+//! A refund risk control sent to review is approved only by risk staff (or an administrator).
+//! Every decision is a conditional write of the ticket at the version read; a second approval of
+//! the same ticket finds it decided and changes nothing.
+
+use super::closing::close;
+use super::routes::{change_failed, store_problem, ticket_view, unavailable, Audience};
+use super::{change_ticket, AfterSalesDeps, TicketChange};
+use crate::auth::Caller;
+use crate::courier::{Booking, CourierError};
+use crate::domain::ticket::{
+    opening_deadlines, Closure, Decision, ReturnWaybill, Ticket, TicketId, TicketKind, TicketStatus,
+};
+use crate::domain::tracking::TrackingStatus;
+use crate::domain::{Allocation, Quantity};
+use crate::handlers::{conflict, invalid, json_body};
+use crate::http::{json_response, Problem};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use tracing::info;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Action {
+    Approve,
+    Reject,
+    Respond,
+    Plan,
+    Answer,
+    Escalate,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionRequest {
+    action: Action,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+pub async fn decide(
+    deps: &AfterSalesDeps,
+    caller: &Caller,
+    request: &Request,
+    id: &TicketId,
+) -> Result<Response<Body>, Problem> {
+    let body: DecisionRequest = json_body(request)?;
+    let note = body.note.as_deref().map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned);
+    if note.as_ref().is_some_and(|n| n.chars().count() > 2_000) {
+        return Err(invalid("note", "note-too-long", "at most 2000 characters"));
+    }
+    if note.is_none() && body.action != Action::Approve && body.action != Action::Escalate {
+        return Err(invalid("note", "note-required", "say what the customer is told"));
+    }
+    let who = caller.actor();
+    let stored = deps.common.store.ticket(id).await.map_err(store_problem)?;
+    let stored = stored.ok_or_else(|| Problem::not_found("ticket"))?;
+    if body.action == Action::Approve && !stored.review.is_empty() && !caller.may_review_refunds() {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "review-required",
+            "Manual review",
+            "risk control sent this refund to manual review: risk staff decide it",
+        ));
+    }
+    let waybill = match (body.action, stored.kind.takes_goods_back(), stored.status) {
+        (Action::Approve, true, TicketStatus::Open) => Some(book_return(deps, &stored).await?),
+        _ => None,
+    };
+    let decision = Decision { approved: body.action == Action::Approve, by: who.clone(), note, at: deps.common.clock.now() };
+    let written = change_ticket(deps, id, |view| {
+        let mut ticket = view.ticket.clone();
+        if ticket.status != TicketStatus::Open {
+            let same = body.action == Action::Approve && ticket.decision.as_ref().is_some_and(|d| d.approved);
+            return if same { TicketChange::Nothing } else { TicketChange::Refused(decided(&ticket)) };
+        }
+        let store = &deps.common.store;
+        let decision = Decision { at: view.now, ..decision.clone() };
+        match (body.action, ticket.kind) {
+            (Action::Approve, TicketKind::RefundOnly) => {
+                ticket.decision = Some(decision);
+                close(store, view.view, ticket, Closure::Refunded, view.now)
+            }
+            (Action::Approve, kind) if kind.takes_goods_back() => {
+                let Some(waybill) = waybill.clone() else { return TicketChange::Refused(decided(&ticket)) };
+                let mut extra = Vec::new();
+                if kind == TicketKind::Exchange {
+                    ticket.replacement = replacement(view.view, &ticket);
+                    extra = ticket.replacement.iter().map(|a| store.stock_move(a, "available", "reserved", view.now)).collect();
+                }
+                ticket.return_waybill = Some(waybill);
+                ticket.status = TicketStatus::AwaitingReturn;
+                ticket.decision = Some(decision);
+                ticket.meet(crate::domain::ticket::SlaKind::FirstResponse, view.now);
+                TicketChange::Change { ticket: Box::new(ticket), units: None, extra }
+            }
+            (Action::Reject, _) => {
+                ticket.decision = Some(decision);
+                close(store, view.view, ticket, Closure::Rejected, view.now)
+            }
+            (Action::Respond, _) => {
+                ticket.meet(crate::domain::ticket::SlaKind::FirstResponse, view.now);
+                TicketChange::Change { ticket: Box::new(ticket), units: None, extra: Vec::new() }
+            }
+            (Action::Plan, TicketKind::Complaint) if ticket.major => {
+                ticket.meet(crate::domain::ticket::SlaKind::Plan, view.now);
+                TicketChange::Change { ticket: Box::new(ticket), units: None, extra: Vec::new() }
+            }
+            (Action::Answer, TicketKind::Complaint) => {
+                ticket.decision = Some(decision);
+                close(store, view.view, ticket, Closure::Answered, view.now)
+            }
+            (Action::Escalate, TicketKind::Complaint) if !ticket.major => {
+                ticket.major = true;
+                ticket.deadlines = escalated(&ticket, view.policy);
+                TicketChange::Change { ticket: Box::new(ticket), units: None, extra: Vec::new() }
+            }
+            (action, kind) => TicketChange::Refused(conflict(
+                "action-not-for-ticket",
+                format!("{action:?} does not apply to this {kind:?} ticket").to_lowercase(),
+            )),
+        }
+    })
+    .await
+    .map_err(change_failed)??;
+    info!(actor = %who, ticket_id = %id, action = ?body.action, status = ?written.status, "ticket decision");
+    Ok(json_response(StatusCode::OK, &ticket_view(&written, Audience::Staff)))
+}
+
+fn decided(ticket: &Ticket) -> Problem {
+    conflict("ticket-decided", format!("the ticket is {:?} already", ticket.status).to_uppercase())
+}
+
+/// A complaint made major keeps what it had promised and met, with the major hours counted from
+/// its opening (so a late escalation may be due at once).
+fn escalated(ticket: &Ticket, policy: &crate::domain::after_sales_policy::AfterSalesPolicy) -> Vec<crate::domain::ticket::Deadline> {
+    let mut deadlines = opening_deadlines(ticket.kind, true, ticket.opened_at, policy.sla_hours());
+    for deadline in &mut deadlines {
+        if let Some(was) = ticket.deadlines.iter().find(|d| d.kind == deadline.kind) {
+            deadline.met_at = was.met_at;
+            deadline.breached_at = was.breached_at.filter(|at| *at >= deadline.due_at);
+        }
+    }
+    deadlines
+}
+
+/// The exchange's replacement: the same units from the warehouse that sent them.
+fn replacement(view: &crate::store::AfterSalesView, ticket: &Ticket) -> Vec<Allocation> {
+    let shipment = view.shipments.iter().find(|s| Some(&s.shipment_id) == ticket.shipment_id.as_ref());
+    let Some(shipment) = shipment else { return Vec::new() };
+    ticket
+        .lines
+        .iter()
+        .filter_map(|l| {
+            Some(Allocation { sku: l.sku.clone(), warehouse: shipment.warehouse.clone(), quantity: Quantity::new(i64::from(l.quantity)).ok()? })
+        })
+        .collect()
+}
+
+/// The return waybill from the customer to the warehouse that sent the parcel, by its courier:
+/// keyed by the ticket, so a retried approval books the same waybill.
+async fn book_return(deps: &AfterSalesDeps, ticket: &Ticket) -> Result<ReturnWaybill, Problem> {
+    let order = deps.common.store.after_sales_of(ticket.order_id).await.map_err(store_problem)?;
+    let shipment = order.shipments.iter().find(|s| Some(&s.shipment_id) == ticket.shipment_id.as_ref());
+    let shipment = shipment.ok_or_else(|| conflict("parcel-unknown", "the ticket's parcel is not in the table"))?;
+    let courier = shipment.courier.as_ref().ok_or_else(|| conflict("no-courier", "the parcel had no courier"))?;
+    if shipment.tracking.as_ref().and_then(|t| t.status) != Some(TrackingStatus::Delivered) {
+        return Err(conflict("parcel-not-delivered", "the parcel is not delivered"));
+    }
+    let weight: u64 = ticket.lines.iter().map(|l| {
+        let each = shipment.lines.iter().find(|s| s.sku == l.sku).map_or(0, |s| u64::from(s.weight_grams));
+        each * u64::from(l.quantity)
+    }).sum();
+    let volume: u64 = ticket.lines.iter().map(|l| {
+        let each = shipment.lines.iter().find(|s| s.sku == l.sku).map_or(0, |s| u64::from(s.volume_cm3));
+        each * u64::from(l.quantity)
+    }).sum();
+    let booking = Booking {
+        shipment_id: shipment.shipment_id.clone(),
+        courier: courier.courier.clone(),
+        speed: courier.speed,
+        province: shipment.province.clone(),
+        weight_grams: weight,
+        volume_cm3: volume,
+        insured_value_minor: None,
+        return_for: Some(ticket.ticket_id.to_string()),
+    };
+    let waybill = deps.courier.book(&booking).await.map_err(|err| match err {
+        CourierError::Refused(why) => conflict("courier-refused", why),
+        CourierError::Unavailable(why) => unavailable(why),
+    })?;
+    Ok(ReturnWaybill { courier: courier.courier.clone(), number: waybill.number, label_url: waybill.label_url })
+}

@@ -1,0 +1,262 @@
+//! A customer opens a ticket on a delivered order: checked against the policy (the window from
+//! delivery, category exclusions, evidence), its units taken so none is in two open tickets,
+//! and a refund it may lead to scored for manual review. The ticket and the units are written
+//! in one transaction on the units as read, so two tickets for the same unit cannot both open.
+
+use super::routes::{store_problem, ticket_view, Audience};
+use super::AfterSalesDeps;
+use crate::auth::Caller;
+use crate::domain::after_sales_policy::{AfterSalesPolicy, RequestedItem};
+use crate::domain::ticket::{
+    opening_deadlines, ReasonCode, Ticket, TicketId, TicketKind, TicketLine, TicketStatus, MAX_TICKETS_PER_ORDER,
+};
+use crate::domain::tracking::TrackingStatus;
+use crate::domain::{ItemFlag, Order, OrderId, ShipmentId, Sku};
+use crate::handlers::{conflict, invalid, json_body};
+use crate::http::{json_response, Problem};
+use crate::store::AfterSalesView;
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use tracing::info;
+
+const MAX_TEXT_CHARS: usize = 2_000;
+const MAX_PHOTOS: usize = 9;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenRequest {
+    kind: TicketKind,
+    reason: ReasonCode,
+    #[serde(default)]
+    text: String,
+    /// The parcel the goods came in: needed when goods or money are asked for.
+    #[serde(default)]
+    shipment_id: Option<ShipmentId>,
+    #[serde(default)]
+    lines: Vec<LineRequest>,
+    /// Keys of photos uploaded through `POST /orders/{id}/evidence`.
+    #[serde(default)]
+    evidence: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineRequest {
+    sku: Sku,
+    quantity: u32,
+}
+
+/// The object key a photo of the order's after-sales evidence is uploaded to.
+pub fn evidence_key(order: OrderId) -> String {
+    format!("aftersales/{order}/{}.photo", ulid::Ulid::new())
+}
+
+pub async fn open_ticket(
+    deps: &AfterSalesDeps,
+    caller: &Caller,
+    request: &Request,
+    order_id: OrderId,
+) -> Result<Response<Body>, Problem> {
+    let body: OpenRequest = json_body(request)?;
+    check_shape(&body, order_id)?;
+    let store = &deps.common.store;
+    for _ in 0..deps.max_attempts {
+        let view = store.after_sales_of(order_id).await.map_err(store_problem)?;
+        let order = view.order.as_ref().filter(|o| caller.may_act_on_order_of(&o.customer_id));
+        let order = order.ok_or_else(|| Problem::not_found("order"))?;
+        let now = deps.common.clock.now();
+        let policy = deps.policy(now).await.map_err(store_problem)?;
+        let lines = priced_lines(&view, &body)?;
+        check_policy(deps, &policy, order, &body, &lines, now).await?;
+        let mut units = view.units.clone();
+        units.tickets += 1;
+        if units.tickets > MAX_TICKETS_PER_ORDER {
+            return Err(conflict("too-many-tickets", "this order has had as many tickets as it may"));
+        }
+        if body.kind.takes_units() {
+            take_units(&view, &mut units, &lines)?;
+        }
+        let mut ticket = Ticket {
+            ticket_id: TicketId { order_id, number: units.tickets },
+            order_id,
+            customer_id: order.customer_id.clone(),
+            kind: body.kind,
+            reason: body.reason,
+            text: body.text.clone(),
+            lines,
+            evidence: body.evidence.clone(),
+            major: false,
+            status: TicketStatus::Open,
+            closure: None,
+            review: Vec::new(),
+            risk_score: order.risk.as_ref().map(|r| r.score),
+            shipment_id: body.shipment_id.clone(),
+            deadlines: opening_deadlines(body.kind, false, now, policy.sla_hours()),
+            decision: None,
+            return_waybill: None,
+            received_at: None,
+            qc: None,
+            refund: None,
+            replacement: Vec::new(),
+            opened_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        if ticket.kind.may_refund() {
+            ticket.review = review(deps, &policy, order, ticket.value_minor().unwrap_or(i64::MAX), now).await?;
+        }
+        let writes = vec![store.put_ticket(&mut ticket, None), store.put_after_sales_units(order_id, &mut units)];
+        if store.write_all(writes).await.map_err(store_problem)? {
+            info!(ticket_id = %ticket.ticket_id, kind = ?ticket.kind, review = ticket.review.len(), "ticket opened");
+            return Ok(json_response(StatusCode::CREATED, &ticket_view(&ticket, Audience::Customer)));
+        }
+    }
+    let mut busy = conflict("order-busy", "the order's tickets kept changing while this one was opened; retry");
+    busy.retry_after = Some(1);
+    Err(busy)
+}
+
+/// What the request must be before anything is read.
+fn check_shape(body: &OpenRequest, order_id: OrderId) -> Result<(), Problem> {
+    if body.kind == TicketKind::NotReceived {
+        return Err(conflict(
+            "use-not-received-claim",
+            "a parcel not received is claimed at POST /shipments/{id}/not-received, on the parcel",
+        ));
+    }
+    if body.text.chars().count() > MAX_TEXT_CHARS {
+        return Err(invalid("text", "text-too-long", format!("at most {MAX_TEXT_CHARS} characters")));
+    }
+    if body.evidence.len() > MAX_PHOTOS {
+        return Err(invalid("evidence", "too-many-photos", format!("at most {MAX_PHOTOS} photos")));
+    }
+    let own = format!("aftersales/{order_id}/");
+    if body.evidence.iter().any(|k| !k.starts_with(&own) || k.contains("..")) {
+        return Err(invalid("evidence", "evidence-not-this-order", "photos uploaded for this order only"));
+    }
+    if body.kind == TicketKind::RefundOnly && body.reason.is_no_reason() {
+        return Err(invalid("reason", "reason-required", "a refund without a return needs a quality reason"));
+    }
+    if body.kind == TicketKind::Complaint {
+        return Ok(());
+    }
+    if body.shipment_id.as_ref().is_none_or(|s| s.order_id != order_id) {
+        return Err(invalid("shipment_id", "shipment-required", "name the parcel of this order the goods came in"));
+    }
+    if body.lines.is_empty() || body.lines.iter().any(|l| l.quantity == 0) {
+        return Err(invalid("lines", "lines-required", "name each SKU and how many units (at least one)"));
+    }
+    Ok(())
+}
+
+/// The requested lines at the price the parcel's lines were paid, from a delivered parcel.
+fn priced_lines(view: &AfterSalesView, body: &OpenRequest) -> Result<Vec<TicketLine>, Problem> {
+    let Some(id) = &body.shipment_id else { return Ok(Vec::new()) };
+    let shipment = view.shipments.iter().find(|s| &s.shipment_id == id);
+    let shipment = shipment.ok_or_else(|| invalid("shipment_id", "shipment-unknown", "no such parcel"))?;
+    let delivered = shipment.tracking.as_ref().and_then(|t| t.status) == Some(TrackingStatus::Delivered);
+    if !delivered {
+        return Err(conflict("parcel-not-delivered", "after-sales starts when the parcel is delivered"));
+    }
+    let mut merged: BTreeMap<&Sku, u32> = BTreeMap::new();
+    for line in &body.lines {
+        *merged.entry(&line.sku).or_insert(0) = merged.get(&line.sku).copied().unwrap_or(0).saturating_add(line.quantity);
+    }
+    merged
+        .into_iter()
+        .map(|(sku, quantity)| {
+            let shipped = shipment.lines.iter().find(|l| &l.sku == sku);
+            let shipped = shipped.ok_or_else(|| invalid("lines", "sku-not-in-parcel", format!("{sku} is not in it")))?;
+            if quantity > shipped.quantity {
+                return Err(invalid("lines", "more-than-delivered", format!("{sku}: {} delivered", shipped.quantity)));
+            }
+            Ok(TicketLine { sku: sku.clone(), quantity, unit_price_minor: shipped.unit_price_minor })
+        })
+        .collect()
+}
+
+/// Take the lines' units for this ticket: refused when a unit is already in an open ticket or
+/// came back for good.
+fn take_units(
+    view: &AfterSalesView,
+    units: &mut crate::store::AfterSalesUnits,
+    lines: &[TicketLine],
+) -> Result<(), Problem> {
+    for line in lines {
+        let delivered: u32 = view
+            .shipments
+            .iter()
+            .filter(|s| s.tracking.as_ref().and_then(|t| t.status) == Some(TrackingStatus::Delivered))
+            .flat_map(|s| s.lines.iter().filter(|l| l.sku == line.sku))
+            .map(|l| l.quantity)
+            .sum();
+        if line.quantity > units.free(line.sku.as_str(), delivered) {
+            return Err(conflict(
+                "units-in-another-ticket",
+                format!("{} unit(s) of {} are already in an open ticket or returned", line.quantity, line.sku),
+            ));
+        }
+        units.take(line.sku.as_str(), i64::from(line.quantity));
+    }
+    Ok(())
+}
+
+/// The policy's rules for this request, with the evidence checked to be real photos.
+async fn check_policy(
+    deps: &AfterSalesDeps,
+    policy: &AfterSalesPolicy,
+    order: &Order,
+    body: &OpenRequest,
+    lines: &[TicketLine],
+    now: time::OffsetDateTime,
+) -> Result<(), Problem> {
+    let delivered_at = order.delivered_at.ok_or_else(|| {
+        conflict("order-not-delivered", "after-sales starts when the order is delivered")
+    })?;
+    for key in &body.evidence {
+        deps.photos.check(key).await.map_err(|e| {
+            invalid("evidence", "evidence-not-a-photo", format!("{key}: {e}"))
+        })?;
+    }
+    let mut catalogue = Vec::new();
+    for line in lines {
+        let item = deps.common.store.catalogue_item(&line.sku).await.map_err(store_problem)?;
+        catalogue.push((line.sku.clone(), item));
+    }
+    let items: Vec<RequestedItem<'_>> = catalogue
+        .iter()
+        .map(|(sku, item)| RequestedItem {
+            sku: sku.as_str(),
+            category: item.as_ref().map_or("", |i| i.category.as_str()),
+            no_reason_excluded: item.as_ref().is_some_and(|i| i.flags.contains(&ItemFlag::NoReasonReturnExcluded)),
+        })
+        .collect();
+    // A complaint about service needs no photo; it is still taken within the quality window.
+    let evidence = if body.kind == TicketKind::Complaint { body.evidence.len().max(1) } else { body.evidence.len() };
+    policy.check(delivered_at, now, body.reason.is_no_reason(), &items, evidence).map_err(|refusal| {
+        let field = match refusal.rule {
+            "category-excluded" => "lines",
+            "evidence-required" | "resale-evidence-required" => "evidence",
+            _ => "reason",
+        };
+        Problem::new(StatusCode::UNPROCESSABLE_ENTITY, refusal.rule, "Outside the after-sales policy", refusal.detail)
+            .with_field(field)
+    })
+}
+
+/// Why a refund of `amount_minor` on this order needs a person's decision.
+async fn review(
+    deps: &AfterSalesDeps,
+    policy: &AfterSalesPolicy,
+    order: &Order,
+    amount_minor: i64,
+    now: time::OffsetDateTime,
+) -> Result<Vec<crate::domain::ticket::ReviewReason>, Problem> {
+    let store = &deps.common.store;
+    let customer = order.customer_id.as_str();
+    let history = store.refund_history(customer, now).await.map_err(store_problem)?;
+    let rules = store.risk_rules().await.map_err(store_problem)?.unwrap_or_else(crate::domain::risk::RiskRules::defaults);
+    Ok(policy.review_reasons(history, amount_minor, rules.lists_customer(customer)))
+}

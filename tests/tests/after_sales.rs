@@ -1,0 +1,218 @@
+//! After-sales against the emulators: tickets opened by the order's owner within the policy,
+//! decided by staff (risk staff for a refund sent to review), returns received and checked with
+//! the stock counted, refunds paid once through the mock provider, exchanges reserving their
+//! replacement, and every SLA deadline breached at its time and not before.
+
+use orderflow_tests::after_sales::{
+    call, delivered, open, owner, pay_requested_refunds, request, risk_staff, staff_post, upload_evidence,
+};
+use orderflow_tests::fixtures::{customer, one_warehouse, warehouse_staff, TEST_PRICE_MINOR};
+use orderflow_tests::parcels::customer_service;
+use orderflow_tests::Stack;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use time::Duration;
+
+async fn seeded() -> (Stack, Arc<orderflow::clock::ManualClock>) {
+    let (stack, clock) = Stack::for_test().await;
+    stack.seed(&one_warehouse(&[("TEA", 100)])).await.unwrap();
+    stack.relay().await;
+    (stack, clock)
+}
+
+fn ticket_of(answer: &Value) -> String {
+    answer["ticket_id"].as_str().unwrap_or_else(|| panic!("a ticket: {answer}")).to_owned()
+}
+
+async fn hold_expiry_run(stack: &Stack) -> usize {
+    orderflow::handlers::hold_expiry::sweep(&stack.expiry(), None).await.unwrap().sla_breached
+}
+
+#[tokio::test]
+async fn a_delivered_order_returned_passes_qc_is_restocked_and_refunded_once() {
+    let (stack, clock) = seeded().await;
+    let parcel = delivered(&stack, &clock, 2).await;
+    let me = owner(&stack, &parcel).await;
+    let (status, opened) = open(&stack, &me, &parcel, request("return", "no_reason", &parcel, 1, &[])).await;
+    assert_eq!(status, 201, "{opened}");
+    let ticket = ticket_of(&opened);
+    assert!(opened.get("review").is_none(), "the customer is not shown risk control's reasons: {opened}");
+
+    // A new customer's first order: the refund waits for risk staff.
+    let approve = json!({"action": "approve"});
+    let (status, problem) = staff_post(&stack, &customer_service(), &ticket, "decision", Some(approve.clone())).await;
+    assert_eq!((status, problem["code"].as_str()), (403, Some("review-required")), "{problem}");
+    let (_, seen) = call(&stack, &customer_service(), "GET", &format!("/admin/tickets/{ticket}"), "/admin/tickets/{id}", None).await;
+    assert_eq!(seen["review"], json!(["first_order"]), "{seen}");
+    let (status, approved) = staff_post(&stack, &risk_staff(), &ticket, "decision", Some(approve.clone())).await;
+    assert_eq!((status, approved["status"].as_str()), (200, Some("AWAITING_RETURN")), "{approved}");
+    assert_eq!(staff_post(&stack, &risk_staff(), &ticket, "decision", Some(approve)).await.0, 200, "approved again: same");
+    let returns: Vec<_> = stack.courier.bookings().into_iter().filter(|(b, _)| b.return_for.as_deref() == Some(&ticket)).collect();
+    assert_eq!(returns.len(), 1, "one return waybill");
+    assert_eq!(approved["return_waybill"]["number"], returns[0].1.number.as_str());
+
+    let before = stack.stock("TEA", "HZ").await;
+    let (status, received) = staff_post(&stack, &warehouse_staff(), &ticket, "received", None).await;
+    assert_eq!((status, received["status"].as_str()), (200, Some("RECEIVED")), "{received}");
+    let qc = json!({"passed": true, "notes": "sealed, as new"});
+    let (status, checked) = staff_post(&stack, &warehouse_staff(), &ticket, "qc", Some(qc.clone())).await;
+    assert_eq!((status, checked["closure"].as_str()), (200, Some("REFUNDED")), "{checked}");
+    assert_eq!(staff_post(&stack, &warehouse_staff(), &ticket, "qc", Some(qc)).await.0, 200, "checked again: same");
+    let after = stack.stock("TEA", "HZ").await;
+    assert_eq!((after.available, after.sold), (before.available + 1, before.sold - 1), "one unit back on sale");
+    let audit = stack.store().audit_of_day(&stack.clock.now().date().to_string()).await.unwrap();
+    assert!(audit.iter().any(|a| a["action"] == "return-restocked" && a["subject"] == "stock/TEA/HZ"), "{audit:?}");
+
+    assert_eq!(pay_requested_refunds(&stack).await, 1);
+    assert_eq!(stack.provider.paid_back(&format!("pay_{}", parcel.order_id)), TEST_PRICE_MINOR, "one unit, once");
+    assert_eq!(pay_requested_refunds(&stack).await, 0, "nothing more asked");
+}
+
+#[tokio::test]
+async fn the_same_unit_is_in_one_open_ticket_at_a_time_and_free_again_when_withdrawn() {
+    let (stack, clock) = seeded().await;
+    let parcel = delivered(&stack, &clock, 1).await;
+    let me = owner(&stack, &parcel).await;
+    let (status, first) = open(&stack, &me, &parcel, request("return", "no_reason", &parcel, 1, &[])).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, problem) = open(&stack, &me, &parcel, request("exchange", "no_reason", &parcel, 1, &[])).await;
+    assert_eq!((status, problem["code"].as_str()), (409, Some("units-in-another-ticket")), "{problem}");
+    let stranger = customer("someone-else");
+    let (status, _) = open(&stack, &stranger, &parcel, request("return", "no_reason", &parcel, 1, &[])).await;
+    assert_eq!(status, 404, "another customer's order does not exist for them");
+    let withdraw = format!("/tickets/{}/withdraw", ticket_of(&first));
+    assert_eq!(call(&stack, &stranger, "POST", &withdraw, "/tickets/{id}/withdraw", None).await.0, 404);
+    let (status, withdrawn) = call(&stack, &me, "POST", &withdraw, "/tickets/{id}/withdraw", None).await;
+    assert_eq!((status, withdrawn["closure"].as_str()), (200, Some("WITHDRAWN")), "{withdrawn}");
+    let (status, again) = open(&stack, &me, &parcel, request("return", "no_reason", &parcel, 1, &[])).await;
+    assert_eq!(status, 201, "{again}");
+}
+
+#[tokio::test]
+async fn the_no_reason_window_takes_its_last_second_and_refuses_the_next_naming_the_rule() {
+    let (stack, clock) = seeded().await;
+    let parcel = delivered(&stack, &clock, 2).await;
+    let me = owner(&stack, &parcel).await;
+    let delivered_at = stack.clock.now();
+    clock.set(delivered_at + Duration::days(7));
+    let (status, problem) = open(&stack, &me, &parcel, request("return", "no_reason", &parcel, 1, &[])).await;
+    assert_eq!((status, problem["code"].as_str(), problem["field"].as_str()), (422, Some("no-reason-window-closed"), Some("reason")));
+    // A fault is taken for 30 days, with a photo of it.
+    let (status, problem) = open(&stack, &me, &parcel, request("return", "faulty", &parcel, 1, &[])).await;
+    assert_eq!((status, problem["code"].as_str()), (422, Some("evidence-required")), "{problem}");
+    let photo = upload_evidence(&stack, &me, &parcel, false).await;
+    let (status, opened) = open(&stack, &me, &parcel, request("return", "faulty", &parcel, 1, &[photo])).await;
+    assert_eq!(status, 201, "{opened}");
+    clock.set(delivered_at + Duration::days(7) - Duration::seconds(1));
+    let (status, opened) = open(&stack, &me, &parcel, request("return", "no_reason", &parcel, 1, &[])).await;
+    assert_eq!(status, 201, "the last second is inside: {opened}");
+}
+
+#[tokio::test]
+async fn a_failed_qc_rejects_with_its_evidence_restocks_nothing_and_pays_nothing() {
+    let (stack, clock) = seeded().await;
+    let parcel = delivered(&stack, &clock, 1).await;
+    let me = owner(&stack, &parcel).await;
+    let ticket = ticket_of(&open(&stack, &me, &parcel, request("return", "no_reason", &parcel, 1, &[])).await.1);
+    assert_eq!(staff_post(&stack, &risk_staff(), &ticket, "decision", Some(json!({"action": "approve"}))).await.0, 200);
+    assert_eq!(staff_post(&stack, &warehouse_staff(), &ticket, "received", None).await.0, 200);
+    let before = stack.stock("TEA", "HZ").await;
+    let no_photo = json!({"passed": false, "notes": "opened and used"});
+    let (status, problem) = staff_post(&stack, &warehouse_staff(), &ticket, "qc", Some(no_photo)).await;
+    assert_eq!((status, problem["code"].as_str()), (400, Some("evidence-required")), "{problem}");
+    let photo = upload_evidence(&stack, &warehouse_staff(), &parcel, true).await;
+    let failed = json!({"passed": false, "notes": "opened and used", "photos": [photo]});
+    let (status, rejected) = staff_post(&stack, &warehouse_staff(), &ticket, "qc", Some(failed)).await;
+    assert_eq!((status, rejected["closure"].as_str()), (200, Some("REJECTED")), "{rejected}");
+    assert_eq!(rejected["qc"]["photos"][0], photo.as_str());
+    let after = stack.stock("TEA", "HZ").await;
+    assert_eq!((after.available, after.sold), (before.available, before.sold), "nothing restocked");
+    assert_eq!(pay_requested_refunds(&stack).await, 0);
+}
+
+#[tokio::test]
+async fn two_approvals_of_one_refund_at_once_pay_once() {
+    let (stack, clock) = seeded().await;
+    let parcel = delivered(&stack, &clock, 2).await;
+    let me = owner(&stack, &parcel).await;
+    let photo = upload_evidence(&stack, &me, &parcel, false).await;
+    let (status, opened) = open(&stack, &me, &parcel, request("refund_only", "damaged", &parcel, 2, &[photo])).await;
+    assert_eq!(status, 201, "{opened}");
+    let ticket = ticket_of(&opened);
+    let risk = risk_staff();
+    let approve = || staff_post(&stack, &risk, &ticket, "decision", Some(json!({"action": "approve"})));
+    let ((a, _), (b, _)) = tokio::join!(approve(), approve());
+    assert_eq!((a, b), (200, 200), "the second finds it approved");
+    assert_eq!(pay_requested_refunds(&stack).await, 1, "one refund asked for");
+    assert_eq!(stack.provider.paid().len(), 1);
+    assert_eq!(stack.provider.paid_back(&format!("pay_{}", parcel.order_id)), 2 * TEST_PRICE_MINOR);
+    // Refunded units are not refunded again.
+    let (status, problem) = open(&stack, &me, &parcel, request("return", "no_reason", &parcel, 1, &[])).await;
+    assert_eq!((status, problem["code"].as_str()), (409, Some("units-in-another-ticket")), "{problem}");
+}
+
+#[tokio::test]
+async fn an_exchange_reserves_its_replacement_at_approval_and_sells_it_when_qc_passes() {
+    let (stack, clock) = seeded().await;
+    let parcel = delivered(&stack, &clock, 1).await;
+    let me = owner(&stack, &parcel).await;
+    let ticket = ticket_of(&open(&stack, &me, &parcel, request("exchange", "no_reason", &parcel, 1, &[])).await.1);
+    let before = stack.stock("TEA", "HZ").await;
+    let (status, approved) =
+        staff_post(&stack, &customer_service(), &ticket, "decision", Some(json!({"action": "approve"}))).await;
+    assert_eq!(status, 200, "an exchange gives no money back: no review {approved}");
+    let reserved = stack.stock("TEA", "HZ").await;
+    assert_eq!((reserved.available, reserved.reserved), (before.available - 1, before.reserved + 1));
+    assert_eq!(staff_post(&stack, &warehouse_staff(), &ticket, "received", None).await.0, 200);
+    let qc = json!({"passed": true, "notes": "fine"});
+    let (status, replaced) = staff_post(&stack, &warehouse_staff(), &ticket, "qc", Some(qc)).await;
+    assert_eq!((status, replaced["closure"].as_str()), (200, Some("REPLACED")), "{replaced}");
+    let after = stack.stock("TEA", "HZ").await;
+    // The returned unit back on sale, the replacement sold.
+    assert_eq!((after.available, after.reserved, after.sold), (before.available, before.reserved, before.sold));
+    assert_eq!(pay_requested_refunds(&stack).await, 0);
+}
+
+#[tokio::test]
+async fn a_major_complaint_breaches_its_first_response_at_four_hours_once_and_leads_the_queue() {
+    let (stack, clock) = seeded().await;
+    let parcel = delivered(&stack, &clock, 1).await;
+    let me = owner(&stack, &parcel).await;
+    let complaint = json!({"kind": "complaint", "reason": "service", "text": "rude courier"});
+    let (status, opened) = open(&stack, &me, &parcel, complaint.clone()).await;
+    assert_eq!(status, 201, "{opened}");
+    let major = ticket_of(&opened);
+    let opened_at = stack.clock.now();
+    clock.set(opened_at + Duration::minutes(1));
+    let normal = ticket_of(&open(&stack, &me, &parcel, complaint).await.1);
+    let (status, _) = staff_post(&stack, &customer_service(), &major, "decision", Some(json!({"action": "escalate"}))).await;
+    assert_eq!(status, 200);
+    let (_, queue) = call(&stack, &customer_service(), "GET", "/admin/tickets", "/admin/tickets", None).await;
+    let order: Vec<&str> = queue["tickets"].as_array().unwrap().iter().filter_map(|t| t["ticket_id"].as_str()).collect();
+    assert_eq!(order, [major.as_str(), normal.as_str()], "the nearest deadline first");
+
+    let observer = stack.observe_bus().await;
+    clock.set(opened_at + Duration::hours(4) - Duration::seconds(1));
+    assert_eq!(hold_expiry_run(&stack).await, 0, "not a second before");
+    clock.set(opened_at + Duration::hours(4));
+    assert_eq!(hold_expiry_run(&stack).await, 1);
+    assert_eq!(hold_expiry_run(&stack).await, 0, "once per deadline");
+    clock.set(opened_at + Duration::hours(24) + Duration::minutes(1));
+    assert_eq!(hold_expiry_run(&stack).await, 2, "the major plan and the normal first response");
+    stack.relay().await;
+    let events = observer.events_until_quiet(std::time::Duration::from_millis(500)).await;
+    let breached: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["detail-type"] == "SlaBreached")
+        .map(|e| (e["detail"]["ticket_id"].as_str().unwrap(), e["detail"]["deadline"].as_str().unwrap()))
+        .collect();
+    assert_eq!(breached.len(), 3, "{breached:?}");
+    assert!(breached.contains(&(major.as_str(), "FIRST_RESPONSE")) && breached.contains(&(major.as_str(), "PLAN")));
+    // Breached and still unanswered: still in the queue, first.
+    let (_, queue) = call(&stack, &customer_service(), "GET", "/admin/tickets", "/admin/tickets", None).await;
+    assert_eq!(queue["tickets"][0]["ticket_id"], major.as_str(), "{queue}");
+    let answered = json!({"action": "answer", "note": "apologised, courier retrained"});
+    assert_eq!(staff_post(&stack, &customer_service(), &normal, "decision", Some(answered)).await.0, 200);
+    let (_, queue) = call(&stack, &customer_service(), "GET", "/admin/tickets", "/admin/tickets", None).await;
+    assert_eq!(queue["tickets"].as_array().unwrap().len(), 1, "the answered one left the queue: {queue}");
+}
