@@ -15,7 +15,13 @@ pub async fn delivered(stack: &Stack, clock: &orderflow::clock::ManualClock, uni
     let parcel = handed_over(stack, units).await;
     let t0 = stack.clock.now();
     clock.set(t0 + time::Duration::hours(1));
-    let (status, _) = push(stack, &parcel, &format!("delivered-{}", parcel.shipment), vec![checkpoint(t0, 60, "DELIVERED", "SIGNED")]).await;
+    let (status, _) = push(
+        stack,
+        &parcel,
+        &format!("delivered-{}", parcel.shipment),
+        vec![checkpoint(t0, 60, "DELIVERED", "SIGNED")],
+    )
+    .await;
     assert_eq!(status, 200);
     process_tracking_queue(stack).await;
     let order = stack.store().order(parcel.order_id).await.unwrap().unwrap();
@@ -57,11 +63,17 @@ pub async fn upload_evidence(stack: &Stack, who: &crate::auth::VerifiedClaims, p
     let (status, answer) = call(stack, who, "POST", &path, route, Some(json!({"content_type": "image/jpeg"}))).await;
     assert_eq!(status, 200, "{answer}");
     let upload = &answer["upload"];
-    let headers: Vec<(String, String)> =
-        upload["headers"].as_object().unwrap().iter().map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned())).collect();
+    let headers: Vec<(String, String)> = upload["headers"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (put, _) =
-        ApiClient::new("").call("PUT", upload["url"].as_str().unwrap(), &headers, Some("P".repeat(4096))).await.unwrap();
+    let (put, _) = ApiClient::new("")
+        .call("PUT", upload["url"].as_str().unwrap(), &headers, Some("P".repeat(4096)))
+        .await
+        .unwrap();
     assert_eq!(put, 200);
     answer["key"].as_str().unwrap().to_owned()
 }

@@ -42,12 +42,19 @@ async fn a_delivered_order_returned_passes_qc_is_restocked_and_refunded_once() {
     let approve = json!({"action": "approve"});
     let (status, problem) = staff_post(&stack, &customer_service(), &ticket, "decision", Some(approve.clone())).await;
     assert_eq!((status, problem["code"].as_str()), (403, Some("review-required")), "{problem}");
-    let (_, seen) = call(&stack, &customer_service(), "GET", &format!("/admin/tickets/{ticket}"), "/admin/tickets/{id}", None).await;
+    let (_, seen) =
+        call(&stack, &customer_service(), "GET", &format!("/admin/tickets/{ticket}"), "/admin/tickets/{id}", None)
+            .await;
     assert_eq!(seen["review"], json!(["first_order"]), "{seen}");
     let (status, approved) = staff_post(&stack, &risk_staff(), &ticket, "decision", Some(approve.clone())).await;
     assert_eq!((status, approved["status"].as_str()), (200, Some("AWAITING_RETURN")), "{approved}");
-    assert_eq!(staff_post(&stack, &risk_staff(), &ticket, "decision", Some(approve)).await.0, 200, "approved again: same");
-    let returns: Vec<_> = stack.courier.bookings().into_iter().filter(|(b, _)| b.return_for.as_deref() == Some(&ticket)).collect();
+    assert_eq!(
+        staff_post(&stack, &risk_staff(), &ticket, "decision", Some(approve)).await.0,
+        200,
+        "approved again: same"
+    );
+    let returns: Vec<_> =
+        stack.courier.bookings().into_iter().filter(|(b, _)| b.return_for.as_deref() == Some(&ticket)).collect();
     assert_eq!(returns.len(), 1, "one return waybill");
     assert_eq!(approved["return_waybill"]["number"], returns[0].1.number.as_str());
 
@@ -96,7 +103,10 @@ async fn the_no_reason_window_takes_its_last_second_and_refuses_the_next_naming_
     let delivered_at = stack.clock.now();
     clock.set(delivered_at + Duration::days(7));
     let (status, problem) = open(&stack, &me, &parcel, request("return", "no_reason", &parcel, 1, &[])).await;
-    assert_eq!((status, problem["code"].as_str(), problem["field"].as_str()), (422, Some("no-reason-window-closed"), Some("reason")));
+    assert_eq!(
+        (status, problem["code"].as_str(), problem["field"].as_str()),
+        (422, Some("no-reason-window-closed"), Some("reason"))
+    );
     // A fault is taken for 30 days, with a photo of it.
     let (status, problem) = open(&stack, &me, &parcel, request("return", "faulty", &parcel, 1, &[])).await;
     assert_eq!((status, problem["code"].as_str()), (422, Some("evidence-required")), "{problem}");
@@ -185,10 +195,12 @@ async fn a_major_complaint_breaches_its_first_response_at_four_hours_once_and_le
     let opened_at = stack.clock.now();
     clock.set(opened_at + Duration::minutes(1));
     let normal = ticket_of(&open(&stack, &me, &parcel, complaint).await.1);
-    let (status, _) = staff_post(&stack, &customer_service(), &major, "decision", Some(json!({"action": "escalate"}))).await;
+    let (status, _) =
+        staff_post(&stack, &customer_service(), &major, "decision", Some(json!({"action": "escalate"}))).await;
     assert_eq!(status, 200);
     let (_, queue) = call(&stack, &customer_service(), "GET", "/admin/tickets", "/admin/tickets", None).await;
-    let order: Vec<&str> = queue["tickets"].as_array().unwrap().iter().filter_map(|t| t["ticket_id"].as_str()).collect();
+    let order: Vec<&str> =
+        queue["tickets"].as_array().unwrap().iter().filter_map(|t| t["ticket_id"].as_str()).collect();
     assert_eq!(order, [major.as_str(), normal.as_str()], "the nearest deadline first");
 
     let observer = stack.observe_bus().await;

@@ -70,4 +70,3 @@ pub fn opening_deadlines(kind: TicketKind, major: bool, opened_at: OffsetDateTim
 pub fn qc_deadline(received_at: OffsetDateTime, qc_days: u32) -> Deadline {
     Deadline::new(SlaKind::Qc, received_at + Duration::days(i64::from(qc_days)))
 }
-

@@ -292,7 +292,9 @@ mod tests {
     fn a_ticket_id_reads_back_as_written_and_nothing_else_reads() {
         let id = TicketId { order_id: OrderId::generate(), number: 7 };
         assert_eq!(TicketId::parse(&id.to_string()), Ok(id.clone()));
-        for bad in [format!("{}-T0", id.order_id), format!("{}-T07", id.order_id), format!("{}-7", id.order_id), "x-T1".into()] {
+        for bad in
+            [format!("{}-T0", id.order_id), format!("{}-T07", id.order_id), format!("{}-7", id.order_id), "x-T1".into()]
+        {
             assert!(TicketId::parse(&bad).is_err(), "{bad}");
         }
     }

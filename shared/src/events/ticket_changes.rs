@@ -67,7 +67,9 @@ pub(super) fn ticket_events(old: Option<Ticket>, new: Option<Ticket>) -> Vec<Ann
         announced.push(keyed("", DomainEvent::TicketOpened(opened)));
     }
     for deadline in new.deadlines.iter().filter(|d| d.breached_at.is_some()) {
-        let was = old.as_ref().and_then(|o| o.deadlines.iter().find(|d| d.kind == deadline.kind && d.due_at == deadline.due_at));
+        let was = old
+            .as_ref()
+            .and_then(|o| o.deadlines.iter().find(|d| d.kind == deadline.kind && d.due_at == deadline.due_at));
         if was.is_some_and(|d| d.breached_at.is_some()) {
             continue;
         }

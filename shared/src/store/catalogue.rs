@@ -3,10 +3,10 @@
 //! one read intake makes per order, which brings the risk context, every line's catalogue item
 //! and the customer's profile in one `BatchGetItem`.
 
-use crate::domain::after_sales_policy::AfterSalesPolicy;
 use super::risk::{RiskKeys, SeenCounters};
 use super::verification::phone_codes_key;
 use super::{from_item, keys, n, to_item, Store, StoreError};
+use crate::domain::after_sales_policy::AfterSalesPolicy;
 use crate::domain::risk::RiskContext;
 use crate::domain::{CatalogueItem, CustomerId, CustomerProfile, Phone, Sku};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;

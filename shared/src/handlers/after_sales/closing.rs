@@ -57,12 +57,9 @@ fn refund_for(view: &AfterSalesView, order: &Order, ticket: &Ticket) -> Result<T
     let value = ticket.value_minor().unwrap_or(i64::MAX);
     let brought_in = match order.payment_method {
         PaymentMethod::Online => crate::handlers::fulfilment::refund_due(order, &view.shipments),
-        PaymentMethod::CashOnDelivery => view
-            .shipments
-            .iter()
-            .filter_map(|s| s.tracking.as_ref()?.collection.as_ref())
-            .map(|c| c.amount_minor)
-            .sum(),
+        PaymentMethod::CashOnDelivery => {
+            view.shipments.iter().filter_map(|s| s.tracking.as_ref()?.collection.as_ref()).map(|c| c.amount_minor).sum()
+        }
     };
     let given_back: i64 = view
         .tickets

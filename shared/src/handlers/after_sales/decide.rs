@@ -80,7 +80,8 @@ pub async fn decide(
         (Action::Approve, true, TicketStatus::Open) => Some(book_return(deps, &stored).await?),
         _ => None,
     };
-    let decision = Decision { approved: body.action == Action::Approve, by: who.clone(), note, at: deps.common.clock.now() };
+    let decision =
+        Decision { approved: body.action == Action::Approve, by: who.clone(), note, at: deps.common.clock.now() };
     let written = change_ticket(deps, id, |view| {
         let mut ticket = view.ticket.clone();
         if ticket.status != TicketStatus::Open {
@@ -99,7 +100,11 @@ pub async fn decide(
                 let mut extra = Vec::new();
                 if kind == TicketKind::Exchange {
                     ticket.replacement = replacement(view.view, &ticket);
-                    extra = ticket.replacement.iter().map(|a| store.stock_move(a, "available", "reserved", view.now)).collect();
+                    extra = ticket
+                        .replacement
+                        .iter()
+                        .map(|a| store.stock_move(a, "available", "reserved", view.now))
+                        .collect();
                 }
                 ticket.return_waybill = Some(waybill);
                 ticket.status = TicketStatus::AwaitingReturn;
@@ -146,7 +151,10 @@ fn decided(ticket: &Ticket) -> Problem {
 
 /// A complaint made major keeps what it had promised and met, with the major hours counted from
 /// its opening (so a late escalation may be due at once).
-fn escalated(ticket: &Ticket, policy: &crate::domain::after_sales_policy::AfterSalesPolicy) -> Vec<crate::domain::ticket::Deadline> {
+fn escalated(
+    ticket: &Ticket,
+    policy: &crate::domain::after_sales_policy::AfterSalesPolicy,
+) -> Vec<crate::domain::ticket::Deadline> {
     let mut deadlines = opening_deadlines(ticket.kind, true, ticket.opened_at, policy.sla_hours());
     for deadline in &mut deadlines {
         if let Some(was) = ticket.deadlines.iter().find(|d| d.kind == deadline.kind) {
@@ -165,7 +173,11 @@ fn replacement(view: &crate::store::AfterSalesView, ticket: &Ticket) -> Vec<Allo
         .lines
         .iter()
         .filter_map(|l| {
-            Some(Allocation { sku: l.sku.clone(), warehouse: shipment.warehouse.clone(), quantity: Quantity::new(i64::from(l.quantity)).ok()? })
+            Some(Allocation {
+                sku: l.sku.clone(),
+                warehouse: shipment.warehouse.clone(),
+                quantity: Quantity::new(i64::from(l.quantity)).ok()?,
+            })
         })
         .collect()
 }
@@ -180,14 +192,22 @@ async fn book_return(deps: &AfterSalesDeps, ticket: &Ticket) -> Result<ReturnWay
     if shipment.tracking.as_ref().and_then(|t| t.status) != Some(TrackingStatus::Delivered) {
         return Err(conflict("parcel-not-delivered", "the parcel is not delivered"));
     }
-    let weight: u64 = ticket.lines.iter().map(|l| {
-        let each = shipment.lines.iter().find(|s| s.sku == l.sku).map_or(0, |s| u64::from(s.weight_grams));
-        each * u64::from(l.quantity)
-    }).sum();
-    let volume: u64 = ticket.lines.iter().map(|l| {
-        let each = shipment.lines.iter().find(|s| s.sku == l.sku).map_or(0, |s| u64::from(s.volume_cm3));
-        each * u64::from(l.quantity)
-    }).sum();
+    let weight: u64 = ticket
+        .lines
+        .iter()
+        .map(|l| {
+            let each = shipment.lines.iter().find(|s| s.sku == l.sku).map_or(0, |s| u64::from(s.weight_grams));
+            each * u64::from(l.quantity)
+        })
+        .sum();
+    let volume: u64 = ticket
+        .lines
+        .iter()
+        .map(|l| {
+            let each = shipment.lines.iter().find(|s| s.sku == l.sku).map_or(0, |s| u64::from(s.volume_cm3));
+            each * u64::from(l.quantity)
+        })
+        .sum();
     let booking = Booking {
         shipment_id: shipment.shipment_id.clone(),
         courier: courier.courier.clone(),

@@ -162,13 +162,15 @@ fn priced_lines(view: &AfterSalesView, body: &OpenRequest) -> Result<Vec<TicketL
     }
     let mut merged: BTreeMap<&Sku, u32> = BTreeMap::new();
     for line in &body.lines {
-        *merged.entry(&line.sku).or_insert(0) = merged.get(&line.sku).copied().unwrap_or(0).saturating_add(line.quantity);
+        *merged.entry(&line.sku).or_insert(0) =
+            merged.get(&line.sku).copied().unwrap_or(0).saturating_add(line.quantity);
     }
     merged
         .into_iter()
         .map(|(sku, quantity)| {
             let shipped = shipment.lines.iter().find(|l| &l.sku == sku);
-            let shipped = shipped.ok_or_else(|| invalid("lines", "sku-not-in-parcel", format!("{sku} is not in it")))?;
+            let shipped =
+                shipped.ok_or_else(|| invalid("lines", "sku-not-in-parcel", format!("{sku} is not in it")))?;
             if quantity > shipped.quantity {
                 return Err(invalid("lines", "more-than-delivered", format!("{sku}: {} delivered", shipped.quantity)));
             }
@@ -212,13 +214,11 @@ async fn check_policy(
     lines: &[TicketLine],
     now: time::OffsetDateTime,
 ) -> Result<(), Problem> {
-    let delivered_at = order.delivered_at.ok_or_else(|| {
-        conflict("order-not-delivered", "after-sales starts when the order is delivered")
-    })?;
+    let delivered_at = order
+        .delivered_at
+        .ok_or_else(|| conflict("order-not-delivered", "after-sales starts when the order is delivered"))?;
     for key in &body.evidence {
-        deps.photos.check(key).await.map_err(|e| {
-            invalid("evidence", "evidence-not-a-photo", format!("{key}: {e}"))
-        })?;
+        deps.photos.check(key).await.map_err(|e| invalid("evidence", "evidence-not-a-photo", format!("{key}: {e}")))?;
     }
     let mut catalogue = Vec::new();
     for line in lines {
@@ -257,6 +257,7 @@ async fn review(
     let store = &deps.common.store;
     let customer = order.customer_id.as_str();
     let history = store.refund_history(customer, now).await.map_err(store_problem)?;
-    let rules = store.risk_rules().await.map_err(store_problem)?.unwrap_or_else(crate::domain::risk::RiskRules::defaults);
+    let rules =
+        store.risk_rules().await.map_err(store_problem)?.unwrap_or_else(crate::domain::risk::RiskRules::defaults);
     Ok(policy.review_reasons(history, amount_minor, rules.lists_customer(customer)))
 }

@@ -94,24 +94,27 @@ pub async fn quality_check(
         else {
             return TicketChange::Refused(conflict("parcel-unknown", "the ticket's parcel is not in the table"));
         };
-        let mut restock = Vec::new();
-        if ticket.kind != TicketKind::Repair {
-            for line in &ticket.lines {
-                restock.push(store.stock_shift(&line.sku, &shipment.warehouse, line.quantity, ("sold", "available"), view.now));
-                let subject = format!("stock/{}/{}", line.sku, shipment.warehouse);
-                let record = serde_json::json!({ "ticket_id": ticket.ticket_id, "restocked": line.quantity });
-                restock.push(store.audit_record(who, "return-restocked", &subject, None::<&()>, Some(&record), view.now));
-            }
-        }
         let closure = match ticket.kind {
             TicketKind::Exchange => Closure::Replaced,
             TicketKind::Repair => Closure::Repaired,
             _ => Closure::Refunded,
         };
-        if closure == Closure::Replaced {
-            for allocation in &ticket.replacement {
-                restock.push(store.stock_move(allocation, "reserved", "sold", view.now));
-            }
+        let mut restock = Vec::new();
+        for line in ticket.lines.iter().filter(|_| closure != Closure::Repaired) {
+            // An exchange's replacement (the same SKU, from the same warehouse) is sold in place
+            // of the returned unit: one item cannot move twice in a transaction, so the net move
+            // is reserved → available.
+            let from = if closure == Closure::Replaced { "reserved" } else { "sold" };
+            restock.push(store.stock_shift(
+                &line.sku,
+                &shipment.warehouse,
+                line.quantity,
+                (from, "available"),
+                view.now,
+            ));
+            let subject = format!("stock/{}/{}", line.sku, shipment.warehouse);
+            let record = serde_json::json!({ "ticket_id": ticket.ticket_id, "restocked": line.quantity, "from": from });
+            restock.push(store.audit_record(who, "return-restocked", &subject, None::<&()>, Some(&record), view.now));
         }
         match close(store, view.view, ticket, closure, view.now) {
             TicketChange::Change { ticket, units, mut extra } => {

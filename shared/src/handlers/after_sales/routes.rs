@@ -60,13 +60,13 @@ async fn route(deps: &AfterSalesDeps, request: &Request) -> Result<Response<Body
             Ok(json_response(StatusCode::OK, &serde_json::json!({ "tickets": tickets })))
         }
         (Method::GET, ["admin", "tickets", id]) => {
-            staff(caller.may_serve_customers() || caller.may_work_warehouse())?;
+            staff(caller.may_serve_customers() || caller.may_review_refunds() || caller.may_work_warehouse())?;
             let ticket = deps.common.store.ticket(&ticket_id(id)?).await.map_err(store_problem)?;
             let ticket = ticket.ok_or_else(|| Problem::not_found("ticket"))?;
             Ok(json_response(StatusCode::OK, &ticket_view(&ticket, Audience::Staff)))
         }
         (Method::POST, ["admin", "tickets", id, "decision"]) => {
-            staff(caller.may_serve_customers())?;
+            staff(caller.may_serve_customers() || caller.may_review_refunds())?;
             super::decide::decide(deps, &caller, request, &ticket_id(id)?).await
         }
         (Method::POST, ["admin", "orders", id, "evidence"]) => {
