@@ -235,6 +235,7 @@ mod tests {
             kept,
             [
                 "DispatchPhotoBucket",
+                "EvidencePhotoBucket",
                 "FulfilmentDeadLetterQueue",
                 "FulfilmentQueue",
                 "FulfilmentQueuePolicy",

@@ -2,7 +2,7 @@
 //! the API gateway emulation with its JWT check, the EventBridge rule to SQS, and the SQS poller
 //! into stock reservation.
 
-use orderflow_tests::fixtures::order_body;
+use orderflow_tests::fixtures::{order_body, TEST_PRICE_MINOR};
 use orderflow_tests::local::{self, ApiClient, LocalOptions};
 use orderflow_tests::{Seed, Stack};
 use serde_json::json;
@@ -145,5 +145,39 @@ async fn a_paid_order_goes_through_the_warehouse_and_the_mock_courier_to_deliver
     assert_eq!(codes, vec!["PICKED_UP", "ARRIVED_HUB", "OUT_FOR_DELIVERY", "SIGNED"]);
     let order = until(&api, &location, &customer, |o| o["status"] == "DELIVERED").await;
     assert_eq!(order["status"], "DELIVERED", "{order}");
+    returned_checked_and_refunded(&api, &customer, &order, &shipment).await;
     running.stop().await;
+}
+
+/// The README's after-sales demo on the delivered order: one unit returned for no reason, the
+/// refund approved by risk staff (a first order goes to review), the goods received and passed
+/// by QC, the refund paid by the provider stand-in through the refunds function.
+async fn returned_checked_and_refunded(api: &ApiClient, customer: &str, order: &serde_json::Value, shipment: &str) {
+    let order_id = order["order_id"].as_str().unwrap();
+    let as_customer = [("content-type", "application/json"), ("authorization", customer)];
+    let ret = json!({"kind": "return", "reason": "no_reason", "shipment_id": shipment, "lines": [{"sku": "TEA", "quantity": 1}]});
+    let path = format!("/orders/{order_id}/tickets");
+    let (status, ticket) = api.call("POST", &path, &as_customer, Some(ret.to_string())).await.unwrap();
+    assert_eq!(status, 201, "{ticket}");
+    let ticket = ticket["ticket_id"].as_str().unwrap().to_owned();
+    let risk = api.bearer(json!({"kind": "staff", "subject": "risk-rita", "roles": ["risk"]})).await.unwrap();
+    let warehouse = api.bearer(json!({"kind": "staff", "subject": "wh-dan", "roles": ["warehouse"]})).await.unwrap();
+    let post = |who: String, path: String, body: serde_json::Value| async move {
+        let headers = [("content-type", "application/json"), ("authorization", who.as_str())];
+        api.call("POST", &path, &headers, Some(body.to_string())).await.unwrap()
+    };
+    let (status, approved) =
+        post(risk, format!("/admin/tickets/{ticket}/decision"), json!({"action": "approve"})).await;
+    assert_eq!((status, approved["status"].as_str()), (200, Some("AWAITING_RETURN")), "{approved}");
+    assert!(approved["return_waybill"]["number"].is_string(), "a return waybill: {approved}");
+    let (status, _) = post(warehouse.clone(), format!("/admin/tickets/{ticket}/received"), json!({})).await;
+    assert_eq!(status, 200);
+    let qc = json!({"passed": true, "notes": "sealed"});
+    let (status, closed) = post(warehouse, format!("/admin/tickets/{ticket}/qc"), qc).await;
+    assert_eq!((status, closed["closure"].as_str()), (200, Some("REFUNDED")), "{closed}");
+    let refunds =
+        until(api, "/_mock-provider/refunds", "", |r| r["refunds"].as_array().is_some_and(|a| !a.is_empty())).await;
+    let refunds = refunds["refunds"].as_array().unwrap();
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0]["refund"]["amount_minor"], TEST_PRICE_MINOR, "one unit's price");
 }
