@@ -156,29 +156,60 @@ async fn two_approvals_of_one_refund_at_once_pay_once() {
     assert_eq!(pay_requested_refunds(&stack).await, 1, "one refund asked for");
     assert_eq!(stack.provider.paid().len(), 1);
     assert_eq!(stack.provider.paid_back(&format!("pay_{}", parcel.order_id)), 2 * TEST_PRICE_MINOR);
+    let order = stack.store().order(parcel.order_id).await.unwrap().unwrap();
+    let history = stack.store().refund_history(order.customer_id.as_str(), stack.clock.now()).await.unwrap();
+    assert_eq!(history.month_refunds, 1, "counted once into the customer's month");
     // Refunded units are not refunded again.
     let (status, problem) = open(&stack, &me, &parcel, request("return", "no_reason", &parcel, 1, &[])).await;
     assert_eq!((status, problem["code"].as_str()), (409, Some("units-in-another-ticket")), "{problem}");
 }
 
 #[tokio::test]
-async fn an_exchange_reserves_its_replacement_at_approval_and_sells_it_when_qc_passes() {
+async fn an_exchange_reserves_its_replacement_which_an_abandoned_return_releases_and_qc_pass_sells() {
     let (stack, clock) = seeded().await;
     let parcel = delivered(&stack, &clock, 1).await;
     let me = owner(&stack, &parcel).await;
-    let ticket = ticket_of(&open(&stack, &me, &parcel, request("exchange", "no_reason", &parcel, 1, &[])).await.1);
+    let exchange = || open(&stack, &me, &parcel, request("exchange", "no_reason", &parcel, 1, &[]));
+    let ticket = ticket_of(&exchange().await.1);
     let before = stack.stock("TEA", "HZ").await;
-    let (status, approved) =
-        staff_post(&stack, &customer_service(), &ticket, "decision", Some(json!({"action": "approve"}))).await;
+    let approve = json!({"action": "approve"});
+    let (status, approved) = staff_post(&stack, &customer_service(), &ticket, "decision", Some(approve.clone())).await;
     assert_eq!(status, 200, "an exchange gives no money back: no review {approved}");
     let reserved = stack.stock("TEA", "HZ").await;
     assert_eq!((reserved.available, reserved.reserved), (before.available - 1, before.reserved + 1));
+    let withdraw = format!("/tickets/{ticket}/withdraw");
+    let (status, problem) = call(&stack, &me, "POST", &withdraw, "/tickets/{id}/withdraw", None).await;
+    assert_eq!((status, problem["code"].as_str()), (409, Some("ticket-past-withdrawal")), "goods may be on their way");
+
+    // The goods never come: the return-by deadline (14 days) is breached, the ticket is in the
+    // staff queue, and rejecting it gives the replacement back.
+    let approved_at = stack.clock.now();
+    clock.set(approved_at + Duration::days(14) - Duration::seconds(1));
+    assert_eq!(hold_expiry_run(&stack).await, 0);
+    clock.set(approved_at + Duration::days(14));
+    assert_eq!(hold_expiry_run(&stack).await, 1);
+    let (_, queue) = call(&stack, &customer_service(), "GET", "/admin/tickets", "/admin/tickets", None).await;
+    assert_eq!(queue["tickets"][0]["ticket_id"], ticket.as_str(), "{queue}");
+    let reject = json!({"action": "reject", "note": "nothing came back"});
+    let (status, rejected) = staff_post(&stack, &customer_service(), &ticket, "decision", Some(reject)).await;
+    assert_eq!((status, rejected["closure"].as_str()), (200, Some("REJECTED")), "{rejected}");
+    let released = stack.stock("TEA", "HZ").await;
+    assert_eq!((released.available, released.reserved), (before.available, before.reserved), "released");
+
+    // Two weeks after delivery a no-reason exchange is out of the window; a faulty unit is not.
+    assert_eq!(exchange().await.1["code"], "no-reason-window-closed");
+    let photo = upload_evidence(&stack, &me, &parcel, false).await;
+    let (status, faulty) = open(&stack, &me, &parcel, request("exchange", "faulty", &parcel, 1, &[photo])).await;
+    assert_eq!(status, 201, "{faulty}");
+    let ticket = ticket_of(&faulty);
+    assert_eq!(staff_post(&stack, &customer_service(), &ticket, "decision", Some(approve)).await.0, 200);
     assert_eq!(staff_post(&stack, &warehouse_staff(), &ticket, "received", None).await.0, 200);
     let qc = json!({"passed": true, "notes": "fine"});
     let (status, replaced) = staff_post(&stack, &warehouse_staff(), &ticket, "qc", Some(qc)).await;
     assert_eq!((status, replaced["closure"].as_str()), (200, Some("REPLACED")), "{replaced}");
     let after = stack.stock("TEA", "HZ").await;
-    // The returned unit back on sale, the replacement sold.
+    // The returned unit back on sale and the replacement sold: available and sold as before,
+    // nothing left reserved.
     assert_eq!((after.available, after.reserved, after.sold), (before.available, before.reserved, before.sold));
     assert_eq!(pay_requested_refunds(&stack).await, 0);
 }
@@ -191,10 +222,11 @@ async fn a_major_complaint_breaches_its_first_response_at_four_hours_once_and_le
     let complaint = json!({"kind": "complaint", "reason": "service", "text": "rude courier"});
     let (status, opened) = open(&stack, &me, &parcel, complaint.clone()).await;
     assert_eq!(status, 201, "{opened}");
-    let major = ticket_of(&opened);
+    let normal = ticket_of(&opened);
+    clock.set(stack.clock.now() + Duration::minutes(1));
+    // Opened second, answered first once it is major.
+    let major = ticket_of(&open(&stack, &me, &parcel, complaint).await.1);
     let opened_at = stack.clock.now();
-    clock.set(opened_at + Duration::minutes(1));
-    let normal = ticket_of(&open(&stack, &me, &parcel, complaint).await.1);
     let (status, _) =
         staff_post(&stack, &customer_service(), &major, "decision", Some(json!({"action": "escalate"}))).await;
     assert_eq!(status, 200);
@@ -209,7 +241,7 @@ async fn a_major_complaint_breaches_its_first_response_at_four_hours_once_and_le
     clock.set(opened_at + Duration::hours(4));
     assert_eq!(hold_expiry_run(&stack).await, 1);
     assert_eq!(hold_expiry_run(&stack).await, 0, "once per deadline");
-    clock.set(opened_at + Duration::hours(24) + Duration::minutes(1));
+    clock.set(opened_at + Duration::hours(24));
     assert_eq!(hold_expiry_run(&stack).await, 2, "the major plan and the normal first response");
     stack.relay().await;
     let events = observer.events_until_quiet(std::time::Duration::from_millis(500)).await;

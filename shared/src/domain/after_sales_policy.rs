@@ -35,8 +35,15 @@ pub struct AfterSalesPolicy {
     pub major_plan_hours: u32,
     pub not_received_resolve_hours: u32,
     pub qc_days: u32,
+    /// Days the customer has to send approved goods back.
+    #[serde(default = "default_return_days")]
+    pub return_days: u32,
     #[serde(default)]
     pub version: u32,
+}
+
+fn default_return_days() -> u32 {
+    14
 }
 
 impl Default for AfterSalesPolicy {
@@ -53,6 +60,7 @@ impl Default for AfterSalesPolicy {
             major_plan_hours: 24,
             not_received_resolve_hours: 48,
             qc_days: 7,
+            return_days: default_return_days(),
             version: 0,
         }
     }
@@ -132,6 +140,9 @@ impl AfterSalesPolicy {
         }
         if !(1..=60).contains(&self.qc_days) {
             return bad("qc_days", "1 to 60 days");
+        }
+        if !(1..=60).contains(&self.return_days) {
+            return bad("return_days", "1 to 60 days");
         }
         if !(1..=100).contains(&self.review_refund_rate_pct) {
             return bad("review_refund_rate_pct", "1 to 100");

@@ -14,6 +14,8 @@ pub enum SlaKind {
     Plan,
     Resolution,
     Qc,
+    /// The customer's goods are due at the warehouse: past it, staff follow up or reject.
+    ReturnBy,
 }
 
 /// One promise the ticket keeps: met by its time, or breached once.
@@ -64,6 +66,11 @@ pub fn opening_deadlines(kind: TicketKind, major: bool, opened_at: OffsetDateTim
         deadlines.push(Deadline::new(SlaKind::Resolution, after(hours.not_received_resolution)));
     }
     deadlines
+}
+
+/// Approved goods are due back `return_days` after the approval.
+pub fn return_deadline(approved_at: OffsetDateTime, return_days: u32) -> Deadline {
+    Deadline::new(SlaKind::ReturnBy, approved_at + Duration::days(i64::from(return_days)))
 }
 
 /// QC is due `qc_days` after the goods were received.

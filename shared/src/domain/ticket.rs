@@ -12,7 +12,7 @@
 //! Every deadline not met by its time is breached once (the SLA sweeper); a breach does not move
 //! the ticket, it tells staff.
 
-pub use super::sla::{opening_deadlines, qc_deadline, Deadline, SlaHours, SlaKind};
+pub use super::sla::{opening_deadlines, qc_deadline, return_deadline, Deadline, SlaHours, SlaKind};
 use super::values::Invalid;
 use super::{Allocation, CourierId, CustomerId, OrderId, ShipmentId, Sku};
 use serde::{Deserialize, Serialize};

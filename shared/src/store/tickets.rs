@@ -6,7 +6,9 @@
 //!
 //! A ticket with a promise not yet kept waits in the `waiting-orders` index: bucket `SLA#nnn`
 //! sorted by its next pending deadline (the SLA sweeper reads what is due), or `SLA#OVERDUE`
-//! sorted by its oldest breached one once nothing else is pending. The staff queue reads both.
+//! sorted by its oldest breached one once nothing else is pending. The staff queue reads both:
+//! overdue first, then the pending by due time (a ticket with one deadline breached and another
+//! still pending sorts by the pending one).
 
 use super::waiting::{QUEUE, UNTIL};
 use super::{from_item, n, s, to_item, Item, Store, StoreError};
@@ -34,7 +36,7 @@ fn units_key(order: OrderId) -> (String, String) {
 /// An order's after-sales units, per SKU.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AfterSalesUnits {
-    /// Units in open return or exchange tickets: a unit is in one at a time.
+    /// Units in open return, exchange, refund-only or repair tickets: a unit is in one at a time.
     #[serde(default)]
     pub taken: BTreeMap<String, u32>,
     /// Units returned and refunded: never returned again.

@@ -51,8 +51,8 @@ pub(super) fn close(
 }
 
 /// The ticket's lines at the price paid, no more than the order has left to give back: online,
-/// the payment less shortage refunds and other tickets' refunds; cash on delivery, what the
-/// couriers collected less other tickets' refunds.
+/// the payment less shortage refunds; cash on delivery, what the couriers collected; either
+/// less other tickets' refunds and not-received claims' refunds and compensation.
 fn refund_for(view: &AfterSalesView, order: &Order, ticket: &Ticket) -> Result<TicketRefund, Problem> {
     let value = ticket.value_minor().unwrap_or(i64::MAX);
     let brought_in = match order.payment_method {
@@ -61,13 +61,16 @@ fn refund_for(view: &AfterSalesView, order: &Order, ticket: &Ticket) -> Result<T
             view.shipments.iter().filter_map(|s| s.tracking.as_ref()?.collection.as_ref()).map(|c| c.amount_minor).sum()
         }
     };
-    let given_back: i64 = view
+    let tickets: i64 = view
         .tickets
         .iter()
         .filter(|t| t.ticket_id != ticket.ticket_id)
         .filter_map(|t| t.refund.as_ref())
         .map(|r| r.amount_minor)
         .sum();
+    let claims: i64 =
+        view.shipments.iter().filter_map(|s| s.tracking.as_ref()?.claim.as_ref()?.resolution?.amount_minor()).sum();
+    let given_back = tickets.saturating_add(claims);
     let left = brought_in.saturating_sub(given_back);
     if left <= 0 {
         return Err(conflict("nothing-left-to-refund", "the order's payment has been given back already"));

@@ -5,13 +5,14 @@
 //! | `approve` | return, repair | a return waybill booked through the courier port → AWAITING_RETURN |
 //! | `approve` | exchange | the same, with the replacement's units reserved in the parcel's warehouse |
 //! | `approve` | refund only | CLOSED refunded: RefundRequested from the stream, paid once |
-//! | `reject` | any | CLOSED rejected, the units free again |
+//! | `reject` | any open, or approved goods not yet received | CLOSED rejected, the units free again |
 //! | `respond` | any open | the first response given; the ticket stays open |
 //! | `plan` | major complaint | the plan given; the ticket stays open |
 //! | `answer` | complaint | CLOSED answered |
 //! | `escalate` | complaint | major: a 4 h first response and a 24 h plan from its opening |
 //!
-//! A refund risk control sent to review is approved only by risk staff (or an administrator).
+//! A refund risk control sends to review (scored again at approval: the customer's month may
+//! have moved since opening) is approved only by risk staff (or an administrator).
 //! Every decision is a conditional write of the ticket at the version read; a second approval of
 //! the same ticket finds it decided and changes nothing.
 
@@ -21,7 +22,7 @@ use super::{change_ticket, AfterSalesDeps, TicketChange};
 use crate::auth::Caller;
 use crate::courier::{Booking, CourierError};
 use crate::domain::ticket::{
-    opening_deadlines, Closure, Decision, ReturnWaybill, Ticket, TicketId, TicketKind, TicketStatus,
+    opening_deadlines, return_deadline, Closure, Decision, ReturnWaybill, Ticket, TicketId, TicketKind, TicketStatus,
 };
 use crate::domain::tracking::TrackingStatus;
 use crate::domain::{Allocation, Quantity};
@@ -68,7 +69,12 @@ pub async fn decide(
     let who = caller.actor();
     let stored = deps.common.store.ticket(id).await.map_err(store_problem)?;
     let stored = stored.ok_or_else(|| Problem::not_found("ticket"))?;
-    if body.action == Action::Approve && !stored.review.is_empty() && !caller.may_review_refunds() {
+    let approving = body.action == Action::Approve && stored.status == TicketStatus::Open;
+    let mut review = stored.review.clone();
+    if approving && stored.kind.may_refund() {
+        review = current_review(deps, &stored).await?;
+    }
+    if approving && !review.is_empty() && !caller.may_review_refunds() {
         return Err(Problem::new(
             StatusCode::FORBIDDEN,
             "review-required",
@@ -76,15 +82,17 @@ pub async fn decide(
             "risk control sent this refund to manual review: risk staff decide it",
         ));
     }
-    let waybill = match (body.action, stored.kind.takes_goods_back(), stored.status) {
-        (Action::Approve, true, TicketStatus::Open) => Some(book_return(deps, &stored).await?),
-        _ => None,
+    let waybill = match approving && stored.kind.takes_goods_back() {
+        true => Some(book_return(deps, &stored).await?),
+        false => None,
     };
     let decision =
         Decision { approved: body.action == Action::Approve, by: who.clone(), note, at: deps.common.clock.now() };
     let written = change_ticket(deps, id, |view| {
         let mut ticket = view.ticket.clone();
-        if ticket.status != TicketStatus::Open {
+        // An approved return whose goods never came is ended by staff.
+        let abandoned = ticket.status == TicketStatus::AwaitingReturn && body.action == Action::Reject;
+        if ticket.status != TicketStatus::Open && !abandoned {
             let same = body.action == Action::Approve && ticket.decision.as_ref().is_some_and(|d| d.approved);
             return if same { TicketChange::Nothing } else { TicketChange::Refused(decided(&ticket)) };
         }
@@ -92,6 +100,7 @@ pub async fn decide(
         let decision = Decision { at: view.now, ..decision.clone() };
         match (body.action, ticket.kind) {
             (Action::Approve, TicketKind::RefundOnly) => {
+                ticket.review = review.clone();
                 ticket.decision = Some(decision);
                 close(store, view.view, ticket, Closure::Refunded, view.now)
             }
@@ -108,8 +117,10 @@ pub async fn decide(
                 }
                 ticket.return_waybill = Some(waybill);
                 ticket.status = TicketStatus::AwaitingReturn;
+                ticket.review = review.clone();
                 ticket.decision = Some(decision);
                 ticket.meet(crate::domain::ticket::SlaKind::FirstResponse, view.now);
+                ticket.deadlines.push(return_deadline(view.now, view.policy.return_days));
                 TicketChange::Change { ticket: Box::new(ticket), units: None, extra }
             }
             (Action::Reject, _) => {
@@ -143,6 +154,19 @@ pub async fn decide(
     .map_err(change_failed)??;
     info!(actor = %who, ticket_id = %id, action = ?body.action, status = ?written.status, "ticket decision");
     Ok(json_response(StatusCode::OK, &ticket_view(&written, Audience::Staff)))
+}
+
+/// The review reasons as of now, for a refund about to be approved.
+async fn current_review(
+    deps: &AfterSalesDeps,
+    ticket: &Ticket,
+) -> Result<Vec<crate::domain::ticket::ReviewReason>, Problem> {
+    let now = deps.common.clock.now();
+    let policy = deps.policy(now).await.map_err(store_problem)?;
+    let order = deps.common.store.order(ticket.order_id).await.map_err(store_problem)?;
+    let order = order.ok_or_else(|| Problem::not_found("order"))?;
+    let amount = ticket.value_minor().unwrap_or(i64::MAX);
+    super::review_reasons(deps, &policy, &order, amount, now).await.map_err(store_problem)
 }
 
 fn decided(ticket: &Ticket) -> Problem {
@@ -191,6 +215,17 @@ async fn book_return(deps: &AfterSalesDeps, ticket: &Ticket) -> Result<ReturnWay
     let courier = shipment.courier.as_ref().ok_or_else(|| conflict("no-courier", "the parcel had no courier"))?;
     if shipment.tracking.as_ref().and_then(|t| t.status) != Some(TrackingStatus::Delivered) {
         return Err(conflict("parcel-not-delivered", "the parcel is not delivered"));
+    }
+    // An exchange with no replacement to reserve books nothing (the reservation's condition
+    // still decides a race; this answers the plain case before a waybill is booked).
+    if ticket.kind == TicketKind::Exchange {
+        for line in &ticket.lines {
+            let stock = deps.common.store.stock_of(&line.sku).await.map_err(store_problem)?;
+            let here = stock.iter().find(|s| s.warehouse_id == shipment.warehouse).map_or(0, |s| s.available);
+            if here < i64::from(line.quantity) {
+                return Err(conflict("replacement-out-of-stock", format!("{} has {here} available", line.sku)));
+            }
+        }
     }
     let weight: u64 = ticket
         .lines

@@ -78,6 +78,23 @@ impl AfterSalesDeps {
     }
 }
 
+/// Why a refund of `amount_minor` on `order` needs a person's decision now: scored when the
+/// ticket opens (staff see it in the queue) and again when the refund is approved, since the
+/// customer's month may have moved since.
+pub(crate) async fn review_reasons(
+    deps: &AfterSalesDeps,
+    policy: &AfterSalesPolicy,
+    order: &crate::domain::Order,
+    amount_minor: i64,
+    now: OffsetDateTime,
+) -> Result<Vec<crate::domain::ticket::ReviewReason>, StoreError> {
+    let store = &deps.common.store;
+    let customer = order.customer_id.as_str();
+    let history = store.refund_history(customer, now).await?;
+    let rules = store.risk_rules().await?.unwrap_or_else(crate::domain::risk::RiskRules::defaults);
+    Ok(policy.review_reasons(history, amount_minor, rules.lists_customer(customer)))
+}
+
 /// What a change of a ticket sees: the order with its parcels and tickets as read, the ticket,
 /// the time and the policy.
 pub struct TicketView<'a> {

@@ -105,7 +105,8 @@ pub async fn open_ticket(
             version: 1,
         };
         if ticket.kind.may_refund() {
-            ticket.review = review(deps, &policy, order, ticket.value_minor().unwrap_or(i64::MAX), now).await?;
+            let amount = ticket.value_minor().unwrap_or(i64::MAX);
+            ticket.review = super::review_reasons(deps, &policy, order, amount, now).await.map_err(store_problem)?;
         }
         let writes = vec![store.put_ticket(&mut ticket, None), store.put_after_sales_units(order_id, &mut units)];
         if store.write_all(writes).await.map_err(store_problem)? {
@@ -159,6 +160,11 @@ fn priced_lines(view: &AfterSalesView, body: &OpenRequest) -> Result<Vec<TicketL
     let delivered = shipment.tracking.as_ref().and_then(|t| t.status) == Some(TrackingStatus::Delivered);
     if !delivered {
         return Err(conflict("parcel-not-delivered", "after-sales starts when the parcel is delivered"));
+    }
+    // A parcel claimed not received and settled with money: its goods were paid back already.
+    let claim = shipment.tracking.as_ref().and_then(|t| t.claim.as_ref());
+    if claim.is_some_and(|c| c.resolution.is_some_and(|r| r.amount_minor().is_some())) {
+        return Err(conflict("parcel-claim-refunded", "this parcel's not-received claim was settled with money"));
     }
     let mut merged: BTreeMap<&Sku, u32> = BTreeMap::new();
     for line in &body.lines {
@@ -244,20 +250,4 @@ async fn check_policy(
         Problem::new(StatusCode::UNPROCESSABLE_ENTITY, refusal.rule, "Outside the after-sales policy", refusal.detail)
             .with_field(field)
     })
-}
-
-/// Why a refund of `amount_minor` on this order needs a person's decision.
-async fn review(
-    deps: &AfterSalesDeps,
-    policy: &AfterSalesPolicy,
-    order: &Order,
-    amount_minor: i64,
-    now: time::OffsetDateTime,
-) -> Result<Vec<crate::domain::ticket::ReviewReason>, Problem> {
-    let store = &deps.common.store;
-    let customer = order.customer_id.as_str();
-    let history = store.refund_history(customer, now).await.map_err(store_problem)?;
-    let rules =
-        store.risk_rules().await.map_err(store_problem)?.unwrap_or_else(crate::domain::risk::RiskRules::defaults);
-    Ok(policy.review_reasons(history, amount_minor, rules.lists_customer(customer)))
 }

@@ -6,7 +6,9 @@
 //!   replacement sold, for the warehouse to ship), a repair repaired;
 //! - fail: closed rejected with the notes and photos, the goods sent back, the units free.
 //!
-//! The customer may withdraw a ticket before its goods arrive (`POST /tickets/{id}/withdraw`).
+//! The customer may withdraw a ticket staff have not decided (`POST /tickets/{id}/withdraw`);
+//! once a return is approved the goods may be on their way, so only staff end it (a reject,
+//! e.g. when its return-by deadline passed without the goods).
 
 use super::closing::close;
 use super::routes::{change_failed, ticket_view, Audience};
@@ -30,6 +32,7 @@ pub async fn receive(deps: &AfterSalesDeps, who: &str, id: &TicketId) -> Result<
         }
         ticket.status = TicketStatus::Received;
         ticket.received_at = Some(view.now);
+        ticket.meet(SlaKind::ReturnBy, view.now);
         ticket.deadlines.push(qc_deadline(view.now, view.policy.qc_days));
         TicketChange::Change { ticket: Box::new(ticket), units: None, extra: Vec::new() }
     })
@@ -130,7 +133,7 @@ pub async fn quality_check(
     Ok(json_response(StatusCode::OK, &ticket_view(&written, Audience::Staff)))
 }
 
-/// The customer withdraws a ticket whose goods the warehouse has not taken in.
+/// The customer withdraws a ticket staff have not decided.
 pub async fn withdraw(deps: &AfterSalesDeps, caller: &Caller, id: &TicketId) -> Result<Response<Body>, Problem> {
     let written = change_ticket(deps, id, |view| {
         let visible = view.view.order.as_ref().is_some_and(|o| caller.may_act_on_order_of(&o.customer_id));
@@ -138,11 +141,12 @@ pub async fn withdraw(deps: &AfterSalesDeps, caller: &Caller, id: &TicketId) -> 
             return TicketChange::Refused(Problem::not_found("ticket"));
         }
         match view.ticket.status {
-            TicketStatus::Open | TicketStatus::AwaitingReturn => {
+            TicketStatus::Open => {
                 close(&deps.common.store, view.view, view.ticket.clone(), Closure::Withdrawn, view.now)
             }
             TicketStatus::Closed if view.ticket.closure == Some(Closure::Withdrawn) => TicketChange::Nothing,
-            _ => TicketChange::Refused(conflict("ticket-past-withdrawal", "the goods are in or the ticket is closed")),
+            // Goods may be on their way back: only staff end an approved return (a reject).
+            _ => TicketChange::Refused(conflict("ticket-past-withdrawal", "the ticket is approved or closed")),
         }
     })
     .await

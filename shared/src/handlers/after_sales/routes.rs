@@ -3,8 +3,8 @@
 //! - The customer (the order's owner, or the shop for them): `POST /orders/{id}/evidence`
 //!   (an upload URL for a photo), `POST /orders/{id}/tickets` ([`super::open`]),
 //!   `GET /orders/{id}/tickets`, `GET /tickets/{id}`, `POST /tickets/{id}/withdraw`.
-//! - Customer service (or operations, admin): `GET /admin/tickets` (the queue, nearest deadline
-//!   first; breached first of all), `GET /admin/tickets/{id}` (with the review reasons and the
+//! - Customer service (or operations, admin): `GET /admin/tickets` (the queue: tickets whose
+//!   unkept deadlines are all breached first, then by the next pending deadline), `GET /admin/tickets/{id}` (with the review reasons and the
 //!   order's risk score), `POST /admin/tickets/{id}/decision` ([`super::decide`]).
 //! - The warehouse (or operations, admin): `POST /admin/orders/{id}/evidence` (QC photos),
 //!   `POST /admin/tickets/{id}/received`, `POST /admin/tickets/{id}/qc` ([`super::returns`]).
