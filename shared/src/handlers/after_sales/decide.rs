@@ -18,7 +18,7 @@
 
 use super::closing::close;
 use super::routes::{change_failed, store_problem, ticket_view, unavailable, Audience};
-use super::{change_ticket, AfterSalesDeps, TicketChange};
+use super::{change_ticket, AfterSalesDeps, TicketChange, TicketView};
 use crate::auth::Caller;
 use crate::courier::{Booking, CourierError};
 use crate::domain::ticket::{
@@ -89,71 +89,87 @@ pub async fn decide(
     let decision =
         Decision { approved: body.action == Action::Approve, by: who.clone(), note, at: deps.common.clock.now() };
     let written = change_ticket(deps, id, |view| {
-        let mut ticket = view.ticket.clone();
+        let ticket = view.ticket.clone();
         // An approved return whose goods never came is ended by staff.
         let abandoned = ticket.status == TicketStatus::AwaitingReturn && body.action == Action::Reject;
         if ticket.status != TicketStatus::Open && !abandoned {
             let same = body.action == Action::Approve && ticket.decision.as_ref().is_some_and(|d| d.approved);
-            return if same { TicketChange::Nothing } else { TicketChange::Refused(decided(&ticket)) };
+            return if same { TicketChange::Nothing } else { TicketChange::Refused(already_decided(&ticket)) };
         }
-        let store = &deps.common.store;
         let decision = Decision { at: view.now, ..decision.clone() };
-        match (body.action, ticket.kind) {
-            (Action::Approve, TicketKind::RefundOnly) => {
-                ticket.review = review.clone();
-                ticket.decision = Some(decision);
-                close(store, view.view, ticket, Closure::Refunded, view.now)
-            }
-            (Action::Approve, kind) if kind.takes_goods_back() => {
-                let Some(waybill) = waybill.clone() else { return TicketChange::Refused(decided(&ticket)) };
-                let mut extra = Vec::new();
-                if kind == TicketKind::Exchange {
-                    ticket.replacement = replacement(view.view, &ticket);
-                    extra = ticket
-                        .replacement
-                        .iter()
-                        .map(|a| store.stock_move(a, "available", "reserved", view.now))
-                        .collect();
-                }
-                ticket.return_waybill = Some(waybill);
-                ticket.status = TicketStatus::AwaitingReturn;
-                ticket.review = review.clone();
-                ticket.decision = Some(decision);
-                ticket.meet(crate::domain::ticket::SlaKind::FirstResponse, view.now);
-                ticket.deadlines.push(return_deadline(view.now, view.policy.return_days));
-                TicketChange::Change { ticket: Box::new(ticket), units: None, extra }
-            }
-            (Action::Reject, _) => {
-                ticket.decision = Some(decision);
-                close(store, view.view, ticket, Closure::Rejected, view.now)
-            }
-            (Action::Respond, _) => {
-                ticket.meet(crate::domain::ticket::SlaKind::FirstResponse, view.now);
-                TicketChange::Change { ticket: Box::new(ticket), units: None, extra: Vec::new() }
-            }
-            (Action::Plan, TicketKind::Complaint) if ticket.major => {
-                ticket.meet(crate::domain::ticket::SlaKind::Plan, view.now);
-                TicketChange::Change { ticket: Box::new(ticket), units: None, extra: Vec::new() }
-            }
-            (Action::Answer, TicketKind::Complaint) => {
-                ticket.decision = Some(decision);
-                close(store, view.view, ticket, Closure::Answered, view.now)
-            }
-            (Action::Escalate, TicketKind::Complaint) if !ticket.major => {
-                ticket.major = true;
-                ticket.deadlines = escalated(&ticket, view.policy);
-                TicketChange::Change { ticket: Box::new(ticket), units: None, extra: Vec::new() }
-            }
-            (action, kind) => TicketChange::Refused(conflict(
-                "action-not-for-ticket",
-                format!("{action:?} does not apply to this {kind:?} ticket").to_lowercase(),
-            )),
-        }
+        let decided = Decided { action: body.action, decision, review: review.clone(), waybill: waybill.clone() };
+        apply(&deps.common.store, &view, ticket, decided)
     })
     .await
     .map_err(change_failed)??;
     info!(actor = %who, ticket_id = %id, action = ?body.action, status = ?written.status, "ticket decision");
     Ok(json_response(StatusCode::OK, &ticket_view(&written, Audience::Staff)))
+}
+
+/// A decision as the request made it: the action, its record, the review reasons as scored
+/// now, and the return waybill booked for an approval of goods.
+struct Decided {
+    action: Action,
+    decision: Decision,
+    review: Vec<crate::domain::ticket::ReviewReason>,
+    waybill: Option<ReturnWaybill>,
+}
+
+/// The decision applied to the open ticket (or the approved return it ends).
+fn apply(
+    store: &crate::store::Store,
+    view: &TicketView<'_>,
+    mut ticket: Ticket,
+    decided: Decided,
+) -> TicketChange<Problem> {
+    match (decided.action, ticket.kind) {
+        (Action::Approve, TicketKind::RefundOnly) => {
+            ticket.review = decided.review;
+            ticket.decision = Some(decided.decision);
+            close(store, view.view, ticket, Closure::Refunded, view.now)
+        }
+        (Action::Approve, kind) if kind.takes_goods_back() => {
+            let Some(waybill) = decided.waybill else { return TicketChange::Refused(already_decided(&ticket)) };
+            let mut extra = Vec::new();
+            if kind == TicketKind::Exchange {
+                ticket.replacement = replacement(view.view, &ticket);
+                extra =
+                    ticket.replacement.iter().map(|a| store.stock_move(a, "available", "reserved", view.now)).collect();
+            }
+            ticket.return_waybill = Some(waybill);
+            ticket.status = TicketStatus::AwaitingReturn;
+            ticket.review = decided.review;
+            ticket.decision = Some(decided.decision);
+            ticket.meet(crate::domain::ticket::SlaKind::FirstResponse, view.now);
+            ticket.deadlines.push(return_deadline(view.now, view.policy.return_days));
+            TicketChange::Change { ticket: Box::new(ticket), units: None, extra }
+        }
+        (Action::Reject, _) => {
+            ticket.decision = Some(decided.decision);
+            close(store, view.view, ticket, Closure::Rejected, view.now)
+        }
+        (Action::Respond, _) => {
+            ticket.meet(crate::domain::ticket::SlaKind::FirstResponse, view.now);
+            TicketChange::Change { ticket: Box::new(ticket), units: None, extra: Vec::new() }
+        }
+        (Action::Plan, TicketKind::Complaint) if ticket.major => {
+            ticket.meet(crate::domain::ticket::SlaKind::Plan, view.now);
+            TicketChange::Change { ticket: Box::new(ticket), units: None, extra: Vec::new() }
+        }
+        (Action::Answer, TicketKind::Complaint) => {
+            ticket.decision = Some(decided.decision);
+            close(store, view.view, ticket, Closure::Answered, view.now)
+        }
+        (Action::Escalate, TicketKind::Complaint) if !ticket.major => {
+            ticket.major = true;
+            ticket.deadlines = escalated(&ticket, view.policy);
+            TicketChange::Change { ticket: Box::new(ticket), units: None, extra: Vec::new() }
+        }
+        (action, kind) => TicketChange::Refused(conflict(
+            "action-not-for-ticket",
+            format!("{action:?} does not apply to this {kind:?} ticket").to_lowercase(),
+        )),
+    }
 }
 
 /// The review reasons as of now, for a refund about to be approved.
@@ -169,7 +185,7 @@ async fn current_review(
     super::review_reasons(deps, &policy, &order, amount, now).await.map_err(store_problem)
 }
 
-fn decided(ticket: &Ticket) -> Problem {
+fn already_decided(ticket: &Ticket) -> Problem {
     conflict("ticket-decided", format!("the ticket is {:?} already", ticket.status).to_uppercase())
 }
 
