@@ -79,12 +79,12 @@ impl TicketKind {
         matches!(self, Self::Return | Self::Exchange | Self::Repair)
     }
 
-    /// Whether money may go back.
     /// Kinds about particular units: a unit is in one open ticket of these at a time.
     pub fn takes_units(self) -> bool {
         matches!(self, Self::Return | Self::Exchange | Self::RefundOnly | Self::Repair)
     }
 
+    /// Whether money may go back (so risk review applies).
     pub fn may_refund(self) -> bool {
         matches!(self, Self::Return | Self::RefundOnly | Self::NotReceived)
     }
