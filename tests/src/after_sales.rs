@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 /// An order of `units` TEA paid, handed over and delivered an hour later; the clock is then at
 /// the delivery.
 pub async fn delivered(stack: &Stack, clock: &orderflow::clock::ManualClock, units: i64) -> Parcel {
-    let parcel = handed_over(stack, units).await;
+    // Boxed: the whole way to a hand-over is a deep future, and nesting it once more overflows
+    // the compiler's layout depth on a fresh build.
+    let parcel = Box::pin(handed_over(stack, units)).await;
     let t0 = stack.clock.now();
     clock.set(t0 + time::Duration::hours(1));
     let (status, _) = push(

@@ -17,6 +17,10 @@
 //! - [`bulk`]: many orders made straight through the store, for the benchmarks.
 //! - [`warehouse`]: paid orders made into shipments and taken through the warehouse's API.
 
+// The harness awaits whole order paths (intake to delivery): deeper async nesting than the
+// default limit allows when a fresh build computes their layouts.
+#![recursion_limit = "256"]
+
 pub mod after_sales;
 pub mod apigw;
 pub mod auth;
