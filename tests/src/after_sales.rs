@@ -3,7 +3,6 @@
 //! their presigned URLs, and the refunds that follow paid through the mock provider.
 
 use crate::fixtures::{claims, json_request, read};
-use crate::local::ApiClient;
 use crate::parcels::{checkpoint, handed_over, process_tracking_queue, push, Parcel};
 use crate::Stack;
 use orderflow::handlers::after_sales::routes;
@@ -64,19 +63,7 @@ pub async fn upload_evidence(stack: &Stack, who: &crate::auth::VerifiedClaims, p
     };
     let (status, answer) = call(stack, who, "POST", &path, route, Some(json!({"content_type": "image/jpeg"}))).await;
     assert_eq!(status, 200, "{answer}");
-    let upload = &answer["upload"];
-    let headers: Vec<(String, String)> = upload["headers"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
-        .collect();
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (put, _) = ApiClient::new("")
-        .call("PUT", upload["url"].as_str().unwrap(), &headers, Some("P".repeat(4096)))
-        .await
-        .unwrap();
-    assert_eq!(put, 200);
+    crate::warehouse::put_presigned(&answer["upload"], "P".repeat(4096)).await;
     answer["key"].as_str().unwrap().to_owned()
 }
 

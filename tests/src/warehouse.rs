@@ -88,6 +88,12 @@ pub async fn upload_photo(stack: &Stack, shipment: &str, bytes: usize) {
     let (status, upload) =
         post(stack, &warehouse_staff(), shipment, "photo", Some(json!({"content_type": "image/jpeg"}))).await;
     assert_eq!(status, 200, "{upload}");
+    put_presigned(&upload, "J".repeat(bytes)).await;
+}
+
+/// `body` PUT to a presigned upload (`{"url", "headers"}`) with its signed headers, as a phone
+/// would upload a photo.
+pub async fn put_presigned(upload: &Value, body: String) {
     let headers: Vec<(String, String)> = upload["headers"]
         .as_object()
         .unwrap()
@@ -95,10 +101,7 @@ pub async fn upload_photo(stack: &Stack, shipment: &str, bytes: usize) {
         .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
         .collect();
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (put, _) = ApiClient::new("")
-        .call("PUT", upload["url"].as_str().unwrap(), &headers, Some("J".repeat(bytes)))
-        .await
-        .unwrap();
+    let (put, _) = ApiClient::new("").call("PUT", upload["url"].as_str().unwrap(), &headers, Some(body)).await.unwrap();
     assert_eq!(put, 200);
 }
 

@@ -386,6 +386,21 @@ impl ScanRefused {
 }
 
 impl Shipment {
+    /// The courier reports it delivered.
+    pub fn is_delivered(&self) -> bool {
+        self.tracking.as_ref().and_then(|t| t.status) == Some(super::tracking::TrackingStatus::Delivered)
+    }
+
+    /// What a settled not-received claim on it gave back (a refund or compensation).
+    pub fn claim_refund_minor(&self) -> Option<i64> {
+        self.tracking.as_ref()?.claim.as_ref()?.resolution?.amount_minor()
+    }
+
+    /// The cash the courier collected for it (cash on delivery).
+    pub fn collected_minor(&self) -> i64 {
+        self.tracking.as_ref().and_then(|t| t.collection.as_ref()).map_or(0, |c| c.amount_minor)
+    }
+
     pub fn value_minor(&self) -> i64 {
         self.lines.iter().map(|l| i64::from(l.quantity) * l.unit_price_minor).sum()
     }

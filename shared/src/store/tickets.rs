@@ -82,6 +82,13 @@ pub struct AfterSalesView {
     pub units: AfterSalesUnits,
 }
 
+impl AfterSalesView {
+    /// The parcel the ticket's goods came in.
+    pub fn parcel_of(&self, ticket: &Ticket) -> Option<&Shipment> {
+        self.shipments.iter().find(|s| Some(&s.shipment_id) == ticket.shipment_id.as_ref())
+    }
+}
+
 impl Store {
     /// The order, its parcels, its tickets and its after-sales units: one consistent query.
     pub async fn after_sales_of(&self, order: OrderId) -> Result<AfterSalesView, StoreError> {

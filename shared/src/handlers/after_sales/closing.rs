@@ -4,7 +4,7 @@
 
 use super::TicketChange;
 use crate::domain::ticket::{Closure, Ticket, TicketRefund};
-use crate::domain::{Order, PaymentMethod};
+use crate::domain::{Order, PaymentMethod, Shipment};
 use crate::handlers::conflict;
 use crate::http::Problem;
 use crate::store::{AfterSalesView, Store};
@@ -57,9 +57,7 @@ fn refund_for(view: &AfterSalesView, order: &Order, ticket: &Ticket) -> Result<T
     let value = ticket.value_minor().unwrap_or(i64::MAX);
     let brought_in = match order.payment_method {
         PaymentMethod::Online => crate::handlers::fulfilment::refund_due(order, &view.shipments),
-        PaymentMethod::CashOnDelivery => {
-            view.shipments.iter().filter_map(|s| s.tracking.as_ref()?.collection.as_ref()).map(|c| c.amount_minor).sum()
-        }
+        PaymentMethod::CashOnDelivery => view.shipments.iter().map(Shipment::collected_minor).sum(),
     };
     let tickets: i64 = view
         .tickets
@@ -68,8 +66,7 @@ fn refund_for(view: &AfterSalesView, order: &Order, ticket: &Ticket) -> Result<T
         .filter_map(|t| t.refund.as_ref())
         .map(|r| r.amount_minor)
         .sum();
-    let claims: i64 =
-        view.shipments.iter().filter_map(|s| s.tracking.as_ref()?.claim.as_ref()?.resolution?.amount_minor()).sum();
+    let claims: i64 = view.shipments.iter().filter_map(Shipment::claim_refund_minor).sum();
     let given_back = tickets.saturating_add(claims);
     let left = brought_in.saturating_sub(given_back);
     if left <= 0 {

@@ -24,7 +24,6 @@ use crate::courier::{Booking, CourierError};
 use crate::domain::ticket::{
     opening_deadlines, return_deadline, Closure, Decision, ReturnWaybill, Ticket, TicketId, TicketKind, TicketStatus,
 };
-use crate::domain::tracking::TrackingStatus;
 use crate::domain::{Allocation, Quantity};
 use crate::handlers::{conflict, invalid, json_body};
 use crate::http::{json_response, Problem};
@@ -67,12 +66,14 @@ pub async fn decide(
         return Err(invalid("note", "note-required", "say what the customer is told"));
     }
     let who = caller.actor();
-    let stored = deps.common.store.ticket(id).await.map_err(store_problem)?;
-    let stored = stored.ok_or_else(|| Problem::not_found("ticket"))?;
+    // Read once for what comes before the write: the review, the parcel, the courier booking.
+    let read = deps.common.store.after_sales_of(id.order_id).await.map_err(store_problem)?;
+    let stored = read.tickets.iter().find(|t| &t.ticket_id == id).ok_or_else(|| Problem::not_found("ticket"))?;
     let approving = body.action == Action::Approve && stored.status == TicketStatus::Open;
     let mut review = stored.review.clone();
     if approving && stored.kind.may_refund() {
-        review = current_review(deps, &stored).await?;
+        let order = read.order.as_ref().ok_or_else(|| Problem::not_found("order"))?;
+        review = current_review(deps, order, stored).await?;
     }
     if approving && !review.is_empty() && !caller.may_review_refunds() {
         return Err(Problem::new(
@@ -83,7 +84,7 @@ pub async fn decide(
         ));
     }
     let waybill = match approving && stored.kind.takes_goods_back() {
-        true => Some(book_return(deps, &stored).await?),
+        true => Some(book_return(deps, &read, stored).await?),
         false => None,
     };
     let decision =
@@ -175,14 +176,13 @@ fn apply(
 /// The review reasons as of now, for a refund about to be approved.
 async fn current_review(
     deps: &AfterSalesDeps,
+    order: &crate::domain::Order,
     ticket: &Ticket,
 ) -> Result<Vec<crate::domain::ticket::ReviewReason>, Problem> {
     let now = deps.common.clock.now();
     let policy = deps.policy(now).await.map_err(store_problem)?;
-    let order = deps.common.store.order(ticket.order_id).await.map_err(store_problem)?;
-    let order = order.ok_or_else(|| Problem::not_found("order"))?;
     let amount = ticket.value_minor().unwrap_or(i64::MAX);
-    super::review_reasons(deps, &policy, &order, amount, now).await.map_err(store_problem)
+    super::review_reasons(deps, &policy, order, amount, now).await.map_err(store_problem)
 }
 
 fn already_decided(ticket: &Ticket) -> Problem {
@@ -207,8 +207,7 @@ fn escalated(
 
 /// The exchange's replacement: the same units from the warehouse that sent them.
 fn replacement(view: &crate::store::AfterSalesView, ticket: &Ticket) -> Vec<Allocation> {
-    let shipment = view.shipments.iter().find(|s| Some(&s.shipment_id) == ticket.shipment_id.as_ref());
-    let Some(shipment) = shipment else { return Vec::new() };
+    let Some(shipment) = view.parcel_of(ticket) else { return Vec::new() };
     ticket
         .lines
         .iter()
@@ -224,12 +223,15 @@ fn replacement(view: &crate::store::AfterSalesView, ticket: &Ticket) -> Vec<Allo
 
 /// The return waybill from the customer to the warehouse that sent the parcel, by its courier:
 /// keyed by the ticket, so a retried approval books the same waybill.
-async fn book_return(deps: &AfterSalesDeps, ticket: &Ticket) -> Result<ReturnWaybill, Problem> {
-    let order = deps.common.store.after_sales_of(ticket.order_id).await.map_err(store_problem)?;
-    let shipment = order.shipments.iter().find(|s| Some(&s.shipment_id) == ticket.shipment_id.as_ref());
+async fn book_return(
+    deps: &AfterSalesDeps,
+    view: &crate::store::AfterSalesView,
+    ticket: &Ticket,
+) -> Result<ReturnWaybill, Problem> {
+    let shipment = view.parcel_of(ticket);
     let shipment = shipment.ok_or_else(|| conflict("parcel-unknown", "the ticket's parcel is not in the table"))?;
     let courier = shipment.courier.as_ref().ok_or_else(|| conflict("no-courier", "the parcel had no courier"))?;
-    if shipment.tracking.as_ref().and_then(|t| t.status) != Some(TrackingStatus::Delivered) {
+    if !shipment.is_delivered() {
         return Err(conflict("parcel-not-delivered", "the parcel is not delivered"));
     }
     // An exchange with no replacement to reserve books nothing (the reservation's condition
@@ -243,29 +245,21 @@ async fn book_return(deps: &AfterSalesDeps, ticket: &Ticket) -> Result<ReturnWay
             }
         }
     }
-    let weight: u64 = ticket
-        .lines
-        .iter()
-        .map(|l| {
-            let each = shipment.lines.iter().find(|s| s.sku == l.sku).map_or(0, |s| u64::from(s.weight_grams));
-            each * u64::from(l.quantity)
-        })
-        .sum();
-    let volume: u64 = ticket
-        .lines
-        .iter()
-        .map(|l| {
-            let each = shipment.lines.iter().find(|s| s.sku == l.sku).map_or(0, |s| u64::from(s.volume_cm3));
-            each * u64::from(l.quantity)
-        })
-        .sum();
+    // The parcel's size: the returned units' weight and volume as the parcel's lines give them.
+    let (mut weight_grams, mut volume_cm3) = (0u64, 0u64);
+    for line in &ticket.lines {
+        if let Some(shipped) = shipment.lines.iter().find(|s| s.sku == line.sku) {
+            weight_grams += u64::from(shipped.weight_grams) * u64::from(line.quantity);
+            volume_cm3 += u64::from(shipped.volume_cm3) * u64::from(line.quantity);
+        }
+    }
     let booking = Booking {
         shipment_id: shipment.shipment_id.clone(),
         courier: courier.courier.clone(),
         speed: courier.speed,
         province: shipment.province.clone(),
-        weight_grams: weight,
-        volume_cm3: volume,
+        weight_grams,
+        volume_cm3,
         insured_value_minor: None,
         return_for: Some(ticket.ticket_id.to_string()),
     };

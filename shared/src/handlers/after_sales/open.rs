@@ -10,7 +10,6 @@ use crate::domain::after_sales_policy::{AfterSalesPolicy, RequestedItem};
 use crate::domain::ticket::{
     opening_deadlines, ReasonCode, Ticket, TicketId, TicketKind, TicketLine, TicketStatus, MAX_TICKETS_PER_ORDER,
 };
-use crate::domain::tracking::TrackingStatus;
 use crate::domain::{ItemFlag, Order, OrderId, ShipmentId, Sku};
 use crate::handlers::{conflict, invalid, json_body};
 use crate::http::{json_response, Problem};
@@ -50,7 +49,32 @@ struct LineRequest {
 
 /// The object key a photo of the order's after-sales evidence is uploaded to.
 pub fn evidence_key(order: OrderId) -> String {
-    format!("aftersales/{order}/{}.photo", ulid::Ulid::new())
+    format!("{}{}.photo", evidence_prefix(order), ulid::Ulid::new())
+}
+
+fn evidence_prefix(order: OrderId) -> String {
+    format!("aftersales/{order}/")
+}
+
+/// Photo keys named as evidence (the customer's, or the QC's) in `field`: at most
+/// [`MAX_PHOTOS`], each one the evidence route handed out for this order.
+pub(super) fn evidence_named(field: &str, order: OrderId, keys: &[String]) -> Result<(), Problem> {
+    if keys.len() > MAX_PHOTOS {
+        return Err(invalid(field, "too-many-photos", format!("at most {MAX_PHOTOS} photos")));
+    }
+    let own = evidence_prefix(order);
+    if keys.iter().any(|k| !k.starts_with(&own) || k.contains("..")) {
+        return Err(invalid(field, "evidence-not-this-order", "photos uploaded for this order only"));
+    }
+    Ok(())
+}
+
+/// Each named photo was uploaded and is one: an image of a sane size.
+pub(super) async fn evidence_uploaded(deps: &AfterSalesDeps, field: &str, keys: &[String]) -> Result<(), Problem> {
+    for key in keys {
+        deps.photos.check(key).await.map_err(|e| invalid(field, "evidence-not-a-photo", format!("{key}: {e}")))?;
+    }
+    Ok(())
 }
 
 pub async fn open_ticket(
@@ -130,13 +154,7 @@ fn check_shape(body: &OpenRequest, order_id: OrderId) -> Result<(), Problem> {
     if body.text.chars().count() > MAX_TEXT_CHARS {
         return Err(invalid("text", "text-too-long", format!("at most {MAX_TEXT_CHARS} characters")));
     }
-    if body.evidence.len() > MAX_PHOTOS {
-        return Err(invalid("evidence", "too-many-photos", format!("at most {MAX_PHOTOS} photos")));
-    }
-    let own = format!("aftersales/{order_id}/");
-    if body.evidence.iter().any(|k| !k.starts_with(&own) || k.contains("..")) {
-        return Err(invalid("evidence", "evidence-not-this-order", "photos uploaded for this order only"));
-    }
+    evidence_named("evidence", order_id, &body.evidence)?;
     if body.kind == TicketKind::RefundOnly && body.reason.is_no_reason() {
         return Err(invalid("reason", "reason-required", "a refund without a return needs a quality reason"));
     }
@@ -157,19 +175,17 @@ fn priced_lines(view: &AfterSalesView, body: &OpenRequest) -> Result<Vec<TicketL
     let Some(id) = &body.shipment_id else { return Ok(Vec::new()) };
     let shipment = view.shipments.iter().find(|s| &s.shipment_id == id);
     let shipment = shipment.ok_or_else(|| invalid("shipment_id", "shipment-unknown", "no such parcel"))?;
-    let delivered = shipment.tracking.as_ref().and_then(|t| t.status) == Some(TrackingStatus::Delivered);
-    if !delivered {
+    if !shipment.is_delivered() {
         return Err(conflict("parcel-not-delivered", "after-sales starts when the parcel is delivered"));
     }
     // A parcel claimed not received and settled with money: its goods were paid back already.
-    let claim = shipment.tracking.as_ref().and_then(|t| t.claim.as_ref());
-    if claim.is_some_and(|c| c.resolution.is_some_and(|r| r.amount_minor().is_some())) {
+    if shipment.claim_refund_minor().is_some() {
         return Err(conflict("parcel-claim-refunded", "this parcel's not-received claim was settled with money"));
     }
     let mut merged: BTreeMap<&Sku, u32> = BTreeMap::new();
     for line in &body.lines {
-        *merged.entry(&line.sku).or_insert(0) =
-            merged.get(&line.sku).copied().unwrap_or(0).saturating_add(line.quantity);
+        let units = merged.entry(&line.sku).or_insert(0);
+        *units = units.saturating_add(line.quantity);
     }
     merged
         .into_iter()
@@ -196,7 +212,7 @@ fn take_units(
         let delivered: u32 = view
             .shipments
             .iter()
-            .filter(|s| s.tracking.as_ref().and_then(|t| t.status) == Some(TrackingStatus::Delivered))
+            .filter(|s| s.is_delivered())
             .flat_map(|s| s.lines.iter().filter(|l| l.sku == line.sku))
             .map(|l| l.quantity)
             .sum();
@@ -223,9 +239,7 @@ async fn check_policy(
     let delivered_at = order
         .delivered_at
         .ok_or_else(|| conflict("order-not-delivered", "after-sales starts when the order is delivered"))?;
-    for key in &body.evidence {
-        deps.photos.check(key).await.map_err(|e| invalid("evidence", "evidence-not-a-photo", format!("{key}: {e}")))?;
-    }
+    evidence_uploaded(deps, "evidence", &body.evidence).await?;
     let mut catalogue = Vec::new();
     for line in lines {
         let item = deps.common.store.catalogue_item(&line.sku).await.map_err(store_problem)?;

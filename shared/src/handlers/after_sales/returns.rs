@@ -62,16 +62,11 @@ pub async fn quality_check(
     if notes.is_empty() || notes.chars().count() > 2_000 {
         return Err(invalid("notes", "notes-required", "say what was found, in at most 2000 characters"));
     }
-    let own = format!("aftersales/{}/", id.order_id);
-    if body.photos.len() > 9 || body.photos.iter().any(|k| !k.starts_with(&own) || k.contains("..")) {
-        return Err(invalid("photos", "evidence-not-this-order", "up to 9 photos uploaded for this order"));
-    }
+    super::open::evidence_named("photos", id.order_id, &body.photos)?;
     if !body.passed && body.photos.is_empty() {
         return Err(invalid("photos", "evidence-required", "a failed check is shown by a photo"));
     }
-    for key in &body.photos {
-        deps.photos.check(key).await.map_err(|e| invalid("photos", "evidence-not-a-photo", format!("{key}: {e}")))?;
-    }
+    super::open::evidence_uploaded(deps, "photos", &body.photos).await?;
     let written = change_ticket(deps, id, |view| {
         let mut ticket = view.ticket.clone();
         match ticket.status {
@@ -93,8 +88,7 @@ pub async fn quality_check(
             return close(&deps.common.store, view.view, ticket, Closure::Rejected, view.now);
         }
         let store = &deps.common.store;
-        let Some(shipment) = view.view.shipments.iter().find(|s| Some(&s.shipment_id) == ticket.shipment_id.as_ref())
-        else {
+        let Some(shipment) = view.view.parcel_of(&ticket) else {
             return TicketChange::Refused(conflict("parcel-unknown", "the ticket's parcel is not in the table"));
         };
         let closure = match ticket.kind {

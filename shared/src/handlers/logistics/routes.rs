@@ -195,13 +195,10 @@ fn parcel_refundable(view: &ParcelView) -> i64 {
     let brought_in = match view.order.payment_method {
         crate::domain::PaymentMethod::Online => {
             let others = view.shipments.iter().filter(|s| s.shipment_id != view.shipment.shipment_id);
-            let claimed: i64 =
-                others.filter_map(|s| s.tracking.as_ref()?.claim.as_ref()?.resolution?.amount_minor()).sum();
+            let claimed: i64 = others.filter_map(Shipment::claim_refund_minor).sum();
             crate::handlers::fulfilment::refund_due(view.order, view.shipments).saturating_sub(claimed)
         }
-        crate::domain::PaymentMethod::CashOnDelivery => {
-            view.shipment.tracking.as_ref().and_then(|t| t.collection.as_ref()).map_or(0, |c| c.amount_minor)
-        }
+        crate::domain::PaymentMethod::CashOnDelivery => view.shipment.collected_minor(),
     };
     goods.min(brought_in).max(0)
 }
