@@ -30,6 +30,28 @@ pub async fn delivered(stack: &Stack, clock: &orderflow::clock::ManualClock, uni
     parcel
 }
 
+/// The after-sales parcel a ticket's QC made (`outbound`) picked, handed over and delivered an
+/// hour later, through fulfilment and the courier's signed push as any parcel; the clock is then
+/// at its delivery.
+pub async fn ship_back(stack: &Stack, clock: &orderflow::clock::ManualClock, checked: &Value) -> Parcel {
+    let shipment = checked["outbound"].as_str().unwrap_or_else(|| panic!("a parcel back: {checked}")).to_owned();
+    let units = checked["lines"][0]["quantity"].as_u64().and_then(|q| u32::try_from(q).ok()).unwrap();
+    Box::pin(crate::warehouse::hand_over(stack, &shipment, &[("TEA", units)])).await;
+    let (courier, waybill) = stack.courier.waybill_of(&shipment).expect("booked");
+    let parcel = Parcel {
+        order_id: orderflow::domain::ShipmentId::parse(&shipment).unwrap().order_id,
+        shipment,
+        courier,
+        waybill,
+    };
+    let t0 = stack.clock.now();
+    clock.set(t0 + time::Duration::hours(1));
+    let delivered = vec![checkpoint(t0, 60, "DELIVERED", "SIGNED")];
+    assert_eq!(push(stack, &parcel, &format!("delivered-{}", parcel.shipment), delivered).await.0, 200);
+    process_tracking_queue(stack).await;
+    parcel
+}
+
 /// The order's owner, as their own token names them.
 pub async fn owner(stack: &Stack, parcel: &Parcel) -> crate::auth::VerifiedClaims {
     let order = stack.store().order(parcel.order_id).await.unwrap().unwrap();

@@ -3,11 +3,13 @@
 //! the stock counted, refunds paid once through the mock provider, exchanges reserving their
 //! replacement, and every SLA deadline breached at its time and not before.
 
+use orderflow::domain::{OrderStatus, PaymentMethod, ShipmentStatus};
 use orderflow_tests::after_sales::{
-    call, delivered, open, owner, pay_requested_refunds, request, risk_staff, staff_post, upload_evidence,
+    call, delivered, open, owner, pay_requested_refunds, request, risk_staff, ship_back, staff_post, upload_evidence,
 };
 use orderflow_tests::fixtures::{customer, one_warehouse, warehouse_staff, TEST_PRICE_MINOR};
 use orderflow_tests::parcels::customer_service;
+use orderflow_tests::warehouse::shipments;
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -138,6 +140,51 @@ async fn a_failed_qc_rejects_with_its_evidence_restocks_nothing_and_pays_nothing
     let after = stack.stock("TEA", "HZ").await;
     assert_eq!((after.available, after.sold), (before.available, before.sold), "nothing restocked");
     assert_eq!(pay_requested_refunds(&stack).await, 0);
+
+    // The goods go back to the customer in a parcel of their own; until it arrives they have
+    // nothing to return.
+    let (status, problem) = open(&stack, &me, &parcel, request("return", "no_reason", &parcel, 1, &[])).await;
+    assert_eq!((status, problem["code"].as_str()), (409, Some("units-in-another-ticket")), "{problem}");
+    let back = ship_back(&stack, &clock, &rejected).await;
+    let sent = shipments(&stack, parcel.order_id).await;
+    let sent = sent.iter().find(|s| s.shipment_id.to_string() == back.shipment).unwrap();
+    assert_eq!(sent.for_ticket.as_ref().map(ToString::to_string), Some(ticket.clone()));
+    assert_eq!(stack.stock("TEA", "HZ").await, after, "the customer's own goods move no stock");
+}
+
+#[tokio::test]
+async fn an_exchange_passing_qc_ships_its_replacement_through_fulfilment_and_the_order_stays_delivered() {
+    let (stack, clock) = seeded().await;
+    let parcel = delivered(&stack, &clock, 1).await;
+    let delivered_at = stack.store().order(parcel.order_id).await.unwrap().unwrap().delivered_at;
+    let me = owner(&stack, &parcel).await;
+    let ticket = ticket_of(&open(&stack, &me, &parcel, request("exchange", "no_reason", &parcel, 1, &[])).await.1);
+    let approve = Some(json!({"action": "approve"}));
+    assert_eq!(staff_post(&stack, &customer_service(), &ticket, "decision", approve).await.0, 200);
+    assert_eq!(staff_post(&stack, &warehouse_staff(), &ticket, "received", None).await.0, 200);
+    let qc = Some(json!({"passed": true, "notes": "as new"}));
+    let (status, replaced) = staff_post(&stack, &warehouse_staff(), &ticket, "qc", qc).await;
+    assert_eq!((status, replaced["closure"].as_str()), (200, Some("REPLACED")), "{replaced}");
+    let made = shipments(&stack, parcel.order_id).await;
+    assert_eq!(made.len(), 2, "the replacement is the order's second shipment");
+    assert_eq!((made[1].status, made[1].lines[0].quantity), (ShipmentStatus::Pending, 1));
+    assert_eq!(made[1].payment_method, PaymentMethod::Online, "prepaid: the courier collects nothing");
+    let sold = stack.stock("TEA", "HZ").await;
+
+    let back = ship_back(&stack, &clock, &replaced).await;
+    assert_eq!(stack.stock("TEA", "HZ").await, sold, "the replacement was sold at QC: shipping moves nothing");
+    let order = stack.store().order(parcel.order_id).await.unwrap().unwrap();
+    assert_eq!(
+        (order.status, order.delivered_at),
+        (OrderStatus::Delivered, delivered_at),
+        "the window keeps its start"
+    );
+    // The returned unit came back for good: the customer holds one unit, the replacement, and
+    // may return it once, whichever parcel they name.
+    let (status, opened) = open(&stack, &me, &back, request("return", "no_reason", &back, 1, &[])).await;
+    assert_eq!(status, 201, "{opened}");
+    let (status, problem) = open(&stack, &me, &parcel, request("return", "no_reason", &parcel, 1, &[])).await;
+    assert_eq!((status, problem["code"].as_str()), (409, Some("units-in-another-ticket")), "{problem}");
 }
 
 #[tokio::test]

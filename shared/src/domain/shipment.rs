@@ -317,6 +317,10 @@ pub struct Shipment {
     /// The parcel's tracking, from its waybill on (see [`super::tracking`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tracking: Option<super::tracking::Tracking>,
+    /// An after-sales parcel to the customer for this ticket (an exchange's replacement, goods
+    /// sent back after QC): prepaid, and the order's status does not follow it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub for_ticket: Option<super::ticket::TicketId>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

@@ -105,6 +105,7 @@ fn picking() -> Shipment {
         photo_key: None,
         photo_etag: None,
         tracking: None,
+        for_ticket: None,
         created_at: now,
         updated_at: now,
         version: 2,

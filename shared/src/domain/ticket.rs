@@ -231,6 +231,10 @@ pub struct Ticket {
     /// An exchange's replacement units, reserved when it was approved.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replacement: Vec<Allocation>,
+    /// The parcel taking goods back to the customer after QC: an exchange's replacement, a
+    /// repaired item, or goods that failed the check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound: Option<ShipmentId>,
     #[serde(with = "time::serde::rfc3339")]
     pub opened_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -326,6 +330,7 @@ mod tests {
             qc: None,
             refund: None,
             replacement: Vec::new(),
+            outbound: None,
             opened_at,
             updated_at: opened_at,
             version: 1,

@@ -11,7 +11,7 @@
 
 use super::{Announcement, DomainEvent, RefundRequested};
 use crate::domain::ticket::{Closure, SlaKind, Ticket, TicketId, TicketKind, TicketLine, TicketStatus};
-use crate::domain::{Allocation, OrderId};
+use crate::domain::{Allocation, OrderId, ShipmentId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -32,9 +32,13 @@ pub struct TicketResolved {
     pub kind: TicketKind,
     pub closure: Option<Closure>,
     pub lines: Vec<TicketLine>,
-    /// An exchange's replacement units, sold to the customer, for the warehouse to ship.
+    /// An exchange's replacement units, sold to the customer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replacement: Vec<Allocation>,
+    /// The after-sales parcel fulfilment ships back to the customer (the replacement, the
+    /// repaired item, goods that failed QC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_shipment: Option<ShipmentId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +96,7 @@ pub(super) fn ticket_events(old: Option<Ticket>, new: Option<Ticket>) -> Vec<Ann
             closure: new.closure,
             lines: new.lines.clone(),
             replacement: if new.closure == Some(Closure::Replaced) { new.replacement.clone() } else { Vec::new() },
+            outbound_shipment: new.outbound.clone(),
         };
         announced.push(keyed("", DomainEvent::TicketResolved(resolved)));
         if let (Some(Closure::Refunded), Some(refund)) = (new.closure, &new.refund) {

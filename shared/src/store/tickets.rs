@@ -39,7 +39,8 @@ pub struct AfterSalesUnits {
     /// Units in open return, exchange, refund-only or repair tickets: a unit is in one at a time.
     #[serde(default)]
     pub taken: BTreeMap<String, u32>,
-    /// Units returned and refunded: never returned again.
+    /// Units that came back for good: refunded, or replaced or sent back after QC in a parcel
+    /// of their own (whose delivery counts them again).
     #[serde(default)]
     pub returned: BTreeMap<String, u32>,
     /// Tickets opened on the order: the next one's number.

@@ -23,7 +23,7 @@ pub(super) fn close(
     let mut extra: Vec<TransactWriteItem> = Vec::new();
     if ticket.kind.takes_units() {
         for line in &ticket.lines {
-            if closure == Closure::Refunded {
+            if closure == Closure::Refunded || ticket.outbound.is_some() {
                 units.keep_returned(line.sku.as_str(), line.quantity);
             } else {
                 units.take(line.sku.as_str(), -i64::from(line.quantity));

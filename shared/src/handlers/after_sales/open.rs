@@ -124,6 +124,7 @@ pub async fn open_ticket(
             qc: None,
             refund: None,
             replacement: Vec::new(),
+            outbound: None,
             opened_at: now,
             updated_at: now,
             version: 1,

@@ -3,23 +3,33 @@
 //!
 //! - pass: the units go back on sale (sold → available, audited) and the ticket closes: a
 //!   return refunded (RefundRequested from the stream), an exchange replaced (its reserved
-//!   replacement sold, for the warehouse to ship), a repair repaired;
-//! - fail: closed rejected with the notes and photos, the goods sent back, the units free.
+//!   replacement sold), a repair repaired;
+//! - fail: closed rejected with the notes and photos.
+//!
+//! What does not end in a refund goes back to the customer in an after-sales parcel (the
+//! replacement, the repaired item, the goods that failed), made in the same transaction as the
+//! order's next shipment: fulfilment picks, packs and hands it over like any other. Its units
+//! count as delivered again only when it is delivered.
 //!
 //! The customer may withdraw a ticket staff have not decided (`POST /tickets/{id}/withdraw`);
 //! once a return is approved the goods may be on their way, so only staff end it (a reject,
 //! e.g. when its return-by deadline passed without the goods).
 
 use super::closing::close;
-use super::routes::{change_failed, ticket_view, Audience};
-use super::{change_ticket, AfterSalesDeps, TicketChange};
+use super::routes::{change_failed, store_problem, ticket_view, Audience};
+use super::{change_ticket, AfterSalesDeps, TicketChange, TicketView};
 use crate::auth::Caller;
-use crate::domain::ticket::{qc_deadline, Closure, QcResult, SlaKind, TicketId, TicketKind, TicketStatus};
+use crate::domain::ticket::{qc_deadline, Closure, QcResult, SlaKind, Ticket, TicketId, TicketKind, TicketStatus};
+use crate::domain::{FulfilmentPolicy, WarehouseId};
+use crate::handlers::fulfilment::after_sales_parcel;
 use crate::handlers::{conflict, invalid, json_body};
 use crate::http::{json_response, Problem};
+use crate::store::{FulfilmentFacts, ShipmentWrite, Store};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
+use time::OffsetDateTime;
 use tracing::info;
 
 pub async fn receive(deps: &AfterSalesDeps, who: &str, id: &TicketId) -> Result<Response<Body>, Problem> {
@@ -67,64 +77,115 @@ pub async fn quality_check(
         return Err(invalid("photos", "evidence-required", "a failed check is shown by a photo"));
     }
     super::open::evidence_uploaded(deps, "photos", &body.photos).await?;
-    let written = change_ticket(deps, id, |view| {
-        let mut ticket = view.ticket.clone();
-        match ticket.status {
-            TicketStatus::Received => {}
-            TicketStatus::Closed if ticket.qc.as_ref().is_some_and(|q| q.passed == body.passed) => {
-                return TicketChange::Nothing
-            }
-            _ => return TicketChange::Refused(conflict("not-received", "the goods have not been taken in")),
-        }
-        ticket.qc = Some(QcResult {
-            passed: body.passed,
-            notes: notes.clone(),
-            photos: body.photos.clone(),
-            by: who.to_owned(),
-            at: view.now,
-        });
-        ticket.meet(SlaKind::Qc, view.now);
-        if !body.passed {
-            return close(&deps.common.store, view.view, ticket, Closure::Rejected, view.now);
-        }
-        let store = &deps.common.store;
-        let Some(shipment) = view.view.parcel_of(&ticket) else {
-            return TicketChange::Refused(conflict("parcel-unknown", "the ticket's parcel is not in the table"));
-        };
-        let closure = match ticket.kind {
-            TicketKind::Exchange => Closure::Replaced,
-            TicketKind::Repair => Closure::Repaired,
-            _ => Closure::Refunded,
-        };
-        let mut restock = Vec::new();
-        for line in ticket.lines.iter().filter(|_| closure != Closure::Repaired) {
-            // An exchange's replacement (the same SKU, from the same warehouse) is sold in place
-            // of the returned unit: one item cannot move twice in a transaction, so the net move
-            // is reserved → available.
-            let from = if closure == Closure::Replaced { "reserved" } else { "sold" };
-            restock.push(store.stock_shift(
-                &line.sku,
-                &shipment.warehouse,
-                line.quantity,
-                (from, "available"),
-                view.now,
-            ));
-            let subject = format!("stock/{}/{}", line.sku, shipment.warehouse);
-            let record = serde_json::json!({ "ticket_id": ticket.ticket_id, "restocked": line.quantity, "from": from });
-            restock.push(store.audit_record(who, "return-restocked", &subject, None::<&()>, Some(&record), view.now));
-        }
-        match close(store, view.view, ticket, closure, view.now) {
-            TicketChange::Change { ticket, units, mut extra } => {
-                extra.extend(restock);
-                TicketChange::Change { ticket, units, extra }
-            }
-            other => other,
-        }
-    })
-    .await
-    .map_err(change_failed)??;
+    let qc = |at| QcResult {
+        passed: body.passed,
+        notes: notes.clone(),
+        photos: body.photos.clone(),
+        by: who.to_owned(),
+        at,
+    };
+    let planning = ParcelPlanning::load(deps, id).await?;
+    let written = change_ticket(deps, id, |view| checked(deps, who, qc(view.now), &planning, view))
+        .await
+        .map_err(change_failed)??;
     info!(actor = %who, ticket_id = %id, passed = body.passed, "return checked");
     Ok(json_response(StatusCode::OK, &ticket_view(&written, Audience::Staff)))
+}
+
+/// What planning a parcel back to the customer needs, read before the change (the change
+/// itself reads nothing): the fulfilment policy and the facts of the ticket's goods.
+struct ParcelPlanning {
+    policy: FulfilmentPolicy,
+    facts: FulfilmentFacts,
+}
+
+impl ParcelPlanning {
+    async fn load(deps: &AfterSalesDeps, id: &TicketId) -> Result<Self, Problem> {
+        let store = &deps.common.store;
+        let ticket = store.ticket(id).await.map_err(store_problem)?.ok_or_else(|| Problem::not_found("ticket"))?;
+        let warehouse = match &ticket.shipment_id {
+            Some(parcel) => store.shipment(parcel).await.map_err(store_problem)?.map(|s| s.warehouse),
+            None => None,
+        };
+        let skus: Vec<_> = ticket.lines.iter().map(|l| l.sku.clone()).collect();
+        let pairs: Vec<_> = warehouse.iter().flat_map(|w| skus.iter().map(move |s| (s.clone(), w.clone()))).collect();
+        let facts = store.fulfilment_facts(&skus, &pairs).await.map_err(store_problem)?;
+        let policy = store.fulfilment_policy().await.map_err(store_problem)?.unwrap_or_default();
+        Ok(Self { policy, facts })
+    }
+}
+
+/// The ticket with its QC result: pass restocks (but a repair) and closes refunded, replaced or
+/// repaired; fail closes rejected. Whatever does not end in a refund goes back to the customer
+/// in a parcel of its own, planned here and shipped through fulfilment.
+fn checked(
+    deps: &AfterSalesDeps,
+    who: &str,
+    qc: QcResult,
+    planning: &ParcelPlanning,
+    view: TicketView<'_>,
+) -> TicketChange<Problem> {
+    let mut ticket = view.ticket.clone();
+    match ticket.status {
+        TicketStatus::Received => {}
+        TicketStatus::Closed if ticket.qc.as_ref().is_some_and(|q| q.passed == qc.passed) => {
+            return TicketChange::Nothing
+        }
+        _ => return TicketChange::Refused(conflict("not-received", "the goods have not been taken in")),
+    }
+    let passed = qc.passed;
+    ticket.qc = Some(qc);
+    ticket.meet(SlaKind::Qc, view.now);
+    let (Some(order), Some(shipment)) = (view.view.order.as_ref(), view.view.parcel_of(&ticket)) else {
+        return TicketChange::Refused(conflict("parcel-unknown", "the ticket's parcel is not in the table"));
+    };
+    let closure = match (passed, ticket.kind) {
+        (false, _) => Closure::Rejected,
+        (true, TicketKind::Exchange) => Closure::Replaced,
+        (true, TicketKind::Repair) => Closure::Repaired,
+        (true, _) => Closure::Refunded,
+    };
+    let store = &deps.common.store;
+    let mut writes =
+        if passed { restock(store, who, &ticket, &shipment.warehouse, closure, view.now) } else { Vec::new() };
+    if closure != Closure::Refunded {
+        let lines: Vec<_> = ticket.lines.iter().map(|l| (l.sku.clone(), l.quantity, l.unit_price_minor)).collect();
+        let (policy, facts) = (&planning.policy, &planning.facts);
+        let parcel = after_sales_parcel(order, &ticket.ticket_id, &shipment.warehouse, &lines, policy, facts, view.now);
+        ticket.outbound = Some(parcel.shipment_id.clone());
+        writes.push(store.put_shipment(ShipmentWrite { shipment: &parcel, seen: None }));
+        writes.push(store.order_shipment_count(order, parcel.shipment_id.number, view.now));
+    }
+    match close(store, view.view, ticket, closure, view.now) {
+        TicketChange::Change { ticket, units, mut extra } => {
+            extra.extend(writes);
+            TicketChange::Change { ticket, units, extra }
+        }
+        other => other,
+    }
+}
+
+/// A passed check's units back on sale, audited: sold → available. An exchange's replacement
+/// (the same SKU, from the same warehouse) is sold in place of the returned unit: one item
+/// cannot move twice in a transaction, so the net move is reserved → available. A repaired item
+/// is the customer's and goes back to them.
+fn restock(
+    store: &Store,
+    who: &str,
+    ticket: &Ticket,
+    warehouse: &WarehouseId,
+    closure: Closure,
+    now: OffsetDateTime,
+) -> Vec<TransactWriteItem> {
+    let from = if closure == Closure::Replaced { "reserved" } else { "sold" };
+    let mut writes = Vec::new();
+    for line in ticket.lines.iter().filter(|_| closure != Closure::Repaired) {
+        writes.push(store.stock_shift(&line.sku, warehouse, line.quantity, (from, "available"), now));
+        let subject = format!("stock/{}/{warehouse}", line.sku);
+        let record = serde_json::json!({ "ticket_id": ticket.ticket_id, "restocked": line.quantity, "from": from });
+        writes.push(store.audit_record(who, "return-restocked", &subject, None::<&()>, Some(&record), now));
+    }
+    writes
 }
 
 /// The customer withdraws a ticket staff have not decided.

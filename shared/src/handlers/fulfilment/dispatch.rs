@@ -154,7 +154,7 @@ pub(super) async fn hand_over(deps: &FulfilmentDeps, who: &str, id: &ShipmentId)
         if shipment.status != ShipmentStatus::Ready {
             return Err(conflict("shipment-not-ready", format!("the shipment is {}", shipment.status.as_str())));
         }
-        if !ships(&order) {
+        if !ships(&order) && shipment.for_ticket.is_none() {
             return Err(conflict("order-not-shippable", format!("the order is {}", order.status.as_str())));
         }
         let key = DispatchPhotos::key(id);

@@ -163,6 +163,26 @@ pub(crate) fn units_counter(shipment: &Shipment) -> &'static str {
     }
 }
 
+/// A parcel after-sales sends the customer for `ticket` (an exchange's replacement, goods sent
+/// back after QC): the order's next shipment, planned as any other (courier, check, bins) from
+/// `warehouse`, prepaid: its units are sold already and the courier collects nothing.
+pub(crate) fn after_sales_parcel(
+    order: &Order,
+    ticket: &crate::domain::ticket::TicketId,
+    warehouse: &crate::domain::WarehouseId,
+    lines: &[(crate::domain::Sku, u32, i64)],
+    policy: &FulfilmentPolicy,
+    facts: &crate::store::FulfilmentFacts,
+    now: OffsetDateTime,
+) -> Shipment {
+    let number = order.shipments.unwrap_or(0) + 1;
+    let lines = lines.iter().map(|(sku, q, price)| plan::line(facts, warehouse, sku.clone(), *q, *price)).collect();
+    let mut parcel = plan::new_shipment(order, number, warehouse.clone(), lines, policy, facts, now);
+    parcel.payment_method = PaymentMethod::Online;
+    parcel.for_ticket = Some(ticket.clone());
+    parcel
+}
+
 /// How the order ends when `shipments` (as they will be after this change) have all ended:
 /// SHIPPED if any was handed over, else cancelled with what is still to refund. `None` while
 /// one is still under way.
@@ -196,8 +216,11 @@ pub(super) fn change_of_one(
     writes
         .extend(shipments.iter().filter(|s| s.shipment_id != changed.shipment_id).map(|s| store.shipment_unchanged(s)));
     // An exchange from another warehouse writes the order itself (its shipment count): the
-    // order is then not ending, and one transaction may not touch it twice.
-    if !order_written {
+    // order is then not ending, and one transaction may not touch it twice. An after-sales
+    // parcel leaves a delivered order as it is.
+    if changed.for_ticket.is_some() {
+        writes.push(store.order_unchanged(order));
+    } else if !order_written {
         let after: Vec<Shipment> = shipments
             .iter()
             .map(|s| if s.shipment_id == changed.shipment_id { changed.clone() } else { s.clone() })

@@ -99,6 +99,7 @@ pub(super) fn new_shipment(
         photo_key: None,
         photo_etag: None,
         tracking: None,
+        for_ticket: None,
         created_at: now,
         updated_at: now,
         version: 1,

@@ -165,13 +165,14 @@ fn order_follows(
     changed: &Shipment,
     now: OffsetDateTime,
 ) -> Vec<TransactWriteItem> {
-    if !matches!(order.status, OrderStatus::Shipped | OrderStatus::Undelivered) {
+    // After-sales parcels come after the order's delivery: the order does not follow them.
+    if !matches!(order.status, OrderStatus::Shipped | OrderStatus::Undelivered) || changed.for_ticket.is_some() {
         return Vec::new();
     }
     let parcels: Vec<&Shipment> = shipments
         .iter()
         .map(|s| if s.shipment_id == changed.shipment_id { changed } else { s })
-        .filter(|s| s.status == ShipmentStatus::HandedOver)
+        .filter(|s| s.status == ShipmentStatus::HandedOver && s.for_ticket.is_none())
         .collect();
     let statuses: Vec<Option<TrackingStatus>> =
         parcels.iter().map(|s| s.tracking.as_ref().and_then(|t| t.status)).collect();
