@@ -307,3 +307,69 @@ async fn a_major_complaint_breaches_its_first_response_at_four_hours_once_and_le
     let (_, queue) = call(&stack, &customer_service(), "GET", "/admin/tickets", "/admin/tickets", None).await;
     assert_eq!(queue["tickets"].as_array().unwrap().len(), 1, "the answered one left the queue: {queue}");
 }
+
+async fn archive_run(stack: &Stack) -> usize {
+    orderflow::handlers::hold_expiry::sweep(&stack.expiry(), None).await.unwrap().archived
+}
+
+#[tokio::test]
+async fn an_order_is_archived_when_its_window_has_passed_with_every_ticket_closed_and_counts_in_the_rate() {
+    let (stack, clock) = seeded().await;
+    let with_ticket = delivered(&stack, &clock, 1).await;
+    let quiet = delivered(&stack, &clock, 1).await;
+    let status_of = |parcel: &orderflow_tests::parcels::Parcel| {
+        let (stack, id) = (&stack, parcel.order_id);
+        async move { stack.store().order(id).await.unwrap().unwrap() }
+    };
+    let quiet_delivered = status_of(&quiet).await.delivered_at.unwrap();
+    let me = owner(&stack, &with_ticket).await;
+    let (status, opened) = open(&stack, &me, &with_ticket, request("return", "no_reason", &with_ticket, 1, &[])).await;
+    assert_eq!(status, 201, "{opened}");
+
+    // The quality window (30 days) is the longer: its last second is still after-sales.
+    let window = Duration::days(30);
+    clock.set(quiet_delivered + window - Duration::seconds(1));
+    assert_eq!(archive_run(&stack).await, 0, "inside the window; the other order's ticket is open");
+    let bus = stack.observe_bus().await;
+    clock.set(quiet_delivered + window);
+    assert_eq!(archive_run(&stack).await, 1);
+    let archived = status_of(&quiet).await;
+    assert_eq!((archived.status, archived.archived_at), (OrderStatus::Archived, Some(quiet_delivered + window)));
+    assert_eq!(status_of(&with_ticket).await.status, OrderStatus::Delivered, "its ticket is still open");
+    stack.relay().await;
+    let announced = bus.at_least(1).await;
+    let archived_events: Vec<_> = announced
+        .iter()
+        .filter(|e| e["detail-type"] == "OrderArchived" && e["detail"]["order_id"] == quiet.order_id.to_string())
+        .collect();
+    assert_eq!(archived_events.len(), 1, "{announced:?}");
+
+    // The ticket closes; the order put off while it was open is looked at again an hour on.
+    let reject = json!({"action": "reject", "note": "outside what we take back"});
+    assert_eq!(staff_post(&stack, &customer_service(), &ticket_of(&opened), "decision", Some(reject)).await.0, 200);
+    let put_off_at = quiet_delivered + window - Duration::seconds(1);
+    clock.set(put_off_at + Duration::hours(1) - Duration::seconds(1));
+    assert_eq!(archive_run(&stack).await, 0);
+    clock.set(put_off_at + Duration::hours(1));
+    assert_eq!(archive_run(&stack).await, 1);
+    assert_eq!(status_of(&with_ticket).await.status, OrderStatus::Archived);
+    assert_eq!(archive_run(&stack).await, 0, "archived once");
+
+    let mut months: Vec<String> = [quiet_delivered + window, put_off_at + Duration::hours(1)]
+        .iter()
+        .map(|at| format!("{:04}-{:02}", at.year(), u8::from(at.month())))
+        .collect();
+    months.dedup();
+    let mut totals = (0, 0, 0);
+    for month in &months {
+        let path = format!("/admin/after-sales-rate?month={month}");
+        let (status, rate) = call(&stack, &customer_service(), "GET", &path, "/admin/after-sales-rate", None).await;
+        assert_eq!(status, 200, "{rate}");
+        let figure = |name: &str| rate["figures"][name].as_u64().unwrap();
+        totals = (totals.0 + figure("archived"), totals.1 + figure("with_after_sales"), totals.2 + figure("refunded"));
+        if months.len() == 1 {
+            assert_eq!(rate["after_sales_rate_pct"], json!(50.0), "{rate}");
+        }
+    }
+    assert_eq!(totals, (2, 1, 0), "two archived, one with after-sales, none refunded");
+}

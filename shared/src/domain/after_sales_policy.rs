@@ -153,6 +153,11 @@ impl AfterSalesPolicy {
         Ok(())
     }
 
+    /// How long after delivery anything may still be asked: the longer window.
+    pub fn after_sales_span(&self) -> Duration {
+        Duration::days(i64::from(self.no_reason_days.max(self.quality_days)))
+    }
+
     /// The end of the window for `reason`: the first instant outside it.
     pub fn window_end(&self, delivered_at: OffsetDateTime, no_reason: bool) -> OffsetDateTime {
         let days = if no_reason { self.no_reason_days } else { self.quality_days };

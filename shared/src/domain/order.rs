@@ -41,6 +41,9 @@ pub enum OrderStatus {
     Shipped,
     /// Every parcel delivered (OrderDelivered): the after-sales window starts.
     Delivered,
+    /// After-sales over: every ticket closed and the window passed (OrderArchived); counted in
+    /// its month's after-sales rate.
+    Archived,
     /// Every parcel's delivery ended and one or more was lost or returned to the sender
     /// (OrderUndelivered): staff settle it (a not-received claim's refund or reship).
     Undelivered,
@@ -50,7 +53,7 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 17] = [
+    pub const ALL: [OrderStatus; 18] = [
         Self::PendingVerification,
         Self::PendingReview,
         Self::Frozen,
@@ -66,6 +69,7 @@ impl OrderStatus {
         Self::RefundRequired,
         Self::Shipped,
         Self::Delivered,
+        Self::Archived,
         Self::Undelivered,
         Self::CancelledAfterPayment,
     ];
@@ -87,6 +91,7 @@ impl OrderStatus {
             Self::RefundRequired => "REFUND_REQUIRED",
             Self::Shipped => "SHIPPED",
             Self::Delivered => "DELIVERED",
+            Self::Archived => "ARCHIVED",
             Self::Undelivered => "UNDELIVERED",
             Self::CancelledAfterPayment => "CANCELLED_AFTER_PAYMENT",
         }
@@ -128,7 +133,9 @@ impl OrderStatus {
             Shipped => &[(Delivered, Courier), (Undelivered, Courier), (Undelivered, Staff)],
             // A parcel reported lost turns up and is delivered after all.
             Undelivered => &[(Delivered, Courier)],
-            Rejected | RefundRequired | Delivered | CancelledAfterPayment => &[],
+            // After-sales ends when its window has passed with every ticket closed.
+            Delivered => &[(Archived, Sweeper)],
+            Rejected | RefundRequired | Archived | CancelledAfterPayment => &[],
         }
     }
 
@@ -162,7 +169,7 @@ impl OrderStatus {
                 | Self::Cancelled
                 | Self::Expired
                 | Self::RefundRequired
-                | Self::Delivered
+                | Self::Archived
                 | Self::Undelivered
                 | Self::CancelledAfterPayment
         )
@@ -181,7 +188,7 @@ pub enum Trigger {
     /// The payment processor, on the provider's event.
     Payment,
     /// The scheduled sweeper: holds past their expiry, codes past theirs, orders past the
-    /// reservation deadline.
+    /// reservation deadline, delivered orders past their after-sales window.
     Sweeper,
     /// Fulfilment: the last shipment handed over to its courier.
     Fulfilment,
@@ -289,6 +296,9 @@ pub struct Order {
     /// paid; `paid_minor` is what they collected).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub cash_collected_at: Option<OffsetDateTime>,
+    /// When after-sales ended (ARCHIVED).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub archived_at: Option<OffsetDateTime>,
     /// 1 when created; every write of the order adds one. Events name the version they describe.
     #[serde(default)]
     pub version: u64,
@@ -355,6 +365,7 @@ impl Order {
             shipments: None,
             delivered_at: None,
             cash_collected_at: None,
+            archived_at: None,
             refund_due_minor: None,
             version: 1,
         }

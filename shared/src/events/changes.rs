@@ -223,6 +223,11 @@ fn status_event(old: Option<&OrderBefore>, new: &Order) -> Result<Option<DomainE
             order_id: id,
             delivered_at: new.delivered_at.ok_or_else(|| corrupt("delivered without delivered_at"))?,
         }),
+        OrderStatus::Archived => DomainEvent::OrderArchived(super::ticket_changes::OrderArchived {
+            order_id: id,
+            delivered_at: new.delivered_at.ok_or_else(|| corrupt("archived without delivered_at"))?,
+            archived_at: new.archived_at.ok_or_else(|| corrupt("archived without archived_at"))?,
+        }),
         OrderStatus::Undelivered => DomainEvent::OrderUndelivered(super::logistics::OrderUndelivered { order_id: id }),
         OrderStatus::Expired => DomainEvent::OrderExpired(OrderExpired { order_id: id, released: released() }),
         OrderStatus::Paid => DomainEvent::OrderPaid(OrderPaid {

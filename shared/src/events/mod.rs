@@ -213,6 +213,7 @@ pub enum DomainEvent {
     TicketOpened(ticket_changes::TicketOpened),
     TicketResolved(ticket_changes::TicketResolved),
     SlaBreached(ticket_changes::SlaBreached),
+    OrderArchived(ticket_changes::OrderArchived),
 }
 
 impl DomainEvent {
@@ -252,6 +253,7 @@ impl DomainEvent {
             Self::TicketOpened(_) => "TicketOpened",
             Self::TicketResolved(_) => "TicketResolved",
             Self::SlaBreached(_) => "SlaBreached",
+            Self::OrderArchived(_) => "OrderArchived",
         }
     }
 
@@ -289,6 +291,7 @@ impl DomainEvent {
             Self::TicketOpened(d) => serde_json::to_value(d),
             Self::TicketResolved(d) => serde_json::to_value(d),
             Self::SlaBreached(d) => serde_json::to_value(d),
+            Self::OrderArchived(d) => serde_json::to_value(d),
         };
         value.expect("event details are plain data and always serialise")
     }

@@ -41,6 +41,16 @@ pub struct TicketResolved {
     pub outbound_shipment: Option<ShipmentId>,
 }
 
+/// After-sales over for an order: its window passed with every ticket closed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderArchived {
+    pub order_id: OrderId,
+    #[serde(with = "time::serde::rfc3339")]
+    pub delivered_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub archived_at: OffsetDateTime,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlaBreached {
     pub ticket_id: TicketId,

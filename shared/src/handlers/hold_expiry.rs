@@ -59,6 +59,8 @@ pub struct SweepReport {
     pub shortages_settled: usize,
     /// After-sales tickets with a service-level deadline breached by this run.
     pub sla_breached: usize,
+    /// Delivered orders whose after-sales ended (archived) in this run.
+    pub archived: usize,
     /// Due work was left for the next run (budget reached).
     pub more_due: bool,
 }
@@ -90,6 +92,7 @@ pub async fn sweep(deps: &ExpiryDeps, deadline: Option<Instant>) -> Result<Sweep
     let per_bucket = i32::try_from(deps.settings.max_overdue_per_run).unwrap_or(i32::MAX).min(100);
     report.shortages_settled = super::fulfilment::sweep_due(&fulfilment, per_bucket).await?;
     report.sla_breached = super::after_sales::sweeper::breach_due(&deps.common, now, per_bucket).await?;
+    report.archived = super::after_sales::sweeper::archive_due(&deps.common, now, per_bucket).await?;
     info!(?report, "sweep finished");
     Ok(report)
 }

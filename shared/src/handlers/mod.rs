@@ -150,6 +150,23 @@ pub(crate) fn conflict(code: &'static str, detail: impl Into<String>) -> crate::
 }
 
 /// The request's JSON body as `T`, or a 400 `body-invalid` saying why.
+/// The calendar month (UTC, `YYYY-MM`) a report asks for with `?month=`; `now`'s by default.
+pub(crate) fn month_asked(
+    request: &lambda_http::Request,
+    now: time::OffsetDateTime,
+) -> Result<String, crate::http::Problem> {
+    use lambda_http::RequestExt;
+    let asked = request.query_string_parameters_ref().and_then(|q| q.first("month").map(str::to_owned));
+    let month = asked.unwrap_or_else(|| logistics::kpi::month_of(now));
+    let valid = month.len() == 7
+        && month.as_bytes()[4] == b'-'
+        && month.chars().enumerate().all(|(i, c)| i == 4 || c.is_ascii_digit());
+    if !valid {
+        return Err(invalid("month", "month-invalid", "YYYY-MM"));
+    }
+    Ok(month)
+}
+
 pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
     request: &lambda_http::Request,
 ) -> Result<T, crate::http::Problem> {

@@ -228,6 +228,7 @@ async fn decide(
         OrderStatus::Paid
         | OrderStatus::Shipped
         | OrderStatus::Delivered
+        | OrderStatus::Archived
         | OrderStatus::Undelivered
         | OrderStatus::CancelledAfterPayment
         | OrderStatus::RefundRequired
@@ -238,6 +239,7 @@ async fn decide(
         OrderStatus::Paid
         | OrderStatus::Shipped
         | OrderStatus::Delivered
+        | OrderStatus::Archived
         | OrderStatus::Undelivered
         | OrderStatus::CancelledAfterPayment => (Resolution::DuplicateCharge, vec![refunds()]),
         // A cash-on-delivery order was never to be paid online: one that expired in review or

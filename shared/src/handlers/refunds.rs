@@ -146,6 +146,7 @@ async fn paid_for(deps: &RefundDeps, request: &RefundRequested) -> Result<i64, R
             OrderStatus::Paid
                 | OrderStatus::Shipped
                 | OrderStatus::Delivered
+                | OrderStatus::Archived
                 | OrderStatus::Undelivered
                 | OrderStatus::CancelledAfterPayment
         )

@@ -5,6 +5,7 @@
 //! Every state change here is a conditional write, so concurrent or repeated callers cannot
 //! oversell, double-reserve or resurrect an order: the condition decides, the loser is told.
 
+mod archive;
 mod audit;
 mod catalogue;
 mod decisions;
@@ -23,6 +24,7 @@ mod tracking;
 mod verification;
 pub mod waiting;
 
+pub use archive::{AfterSalesMonth, ArchivedAs};
 pub use catalogue::{IntakeContext, SaveError};
 pub use holds::{DueHold, ExpireOutcome, Page};
 pub use idempotency::{Claim, IdempotencyRecord};

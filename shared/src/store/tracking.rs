@@ -6,6 +6,7 @@
 //! tracking itself is part of its shipment item, indexed in `TRACK#nnn` by its next check.
 
 use super::orders::{one, status, timestamp, NEXT_VERSION};
+use super::waiting::{QUEUE, UNTIL};
 use super::{from_item, key, keys, n, s, to_item, Item, Store, StoreError};
 use crate::domain::logistics_policy::CourierMonth;
 use crate::domain::tracking::{AlertKind, Tracking};
@@ -173,9 +174,17 @@ impl Store {
             .expression_attribute_values(":now", timestamp(now))
             .expression_attribute_values(":one", one());
         update = match delivered_at {
-            Some(at) => update
-                .update_expression(format!("SET #status = :next, delivered_at = :at, updated_at = :now {NEXT_VERSION}"))
-                .expression_attribute_values(":at", timestamp(at)),
+            // Delivered: the order waits for its after-sales to end (see `archive`).
+            Some(at) => {
+                let (queue, until) = super::archive::archive_entry(order.order_id, self.expiry_buckets, at);
+                update
+                    .update_expression(format!(
+                        "SET #status = :next, delivered_at = :at, updated_at = :now, {QUEUE} = :queue, {UNTIL} = :until {NEXT_VERSION}"
+                    ))
+                    .expression_attribute_values(":at", timestamp(at))
+                    .expression_attribute_values(":queue", s(queue))
+                    .expression_attribute_values(":until", n(until))
+            }
             None => update.update_expression(format!("SET #status = :next, updated_at = :now {NEXT_VERSION}")),
         };
         TransactWriteItem::builder().update(update.build().expect("update has table, key and expression")).build()

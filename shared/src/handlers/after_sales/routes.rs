@@ -8,7 +8,9 @@
 //!   order's risk score), `POST /admin/tickets/{id}/decision` ([`super::decide`]).
 //! - The warehouse (or operations, admin): `POST /admin/orders/{id}/evidence` (QC photos),
 //!   `POST /admin/tickets/{id}/received`, `POST /admin/tickets/{id}/qc` ([`super::returns`]).
-//! - Operations, admin: `GET`/`PUT /admin/after-sales-policy`.
+//! - Operations, admin: `GET`/`PUT /admin/after-sales-policy`; with customer service,
+//!   `GET /admin/after-sales-rate?month=YYYY-MM` (orders archived that month, how many had
+//!   after-sales, how many were refunded, and the rate).
 //!
 //! The customer sees their tickets without risk control's reasons or staff identities.
 
@@ -81,6 +83,16 @@ async fn route(deps: &AfterSalesDeps, request: &Request) -> Result<Response<Body
             staff(caller.may_work_warehouse())?;
             returns::quality_check(deps, &who, request, &ticket_id(id)?).await
         }
+        (Method::GET, ["admin", "after-sales-rate"]) => {
+            staff(caller.may_administer() || caller.may_serve_customers())?;
+            let month = crate::handlers::month_asked(request, deps.common.clock.now())?;
+            let figures = deps.common.store.after_sales_month(&month).await.map_err(store_problem)?;
+            let rate = figures.rate_pct();
+            Ok(json_response(
+                StatusCode::OK,
+                &serde_json::json!({ "month": month, "figures": figures, "after_sales_rate_pct": rate }),
+            ))
+        }
         (Method::GET, ["admin", "after-sales-policy"]) => {
             staff(caller.may_administer())?;
             let policy = deps.common.store.after_sales_policy().await.map_err(store_problem)?.unwrap_or_default();
@@ -97,7 +109,7 @@ async fn route(deps: &AfterSalesDeps, request: &Request) -> Result<Response<Body
         }
         (_, ["orders", _, "evidence" | "tickets"])
         | (_, ["tickets", _] | ["tickets", _, "withdraw"])
-        | (_, ["admin", "tickets"] | ["admin", "tickets", _] | ["admin", "after-sales-policy"])
+        | (_, ["admin", "tickets"] | ["admin", "tickets", _] | ["admin", "after-sales-policy" | "after-sales-rate"])
         | (_, ["admin", "orders", _, "evidence"])
         | (_, ["admin", "tickets", _, "decision" | "received" | "qc"]) => Err(Problem::method_not_allowed()),
         _ => Err(Problem::route_not_found()),

@@ -1,14 +1,24 @@
-//! The SLA sweeper, run by the scheduled sweeper (function `hold-expiry`, every minute): every
-//! ticket with a pending deadline due is read from the `SLA#nnn` buckets of the waiting index and
-//! written back with the deadline breached, on condition it is still the version read. A
-//! breached deadline is no longer pending, so the ticket leaves the due range (or moves to the
-//! overdue bucket) in the same write: each deadline is breached once, and SlaBreached comes from
-//! the stream.
+//! After-sales' share of the scheduled sweeper (function `hold-expiry`, every minute):
+//!
+//! - SLAs: every ticket with a pending deadline due is read from the `SLA#nnn` buckets of the
+//!   waiting index and written back with the deadline breached, on condition it is still the
+//!   version read. A breached deadline is no longer pending, so the ticket leaves the due range
+//!   (or moves to the overdue bucket) in the same write: each deadline is breached once, and
+//!   SlaBreached comes from the stream.
+//! - Archive: every delivered order whose after-sales window (the longer of the no-reason and
+//!   quality windows) has passed is archived once its tickets are all closed (OrderArchived from
+//!   the stream), counted into its month's after-sales rate; one with a ticket still open is
+//!   looked at again an hour later.
 
+use crate::domain::ticket::{Closure, TicketStatus};
+use crate::domain::{OrderStatus, Shipment};
 use crate::handlers::Common;
-use crate::store::StoreError;
-use time::OffsetDateTime;
-use tracing::warn;
+use crate::store::{AfterSalesView, ArchivedAs, StoreError};
+use time::{Duration, OffsetDateTime};
+use tracing::{info, warn};
+
+/// How long an order with a ticket still open waits before it is looked at again.
+const ARCHIVE_RECHECK: Duration = Duration::hours(1);
 
 /// Breach every deadline due at `now`, up to `per_bucket` tickets per bucket and run; how many
 /// tickets had a deadline breached.
@@ -31,4 +41,40 @@ pub async fn breach_due(common: &Common, now: OffsetDateTime, per_bucket: i32) -
         }
     }
     Ok(breached)
+}
+
+/// Archive every order whose after-sales is over at `now`, up to `per_bucket` per bucket and
+/// run; how many were archived.
+pub async fn archive_due(common: &Common, now: OffsetDateTime, per_bucket: i32) -> Result<usize, StoreError> {
+    let store = &common.store;
+    let span = store.after_sales_policy().await?.unwrap_or_default().after_sales_span();
+    let month = crate::handlers::logistics::kpi::month_of(now);
+    let mut archived = 0;
+    for bucket in 0..store.buckets() {
+        for due in store.archive_due(bucket, now - span, per_bucket).await? {
+            let view = store.after_sales_of(due.order_id).await?;
+            let Some(order) = view.order.as_ref().filter(|o| o.status == OrderStatus::Delivered) else { continue };
+            if view.tickets.iter().any(|t| t.status != TicketStatus::Closed) {
+                store.archive_later(order, now - span + ARCHIVE_RECHECK).await?;
+                continue;
+            }
+            if store.archive(order, &view.units, counted_as(&view), (&month, now)).await? {
+                info!(order_id = %order.order_id, "after-sales over: archived");
+                archived += 1;
+            } else {
+                warn!(order_id = %order.order_id, "order or its tickets moved while archived; next run");
+            }
+        }
+    }
+    Ok(archived)
+}
+
+/// After-sales is a ticket or a not-received claim; refunded, a ticket or a claim that paid.
+fn counted_as(view: &AfterSalesView) -> ArchivedAs {
+    let claimed = view.shipments.iter().any(|s| s.tracking.as_ref().is_some_and(|t| t.claim.is_some()));
+    let claim_paid = view.shipments.iter().filter_map(Shipment::claim_refund_minor).any(|m| m > 0);
+    ArchivedAs {
+        with_after_sales: !view.tickets.is_empty() || claimed,
+        refunded: claim_paid || view.tickets.iter().any(|t| t.closure == Some(Closure::Refunded)),
+    }
 }

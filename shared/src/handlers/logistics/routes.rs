@@ -10,7 +10,7 @@
 //!   `GET`/`PUT /admin/logistics-policy`.
 
 use super::customer;
-use super::{change_parcel, kpi, LogisticsDeps, LogisticsError, ParcelChange, ParcelView};
+use super::{change_parcel, LogisticsDeps, LogisticsError, ParcelChange, ParcelView};
 use crate::auth::{forbidden, Caller};
 use crate::domain::tracking::ClaimResolution;
 use crate::domain::{LogisticsPolicy, Shipment, ShipmentId, ShipmentStatus};
@@ -227,14 +227,7 @@ async fn declare_lost(deps: &LogisticsDeps, who: &str, id: &ShipmentId) -> Resul
 
 async fn courier_kpis(deps: &LogisticsDeps, request: &Request) -> Result<Response<Body>, Problem> {
     let now = deps.common.clock.now();
-    let month = request.query_string_parameters_ref().and_then(|q| q.first("month").map(str::to_owned));
-    let month = month.unwrap_or_else(|| kpi::month_of(now));
-    let valid = month.len() == 7
-        && month.as_bytes()[4] == b'-'
-        && month.chars().enumerate().all(|(i, c)| i == 4 || c.is_ascii_digit());
-    if !valid {
-        return Err(invalid("month", "month-invalid", "YYYY-MM"));
-    }
+    let month = crate::handlers::month_asked(request, now)?;
     let policy = deps.policy(now).await.map_err(unavailable)?;
     let months = deps.common.store.courier_months(&month).await.map_err(unavailable)?;
     let kpis: Vec<_> = months.iter().map(|m| m.kpis(&policy.scoring)).collect();
