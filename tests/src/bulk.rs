@@ -1,6 +1,7 @@
 //! Many one-line orders at once, straight through the store (no HTTP, no bus), for the
 //! benchmarks: each order stored as intake stores it and reserved as reservation reserves it,
-//! then left holding until a given time or paid as the payment processor pays it.
+//! then left holding until a given time or paid as the payment processor pays it; and paid
+//! orders' parcels made by fulfilment and recorded delivered.
 
 use crate::fixtures::{catalogue_item, order_body, TEST_PRICE_MINOR};
 use orderflow::domain::{
@@ -18,6 +19,8 @@ pub enum Fate {
     HeldUntil(fn(OffsetDateTime, usize, usize) -> OffsetDateTime),
     /// Paid at once: units sold, the hold committed (its OrderPaid comes from the stream).
     Paid,
+    /// Paid at once, each by a customer of its own (`bulk-<n>`).
+    PaidByOwnCustomer,
 }
 
 /// `count` orders of one `sku` unit from warehouse HZ (Zhejiang), made by 32 concurrent workers
@@ -40,7 +43,11 @@ pub async fn orders(store: &Store, sku: &str, count: usize, now: OffsetDateTime,
                 if i >= count {
                     return ids;
                 }
-                let order = Order::receive(draft.clone(), OrderId::generate(), None, now);
+                let mut draft = draft.clone();
+                if let Fate::PaidByOwnCustomer = fate {
+                    draft.customer_id = orderflow::domain::CustomerId::parse(&format!("bulk-{i}")).expect("valid");
+                }
+                let order = Order::receive(draft, OrderId::generate(), None, now);
                 let id = order.order_id;
                 let record = IdempotencyRecord {
                     request_hash: String::new(),
@@ -55,10 +62,10 @@ pub async fn orders(store: &Store, sku: &str, count: usize, now: OffsetDateTime,
                     .expect("stored");
                 let expires_at = match fate {
                     Fate::HeldUntil(at) => Some(at(now, i, count)),
-                    Fate::Paid => Some(now + time::Duration::minutes(30)),
+                    Fate::Paid | Fate::PaidByOwnCustomer => Some(now + time::Duration::minutes(30)),
                 };
                 store.reserve(id, &plan, OrderStatus::AwaitingPayment, expires_at, now).await.expect("reserved");
-                if let Fate::Paid = fate {
+                if let Fate::Paid | Fate::PaidByOwnCustomer = fate {
                     let paid = store.commit(store.pay_change(id, &plan, &format!("pay_{id}"), now)).await;
                     assert!(paid.expect("paid"), "the order was awaiting payment");
                 }
@@ -67,4 +74,46 @@ pub async fn orders(store: &Store, sku: &str, count: usize, now: OffsetDateTime,
         })
     });
     futures::future::join_all(workers).await.into_iter().flat_map(Result::unwrap).collect()
+}
+
+/// Make each paid order's shipments (fulfilment's own function) and record them handed over and
+/// delivered at `now` with the order DELIVERED, as the last courier report leaves them (one
+/// transaction of the store's own writes, without the picking and the courier's pushes between),
+/// by 16 concurrent workers.
+pub async fn deliver(stack: &crate::Stack, ids: &[OrderId], now: OffsetDateTime) {
+    use orderflow::domain::tracking::{Tracking, TrackingStatus};
+    use orderflow::domain::ShipmentStatus;
+    let next = Arc::new(AtomicUsize::new(0));
+    let ids = Arc::new(ids.to_vec());
+    let workers = (0..16).map(|_| {
+        let (deps, next, ids) = (stack.fulfilment_as("fulfilment"), next.clone(), ids.clone());
+        tokio::spawn(async move {
+            let store = deps.common.store.clone();
+            while let Some(&id) = ids.get(next.fetch_add(1, Ordering::Relaxed)) {
+                orderflow::handlers::fulfilment::make_shipments(&deps, id).await.expect("shipments made");
+                let (order, shipments) = store.order_and_shipments(id).await.expect("read");
+                let order = order.expect("the order");
+                let mut writes = Vec::new();
+                for shipment in &shipments {
+                    let mut tracking = Tracking::default();
+                    tracking.hand_over(now);
+                    (tracking.status, tracking.delivered_at) = (Some(TrackingStatus::Delivered), Some(now));
+                    let changed = orderflow::domain::Shipment {
+                        status: ShipmentStatus::HandedOver,
+                        tracking: Some(tracking),
+                        ..shipment.clone()
+                    };
+                    writes.push(
+                        store
+                            .put_shipment(orderflow::store::ShipmentWrite { shipment: &changed, seen: Some(shipment) }),
+                    );
+                }
+                writes.push(store.order_delivery_ends(&order, OrderStatus::Delivered, Some(now), now));
+                assert!(store.commit(writes).await.expect("delivered"), "nothing else moves these orders");
+            }
+        })
+    });
+    for worker in futures::future::join_all(workers).await {
+        worker.expect("worker");
+    }
 }
