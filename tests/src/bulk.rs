@@ -24,7 +24,7 @@ pub enum Fate {
 }
 
 /// `count` orders of one `sku` unit from warehouse HZ (Zhejiang), made by 32 concurrent workers
-/// at `now`; their ids.
+/// at `now`; their ids, the `i`th order's `i`th (customer `bulk-<i>` with [`Fate::PaidByOwnCustomer`]).
 pub async fn orders(store: &Store, sku: &str, count: usize, now: OffsetDateTime, fate: Fate) -> Vec<OrderId> {
     let request =
         parse_order_request(&order_body(&[(sku, 1)], "Zhejiang"), None, &Limits::default(), now).expect("valid order");
@@ -69,11 +69,14 @@ pub async fn orders(store: &Store, sku: &str, count: usize, now: OffsetDateTime,
                     let paid = store.commit(store.pay_change(id, &plan, &format!("pay_{id}"), now)).await;
                     assert!(paid.expect("paid"), "the order was awaiting payment");
                 }
-                ids.push(id);
+                ids.push((i, id));
             }
         })
     });
-    futures::future::join_all(workers).await.into_iter().flat_map(Result::unwrap).collect()
+    let mut ids: Vec<(usize, OrderId)> =
+        futures::future::join_all(workers).await.into_iter().flat_map(Result::unwrap).collect();
+    ids.sort_unstable();
+    ids.into_iter().map(|(_, id)| id).collect()
 }
 
 /// Make each paid order's shipments (fulfilment's own function) and record them handed over and

@@ -145,11 +145,17 @@ async fn a_failed_qc_rejects_with_its_evidence_restocks_nothing_and_pays_nothing
     // nothing to return.
     let (status, problem) = open(&stack, &me, &parcel, request("return", "no_reason", &parcel, 1, &[])).await;
     assert_eq!((status, problem["code"].as_str()), (409, Some("units-in-another-ticket")), "{problem}");
+    // The window passes with the goods still in the warehouse: the order is not archived yet.
+    let delivered_at = stack.store().order(parcel.order_id).await.unwrap().unwrap().delivered_at.unwrap();
+    clock.set(delivered_at + Duration::days(30));
+    assert_eq!(archive_run(&stack).await, 0, "a parcel back to the customer is still under way");
     let back = ship_back(&stack, &clock, &rejected).await;
     let sent = shipments(&stack, parcel.order_id).await;
     let sent = sent.iter().find(|s| s.shipment_id.to_string() == back.shipment).unwrap();
     assert_eq!(sent.for_ticket.as_ref().map(ToString::to_string), Some(ticket.clone()));
     assert_eq!(stack.stock("TEA", "HZ").await, after, "the customer's own goods move no stock");
+    assert_eq!(sent.lines[0].bin.as_deref(), Some(format!("returns/{ticket}").as_str()), "not the sellable bin");
+    assert_eq!(archive_run(&stack).await, 1, "delivered back: after-sales is over");
 }
 
 #[tokio::test]
@@ -344,9 +350,16 @@ async fn an_order_is_archived_when_its_window_has_passed_with_every_ticket_close
         .collect();
     assert_eq!(archived_events.len(), 1, "{announced:?}");
 
-    // The ticket closes; the order put off while it was open is looked at again an hour on.
-    let reject = json!({"action": "reject", "note": "outside what we take back"});
-    assert_eq!(staff_post(&stack, &customer_service(), &ticket_of(&opened), "decision", Some(reject)).await.0, 200);
+    // The return is refunded; the order put off while it was open is looked at again an hour on.
+    let ticket = ticket_of(&opened);
+    let steps = [
+        (risk_staff(), "decision", Some(json!({"action": "approve"}))),
+        (warehouse_staff(), "received", None),
+        (warehouse_staff(), "qc", Some(json!({"passed": true, "notes": "sealed"}))),
+    ];
+    for (who, action, body) in steps {
+        assert_eq!(staff_post(&stack, &who, &ticket, action, body).await.0, 200, "{action}");
+    }
     let put_off_at = quiet_delivered + window - Duration::seconds(1);
     clock.set(put_off_at + Duration::hours(1) - Duration::seconds(1));
     assert_eq!(archive_run(&stack).await, 0);
@@ -354,6 +367,10 @@ async fn an_order_is_archived_when_its_window_has_passed_with_every_ticket_close
     assert_eq!(archive_run(&stack).await, 1);
     assert_eq!(status_of(&with_ticket).await.status, OrderStatus::Archived);
     assert_eq!(archive_run(&stack).await, 0, "archived once");
+    let photo = upload_evidence(&stack, &me, &with_ticket, false).await;
+    let late = request("refund_only", "damaged", &with_ticket, 1, &[photo]);
+    let (status, problem) = open(&stack, &me, &with_ticket, late).await;
+    assert_eq!((status, problem["code"].as_str()), (409, Some("after-sales-ended")), "{problem}");
 
     let mut months: Vec<String> = [quiet_delivered + window, put_off_at + Duration::hours(1)]
         .iter()
@@ -371,5 +388,5 @@ async fn an_order_is_archived_when_its_window_has_passed_with_every_ticket_close
             assert_eq!(rate["after_sales_rate_pct"], json!(50.0), "{rate}");
         }
     }
-    assert_eq!(totals, (2, 1, 0), "two archived, one with after-sales, none refunded");
+    assert_eq!(totals, (2, 1, 1), "two archived, one with after-sales, refunded");
 }

@@ -391,6 +391,15 @@ impl ScanRefused {
 
 impl Shipment {
     /// The courier reports it delivered.
+    /// After-sales still owes something on this parcel: it goes back to the customer and has
+    /// not reached an end, or a not-received claim on it is not resolved.
+    pub fn after_sales_pending(&self) -> bool {
+        let ended = self.status == ShipmentStatus::Cancelled
+            || self.tracking.as_ref().and_then(|t| t.status).is_some_and(super::tracking::TrackingStatus::is_final);
+        let claim_open = self.tracking.as_ref().and_then(|t| t.claim.as_ref()).is_some_and(|c| c.resolution.is_none());
+        (self.for_ticket.is_some() && !ended) || claim_open
+    }
+
     pub fn is_delivered(&self) -> bool {
         self.tracking.as_ref().and_then(|t| t.status) == Some(super::tracking::TrackingStatus::Delivered)
     }

@@ -149,7 +149,6 @@ pub(crate) fn conflict(code: &'static str, detail: impl Into<String>) -> crate::
     crate::http::Problem::new(lambda_http::http::StatusCode::CONFLICT, code, "Not allowed now", detail)
 }
 
-/// The request's JSON body as `T`, or a 400 `body-invalid` saying why.
 /// The calendar month (UTC, `YYYY-MM`) a report asks for with `?month=`; `now`'s by default.
 pub(crate) fn month_asked(
     request: &lambda_http::Request,
@@ -167,6 +166,7 @@ pub(crate) fn month_asked(
     Ok(month)
 }
 
+/// The request's JSON body as `T`, or a 400 `body-invalid` saying why.
 pub(crate) fn json_body<T: serde::de::DeserializeOwned>(
     request: &lambda_http::Request,
 ) -> Result<T, crate::http::Problem> {

@@ -1,7 +1,7 @@
 //! The end of after-sales. A delivered order waits in the `waiting-orders` index (bucket
 //! `ARCHIVE#nnn`, sorted by when it was delivered), written there by the delivery itself; the
-//! sweeper reads the orders whose window has passed and archives each whose tickets are all
-//! closed, or puts it off an hour while one is open. Archiving moves the order to ARCHIVED and
+//! sweeper reads the orders whose window has passed and archives each with nothing of its
+//! after-sales pending, or puts it off an hour while something is. Archiving moves the order to ARCHIVED and
 //! counts it into its month's after-sales figures (`STATS#AFTERSALES` / `MONTH#yyyy-mm`) in one
 //! transaction, on condition that neither the order nor its tickets moved since they were read.
 
@@ -66,10 +66,10 @@ impl Store {
     pub async fn archive_later(&self, order: &Order, again: OffsetDateTime) -> Result<bool, StoreError> {
         self.update_if(
             keys::order(order.order_id),
-            &format!("SET {UNTIL} = :again"),
+            &format!("SET {UNTIL} = :again {NEXT_VERSION}"),
             "version = :seen",
             &[],
-            vec![(":again", n(again.unix_timestamp())), (":seen", n(order.version))],
+            vec![(":again", n(again.unix_timestamp())), (":seen", n(order.version)), (":one", one())],
         )
         .await
     }

@@ -10,7 +10,7 @@ use crate::domain::after_sales_policy::{AfterSalesPolicy, RequestedItem};
 use crate::domain::ticket::{
     opening_deadlines, ReasonCode, Ticket, TicketId, TicketKind, TicketLine, TicketStatus, MAX_TICKETS_PER_ORDER,
 };
-use crate::domain::{ItemFlag, Order, OrderId, ShipmentId, Sku};
+use crate::domain::{ItemFlag, Order, OrderId, OrderStatus, ShipmentId, Sku};
 use crate::handlers::{conflict, invalid, json_body};
 use crate::http::{json_response, Problem};
 use crate::store::AfterSalesView;
@@ -133,7 +133,12 @@ pub async fn open_ticket(
             let amount = ticket.value_minor().unwrap_or(i64::MAX);
             ticket.review = super::review_reasons(deps, &policy, order, amount, now).await.map_err(store_problem)?;
         }
-        let writes = vec![store.put_ticket(&mut ticket, None), store.put_after_sales_units(order_id, &mut units)];
+        // The order still DELIVERED: a ticket never opens on an order archived meanwhile.
+        let writes = vec![
+            store.put_ticket(&mut ticket, None),
+            store.put_after_sales_units(order_id, &mut units),
+            store.order_unchanged(order),
+        ];
         if store.write_all(writes).await.map_err(store_problem)? {
             info!(ticket_id = %ticket.ticket_id, kind = ?ticket.kind, review = ticket.review.len(), "ticket opened");
             return Ok(json_response(StatusCode::CREATED, &ticket_view(&ticket, Audience::Customer)));
@@ -237,8 +242,12 @@ async fn check_policy(
     lines: &[TicketLine],
     now: time::OffsetDateTime,
 ) -> Result<(), Problem> {
+    if order.status == OrderStatus::Archived {
+        return Err(conflict("after-sales-ended", "the order's after-sales window passed and it was archived"));
+    }
     let delivered_at = order
         .delivered_at
+        .filter(|_| order.status == OrderStatus::Delivered)
         .ok_or_else(|| conflict("order-not-delivered", "after-sales starts when the order is delivered"))?;
     evidence_uploaded(deps, "evidence", &body.evidence).await?;
     let mut catalogue = Vec::new();

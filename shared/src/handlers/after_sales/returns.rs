@@ -84,8 +84,8 @@ pub async fn quality_check(
         by: who.to_owned(),
         at,
     };
-    let planning = ParcelPlanning::load(deps, id).await?;
-    let written = change_ticket(deps, id, |view| checked(deps, who, qc(view.now), &planning, view))
+    let planning = ParcelPlanning::load(deps, id, body.passed).await?;
+    let written = change_ticket(deps, id, |view| checked(deps, who, qc(view.now), planning.as_ref(), view))
         .await
         .map_err(change_failed)??;
     info!(actor = %who, ticket_id = %id, passed = body.passed, "return checked");
@@ -93,16 +93,20 @@ pub async fn quality_check(
 }
 
 /// What planning a parcel back to the customer needs, read before the change (the change
-/// itself reads nothing): the fulfilment policy and the facts of the ticket's goods.
+/// itself reads nothing): the fulfilment policy and the facts of the ticket's goods. Nothing
+/// for a return that passes: it ends in a refund.
 struct ParcelPlanning {
     policy: FulfilmentPolicy,
     facts: FulfilmentFacts,
 }
 
 impl ParcelPlanning {
-    async fn load(deps: &AfterSalesDeps, id: &TicketId) -> Result<Self, Problem> {
+    async fn load(deps: &AfterSalesDeps, id: &TicketId, passed: bool) -> Result<Option<Self>, Problem> {
         let store = &deps.common.store;
         let ticket = store.ticket(id).await.map_err(store_problem)?.ok_or_else(|| Problem::not_found("ticket"))?;
+        if passed && !matches!(ticket.kind, TicketKind::Exchange | TicketKind::Repair) {
+            return Ok(None);
+        }
         let warehouse = match &ticket.shipment_id {
             Some(parcel) => store.shipment(parcel).await.map_err(store_problem)?.map(|s| s.warehouse),
             None => None,
@@ -111,7 +115,7 @@ impl ParcelPlanning {
         let pairs: Vec<_> = warehouse.iter().flat_map(|w| skus.iter().map(move |s| (s.clone(), w.clone()))).collect();
         let facts = store.fulfilment_facts(&skus, &pairs).await.map_err(store_problem)?;
         let policy = store.fulfilment_policy().await.map_err(store_problem)?.unwrap_or_default();
-        Ok(Self { policy, facts })
+        Ok(Some(Self { policy, facts }))
     }
 }
 
@@ -122,7 +126,7 @@ fn checked(
     deps: &AfterSalesDeps,
     who: &str,
     qc: QcResult,
-    planning: &ParcelPlanning,
+    planning: Option<&ParcelPlanning>,
     view: TicketView<'_>,
 ) -> TicketChange<Problem> {
     let mut ticket = view.ticket.clone();
@@ -148,10 +152,17 @@ fn checked(
     let store = &deps.common.store;
     let mut writes =
         if passed { restock(store, who, &ticket, &shipment.warehouse, closure, view.now) } else { Vec::new() };
-    if closure != Closure::Refunded {
+    if let Some(planning) = planning.filter(|_| closure != Closure::Refunded) {
         let lines: Vec<_> = ticket.lines.iter().map(|l| (l.sku.clone(), l.quantity, l.unit_price_minor)).collect();
         let (policy, facts) = (&planning.policy, &planning.facts);
-        let parcel = after_sales_parcel(order, &ticket.ticket_id, &shipment.warehouse, &lines, policy, facts, view.now);
+        let mut parcel =
+            after_sales_parcel(order, &ticket.ticket_id, &shipment.warehouse, &lines, policy, facts, view.now);
+        if closure != Closure::Replaced {
+            // The customer's own goods: picked where returns are held for this ticket, never
+            // from the sellable bin (a unit from there would leave with no stock move).
+            let held = format!("returns/{}", ticket.ticket_id);
+            parcel.lines.iter_mut().for_each(|line| line.bin = Some(held.clone()));
+        }
         ticket.outbound = Some(parcel.shipment_id.clone());
         writes.push(store.put_shipment(ShipmentWrite { shipment: &parcel, seen: None }));
         writes.push(store.order_shipment_count(order, parcel.shipment_id.number, view.now));

@@ -6,9 +6,10 @@
 //!   (or moves to the overdue bucket) in the same write: each deadline is breached once, and
 //!   SlaBreached comes from the stream.
 //! - Archive: every delivered order whose after-sales window (the longer of the no-reason and
-//!   quality windows) has passed is archived once its tickets are all closed (OrderArchived from
-//!   the stream), counted into its month's after-sales rate; one with a ticket still open is
-//!   looked at again an hour later.
+//!   quality windows) has passed is archived once its tickets are all closed, its parcels back to
+//!   the customer ended and its not-received claims resolved (OrderArchived from the stream),
+//!   counted into its month's after-sales rate; one with any of those pending is looked at again
+//!   an hour later.
 
 use crate::domain::ticket::{Closure, TicketStatus};
 use crate::domain::{OrderStatus, Shipment};
@@ -44,7 +45,8 @@ pub async fn breach_due(common: &Common, now: OffsetDateTime, per_bucket: i32) -
 }
 
 /// Archive every order whose after-sales is over at `now`, up to `per_bucket` per bucket and
-/// run; how many were archived.
+/// run; how many were archived. An order that cannot be read or written is left for the next
+/// run without holding up the others.
 pub async fn archive_due(common: &Common, now: OffsetDateTime, per_bucket: i32) -> Result<usize, StoreError> {
     let store = &common.store;
     let span = store.after_sales_policy().await?.unwrap_or_default().after_sales_span();
@@ -52,21 +54,39 @@ pub async fn archive_due(common: &Common, now: OffsetDateTime, per_bucket: i32) 
     let mut archived = 0;
     for bucket in 0..store.buckets() {
         for due in store.archive_due(bucket, now - span, per_bucket).await? {
-            let view = store.after_sales_of(due.order_id).await?;
-            let Some(order) = view.order.as_ref().filter(|o| o.status == OrderStatus::Delivered) else { continue };
-            if view.tickets.iter().any(|t| t.status != TicketStatus::Closed) {
-                store.archive_later(order, now - span + ARCHIVE_RECHECK).await?;
-                continue;
-            }
-            if store.archive(order, &view.units, counted_as(&view), (&month, now)).await? {
-                info!(order_id = %order.order_id, "after-sales over: archived");
-                archived += 1;
-            } else {
-                warn!(order_id = %order.order_id, "order or its tickets moved while archived; next run");
+            match archive_one(store, due.order_id, (&month, now), span).await {
+                Ok(true) => archived += 1,
+                Ok(false) => {}
+                Err(err) => warn!(order_id = %due.order_id, error = %err, "archive failed; next run"),
             }
         }
     }
     Ok(archived)
+}
+
+/// Archive the order if nothing of its after-sales is pending (tickets open, parcels going back
+/// to the customer, not-received claims unresolved); else look again an hour on.
+async fn archive_one(
+    store: &crate::store::Store,
+    order_id: crate::domain::OrderId,
+    (month, now): (&str, OffsetDateTime),
+    span: Duration,
+) -> Result<bool, StoreError> {
+    let view = store.after_sales_of(order_id).await?;
+    let Some(order) = view.order.as_ref().filter(|o| o.status == OrderStatus::Delivered) else { return Ok(false) };
+    let pending = view.tickets.iter().any(|t| t.status != TicketStatus::Closed)
+        || view.shipments.iter().any(Shipment::after_sales_pending);
+    if pending {
+        store.archive_later(order, now - span + ARCHIVE_RECHECK).await?;
+        return Ok(false);
+    }
+    let done = store.archive(order, &view.units, counted_as(&view), (month, now)).await?;
+    if done {
+        info!(order_id = %order_id, "after-sales over: archived");
+    } else {
+        warn!(order_id = %order_id, "order or its tickets moved while archived; next run");
+    }
+    Ok(done)
 }
 
 /// After-sales is a ticket or a not-received claim; refunded, a ticket or a claim that paid.

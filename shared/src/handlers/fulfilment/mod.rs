@@ -219,7 +219,9 @@ pub(super) fn change_of_one(
     // order is then not ending, and one transaction may not touch it twice. An after-sales
     // parcel leaves a delivered order as it is.
     if changed.for_ticket.is_some() {
-        writes.push(store.order_unchanged(order));
+        if !order_written {
+            writes.push(store.order_unchanged(order));
+        }
     } else if !order_written {
         let after: Vec<Shipment> = shipments
             .iter()

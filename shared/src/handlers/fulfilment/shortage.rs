@@ -185,7 +185,9 @@ impl Exchange<'_> {
             plan::refresh_decisions(changed, order, policy, &facts);
         } else {
             let number = order.shipments.unwrap_or(0) + 1;
-            let new = plan::new_shipment(order, number, warehouse, lines, policy, &facts, now);
+            let mut new = plan::new_shipment(order, number, warehouse, lines, policy, &facts, now);
+            // An after-sales parcel's units go on as one: prepaid, for the same ticket.
+            (new.payment_method, new.for_ticket) = (changed.payment_method, changed.for_ticket.clone());
             writes.push(store.put_shipment(ShipmentWrite { shipment: &new, seen: None }));
             writes.push(store.order_shipment_count(order, number, now));
             changed.status = if changed.lines.is_empty() { ShipmentStatus::Cancelled } else { ShipmentStatus::Packed };
