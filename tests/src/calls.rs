@@ -59,6 +59,14 @@ impl CallCounter {
         self.snapshot().into_iter().filter(|(k, _)| k.contains('.')).map(|(k, v)| (k, v as f64 / per)).collect()
     }
 
+    /// Print the calls per `what` (`per` of them) in all, then by function and operation.
+    pub fn print_per(&self, per: usize, what: &str) {
+        println!("  AWS calls per {what:<9} {:.2}, by function and operation:", self.total() as f64 / per as f64);
+        for (operation, share) in self.per_operation(per) {
+            println!("    {operation:<48} {share:.3}");
+        }
+    }
+
     pub fn reset(&self) {
         self.counts.lock().expect("counter lock").clear();
     }

@@ -26,8 +26,9 @@ fn ticket_of(answer: &Value) -> String {
     answer["ticket_id"].as_str().unwrap_or_else(|| panic!("a ticket: {answer}")).to_owned()
 }
 
-async fn hold_expiry_run(stack: &Stack) -> usize {
-    orderflow::handlers::hold_expiry::sweep(&stack.expiry(), None).await.unwrap().sla_breached
+/// One run of the scheduled sweeper, as its schedule invokes it.
+async fn sweep(stack: &Stack) -> orderflow::handlers::hold_expiry::SweepReport {
+    orderflow::handlers::hold_expiry::sweep(&stack.expiry(), None).await.unwrap()
 }
 
 #[tokio::test]
@@ -148,14 +149,14 @@ async fn a_failed_qc_rejects_with_its_evidence_restocks_nothing_and_pays_nothing
     // The window passes with the goods still in the warehouse: the order is not archived yet.
     let delivered_at = stack.store().order(parcel.order_id).await.unwrap().unwrap().delivered_at.unwrap();
     clock.set(delivered_at + Duration::days(30));
-    assert_eq!(archive_run(&stack).await, 0, "a parcel back to the customer is still under way");
+    assert_eq!(sweep(&stack).await.archived, 0, "a parcel back to the customer is still under way");
     let back = ship_back(&stack, &clock, &rejected).await;
     let sent = shipments(&stack, parcel.order_id).await;
     let sent = sent.iter().find(|s| s.shipment_id.to_string() == back.shipment).unwrap();
     assert_eq!(sent.for_ticket.as_ref().map(ToString::to_string), Some(ticket.clone()));
     assert_eq!(stack.stock("TEA", "HZ").await, after, "the customer's own goods move no stock");
     assert_eq!(sent.lines[0].bin.as_deref(), Some(format!("returns/{ticket}").as_str()), "not the sellable bin");
-    assert_eq!(archive_run(&stack).await, 1, "delivered back: after-sales is over");
+    assert_eq!(sweep(&stack).await.archived, 1, "delivered back: after-sales is over");
 }
 
 #[tokio::test]
@@ -238,9 +239,9 @@ async fn an_exchange_reserves_its_replacement_which_an_abandoned_return_releases
     // staff queue, and rejecting it gives the replacement back.
     let approved_at = stack.clock.now();
     clock.set(approved_at + Duration::days(14) - Duration::seconds(1));
-    assert_eq!(hold_expiry_run(&stack).await, 0);
+    assert_eq!(sweep(&stack).await.sla_breached, 0);
     clock.set(approved_at + Duration::days(14));
-    assert_eq!(hold_expiry_run(&stack).await, 1);
+    assert_eq!(sweep(&stack).await.sla_breached, 1);
     let (_, queue) = call(&stack, &customer_service(), "GET", "/admin/tickets", "/admin/tickets", None).await;
     assert_eq!(queue["tickets"][0]["ticket_id"], ticket.as_str(), "{queue}");
     let reject = json!({"action": "reject", "note": "nothing came back"});
@@ -290,12 +291,12 @@ async fn a_major_complaint_breaches_its_first_response_at_four_hours_once_and_le
 
     let observer = stack.observe_bus().await;
     clock.set(opened_at + Duration::hours(4) - Duration::seconds(1));
-    assert_eq!(hold_expiry_run(&stack).await, 0, "not a second before");
+    assert_eq!(sweep(&stack).await.sla_breached, 0, "not a second before");
     clock.set(opened_at + Duration::hours(4));
-    assert_eq!(hold_expiry_run(&stack).await, 1);
-    assert_eq!(hold_expiry_run(&stack).await, 0, "once per deadline");
+    assert_eq!(sweep(&stack).await.sla_breached, 1);
+    assert_eq!(sweep(&stack).await.sla_breached, 0, "once per deadline");
     clock.set(opened_at + Duration::hours(24));
-    assert_eq!(hold_expiry_run(&stack).await, 2, "the major plan and the normal first response");
+    assert_eq!(sweep(&stack).await.sla_breached, 2, "the major plan and the normal first response");
     stack.relay().await;
     let events = observer.events_until_quiet(std::time::Duration::from_millis(500)).await;
     let breached: Vec<(&str, &str)> = events
@@ -312,10 +313,6 @@ async fn a_major_complaint_breaches_its_first_response_at_four_hours_once_and_le
     assert_eq!(staff_post(&stack, &customer_service(), &normal, "decision", Some(answered)).await.0, 200);
     let (_, queue) = call(&stack, &customer_service(), "GET", "/admin/tickets", "/admin/tickets", None).await;
     assert_eq!(queue["tickets"].as_array().unwrap().len(), 1, "the answered one left the queue: {queue}");
-}
-
-async fn archive_run(stack: &Stack) -> usize {
-    orderflow::handlers::hold_expiry::sweep(&stack.expiry(), None).await.unwrap().archived
 }
 
 #[tokio::test]
@@ -335,10 +332,10 @@ async fn an_order_is_archived_when_its_window_has_passed_with_every_ticket_close
     // The quality window (30 days) is the longer: its last second is still after-sales.
     let window = Duration::days(30);
     clock.set(quiet_delivered + window - Duration::seconds(1));
-    assert_eq!(archive_run(&stack).await, 0, "inside the window; the other order's ticket is open");
+    assert_eq!(sweep(&stack).await.archived, 0, "inside the window; the other order's ticket is open");
     let bus = stack.observe_bus().await;
     clock.set(quiet_delivered + window);
-    assert_eq!(archive_run(&stack).await, 1);
+    assert_eq!(sweep(&stack).await.archived, 1);
     let archived = status_of(&quiet).await;
     assert_eq!((archived.status, archived.archived_at), (OrderStatus::Archived, Some(quiet_delivered + window)));
     assert_eq!(status_of(&with_ticket).await.status, OrderStatus::Delivered, "its ticket is still open");
@@ -362,11 +359,11 @@ async fn an_order_is_archived_when_its_window_has_passed_with_every_ticket_close
     }
     let put_off_at = quiet_delivered + window - Duration::seconds(1);
     clock.set(put_off_at + Duration::hours(1) - Duration::seconds(1));
-    assert_eq!(archive_run(&stack).await, 0);
+    assert_eq!(sweep(&stack).await.archived, 0);
     clock.set(put_off_at + Duration::hours(1));
-    assert_eq!(archive_run(&stack).await, 1);
+    assert_eq!(sweep(&stack).await.archived, 1);
     assert_eq!(status_of(&with_ticket).await.status, OrderStatus::Archived);
-    assert_eq!(archive_run(&stack).await, 0, "archived once");
+    assert_eq!(sweep(&stack).await.archived, 0, "archived once");
     let photo = upload_evidence(&stack, &me, &with_ticket, false).await;
     let late = request("refund_only", "damaged", &with_ticket, 1, &[photo]);
     let (status, problem) = open(&stack, &me, &with_ticket, late).await;

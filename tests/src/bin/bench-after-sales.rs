@@ -14,6 +14,8 @@
 //! 4. Refunds: the event relay publishes the RefundRequested the closings wrote and
 //!    `--consumers` refund functions pay them through the mock provider: refunds issued per
 //!    second, AWS calls per refund, and a check that each was paid once.
+//!
+//! Then the bare SQS and EventBridge rates of LocalStack and moto, as every benchmark prints.
 
 use orderflow::clock::{Clock, ManualClock};
 use orderflow::domain::OrderId;
@@ -32,13 +34,6 @@ use std::time::Instant;
 use time::OffsetDateTime;
 
 const SKU: &str = "TEA";
-
-fn print_calls(calls: &CallCounter, per: usize, what: &str) {
-    println!("  AWS calls per {what:<9} {:.2}, by function and operation:", calls.total() as f64 / per as f64);
-    for (operation, share) in calls.per_operation(per) {
-        println!("    {operation:<48} {share:.3}");
-    }
-}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted.get(((sorted.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN)
@@ -188,13 +183,13 @@ async fn main() -> Result<(), String> {
         percentile(&latencies, 0.5) * 1e3,
         percentile(&latencies, 0.99) * 1e3
     );
-    print_calls(&calls, orders, "ticket");
+    calls.print_per(orders, "ticket");
 
     calls.reset();
     let started = Instant::now();
     return_and_check(&stack, &ids, clients).await;
     println!("  approve + receive + QC pass: {:.1} s for {orders} tickets", started.elapsed().as_secs_f64());
-    print_calls(&calls, orders, "return");
+    calls.print_per(orders, "return");
 
     calls.reset();
     let started = Instant::now();
@@ -213,7 +208,7 @@ async fn main() -> Result<(), String> {
         refunds.len() as f64 / elapsed
     );
     println!("  each order paid back its price once: {once}; provider calls {}", stack.provider.calls().len());
-    print_calls(&calls, refunds.len().max(1), "refund");
+    calls.print_per(refunds.len().max(1), "refund");
     let stock = stack.stock(SKU, "HZ").await;
     println!(
         "  stock after           available {} sold {} (all back on sale: {})",
@@ -221,5 +216,6 @@ async fn main() -> Result<(), String> {
         stock.sold,
         stock.available as usize == orders
     );
+    orderflow_tests::rates::on_localstack_and_moto(&localstack, 500, 16).await?.print();
     Ok(())
 }

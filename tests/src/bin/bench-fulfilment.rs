@@ -30,13 +30,6 @@ use std::time::{Duration, Instant};
 const QUEUE: &str = "FulfilmentQueue";
 const SKU: &str = "PARCEL";
 
-fn print_calls(calls: &CallCounter, per: usize, what: &str) {
-    println!("  AWS calls per {what:<9} {:.2}, by function and operation:", calls.total() as f64 / per as f64);
-    for (operation, share) in calls.per_operation(per) {
-        println!("    {operation:<48} {share:.3}");
-    }
-}
-
 /// Messages waiting on the queue, by the harness's own client.
 async fn waiting(stack: &Stack) -> Result<usize, String> {
     let attributes = stack
@@ -144,7 +137,7 @@ async fn main() -> Result<(), String> {
     println!("  orders with exactly one shipment: {one_each} of {orders}");
     stack.relay().await;
     println!("  then the relay's share: the ShipmentCreated events (and the orders' own changes)");
-    print_calls(&calls, orders, "shipment");
+    calls.print_per(orders, "shipment");
 
     eprintln!("taking {handed_over} shipments to the courier ...");
     calls.reset();
@@ -153,7 +146,7 @@ async fn main() -> Result<(), String> {
     let elapsed = started.elapsed().as_secs_f64();
     stack.relay().await;
     println!("paid to handed over: {handed} shipments through the fulfilment API in {elapsed:.1} s, then relayed");
-    print_calls(&calls, handed, "shipment");
+    calls.print_per(handed, "shipment");
     let sold = stack.stock(SKU, "HZ").await;
     println!(
         "  stock after           available {} sold {} (every unit sold once: {})",
