@@ -387,3 +387,27 @@ async fn an_order_is_archived_when_its_window_has_passed_with_every_ticket_close
     }
     assert_eq!(totals, (2, 1, 1), "two archived, one with after-sales, refunded");
 }
+
+#[tokio::test]
+async fn operations_replace_the_policy_by_version_and_a_stale_or_invalid_one_is_refused() {
+    let (stack, _) = seeded().await;
+    let route = "/admin/after-sales-policy";
+    let ops = orderflow_tests::fixtures::operations();
+    let (status, _) = call(&stack, &customer_service(), "GET", route, route, None).await;
+    assert_eq!(status, 403, "customer service does not set policy");
+    let (status, mut policy) = call(&stack, &ops, "GET", route, route, None).await;
+    assert_eq!((status, policy["version"].as_u64(), policy["no_reason_days"].as_u64()), (200, Some(0), Some(7)));
+    policy["no_reason_days"] = json!(10);
+    let (status, saved) = call(&stack, &ops, "PUT", route, route, Some(policy.clone())).await;
+    assert_eq!((status, saved["version"].as_u64()), (200, Some(1)), "{saved}");
+    let (_, read) = call(&stack, &ops, "GET", route, route, None).await;
+    assert_eq!((read["version"].as_u64(), read["no_reason_days"].as_u64()), (Some(1), Some(10)));
+    let (status, stale) = call(&stack, &ops, "PUT", route, route, Some(policy.clone())).await;
+    assert_eq!((status, stale["code"].as_str()), (409, Some("version-conflict")), "{stale}");
+    policy["version"] = json!(1);
+    policy["no_reason_days"] = json!(0);
+    let (status, problem) = call(&stack, &ops, "PUT", route, route, Some(policy)).await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("no_reason_days")), "{problem}");
+    let audit = stack.store().audit_of_day(&stack.clock.now().date().to_string()).await.unwrap();
+    assert_eq!(audit.iter().filter(|a| a["action"] == "after-sales-policy.save").count(), 1, "{audit:?}");
+}

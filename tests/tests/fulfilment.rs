@@ -95,7 +95,7 @@ async fn a_valuable_shipment_needs_a_check_by_someone_other_than_its_picker() {
         double_check_above_minor: TEST_PRICE_MINOR,
         ..orderflow::domain::FulfilmentPolicy::default()
     };
-    stack.store().save_fulfilment_policy(&policy, "test", stack.clock.now()).await.unwrap();
+    stack.store().save_policy(&policy, "test", stack.clock.now()).await.unwrap();
     let id = paid_with_shipments(&stack, &[("TEA", 2)]).await;
     let shipment = shipments(&stack, id).await[0].shipment_id.to_string();
     let wave = wave(&stack).await;

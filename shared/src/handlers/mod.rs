@@ -149,6 +149,31 @@ pub(crate) fn conflict(code: &'static str, detail: impl Into<String>) -> crate::
     crate::http::Problem::new(lambda_http::http::StatusCode::CONFLICT, code, "Not allowed now", detail)
 }
 
+/// `GET` (as saved, or the default) or `PUT` (a valid whole document naming the version it
+/// replaces, saved as the next one and audited) of an operations policy; the caller has checked
+/// that `who` administers.
+pub(crate) async fn policy_document<T: crate::store::PolicyDocument>(
+    store: &Store,
+    request: &lambda_http::Request,
+    who: &str,
+    now: time::OffsetDateTime,
+) -> Result<lambda_http::Response<lambda_http::Body>, crate::http::Problem> {
+    use crate::http::{json_response, Problem};
+    use lambda_http::http::{Method, StatusCode};
+    if request.method() != Method::PUT {
+        let policy = store.policy::<T>().await.map_err(|err| {
+            tracing::warn!(error = %err, "policy read failed");
+            Problem::unavailable()
+        })?;
+        return Ok(json_response(StatusCode::OK, &policy.unwrap_or_default()));
+    }
+    let policy: T = json_body(request)?;
+    policy.validate().map_err(|(field, e)| invalid(&field, e.code, e.detail))?;
+    let saved = store.save_policy(&policy, who, now).await.map_err(save_problem)?;
+    tracing::info!(actor = %who, policy = T::ENTITY, version = saved.version(), "policy saved");
+    Ok(json_response(StatusCode::OK, &saved))
+}
+
 /// The calendar month (UTC, `YYYY-MM`) a report asks for with `?month=`; `now`'s by default.
 pub(crate) fn month_asked(
     request: &lambda_http::Request,

@@ -117,7 +117,7 @@ impl Store {
     }
 
     fn after_sales_units_unchanged(&self, order: OrderId, units: &AfterSalesUnits) -> TransactWriteItem {
-        let (pk, sk) = (format!("ORDER#{order}"), "AFTERSALES".to_owned());
+        let (pk, sk) = super::tickets::units_key(order);
         let check = ConditionCheck::builder().table_name(&self.table).set_key(Some(super::key(pk, sk)));
         let check = match units.version {
             0 => check.condition_expression("attribute_not_exists(PK)"),

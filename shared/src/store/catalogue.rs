@@ -150,7 +150,7 @@ impl Store {
 }
 
 /// What staff keep as numbered versions, each save naming the version it replaces.
-trait Versioned: Serialize + serde::de::DeserializeOwned {
+pub trait Versioned: Serialize + serde::de::DeserializeOwned {
     /// The item's `entity` attribute (and, in kebab case, its audit action's name).
     const ENTITY: &'static str;
     fn version(&self) -> u32;
@@ -197,50 +197,78 @@ impl Versioned for crate::domain::LogisticsPolicy {
     }
 }
 
+/// An operations policy: one versioned, audited document in the config partition, read (and
+/// cached) by the functions it steers, replaced whole by operations naming the version it
+/// replaces.
+pub trait PolicyDocument: Versioned + Default {
+    /// Its audit subject.
+    const SUBJECT: &'static str;
+    /// Its item's key.
+    fn key() -> (String, String);
+    /// Whether operations may save it: the field at fault and why, when not.
+    fn validate(&self) -> Result<(), (String, crate::domain::values::Invalid)>;
+}
+
+impl PolicyDocument for crate::domain::LogisticsPolicy {
+    const SUBJECT: &'static str = "config/logistics-policy";
+    fn key() -> (String, String) {
+        keys::logistics_policy()
+    }
+    fn validate(&self) -> Result<(), (String, crate::domain::values::Invalid)> {
+        crate::domain::LogisticsPolicy::validate(self)
+    }
+}
+
+impl PolicyDocument for AfterSalesPolicy {
+    const SUBJECT: &'static str = "config/after-sales-policy";
+    fn key() -> (String, String) {
+        keys::after_sales_policy()
+    }
+    fn validate(&self) -> Result<(), (String, crate::domain::values::Invalid)> {
+        AfterSalesPolicy::validate(self)
+    }
+}
+
+impl PolicyDocument for crate::domain::FulfilmentPolicy {
+    const SUBJECT: &'static str = "config/fulfilment-policy";
+    fn key() -> (String, String) {
+        keys::fulfilment_policy()
+    }
+    fn validate(&self) -> Result<(), (String, crate::domain::values::Invalid)> {
+        crate::domain::FulfilmentPolicy::validate(self)
+    }
+}
+
 impl Store {
-    /// The logistics policy operations saved, if any.
-    pub async fn logistics_policy(&self) -> Result<Option<crate::domain::LogisticsPolicy>, StoreError> {
-        let (pk, sk) = keys::logistics_policy();
-        self.get(pk, sk, "logistics policy").await
+    /// The policy of kind `T` operations saved, if any.
+    pub async fn policy<T: PolicyDocument>(&self) -> Result<Option<T>, StoreError> {
+        let (pk, sk) = T::key();
+        self.get(pk, sk, T::ENTITY).await
     }
 
-    pub async fn save_logistics_policy(
+    /// Save `policy` as the next version of its kind, audited as done by `actor`.
+    pub async fn save_policy<T: PolicyDocument>(
         &self,
-        policy: &crate::domain::LogisticsPolicy,
+        policy: &T,
         actor: &str,
         now: OffsetDateTime,
-    ) -> Result<crate::domain::LogisticsPolicy, SaveError> {
-        self.save_next_version(keys::logistics_policy(), policy, actor, "config/logistics-policy", now).await
+    ) -> Result<T, SaveError> {
+        self.save_next_version(T::key(), policy, actor, T::SUBJECT, now).await
+    }
+
+    /// The logistics policy operations saved, if any.
+    pub async fn logistics_policy(&self) -> Result<Option<crate::domain::LogisticsPolicy>, StoreError> {
+        self.policy().await
     }
 
     /// The after-sales policy operations saved, if any.
     pub async fn after_sales_policy(&self) -> Result<Option<AfterSalesPolicy>, StoreError> {
-        let (pk, sk) = keys::after_sales_policy();
-        self.get(pk, sk, "after-sales policy").await
-    }
-
-    pub async fn save_after_sales_policy(
-        &self,
-        policy: &AfterSalesPolicy,
-        actor: &str,
-        now: OffsetDateTime,
-    ) -> Result<AfterSalesPolicy, SaveError> {
-        self.save_next_version(keys::after_sales_policy(), policy, actor, "config/after-sales-policy", now).await
+        self.policy().await
     }
 
     /// The fulfilment policy operations saved, if any.
     pub async fn fulfilment_policy(&self) -> Result<Option<crate::domain::FulfilmentPolicy>, StoreError> {
-        let (pk, sk) = keys::fulfilment_policy();
-        self.get(pk, sk, "fulfilment policy").await
-    }
-
-    pub async fn save_fulfilment_policy(
-        &self,
-        policy: &crate::domain::FulfilmentPolicy,
-        actor: &str,
-        now: OffsetDateTime,
-    ) -> Result<crate::domain::FulfilmentPolicy, SaveError> {
-        self.save_next_version(keys::fulfilment_policy(), policy, actor, "config/fulfilment-policy", now).await
+        self.policy().await
     }
 }
 

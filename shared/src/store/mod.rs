@@ -25,7 +25,7 @@ mod verification;
 pub mod waiting;
 
 pub use archive::{AfterSalesMonth, ArchivedAs};
-pub use catalogue::{IntakeContext, SaveError};
+pub use catalogue::{IntakeContext, PolicyDocument, SaveError, Versioned};
 pub use holds::{DueHold, ExpireOutcome, Page};
 pub use idempotency::{Claim, IdempotencyRecord};
 pub use orders::{CancelCause, CancelError, Hold, HoldStatus, ReserveError};

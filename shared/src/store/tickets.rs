@@ -29,7 +29,7 @@ fn ticket_key(id: &TicketId) -> (String, String) {
     (format!("ORDER#{}", id.order_id), format!("TICKET#{:03}", id.number))
 }
 
-fn units_key(order: OrderId) -> (String, String) {
+pub(super) fn units_key(order: OrderId) -> (String, String) {
     (format!("ORDER#{order}"), "AFTERSALES".to_owned())
 }
 

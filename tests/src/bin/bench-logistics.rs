@@ -171,7 +171,7 @@ async fn polling(stack: &Arc<Stack>, parcels: &[Parcel], rate: u32) -> Result<()
         pushes: false,
     };
     let policy = LogisticsPolicy { courier_limits: vec![limits], ..Default::default() };
-    stack.store().save_logistics_policy(&policy, "bench", stack.clock.now()).await.map_err(|e| e.to_string())?;
+    stack.store().save_policy(&policy, "bench", stack.clock.now()).await.map_err(|e| e.to_string())?;
     let before = stack.courier.polls().len();
     // The policy is cached a minute per instance: a fresh poller reads the new one.
     let deps = stack.logistics_as("tracking-poller");

@@ -88,10 +88,10 @@ async fn a_scripted_month_gives_each_courier_its_rates_and_the_review_suspends_t
             ..template.clone()
         });
     }
-    stack.store().save_fulfilment_policy(&fulfilment, "test", stack.clock.now()).await.unwrap();
+    stack.store().save_policy(&fulfilment, "test", stack.clock.now()).await.unwrap();
     let scoring = KpiScoring { suspend_bottom_pct: 34, min_parcels: 4, ..LogisticsPolicy::default().scoring };
     let policy = LogisticsPolicy { scoring, ..Default::default() };
-    stack.store().save_logistics_policy(&policy, "test", stack.clock.now()).await.unwrap();
+    stack.store().save_policy(&policy, "test", stack.clock.now()).await.unwrap();
 
     // October: sf delivers 4 of 4 on time; zto 3 on time, 1 late; standard-post delivers two
     // (one claimed as not received), loses one, and takes one at the month's last second.

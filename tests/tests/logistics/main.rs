@@ -146,7 +146,7 @@ async fn the_poller_keeps_to_a_couriers_rate_and_day_budget_and_to_its_bound() {
         courier_limits: vec![limits],
         ..Default::default()
     };
-    stack.store().save_logistics_policy(&policy, "test", stack.clock.now()).await.unwrap();
+    stack.store().save_policy(&policy, "test", stack.clock.now()).await.unwrap();
     let poller = stack.logistics_as("tracking-poller");
     let first = run(&poller, &PollerSettings::default()).await.unwrap();
     assert_eq!((first.due, first.polled, first.deferred), (3, 3, 0), "the run's bound is 3");
@@ -188,7 +188,7 @@ async fn a_run_polls_no_more_than_the_couriers_rate_allows_and_the_rest_wait_for
         pushes: false,
     };
     let policy = orderflow::domain::LogisticsPolicy { courier_limits: vec![limits], ..Default::default() };
-    stack.store().save_logistics_policy(&policy, "test", stack.clock.now()).await.unwrap();
+    stack.store().save_policy(&policy, "test", stack.clock.now()).await.unwrap();
     let poller = stack.logistics_as("tracking-poller");
     let one_second = PollerSettings { poll_seconds: 1 };
     let first = run(&poller, &one_second).await.unwrap();
@@ -213,7 +213,7 @@ async fn a_bounded_run_takes_the_parcels_due_soonest_whichever_bucket_holds_them
         parcels.iter().map(|p| p.order_id.bucket(stack.store().buckets())).collect();
     assert!(buckets.len() > 1, "the parcels spread over buckets");
     let policy = orderflow::domain::LogisticsPolicy { max_parcels_per_run: 2, ..Default::default() };
-    stack.store().save_logistics_policy(&policy, "test", stack.clock.now()).await.unwrap();
+    stack.store().save_policy(&policy, "test", stack.clock.now()).await.unwrap();
     let poller = stack.logistics_as("tracking-poller");
     run(&poller, &PollerSettings::default()).await.unwrap();
     let polled: std::collections::HashSet<String> = stack.courier.polls().into_iter().map(|(w, _)| w).collect();

@@ -19,12 +19,12 @@ use crate::auth::{forbidden, Caller};
 use crate::domain::after_sales_policy::AfterSalesPolicy;
 use crate::domain::ticket::{Ticket, TicketId};
 use crate::domain::OrderId;
-use crate::handlers::{conflict, invalid, json_body, save_problem};
+use crate::handlers::{conflict, invalid, json_body, policy_document};
 use crate::http::{json_response, segments, Problem};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde::Deserialize;
-use tracing::{info, warn};
+use tracing::warn;
 
 pub async fn handle(deps: &AfterSalesDeps, request: Request) -> Result<Response<Body>, Error> {
     Ok(route(deps, &request).await.unwrap_or_else(Problem::into_response))
@@ -93,19 +93,10 @@ async fn route(deps: &AfterSalesDeps, request: &Request) -> Result<Response<Body
                 &serde_json::json!({ "month": month, "figures": figures, "after_sales_rate_pct": rate }),
             ))
         }
-        (Method::GET, ["admin", "after-sales-policy"]) => {
+        (Method::GET | Method::PUT, ["admin", "after-sales-policy"]) => {
             staff(caller.may_administer())?;
-            let policy = deps.common.store.after_sales_policy().await.map_err(store_problem)?.unwrap_or_default();
-            Ok(json_response(StatusCode::OK, &policy))
-        }
-        (Method::PUT, ["admin", "after-sales-policy"]) => {
-            staff(caller.may_administer())?;
-            let policy: AfterSalesPolicy = json_body(request)?;
-            policy.validate().map_err(|(field, e)| invalid(&field, e.code, e.detail))?;
             let now = deps.common.clock.now();
-            let saved = deps.common.store.save_after_sales_policy(&policy, &who, now).await.map_err(save_problem)?;
-            info!(actor = %who, version = saved.version, "after-sales policy saved");
-            Ok(json_response(StatusCode::OK, &saved))
+            policy_document::<AfterSalesPolicy>(&deps.common.store, request, &who, now).await
         }
         (_, ["orders", _, "evidence" | "tickets"])
         | (_, ["tickets", _] | ["tickets", _, "withdraw"])

@@ -8,13 +8,13 @@ use crate::auth::Caller;
 use crate::domain::{FulfilmentPolicy, ShipmentId};
 pub(super) use crate::handlers::conflict;
 pub(super) use crate::handlers::json_body;
-use crate::handlers::{invalid, save_problem, warehouse_id};
+use crate::handlers::{invalid, policy_document, warehouse_id};
 use crate::http::{json_response, segments, Problem};
 use crate::store::StoreError;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use std::future::Future;
-use tracing::{info, warn};
+use tracing::warn;
 
 pub async fn handle(deps: &FulfilmentDeps, request: Request) -> Result<Response<Body>, Error> {
     Ok(route(deps, &request).await.unwrap_or_else(Problem::into_response))
@@ -41,11 +41,10 @@ async fn route(deps: &FulfilmentDeps, request: &Request) -> Result<Response<Body
     }
     let who = &caller.actor();
     match (method, parts.as_slice()) {
-        (Method::GET, ["admin", "fulfilment-policy"]) => {
-            let policy = deps.common.store.fulfilment_policy().await.map_err(unavailable)?.unwrap_or_default();
-            Ok(json_response(StatusCode::OK, &policy))
+        (Method::GET | Method::PUT, ["admin", "fulfilment-policy"]) => {
+            let now = deps.common.clock.now();
+            policy_document::<FulfilmentPolicy>(&deps.common.store, request, who, now).await
         }
-        (Method::PUT, ["admin", "fulfilment-policy"]) => put_policy(deps, request, who).await,
         (Method::POST, ["admin", "warehouses", wh, "waves"]) => {
             picking::create_wave(deps, request, who, &warehouse_id(wh)?).await
         }
@@ -72,15 +71,6 @@ async fn route(deps: &FulfilmentDeps, request: &Request) -> Result<Response<Body
         }
         _ => Err(Problem::route_not_found()),
     }
-}
-
-async fn put_policy(deps: &FulfilmentDeps, request: &Request, who: &str) -> Result<Response<Body>, Problem> {
-    let policy: FulfilmentPolicy = json_body(request)?;
-    policy.validate().map_err(|(field, e)| invalid(&field, e.code, e.detail))?;
-    let now = deps.common.clock.now();
-    let saved = deps.common.store.save_fulfilment_policy(&policy, who, now).await.map_err(save_problem)?;
-    info!(actor = %who, version = saved.version, "fulfilment policy saved");
-    Ok(json_response(StatusCode::OK, &saved))
 }
 
 pub(super) fn unavailable(err: impl std::fmt::Display) -> Problem {

@@ -96,7 +96,7 @@ async fn suspend(deps: &LogisticsDeps, couriers: &[CourierId], now: OffsetDateTi
         if !changed {
             return Ok(());
         }
-        match store.save_fulfilment_policy(&policy, REVIEWER, now).await {
+        match store.save_policy(&policy, REVIEWER, now).await {
             Ok(_) => return Ok(()),
             Err(SaveError::VersionConflict { .. }) => warn!("fulfilment policy changed during the review; again"),
             Err(SaveError::Store(e)) => return Err(e.into()),

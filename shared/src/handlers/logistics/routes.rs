@@ -14,7 +14,7 @@ use super::{change_parcel, LogisticsDeps, LogisticsError, ParcelChange, ParcelVi
 use crate::auth::{forbidden, Caller};
 use crate::domain::tracking::ClaimResolution;
 use crate::domain::{LogisticsPolicy, Shipment, ShipmentId, ShipmentStatus};
-use crate::handlers::{conflict, invalid, json_body, save_problem};
+use crate::handlers::{conflict, invalid, json_body, policy_document};
 use crate::http::{json_response, segments, Problem};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, RequestExt, Response};
@@ -62,19 +62,10 @@ async fn route(deps: &LogisticsDeps, request: &Request) -> Result<Response<Body>
             staff(caller.may_administer())?;
             courier_kpis(deps, request).await
         }
-        (Method::GET, ["admin", "logistics-policy"]) => {
+        (Method::GET | Method::PUT, ["admin", "logistics-policy"]) => {
             staff(caller.may_administer())?;
-            let policy = deps.common.store.logistics_policy().await.map_err(unavailable)?.unwrap_or_default();
-            Ok(json_response(StatusCode::OK, &policy))
-        }
-        (Method::PUT, ["admin", "logistics-policy"]) => {
-            staff(caller.may_administer())?;
-            let policy: LogisticsPolicy = json_body(request)?;
-            policy.validate().map_err(|(field, e)| invalid(&field, e.code, e.detail))?;
             let now = deps.common.clock.now();
-            let saved = deps.common.store.save_logistics_policy(&policy, &who, now).await.map_err(save_problem)?;
-            info!(actor = %who, version = saved.version, "logistics policy saved");
-            Ok(json_response(StatusCode::OK, &saved))
+            policy_document::<LogisticsPolicy>(&deps.common.store, request, &who, now).await
         }
         (_, ["shipments", _, "tracking" | "not-received" | "received" | "delivery-places"])
         | (_, ["admin", "parcel-alerts" | "courier-kpis" | "logistics-policy"])
