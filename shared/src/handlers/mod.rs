@@ -144,6 +144,14 @@ pub(crate) fn invalid(field: &str, code: &'static str, detail: impl Into<String>
     }])
 }
 
+/// A 409 worth retrying in a second: what the request changes kept changing under it.
+pub(crate) fn busy(code: &'static str, detail: impl Into<String>) -> crate::http::Problem {
+    let mut busy =
+        crate::http::Problem::new(lambda_http::http::StatusCode::CONFLICT, code, "Changed meanwhile", detail);
+    busy.retry_after = Some(1);
+    busy
+}
+
 /// A 409: the entity is not in a state that allows the action.
 pub(crate) fn conflict(code: &'static str, detail: impl Into<String>) -> crate::http::Problem {
     crate::http::Problem::new(lambda_http::http::StatusCode::CONFLICT, code, "Not allowed now", detail)

@@ -144,9 +144,7 @@ pub async fn open_ticket(
             return Ok(json_response(StatusCode::CREATED, &ticket_view(&ticket, Audience::Customer)));
         }
     }
-    let mut busy = conflict("order-busy", "the order's tickets kept changing while this one was opened; retry");
-    busy.retry_after = Some(1);
-    Err(busy)
+    Err(crate::handlers::busy("order-busy", "the order's tickets kept changing while this one was opened; retry"))
 }
 
 /// What the request must be before anything is read.

@@ -19,7 +19,7 @@ use crate::auth::{forbidden, Caller};
 use crate::domain::after_sales_policy::AfterSalesPolicy;
 use crate::domain::ticket::{Ticket, TicketId};
 use crate::domain::OrderId;
-use crate::handlers::{conflict, invalid, json_body, policy_document};
+use crate::handlers::{invalid, json_body, policy_document};
 use crate::http::{json_response, segments, Problem};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
@@ -194,9 +194,7 @@ pub(super) fn change_failed(err: AfterSalesError) -> Problem {
     match err {
         AfterSalesError::TicketMissing(_) => Problem::not_found("ticket"),
         AfterSalesError::Contended(_) => {
-            let mut busy = conflict("ticket-busy", "the ticket kept changing while this request was applied; retry");
-            busy.retry_after = Some(1);
-            busy
+            crate::handlers::busy("ticket-busy", "the ticket kept changing while this request was applied; retry")
         }
         other => unavailable(other),
     }

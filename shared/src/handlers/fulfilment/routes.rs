@@ -94,14 +94,7 @@ where
             return Ok(done);
         }
     }
-    let mut busy = Problem::new(
-        StatusCode::CONFLICT,
-        "shipment-busy",
-        "Changed meanwhile",
-        "the shipment kept changing while this request was applied; retry",
-    );
-    busy.retry_after = Some(1);
-    Err(busy)
+    Err(crate::handlers::busy("shipment-busy", "the shipment kept changing while this request was applied; retry"))
 }
 
 pub(super) fn store_problem(err: StoreError) -> Problem {

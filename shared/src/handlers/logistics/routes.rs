@@ -87,9 +87,7 @@ pub(super) fn change_failed(err: LogisticsError) -> Problem {
     match err {
         LogisticsError::ShipmentMissing(_) => Problem::not_found("shipment"),
         LogisticsError::Contended(_) => {
-            let mut busy = conflict("parcel-busy", "the parcel kept changing while this request was applied; retry");
-            busy.retry_after = Some(1);
-            busy
+            crate::handlers::busy("parcel-busy", "the parcel kept changing while this request was applied; retry")
         }
         other => unavailable(other),
     }
