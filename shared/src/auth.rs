@@ -6,8 +6,8 @@
 //! - A shop backend's client-credentials token carries [`ON_BEHALF_SCOPE`]: only such a caller
 //!   may name the customer in an order body, and it may act on any order.
 //! - A staff token's `groups` (or Cognito's `cognito:groups`) claim names roles; a machine
-//!   caller's client-credentials token carries [`ADMIN_SCOPE`] instead. Staff routes check a role
-//!   per route ([`Caller::may_administer`]).
+//!   caller's client-credentials token names them as scopes `orderflow/<role>` ([`ADMIN_SCOPE`]
+//!   is the admin role). Which role may call which route is [`crate::access`]'s matrix.
 
 use crate::domain::CustomerId;
 use crate::http::Problem;
@@ -18,11 +18,13 @@ use std::collections::BTreeSet;
 
 /// A shop backend submitting and managing orders for its customers.
 pub const ON_BEHALF_SCOPE: &str = "orderflow/orders.on-behalf";
-/// A machine caller of the staff API.
+/// A machine caller of the staff API with the admin role.
 pub const ADMIN_SCOPE: &str = "orderflow/admin";
+/// What a scope naming a role starts with.
+const ROLE_SCOPE_PREFIX: &str = "orderflow/";
 
-/// The staff roles a token's groups may name. Which role may call which route is the role
-/// matrix's business; for now `operations` (and `admin`) may call every staff route.
+/// The staff roles a token's groups may name. Which role may call which route is
+/// [`crate::access`]'s business.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
     CustomerService,
@@ -44,6 +46,18 @@ impl Role {
             "admin" => Self::Admin,
             _ => return None,
         })
+    }
+
+    /// The role as tokens name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::CustomerService => "customer-service",
+            Self::Warehouse => "warehouse",
+            Self::Operations => "operations",
+            Self::Risk => "risk",
+            Self::Finance => "finance",
+            Self::Admin => "admin",
+        }
     }
 }
 
@@ -102,30 +116,26 @@ impl Caller {
         }
     }
 
-    /// Whether the caller may call the staff routes (every current one needs the same).
-    pub fn may_administer(&self) -> bool {
+    /// A customer, or a shop backend acting for its customers: who may call a customer's routes
+    /// (whose order it is, the handler checks).
+    pub fn may_act_for_a_customer(&self) -> bool {
+        matches!(self, Self::Customer(_)) || self.acts_for_customers()
+    }
+
+    /// The roles the caller holds: a staff token's groups, a machine token's role scopes.
+    pub fn roles(&self) -> BTreeSet<Role> {
         match self {
-            Self::Staff { roles, .. } => roles.contains(&Role::Operations) || roles.contains(&Role::Admin),
-            Self::Client { scopes, .. } => scopes.contains(ADMIN_SCOPE),
-            Self::Customer(_) => false,
+            Self::Staff { roles, .. } => roles.clone(),
+            Self::Client { scopes, .. } => {
+                scopes.iter().filter_map(|s| s.strip_prefix(ROLE_SCOPE_PREFIX)).filter_map(Role::parse).collect()
+            }
+            Self::Customer(_) => BTreeSet::new(),
         }
     }
 
-    /// Whether the caller may work the warehouse routes (waves, scans, packing, hand-over):
-    /// warehouse staff, and those who may administer.
-    /// Customer service, or those who may administer: parcel alerts and not-received claims.
-    pub fn may_serve_customers(&self) -> bool {
-        matches!(self, Self::Staff { roles, .. } if roles.contains(&Role::CustomerService)) || self.may_administer()
-    }
-
-    /// Whether the caller may approve a refund risk control sent to manual review.
-    pub fn may_review_refunds(&self) -> bool {
-        matches!(self, Self::Staff { roles, .. } if roles.contains(&Role::Risk) || roles.contains(&Role::Admin))
-            || matches!(self, Self::Client { scopes, .. } if scopes.contains(ADMIN_SCOPE))
-    }
-
-    pub fn may_work_warehouse(&self) -> bool {
-        matches!(self, Self::Staff { roles, .. } if roles.contains(&Role::Warehouse)) || self.may_administer()
+    /// Whether the caller holds one of `roles`.
+    pub fn has_any(&self, roles: &[Role]) -> bool {
+        self.roles().iter().any(|r| roles.contains(r))
     }
 
     /// Who acted, for audit records and logs: ids, never names.
@@ -168,5 +178,17 @@ mod tests {
         assert!(list("[]").is_empty());
         assert_eq!(Role::parse("Operations"), Some(Role::Operations));
         assert_eq!(Role::parse("janitor"), None);
+    }
+
+    #[test]
+    fn a_machine_token_holds_the_roles_its_scopes_name_and_nothing_else() {
+        let scopes = ["orderflow/warehouse", "orderflow/orders.on-behalf", "warehouse", "other/admin"];
+        let client = Caller::Client { client_id: "wms".into(), scopes: scopes.iter().map(|s| s.to_string()).collect() };
+        assert_eq!(client.roles(), BTreeSet::from([Role::Warehouse]));
+        assert!(client.has_any(&[Role::Warehouse, Role::Admin]));
+        assert!(!client.has_any(&[Role::Admin]));
+        for role in [Role::CustomerService, Role::Warehouse, Role::Operations, Role::Risk, Role::Finance, Role::Admin] {
+            assert_eq!(Role::parse(role.name()), Some(role));
+        }
     }
 }

@@ -8,9 +8,11 @@
 //! - [`courier`], [`photos`], [`notify`], [`payment_provider`]: ports to couriers, to the
 //!   dispatch-photo bucket, to the notification service and to the payment provider's refunds
 //!   (the HTTP ones over [`outbound`]).
-//! - [`auth`]: who is calling, from the claims API Gateway's JWT authorizer verified.
+//! - [`auth`]: who is calling, from the claims API Gateway's JWT authorizer verified;
+//!   [`access`]: the role matrix, which caller may call which route.
 //! - [`http`], [`config`], [`clock`], [`telemetry`]: the plumbing around them.
 
+pub mod access;
 pub mod auth;
 pub mod clock;
 pub mod config;

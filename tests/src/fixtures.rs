@@ -76,7 +76,7 @@ pub fn operations() -> VerifiedClaims {
     claims(&[("sub", "ops-alice"), ("groups", "[operations]")])
 }
 
-/// A staff member whose groups name no role that may call the staff routes.
+/// A member of the warehouse staff (waves, scans, packing, hand-over; stock adjustments).
 pub fn warehouse_staff() -> VerifiedClaims {
     claims(&[("sub", "wh-bob"), ("groups", "[warehouse]")])
 }

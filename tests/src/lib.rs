@@ -361,12 +361,13 @@ impl Stack {
     pub async fn seed(&self, seed: &Seed) -> Result<(), String> {
         let store = self.store();
         for warehouse in &seed.warehouses {
-            store.put_warehouse(warehouse).await.map_err(|e| e.to_string())?;
+            store.save_warehouse(warehouse, "seed", self.clock.now()).await.map_err(|e| e.to_string())?;
         }
         let now = self.clock.now();
         for stock in &seed.stock {
+            let change = orderflow::store::StockChange { actor: "seed", reason: None, now };
             store
-                .set_available(&stock.sku, &stock.warehouse_id, stock.available, stock.bin.as_deref(), now)
+                .set_available(&stock.sku, &stock.warehouse_id, stock.available, stock.bin.as_deref(), change)
                 .await
                 .map_err(|e| e.to_string())?;
         }

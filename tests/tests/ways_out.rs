@@ -51,12 +51,9 @@ fn of_type<'a>(events: &'a [Value], detail_type: &str, id: OrderId) -> Vec<&'a V
 }
 
 async fn audit_actions(stack: &Stack) -> Vec<(String, String, String)> {
-    let day = stack.clock.now().date().to_string();
-    let mut found: Vec<(String, String, String)> = (stack.store().audit_of_day(&day).await.unwrap().into_iter())
-        .map(|record| {
-            let text = |field: &str| record[field].as_str().unwrap_or_default().to_owned();
-            (text("action"), text("subject"), text("actor"))
-        })
+    let day = stack.clock.now().date();
+    let mut found: Vec<(String, String, String)> = (stack.store().audit_of_day(day).await.unwrap().into_iter())
+        .map(|record| (record.action, record.subject, record.actor))
         .filter(|(action, _, _)| !action.ends_with(".save"))
         .collect();
     found.sort();

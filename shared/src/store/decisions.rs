@@ -12,7 +12,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 impl Store {
-    fn audit_of_order(
+    pub(super) fn audit_of_order(
         &self,
         actor: &str,
         action: &str,

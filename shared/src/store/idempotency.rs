@@ -109,6 +109,11 @@ impl Store {
         sk: String,
         what: &str,
     ) -> Result<Option<T>, StoreError> {
+        self.raw_item(pk, sk).await?.map(|item: Item| from_item(item, what)).transpose()
+    }
+
+    /// The item at the key as stored, read strongly consistent.
+    pub(crate) async fn raw_item(&self, pk: String, sk: String) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
             .get_item()
@@ -118,6 +123,6 @@ impl Store {
             .send()
             .await
             .map_err(StoreError::aws)?;
-        output.item.map(|item: Item| from_item(item, what)).transpose()
+        Ok(output.item)
     }
 }

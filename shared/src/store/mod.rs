@@ -1,5 +1,5 @@
-//! The DynamoDB adapter: one table, typed key prefixes, two sparse indexes (expiring holds,
-//! waiting orders).
+//! The DynamoDB adapter: one table, typed key prefixes, three sparse indexes (expiring holds,
+//! waiting orders, the audit trail by day).
 //! `docs/data-model.md` lists every item and the access pattern each key serves.
 //!
 //! Every state change here is a conditional write, so concurrent or repeated callers cannot
@@ -19,12 +19,14 @@ mod refunds;
 mod risk;
 mod shipments;
 mod stock;
+mod stocktake;
 mod tickets;
 mod tracking;
 mod verification;
 pub mod waiting;
 
 pub use archive::{AfterSalesMonth, ArchivedAs};
+pub use audit::{AuditCursor, AuditRecord, AuditTrail, AUDIT_PAGE_MAX};
 pub use catalogue::{IntakeContext, PolicyDocument, SaveError, Versioned};
 pub use holds::{DueHold, ExpireOutcome, Page};
 pub use idempotency::{Claim, IdempotencyRecord};
@@ -34,6 +36,7 @@ pub use payments::{InboxStatus, OrderChange, PaymentKey, PaymentRecord, Resoluti
 pub use risk::{month_of, RiskKeys, SaveRulesError, SeenCounters};
 pub use shipments::{FulfilmentFacts, ShipmentWrite};
 pub use stock::{AdjustError, StockItem};
+pub use stocktake::StockChange;
 pub use tickets::{AfterSalesUnits, AfterSalesView};
 pub use tracking::{OpenAlert, PollBudget};
 pub use verification::ResendRefused;
@@ -54,6 +57,8 @@ pub enum StoreError {
     Aws(String),
     #[error("item {0} does not match its type: {1}")]
     Corrupt(String, String),
+    #[error("{0} kept changing while a save was applied")]
+    Contended(String),
 }
 
 impl StoreError {
@@ -142,12 +147,38 @@ impl Store {
     /// A conditional `UpdateItem`: true when it applied, false when its condition did not hold.
     pub(crate) async fn update_if(
         &self,
-        (pk, sk): (String, String),
+        key: (String, String),
         update: &str,
         condition: &str,
         names: &[(&str, &str)],
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<bool, StoreError> {
+        self.update_if_with(key, update, condition, names, values, Vec::new()).await
+    }
+
+    /// As [`Store::update_if`], in one transaction with `also` (an audit record, say) when
+    /// there is any: all are written or none.
+    pub(crate) async fn update_if_with(
+        &self,
+        (pk, sk): (String, String),
+        update: &str,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+        mut also: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    ) -> Result<bool, StoreError> {
+        if !also.is_empty() {
+            let mut change = self.update((pk, sk)).update_expression(update).condition_expression(condition);
+            for (name, attribute) in names {
+                change = change.expression_attribute_names(*name, *attribute);
+            }
+            for (name, value) in values {
+                change = change.expression_attribute_values(name, value);
+            }
+            let change = change.build().expect("update has table, key and expression");
+            also.insert(0, aws_sdk_dynamodb::types::TransactWriteItem::builder().update(change).build());
+            return self.write_all(also).await;
+        }
         let mut request = self
             .client
             .update_item()
@@ -191,7 +222,7 @@ pub(crate) fn to_item<T: serde::Serialize>(value: &T, pk: String, sk: String, en
 /// The inverse of [`to_item`]: the key and type attributes the store added are dropped, so a
 /// domain type that refuses unknown fields reads back as it was written.
 pub(crate) fn from_item<T: serde::de::DeserializeOwned>(mut item: Item, what: &str) -> Result<T, StoreError> {
-    for added in ["PK", "SK", "entity"] {
+    for added in ["PK", "SK", "entity", audit::REVISION] {
         item.remove(added);
     }
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(what.to_owned(), e.to_string()))

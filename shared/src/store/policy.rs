@@ -1,7 +1,8 @@
 //! Operational settings kept as data in the table, so operations change them without a deploy.
 
-use super::{keys, to_item, Store, StoreError};
+use super::{keys, Store, StoreError};
 use crate::domain::HoldPolicy;
+use time::OffsetDateTime;
 
 impl Store {
     /// The stored hold policy, if operations saved one.
@@ -10,15 +11,14 @@ impl Store {
         self.get(pk, sk, "hold policy").await
     }
 
-    pub async fn put_hold_policy(&self, policy: &HoldPolicy) -> Result<(), StoreError> {
-        let (pk, sk) = keys::hold_policy();
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(policy, pk, sk, "HoldPolicy")))
-            .send()
-            .await
-            .map_err(StoreError::aws)?;
-        Ok(())
+    /// Save the hold policy, audited with the one it replaced.
+    pub async fn save_hold_policy(
+        &self,
+        policy: &HoldPolicy,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let change = super::audit::Change { actor, action: "hold-policy.save", subject: "config/hold-policy", now };
+        self.replace_audited(keys::hold_policy(), "HoldPolicy", policy, change).await
     }
 }

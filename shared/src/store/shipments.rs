@@ -72,6 +72,25 @@ impl Store {
 
     /// The put of a shipment: a new one must not exist; a changed one must still be at the
     /// version it was read at, and is written one version on.
+    /// The audit record of a staff change to a parcel (subject `shipments/<id>`): its status
+    /// before and after, and what the change adds (`detail`, merged into the after).
+    pub fn shipment_audit(
+        &self,
+        actor: &str,
+        action: &str,
+        (seen, changed): (&Shipment, &Shipment),
+        detail: serde_json::Value,
+        now: OffsetDateTime,
+    ) -> TransactWriteItem {
+        let subject = format!("shipments/{}", changed.shipment_id);
+        let before = serde_json::json!({ "status": seen.status });
+        let mut after = serde_json::json!({ "status": changed.status });
+        if let (Some(after), serde_json::Value::Object(detail)) = (after.as_object_mut(), detail) {
+            after.extend(detail);
+        }
+        self.audit_record(actor, action, &subject, Some(&before), Some(&after), now)
+    }
+
     pub fn put_shipment(&self, write: ShipmentWrite<'_>) -> TransactWriteItem {
         let mut shipment = write.shipment.clone();
         let put = Put::builder().table_name(&self.table);

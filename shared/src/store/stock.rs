@@ -1,14 +1,11 @@
-//! Stock per (SKU, warehouse) and the warehouse catalogue. Staff writes are conditional too: a
-//! count cannot name an unknown warehouse, an adjustment cannot take stock below zero.
+//! Stock per (SKU, warehouse) and the warehouse catalogue (staff's saves audited). Staff's
+//! changes to the counts are [`super::stocktake`]'s.
 
-use super::{from_item, key, keys, n, s, to_item, Store, StoreError};
+use super::{from_item, keys, s, Store, StoreError};
 use crate::domain::{Sku, StockLevels, Warehouse, WarehouseCatalogue, WarehouseId};
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{ConditionCheck, ReturnValue, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use thiserror::Error;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +36,8 @@ pub enum AdjustError {
     NotFound,
     #[error("the adjustment would take available stock below zero (available {available})")]
     WouldGoNegative { available: i64 },
+    #[error("the count kept changing while the change was applied")]
+    Contended,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -68,110 +67,16 @@ impl Store {
         self.query_items(keys::sku_partition(sku), Some("WH#"), "stock").await
     }
 
-    /// A stocktake: set the available units of (SKU, warehouse), creating the record if needed.
-    /// Reserved units are untouched; they belong to orders.
-    pub async fn set_available(
+    /// Save a warehouse (new or replaced), audited with what it replaced.
+    pub async fn save_warehouse(
         &self,
-        sku: &Sku,
-        warehouse: &WarehouseId,
-        available: i64,
-        bin: Option<&str>,
+        warehouse: &Warehouse,
+        actor: &str,
         now: OffsetDateTime,
-    ) -> Result<StockItem, AdjustError> {
-        let (pk, sk) = keys::stock(sku, warehouse);
-        let mut set = Update::builder().table_name(&self.table).set_key(Some(key(pk, sk))).update_expression(format!(
-            "SET available = :available, reserved = if_not_exists(reserved, :zero), sku = :sku, \
-                 warehouse_id = :wh, entity = :entity, updated_at = :now{}",
-            if bin.is_some() { ", bin = :bin" } else { "" }
-        ));
-        if let Some(bin) = bin {
-            set = set.expression_attribute_values(":bin", s(bin));
-        }
-        let set = set
-            .expression_attribute_values(":available", n(available))
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":sku", s(sku.as_str()))
-            .expression_attribute_values(":wh", s(warehouse.as_str()))
-            .expression_attribute_values(":entity", s("Stock"))
-            .expression_attribute_values(":now", s(now.format(&Rfc3339).expect("UTC formats")))
-            .build()
-            .expect("update has table, key and expression");
-        let (wpk, wsk) = keys::warehouse(warehouse);
-        let warehouse_exists = ConditionCheck::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(wpk, wsk)))
-            .condition_expression("attribute_exists(PK)")
-            .build()
-            .expect("check has table, key and condition");
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().condition_check(warehouse_exists).build())
-            .transact_items(TransactWriteItem::builder().update(set).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => {}
-            Err(err) => {
-                return Err(match err.into_service_error() {
-                    TransactWriteItemsError::TransactionCanceledException(_) => AdjustError::UnknownWarehouse,
-                    other => StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string()).into(),
-                })
-            }
-        }
-        let (pk, sk) = keys::stock(sku, warehouse);
-        self.get(pk, sk, "stock").await?.ok_or(AdjustError::NotFound)
-    }
-
-    /// Add `delta` (negative to remove) to the available units, never below zero.
-    pub async fn adjust_available(
-        &self,
-        sku: &Sku,
-        warehouse: &WarehouseId,
-        delta: i64,
-        now: OffsetDateTime,
-    ) -> Result<StockItem, AdjustError> {
-        let (pk, sk) = keys::stock(sku, warehouse);
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .update_expression("SET available = available + :delta, updated_at = :now")
-            .condition_expression("attribute_exists(PK) AND available >= :floor")
-            .expression_attribute_values(":delta", n(delta))
-            .expression_attribute_values(":floor", n((-delta).max(0)))
-            .expression_attribute_values(":now", s(now.format(&Rfc3339).expect("UTC formats")))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(
-                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
-            )
-            .send()
-            .await;
-        match result {
-            Ok(output) => from_item(output.attributes.unwrap_or_default(), "stock").map_err(Into::into),
-            Err(err) => match err.into_service_error() {
-                aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(e) => {
-                    match e.item.map(|item| from_item::<StockItem>(item, "stock")).transpose()? {
-                        Some(old) => Err(AdjustError::WouldGoNegative { available: old.available }),
-                        None => Err(AdjustError::NotFound),
-                    }
-                }
-                other => Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string()).into()),
-            },
-        }
-    }
-
-    pub async fn put_warehouse(&self, warehouse: &Warehouse) -> Result<(), StoreError> {
-        let (pk, sk) = keys::warehouse(&warehouse.warehouse_id);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(warehouse, pk, sk, "Warehouse")))
-            .send()
-            .await
-            .map_err(StoreError::aws)?;
-        Ok(())
+    ) -> Result<(), StoreError> {
+        let subject = format!("warehouses/{}", warehouse.warehouse_id);
+        let change = super::audit::Change { actor, action: "warehouse.save", subject: &subject, now };
+        self.replace_audited(keys::warehouse(&warehouse.warehouse_id), "Warehouse", warehouse, change).await
     }
 
     pub async fn warehouses(&self) -> Result<WarehouseCatalogue, StoreError> {

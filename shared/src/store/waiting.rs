@@ -45,9 +45,30 @@ impl Store {
         from: OrderStatus,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        self.release_with(id, from, now, Vec::new()).await
+    }
+
+    /// Staff approved an order risk held: as [`Store::release_to_received`], audited.
+    pub async fn approve_after_review(
+        &self,
+        order: &Order,
+        actor: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let audit = self.audit_of_order(actor, "order.review-approve", order, OrderStatus::Received, now);
+        self.release_with(order.order_id, order.status, now, vec![audit]).await
+    }
+
+    async fn release_with(
+        &self,
+        id: OrderId,
+        from: OrderStatus,
+        now: OffsetDateTime,
+        also: Vec<aws_sdk_dynamodb::types::TransactWriteItem>,
+    ) -> Result<bool, StoreError> {
         let bucket = keys::reservation_bucket(id.bucket(self.expiry_buckets));
         let deadline = (now + RESERVATION_DEADLINE).unix_timestamp();
-        self.update_if(
+        self.update_if_with(
             keys::order(id),
             &format!(
                 "SET #status = :received, updated_at = :now, {QUEUE} = :queue, {UNTIL} = :until \
@@ -63,18 +84,21 @@ impl Store {
                 (":until", n(deadline)),
                 (":one", one()),
             ],
+            also,
         )
         .await
     }
 
-    /// Staff rejected an order risk held: REJECTED, out of the review queue.
+    /// Staff rejected an order risk held: REJECTED, out of the review queue; audited.
     pub async fn reject_after_review(
         &self,
-        id: OrderId,
-        from: OrderStatus,
+        order: &Order,
+        actor: &str,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        self.update_if(
+        let audit = self.audit_of_order(actor, "order.review-reject", order, OrderStatus::Rejected, now);
+        let (id, from) = (order.order_id, order.status);
+        self.update_if_with(
             keys::order(id),
             &format!("SET #status = :rejected, updated_at = :now REMOVE {QUEUE} {NEXT_VERSION}"),
             "#status = :from",
@@ -85,6 +109,7 @@ impl Store {
                 (":now", timestamp(now)),
                 (":one", one()),
             ],
+            vec![audit],
         )
         .await
     }

@@ -81,7 +81,10 @@ impl LocalFunction {
         })
     }
 
-    async fn http(&self, request: lambda_http::Request) -> Result<lambda_http::Response<lambda_http::Body>, String> {
+    pub async fn http(
+        &self,
+        request: lambda_http::Request,
+    ) -> Result<lambda_http::Response<lambda_http::Body>, String> {
         let result = match self {
             Self::OrderIntake(deps) => order_intake::handle(deps, request).await,
             Self::StaffApi(deps) => staff_api::handle(deps, request).await,

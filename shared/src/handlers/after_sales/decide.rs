@@ -18,7 +18,7 @@
 
 use super::closing::close;
 use super::routes::{change_failed, store_problem, ticket_view, unavailable, Audience};
-use super::{change_ticket, AfterSalesDeps, TicketChange, TicketView};
+use super::{change_ticket, AfterSalesDeps, AuditAs, TicketChange, TicketView};
 use crate::auth::Caller;
 use crate::courier::{Booking, CourierError};
 use crate::domain::ticket::{
@@ -75,7 +75,7 @@ pub async fn decide(
         let order = read.order.as_ref().ok_or_else(|| Problem::not_found("order"))?;
         review = current_review(deps, order, stored).await?;
     }
-    if approving && !review.is_empty() && !caller.may_review_refunds() {
+    if approving && !review.is_empty() && !caller.has_any(crate::access::APPROVE_REVIEWED_REFUND) {
         return Err(Problem::new(
             StatusCode::FORBIDDEN,
             "review-required",
@@ -89,7 +89,9 @@ pub async fn decide(
     };
     let decision =
         Decision { approved: body.action == Action::Approve, by: who.clone(), note, at: deps.common.clock.now() };
-    let written = change_ticket(deps, id, |view| {
+    let action = format!("ticket.{:?}", body.action).to_lowercase();
+    let audit = AuditAs { actor: &who, action: &action };
+    let written = change_ticket(deps, id, Some(audit), |view| {
         let ticket = view.ticket.clone();
         // An approved return whose goods never came is ended by staff.
         let abandoned = ticket.status == TicketStatus::AwaitingReturn && body.action == Action::Reject;

@@ -112,11 +112,19 @@ pub enum TicketChange<E> {
     Refused(E),
 }
 
-/// Read, change one ticket and write it, until the write's conditions hold. Answers the ticket
-/// as written, or as stored when nothing changed.
+/// Who changes a ticket, as its audit record names them: a staff member's change is recorded
+/// (subject `tickets/<id>`, its status before and after) in the change's own transaction.
+pub struct AuditAs<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+}
+
+/// Read, change one ticket and write it (with its audit record, when `audit` names who), until
+/// the write's conditions hold. Answers the ticket as written, or as stored when nothing changed.
 pub async fn change_ticket<E, F>(
     deps: &AfterSalesDeps,
     id: &TicketId,
+    audit: Option<AuditAs<'_>>,
     mut change: F,
 ) -> Result<Result<Ticket, E>, AfterSalesError>
 where
@@ -139,6 +147,12 @@ where
                     writes.push(store.put_after_sales_units(id.order_id, &mut units));
                 }
                 writes.extend(extra);
+                if let Some(AuditAs { actor, action }) = &audit {
+                    let subject = format!("tickets/{id}");
+                    let before = serde_json::json!({ "status": ticket.status });
+                    let after = serde_json::json!({ "status": changed.status, "closure": changed.closure });
+                    writes.push(store.audit_record(actor, action, &subject, Some(&before), Some(&after), now));
+                }
                 if store.write_all(writes).await? {
                     return Ok(Ok(*changed));
                 }

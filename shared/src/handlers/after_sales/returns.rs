@@ -17,7 +17,7 @@
 
 use super::closing::close;
 use super::routes::{change_failed, store_problem, ticket_view, Audience};
-use super::{change_ticket, AfterSalesDeps, TicketChange, TicketView};
+use super::{change_ticket, AfterSalesDeps, AuditAs, TicketChange, TicketView};
 use crate::auth::Caller;
 use crate::domain::ticket::{qc_deadline, Closure, QcResult, SlaKind, Ticket, TicketId, TicketKind, TicketStatus};
 use crate::domain::{FulfilmentPolicy, WarehouseId};
@@ -33,7 +33,8 @@ use time::OffsetDateTime;
 use tracing::info;
 
 pub async fn receive(deps: &AfterSalesDeps, who: &str, id: &TicketId) -> Result<Response<Body>, Problem> {
-    let written = change_ticket(deps, id, |view| {
+    let audit = AuditAs { actor: who, action: "ticket.received" };
+    let written = change_ticket(deps, id, Some(audit), |view| {
         let mut ticket = view.ticket.clone();
         match ticket.status {
             TicketStatus::AwaitingReturn => {}
@@ -85,9 +86,11 @@ pub async fn quality_check(
         at,
     };
     let planning = ParcelPlanning::load(deps, id, body.passed).await?;
-    let written = change_ticket(deps, id, |view| checked(deps, who, qc(view.now), planning.as_ref(), view))
-        .await
-        .map_err(change_failed)??;
+    let audit = AuditAs { actor: who, action: if body.passed { "ticket.qc-pass" } else { "ticket.qc-fail" } };
+    let written =
+        change_ticket(deps, id, Some(audit), |view| checked(deps, who, qc(view.now), planning.as_ref(), view))
+            .await
+            .map_err(change_failed)??;
     info!(actor = %who, ticket_id = %id, passed = body.passed, "return checked");
     Ok(json_response(StatusCode::OK, &ticket_view(&written, Audience::Staff)))
 }
@@ -201,7 +204,8 @@ fn restock(
 
 /// The customer withdraws a ticket staff have not decided.
 pub async fn withdraw(deps: &AfterSalesDeps, caller: &Caller, id: &TicketId) -> Result<Response<Body>, Problem> {
-    let written = change_ticket(deps, id, |view| {
+    // The customer's own change: the ticket keeps when it was withdrawn; staff changes are audited.
+    let written = change_ticket(deps, id, None, |view| {
         let visible = view.view.order.as_ref().is_some_and(|o| caller.may_act_on_order_of(&o.customer_id));
         if !visible {
             return TicketChange::Refused(Problem::not_found("ticket"));

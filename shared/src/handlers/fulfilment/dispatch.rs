@@ -18,10 +18,17 @@ async fn read(deps: &FulfilmentDeps, id: &ShipmentId) -> Result<Shipment, Proble
     deps.common.store.shipment(id).await.map_err(store_problem)?.ok_or_else(|| Problem::not_found("shipment"))
 }
 
-async fn save(deps: &FulfilmentDeps, changed: Shipment, seen: &Shipment) -> Result<Option<Shipment>, Problem> {
+/// Save a change staff made to a parcel, audited as `action` by `who`.
+async fn save(
+    deps: &FulfilmentDeps,
+    (who, action): (&str, &str),
+    changed: Shipment,
+    seen: &Shipment,
+) -> Result<Option<Shipment>, Problem> {
     let store = &deps.common.store;
     let write = store.put_shipment(ShipmentWrite { shipment: &changed, seen: Some(seen) });
-    Ok(store.commit(vec![write]).await.map_err(store_problem)?.then_some(changed))
+    let audit = store.shipment_audit(who, action, (seen, &changed), serde_json::Value::Null, changed.updated_at);
+    Ok(store.commit(vec![write, audit]).await.map_err(store_problem)?.then_some(changed))
 }
 
 /// A second member of staff checks the packed parcel: never one who picked it.
@@ -46,7 +53,7 @@ pub(super) async fn check(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> 
             updated_at: now,
             ..shipment.clone()
         };
-        save(deps, changed, &shipment).await
+        save(deps, (who, "shipment.check"), changed, &shipment).await
     })
     .await?;
     info!(actor = %who, shipment_id = %id, "checked");
@@ -103,7 +110,10 @@ pub(super) async fn label(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> 
         changed.status = ShipmentStatus::Ready;
         changed.updated_at = now;
         let write = store.put_shipment(ShipmentWrite { shipment: &changed, seen: Some(&shipment) });
-        Ok(store.commit(vec![write, link]).await.map_err(store_problem)?.then_some(changed))
+        let detail =
+            serde_json::json!({ "courier": courier.courier, "waybill": changed.waybill.as_ref().map(|w| &w.number) });
+        let audit = store.shipment_audit(who, "shipment.label", (&shipment, &changed), detail, now);
+        Ok(store.commit(vec![write, link, audit]).await.map_err(store_problem)?.then_some(changed))
     })
     .await?;
     info!(actor = %who, shipment_id = %id, "waybill booked");
@@ -175,7 +185,9 @@ pub(super) async fn hand_over(deps: &FulfilmentDeps, who: &str, id: &ShipmentId)
             .filter(|_| shipment.payment_method == PaymentMethod::CashOnDelivery)
             .map(|l| store.stock_shift(&l.sku, &changed.warehouse, l.quantity, ("reserved", "sold"), now))
             .collect();
-        let writes = change_of_one(store, &order, &shipments, &changed, leaving, false, now);
+        let mut writes = change_of_one(store, &order, &shipments, &changed, leaving, false, now);
+        let detail = serde_json::json!({ "photo_etag": changed.photo_etag });
+        writes.push(store.shipment_audit(who, "shipment.hand-over", (shipment, &changed), detail, now));
         Ok(store.commit(writes).await.map_err(store_problem)?.then_some(changed))
     })
     .await?;

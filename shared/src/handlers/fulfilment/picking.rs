@@ -76,6 +76,8 @@ pub(super) async fn create_wave(
                 .zip(&members)
                 .map(|(s, read)| store.put_shipment(ShipmentWrite { shipment: s, seen: Some(read) })),
         );
+        let subject = format!("waves/{}", wave.wave_id);
+        writes.push(store.audit_record(who, "wave.create", &subject, None::<&()>, Some(&wave), now));
         Ok(store.commit(writes).await.map_err(store_problem)?.then_some((wave, picking)))
     })
     .await?;
@@ -125,7 +127,11 @@ pub(super) async fn scan(
         })?;
         scanned.updated_at = now;
         let write = store.put_shipment(ShipmentWrite { shipment: &scanned, seen: Some(&shipment) });
-        Ok(store.commit(vec![write]).await.map_err(store_problem)?.then_some(scanned))
+        let detail = serde_json::json!({
+            "wave_id": wave_id, "barcode": scan.barcode, "quantity": scan.quantity, "batch": scan.batch,
+        });
+        let audit = store.shipment_audit(who, "shipment.scan", (&shipment, &scanned), detail, now);
+        Ok(store.commit(vec![write, audit]).await.map_err(store_problem)?.then_some(scanned))
     })
     .await?;
     Ok(json_response(StatusCode::OK, &progress(&recorded)))
@@ -160,7 +166,8 @@ pub(super) async fn pack(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> R
         let now = deps.common.clock.now();
         let packed = Shipment { status: ShipmentStatus::Packed, updated_at: now, ..shipment.clone() };
         let write = store.put_shipment(ShipmentWrite { shipment: &packed, seen: Some(&shipment) });
-        Ok(store.commit(vec![write]).await.map_err(store_problem)?.then_some(packed))
+        let audit = store.shipment_audit(who, "shipment.pack", (&shipment, &packed), serde_json::Value::Null, now);
+        Ok(store.commit(vec![write, audit]).await.map_err(store_problem)?.then_some(packed))
     })
     .await?;
     info!(actor = %who, shipment_id = %id, "packed");

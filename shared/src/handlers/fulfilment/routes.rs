@@ -4,7 +4,6 @@
 //! answer to a shortage (`POST /shipments/{id}/shortage-answer`, the order's owner or the shop).
 
 use super::{dispatch, picking, shortage, FulfilmentDeps};
-use crate::auth::Caller;
 use crate::domain::{FulfilmentPolicy, ShipmentId};
 pub(super) use crate::handlers::conflict;
 pub(super) use crate::handlers::json_body;
@@ -22,7 +21,7 @@ pub async fn handle(deps: &FulfilmentDeps, request: Request) -> Result<Response<
 
 async fn route(deps: &FulfilmentDeps, request: &Request) -> Result<Response<Body>, Problem> {
     let path = request.uri().path().to_owned();
-    let caller = Caller::of(request)?;
+    let caller = crate::access::authorize(request)?;
     let method = request.method().clone();
     let parts = segments(&path);
     if let ["shipments", id, "shortage-answer"] = parts.as_slice() {
@@ -33,11 +32,6 @@ async fn route(deps: &FulfilmentDeps, request: &Request) -> Result<Response<Body
     }
     if parts.first() != Some(&"admin") {
         return Err(Problem::route_not_found());
-    }
-    let policy_route = matches!(parts.as_slice(), ["admin", "fulfilment-policy"]);
-    let allowed = if policy_route { caller.may_administer() } else { caller.may_work_warehouse() };
-    if !allowed {
-        return Err(crate::auth::forbidden());
     }
     let who = &caller.actor();
     match (method, parts.as_slice()) {

@@ -93,7 +93,7 @@ pub async fn handle(deps: &IntakeDeps, request: Request) -> Result<Response<Body
 
 async fn route(deps: &IntakeDeps, request: Request) -> Result<Response<Body>, Problem> {
     let path = request.uri().path().to_owned();
-    let caller = || Caller::of(&request);
+    let caller = || crate::access::authorize(&request);
     match (request.method().clone(), segments(&path).as_slice()) {
         (Method::POST, ["orders"]) => submit::submit(deps, &request, &caller()?).await,
         (Method::GET, ["orders", id]) => read(deps, &caller()?, id).await,

@@ -10,7 +10,7 @@
 use super::{invalid, json_body, sku, unavailable, warehouse_id, StaffDeps};
 use crate::domain::{HoldPolicy, Warehouse, WarehouseId};
 use crate::http::{json_response, Problem};
-use crate::store::AdjustError;
+use crate::store::{AdjustError, StockChange};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -30,6 +30,7 @@ fn adjust_problem(err: AdjustError) -> Problem {
             format!("only {available} units are available"),
         )
         .with_field("delta"),
+        AdjustError::Contended => crate::handlers::busy("stock-busy", "the count kept changing under orders; retry"),
         AdjustError::Store(err) => unavailable(err),
     }
 }
@@ -69,7 +70,8 @@ pub(super) async fn put_warehouse(
         neighbours: body.neighbours,
         priority: body.priority,
     };
-    deps.common.store.put_warehouse(&warehouse).await.map_err(unavailable)?;
+    let now = deps.common.clock.now();
+    deps.common.store.save_warehouse(&warehouse, who, now).await.map_err(unavailable)?;
     info!(actor = %who, warehouse = %warehouse.warehouse_id, "warehouse saved");
     Ok(json_response(StatusCode::OK, &warehouse))
 }
@@ -106,8 +108,9 @@ pub(super) async fn set_available(
         return Err(invalid("bin", "bin-invalid", "a bin location of 1 to 32 printable characters"));
     }
     let now = deps.common.clock.now();
+    let change = StockChange { actor: who, reason: None, now };
     let stock =
-        deps.common.store.set_available(&sku, &warehouse, body.available, bin, now).await.map_err(adjust_problem)?;
+        deps.common.store.set_available(&sku, &warehouse, body.available, bin, change).await.map_err(adjust_problem)?;
     info!(actor = %who, sku = %sku, warehouse = %warehouse, available = body.available, "stocktake");
     Ok(json_response(StatusCode::OK, &stock))
 }
@@ -140,7 +143,9 @@ pub(super) async fn adjust(
         return Err(invalid("reason", "reason-invalid", "reason is 1 to 200 characters"));
     }
     let now = deps.common.clock.now();
-    let stock = deps.common.store.adjust_available(&sku, &warehouse, body.delta, now).await.map_err(adjust_problem)?;
+    let change = StockChange { actor: who, reason: Some(body.reason.trim()), now };
+    let stock =
+        deps.common.store.adjust_available(&sku, &warehouse, body.delta, change).await.map_err(adjust_problem)?;
     info!(actor = %who, sku = %sku, warehouse = %warehouse, delta = body.delta, reason = %body.reason, "stock adjusted");
     Ok(json_response(StatusCode::OK, &stock))
 }
@@ -156,7 +161,8 @@ pub(super) async fn read_hold_policy(deps: &StaffDeps) -> Result<Response<Body>,
 pub(super) async fn put_hold_policy(deps: &StaffDeps, request: &Request, who: &str) -> Result<Response<Body>, Problem> {
     let policy: HoldPolicy = json_body(request)?;
     policy.validate().map_err(|(field, e)| invalid(&field, e.code, e.detail))?;
-    deps.common.store.put_hold_policy(&policy).await.map_err(unavailable)?;
+    let now = deps.common.clock.now();
+    deps.common.store.save_hold_policy(&policy, who, now).await.map_err(unavailable)?;
     info!(actor = %who, ?policy, "hold policy saved");
     Ok(json_response(StatusCode::OK, &serde_json::json!({ "policy": policy, "saved": true })))
 }

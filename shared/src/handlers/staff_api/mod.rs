@@ -1,15 +1,15 @@
 //! Function staff-api (API Gateway HTTP API, routes under /admin behind the JWT authorizer). A
-//! staff token's groups or a machine token's scopes must allow the route ([`Caller`]); every
-//! change names its actor in the log. Saves of the catalogue, customer profiles and risk rules,
-//! cash-on-delivery decisions and payment rulings are audited in the same transaction; stock,
-//! warehouse, hold-policy and risk-review decisions are not yet (the audit-trail issue).
+//! staff token's groups or a machine token's scopes must allow the route ([`crate::access`]); every
+//! change is audited (who, when, before, after) in the change's own transaction.
 //!
 //! - [`inventory`]: warehouses, stock per (SKU, warehouse), the hold policy.
 //! - [`catalogue`]: catalogue items (prices, sale windows, flags) and customer profiles (tiers).
 //! - [`orders`]: the review queue; approving or rejecting held and cash-on-delivery orders.
 //! - [`payments`]: reconciliation; accepting or refunding a mismatched payment.
 //! - [`risk`]: the risk rule document.
+//! - [`audit`]: the audit trail by entity and by day.
 
+mod audit;
 mod catalogue;
 mod inventory;
 mod orders;
@@ -17,7 +17,6 @@ mod payments;
 mod risk;
 
 use super::{invalid, json_body, save_problem, warehouse_id, Common};
-use crate::auth::Caller;
 use crate::domain::{HoldPolicy, OrderId, Sku};
 use crate::http::{segments, Problem};
 use crate::store::StoreError;
@@ -46,10 +45,7 @@ pub async fn handle(deps: &StaffDeps, request: Request) -> Result<Response<Body>
 
 async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Problem> {
     let path = request.uri().path().to_owned();
-    let caller = Caller::of(request)?;
-    if !caller.may_administer() {
-        return Err(crate::auth::forbidden());
-    }
+    let caller = crate::access::authorize(request)?;
     let who = &caller.actor();
     match (request.method().clone(), segments(&path).as_slice()) {
         (Method::GET, ["admin", "warehouses"]) => inventory::list_warehouses(deps).await,
@@ -74,6 +70,7 @@ async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Pr
         (Method::POST, ["admin", "orders", id, "reject"]) => orders::decide(deps, who, id, false).await,
         (Method::POST, ["admin", "orders", id, "payment", "accept"]) => payments::accept(deps, who, id).await,
         (Method::POST, ["admin", "orders", id, "payment", "refund"]) => payments::refund(deps, who, id).await,
+        (Method::GET, ["admin", "audit"]) => audit::trail(deps, request).await,
         (
             _,
             ["admin", "warehouses", ..]
@@ -81,7 +78,7 @@ async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Pr
             | ["admin", "catalogue", _]
             | ["admin", "customers", _]
             | ["admin", "payments", "reconciliation"]
-            | ["admin", "hold-policy" | "risk-rules" | "review-queue"]
+            | ["admin", "hold-policy" | "risk-rules" | "review-queue" | "audit"]
             | ["admin", "orders", ..],
         ) => Err(Problem::method_not_allowed()),
         _ => Err(Problem::route_not_found()),

@@ -67,10 +67,10 @@ pub(super) async fn decide(
     let now = deps.common.clock.now();
     let (changed, next) = match (order.status, approve) {
         (OrderStatus::PendingReview | OrderStatus::Frozen, true) => {
-            (store.release_to_received(id, order.status, now).await, OrderStatus::Received)
+            (store.approve_after_review(&order, who, now).await, OrderStatus::Received)
         }
         (OrderStatus::PendingReview | OrderStatus::Frozen, false) => {
-            (store.reject_after_review(id, order.status, now).await, OrderStatus::Rejected)
+            (store.reject_after_review(&order, who, now).await, OrderStatus::Rejected)
         }
         (OrderStatus::AwaitingReview, true) => (store.approve_cod(&order, who, now).await, OrderStatus::CodApproved),
         // Rejecting an approved order is the way out before fulfilment picks it up (fraud found
