@@ -259,6 +259,8 @@ async fn logistics_and_after_sales(audited: &Audited<'_>) {
     let lost = handed_over(stack, 1).await;
     audited.call(&ops, "POST", &format!("/admin/shipments/{}/lost", lost.shipment), None, 200).await;
     audited.call(&ops, "POST", &format!("/admin/shipments/{}/lost", lost.shipment), None, 409).await;
+    let order = stack.store().order(lost.order_id).await.unwrap().unwrap();
+    assert_eq!(order.status, orderflow::domain::OrderStatus::Undelivered, "its only parcel lost, with the record");
     let policy = audited.call(&ops, "GET", "/admin/logistics-policy", None, 200).await;
     audited.call(&ops, "PUT", "/admin/logistics-policy", Some(policy), 200).await;
     let policy = audited.call(&ops, "GET", "/admin/after-sales-policy", None, 200).await;
@@ -334,15 +336,27 @@ async fn the_trail_of_a_day_reads_a_page_at_a_time_and_a_malformed_query_is_a_40
         let page = audited.call(&operations(), "GET", &path, None, 200).await;
         let records = page["records"].as_array().unwrap();
         assert!(records.len() <= 2);
-        seen.extend(records.iter().map(|r| (r["subject"].clone(), r["at"].clone(), r["after"].clone())));
+        seen.extend(records.iter().map(|r| (r["subject"].clone(), r["action"].clone(), r["after"].clone())));
         pages += 1;
         match page["next"].as_str() {
             Some(next) => after = Some(next.to_owned()),
             None => break,
         }
     }
-    assert_eq!(seen.len(), everything.len(), "every record once, in {pages} pages");
-    assert!(pages >= everything.len() / 2);
+    let expected: Vec<_> = (everything.iter())
+        .map(|r| {
+            (json!(r.subject), json!(r.action), serde_json::from_str::<Value>(r.after.as_deref().unwrap()).unwrap())
+        })
+        .collect();
+    assert_eq!(seen, expected, "every record once, in order, over {pages} pages");
+    assert_eq!(pages, everything.len().div_ceil(2));
+
+    // A day's cursor named on a subject's trail still reads only that subject.
+    let first = audited.call(&operations(), "GET", &format!("/admin/audit?day={day}&limit=1"), None, 200).await;
+    let next = first["next"].as_str().unwrap();
+    let path = format!("/admin/audit?subject=stock/TEA/HZ&after={next}");
+    let page = audited.call(&operations(), "GET", &path, None, 200).await;
+    assert!(page["records"].as_array().unwrap().iter().all(|r| r["subject"] == "stock/TEA/HZ"), "{page}");
 
     for (query, field) in [
         ("subject=stock/TEA/HZ&day=2026-01-01", "subject"),
@@ -354,4 +368,52 @@ async fn the_trail_of_a_day_reads_a_page_at_a_time_and_a_malformed_query_is_a_40
         let problem = audited.call(&operations(), "GET", &format!("/admin/audit?{query}"), None, 400).await;
         assert_eq!(problem["errors"][0]["field"], json!(field), "{query}: {problem}");
     }
+}
+
+/// Adjustments racing each other on one count: each one that answers 200 is one record, the
+/// records chain (each before is an earlier after), and the count moved by exactly their deltas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_adjustments_each_leave_one_record_and_the_records_chain() {
+    let (stack, clock) = stack().await;
+    let audited = Audited::new(&stack, clock);
+    let staff = orderflow_tests::fixtures::staff_as;
+    let calls = (1..=12).map(|delta| {
+        let deps = stack.staff();
+        let body = json!({"delta": delta, "reason": "recount"});
+        let path = "/admin/stock/TEA/HZ/adjustments";
+        async move {
+            (
+                delta,
+                staff(
+                    Some(warehouse_staff()),
+                    &deps,
+                    "POST",
+                    path,
+                    "/admin/stock/{sku}/{warehouse}/adjustments",
+                    Some(body),
+                )
+                .await
+                .0,
+            )
+        }
+    });
+    let answers = futures::future::join_all(calls).await;
+    assert!(answers.iter().all(|(_, status)| [200, 409].contains(status)), "{answers:?}");
+    let applied: i64 = answers.iter().filter(|(_, status)| *status == 200).map(|(delta, _)| delta).sum();
+    assert_eq!(stack.stock("TEA", "HZ").await.available, 1_000 + applied);
+    let trail = audited.call(&operations(), "GET", "/admin/audit?subject=stock/TEA/HZ", None, 200).await;
+    let adjustments: Vec<_> =
+        trail["records"].as_array().unwrap().iter().filter(|r| r["action"] == "stock.adjust").collect();
+    assert_eq!(adjustments.len(), answers.iter().filter(|(_, status)| *status == 200).count());
+    let mut counts: Vec<(i64, i64)> = adjustments
+        .iter()
+        .map(|r| (r["before"]["available"].as_i64().unwrap(), r["after"]["available"].as_i64().unwrap()))
+        .collect();
+    counts.sort();
+    let mut at = 1_000;
+    for (before, after) in counts {
+        assert_eq!(before, at, "each adjustment starts where another ended");
+        at = after;
+    }
+    assert_eq!(at, 1_000 + applied);
 }

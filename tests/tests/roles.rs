@@ -108,7 +108,8 @@ async fn every_route_answers_every_caller_as_the_matrix_says() {
             if rule.audience == Audience::Signed {
                 assert_eq!(status, 401, "a signed route takes a signature, never a token: {what}");
             } else if (caller.allowed)(rule, caller.role) {
-                assert!(![401, 403, 405].contains(&status) && code != "route-not-found", "allowed, yet {what}");
+                let answered = status < 500 && ![401, 403, 405].contains(&status) && code != "route-not-found";
+                assert!(answered, "allowed, yet {what}");
             } else {
                 assert_eq!((status, code.as_str()), (403, "forbidden"), "{what}");
             }

@@ -54,7 +54,7 @@ async fn audit_actions(stack: &Stack) -> Vec<(String, String, String)> {
     let day = stack.clock.now().date();
     let mut found: Vec<(String, String, String)> = (stack.store().audit_of_day(day).await.unwrap().into_iter())
         .map(|record| (record.action, record.subject, record.actor))
-        .filter(|(action, _, _)| !action.ends_with(".save"))
+        .filter(|(_, _, actor)| actor != "seed")
         .collect();
     found.sort();
     found

@@ -37,7 +37,8 @@ pub enum AuditTrail {
     Day(time::Date),
 }
 
-/// Where the next page starts: the last record's sort key and subject.
+/// Where the next page starts: the last record's sort key and subject, handed out hex-encoded
+/// so that it travels in a query string as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditCursor {
     sort_key: String,
@@ -47,12 +48,13 @@ pub struct AuditCursor {
 impl AuditCursor {
     /// The cursor as the API hands it out.
     pub fn token(&self) -> String {
-        format!("{}|{}", self.sort_key, self.subject)
+        hex::encode(format!("{}|{}", self.sort_key, self.subject))
     }
 
     /// A cursor the API handed out, or `None` for anything else.
     pub fn parse(token: &str) -> Option<Self> {
-        let (sort_key, subject) = token.split_once('|')?;
+        let text = String::from_utf8(hex::decode(token).ok()?).ok()?;
+        let (sort_key, subject) = text.split_once('|')?;
         let (seconds, id) = sort_key.split_once('#')?;
         let well_formed =
             seconds.len() == 12 && seconds.bytes().all(|b| b.is_ascii_digit()) && id.parse::<ulid::Ulid>().is_ok();
@@ -180,8 +182,12 @@ impl Store {
                 .expression_attribute_values(":day", s(day.to_string())),
         };
         let start = cursor.map(|c| {
-            let mut key =
-                HashMap::from([("PK".to_owned(), s(partition(&c.subject))), ("SK".to_owned(), s(&c.sort_key))]);
+            let subject = match trail {
+                // A subject's trail starts after a key of its own partition, whatever the cursor says.
+                AuditTrail::Subject(subject) => subject,
+                AuditTrail::Day(_) => &c.subject,
+            };
+            let mut key = HashMap::from([("PK".to_owned(), s(partition(subject))), ("SK".to_owned(), s(&c.sort_key))]);
             if let AuditTrail::Day(day) = trail {
                 key.insert("audit_day".to_owned(), s(day.to_string()));
             }

@@ -70,8 +70,6 @@ impl Store {
         item
     }
 
-    /// The put of a shipment: a new one must not exist; a changed one must still be at the
-    /// version it was read at, and is written one version on.
     /// The audit record of a staff change to a parcel (subject `shipments/<id>`): its status
     /// before and after, and what the change adds (`detail`, merged into the after).
     pub fn shipment_audit(
@@ -91,6 +89,8 @@ impl Store {
         self.audit_record(actor, action, &subject, Some(&before), Some(&after), now)
     }
 
+    /// The put of a shipment: a new one must not exist; a changed one must still be at the
+    /// version it was read at, and is written one version on.
     pub fn put_shipment(&self, write: ShipmentWrite<'_>) -> TransactWriteItem {
         let mut shipment = write.shipment.clone();
         let put = Put::builder().table_name(&self.table);

@@ -144,11 +144,13 @@ impl Store {
             .await;
         match result.map_err(|e| e.into_service_error()) {
             Ok(_) => Ok(true),
+            // In request order: the warehouse check, the count, the record.
             Err(TransactWriteItemsError::TransactionCanceledException(e)) => {
-                if cancellation_codes(e.cancellation_reasons()).first() == Some(&"ConditionalCheckFailed") {
-                    Err(AdjustError::UnknownWarehouse)
-                } else {
-                    Ok(false)
+                match cancellation_codes(e.cancellation_reasons()).as_slice() {
+                    ["ConditionalCheckFailed", ..] => Err(AdjustError::UnknownWarehouse),
+                    [_, "ConditionalCheckFailed", ..] => Ok(false),
+                    codes if codes.contains(&"TransactionConflict") => Ok(false),
+                    codes => Err(StoreError::Aws(format!("stock change cancelled: {codes:?}")).into()),
                 }
             }
             Err(TransactWriteItemsError::TransactionInProgressException(_)) => Ok(false),

@@ -94,10 +94,11 @@ pub struct ParcelView<'a> {
     pub policy: &'a LogisticsPolicy,
 }
 
-/// What a change decided: the new tracking (alerts re-evaluated after), writes that go with it
-/// (the order's collected cash), or nothing to do.
+/// What a change decided: the new tracking (alerts re-evaluated after), the order's own write
+/// when the change makes one (its collected cash: then the order does not also follow the
+/// parcel's delivery), and staff's audit record; or nothing to do.
 pub enum ParcelChange<E> {
-    Change { tracking: Box<Tracking>, extra: Vec<TransactWriteItem> },
+    Change { tracking: Box<Tracking>, extra: Vec<TransactWriteItem>, audit: Option<TransactWriteItem> },
     Nothing,
     Refused(E),
 }
@@ -124,8 +125,8 @@ where
         let policy = deps.policy(now).await?;
         let before = shipment.tracking.clone().unwrap_or_default();
         let view = ParcelView { order: &order, shipments: &shipments, shipment, now, policy: &policy };
-        let (mut tracking, extra) = match change(view, before.clone()) {
-            ParcelChange::Change { tracking, extra } => (*tracking, extra),
+        let (mut tracking, extra, audit) = match change(view, before.clone()) {
+            ParcelChange::Change { tracking, extra, audit } => (*tracking, extra, audit),
             ParcelChange::Nothing => return Ok(Ok(None)),
             ParcelChange::Refused(e) => return Ok(Err(e)),
         };
@@ -148,6 +149,7 @@ where
         if !order_written {
             writes.extend(order_follows(store, &order, &shipments, &changed, now));
         }
+        writes.extend(audit);
         if store.commit(writes).await? {
             return Ok(Ok(Some(changed)));
         }

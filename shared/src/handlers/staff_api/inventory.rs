@@ -35,6 +35,16 @@ fn adjust_problem(err: AdjustError) -> Problem {
     }
 }
 
+/// A replacing save that kept meeting other saves is a retry-later 409, not an outage.
+fn save_failed(err: crate::store::StoreError) -> Problem {
+    match err {
+        crate::store::StoreError::Contended(_) => {
+            crate::handlers::busy("save-busy", "other saves of this item kept coming in; retry")
+        }
+        other => unavailable(other),
+    }
+}
+
 pub(super) async fn list_warehouses(deps: &StaffDeps) -> Result<Response<Body>, Problem> {
     let catalogue = deps.common.store.warehouses().await.map_err(unavailable)?;
     Ok(json_response(StatusCode::OK, &serde_json::json!({ "warehouses": catalogue.warehouses() })))
@@ -71,7 +81,7 @@ pub(super) async fn put_warehouse(
         priority: body.priority,
     };
     let now = deps.common.clock.now();
-    deps.common.store.save_warehouse(&warehouse, who, now).await.map_err(unavailable)?;
+    deps.common.store.save_warehouse(&warehouse, who, now).await.map_err(save_failed)?;
     info!(actor = %who, warehouse = %warehouse.warehouse_id, "warehouse saved");
     Ok(json_response(StatusCode::OK, &warehouse))
 }
@@ -162,7 +172,7 @@ pub(super) async fn put_hold_policy(deps: &StaffDeps, request: &Request, who: &s
     let policy: HoldPolicy = json_body(request)?;
     policy.validate().map_err(|(field, e)| invalid(&field, e.code, e.detail))?;
     let now = deps.common.clock.now();
-    deps.common.store.save_hold_policy(&policy, who, now).await.map_err(unavailable)?;
+    deps.common.store.save_hold_policy(&policy, who, now).await.map_err(save_failed)?;
     info!(actor = %who, ?policy, "hold policy saved");
     Ok(json_response(StatusCode::OK, &serde_json::json!({ "policy": policy, "saved": true })))
 }
