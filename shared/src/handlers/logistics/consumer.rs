@@ -47,7 +47,7 @@ pub async fn apply_push(deps: &LogisticsDeps, push: &CourierPush) -> Result<(), 
             if tracking.record(&push.checkpoints) == 0 {
                 return ParcelChange::Nothing;
             }
-            ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new(), audit: None }
+            ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new(), audit: Vec::new() }
         })
         .await?
         .ok();
@@ -87,7 +87,7 @@ async fn collect(
         let fully =
             (paid >= view.order.total_minor && view.order.cash_collected_at.is_none()).then_some(report.collected_at);
         let order_write = store.order_cash_collected(view.order, report.amount_minor, fully, view.now);
-        ParcelChange::Change { tracking: Box::new(tracking), extra: vec![order_write], audit: None }
+        ParcelChange::Change { tracking: Box::new(tracking), extra: vec![order_write], audit: Vec::new() }
     })
     .await?;
     match outcome {
@@ -125,7 +125,7 @@ pub async fn chase(deps: &LogisticsDeps, stuck: &ParcelStuck) -> Result<(), Logi
         }
         alert.chase_started_at = Some(view.now);
         about = Some((alert.kind, view.order.customer_id.clone(), view.order.order_id));
-        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new(), audit: None }
+        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new(), audit: Vec::new() }
     })
     .await??;
     let (Some(_), Some((kind, customer_id, order_id))) = (claimed, about) else {
@@ -152,7 +152,7 @@ pub async fn chase(deps: &LogisticsDeps, stuck: &ParcelStuck) -> Result<(), Logi
             Some(alert) => alert.chase_started_at = None,
             None => return ParcelChange::Nothing,
         }
-        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new(), audit: None }
+        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new(), audit: Vec::new() }
     })
     .await?
     .ok();

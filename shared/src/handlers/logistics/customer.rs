@@ -50,7 +50,7 @@ pub async fn open_claim(
             resolved_by: None,
             resolved_at: None,
         });
-        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new(), audit: None }
+        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new(), audit: Vec::new() }
     })
     .await
     .map_err(change_failed)??;
@@ -74,7 +74,7 @@ pub async fn confirm_receipt(
             return ParcelChange::Nothing;
         }
         tracking.receipt_confirmed_at = Some(view.now);
-        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new(), audit: None }
+        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new(), audit: Vec::new() }
     })
     .await
     .map_err(change_failed)??;
@@ -114,7 +114,7 @@ pub async fn choose_places(
             return ParcelChange::Nothing;
         }
         tracking.chosen_places = body.places.clone();
-        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new(), audit: None }
+        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new(), audit: Vec::new() }
     })
     .await
     .map_err(change_failed)??;

@@ -98,7 +98,7 @@ pub struct ParcelView<'a> {
 /// when the change makes one (its collected cash: then the order does not also follow the
 /// parcel's delivery), and staff's audit record; or nothing to do.
 pub enum ParcelChange<E> {
-    Change { tracking: Box<Tracking>, extra: Vec<TransactWriteItem>, audit: Option<TransactWriteItem> },
+    Change { tracking: Box<Tracking>, extra: Vec<TransactWriteItem>, audit: Vec<TransactWriteItem> },
     Nothing,
     Refused(E),
 }

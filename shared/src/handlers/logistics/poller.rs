@@ -175,7 +175,7 @@ async fn reschedule(deps: &LogisticsDeps, parcel: &Shipment, poll: Option<Poll>)
             tracking.record(&valid);
             tracking.next_poll_at = Some(*next_poll);
         }
-        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new(), audit: None }
+        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new(), audit: Vec::new() }
     })
     .await?
     .ok();

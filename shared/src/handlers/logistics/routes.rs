@@ -155,7 +155,7 @@ async fn resolve_claim(
         let subject = format!("shipments/{id}");
         let audit =
             deps.common.store.audit_record(who, "claim.resolve", &subject, None::<&()>, Some(&resolution), view.now);
-        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new(), audit: Some(audit) }
+        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new(), audit: vec![audit] }
     })
     .await
     .map_err(change_failed)??;
@@ -205,7 +205,7 @@ async fn declare_lost(deps: &LogisticsDeps, who: &str, id: &ShipmentId) -> Resul
         let subject = format!("shipments/{id}");
         let audit =
             deps.common.store.audit_record(who, "shipment.lost", &subject, Some(&before), Some(&after), view.now);
-        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new(), audit: Some(audit) }
+        ParcelChange::Change { tracking: Box::new(tracking), extra: Vec::new(), audit: vec![audit] }
     })
     .await
     .map_err(change_failed)??;
