@@ -55,6 +55,8 @@ const MONEY: &[Role] = &[Finance, Ops, Admin];
 
 /// Approving a refund that risk control sent to review (inside `POST /admin/tickets/{id}/decision`).
 pub const APPROVE_REVIEWED_REFUND: &[Role] = &[Risk, Admin];
+/// Seeing an order's client IP among its personal data (`POST /admin/orders/{id}/personal-data`).
+pub const SEE_CLIENT_IP: &[Role] = &[Risk, Admin];
 
 const fn rule(method: &'static str, path: &'static str, function: &'static str, audience: Audience) -> RouteRule {
     RouteRule {
@@ -106,6 +108,7 @@ pub const ROUTES: &[RouteRule] = &[
     rule("POST", "/admin/orders/{id}/payment/accept", "staff-api", Staff(MONEY)),
     rule("POST", "/admin/orders/{id}/payment/refund", "staff-api", Staff(MONEY)),
     rule("GET", "/admin/audit", "staff-api", Staff(&[Finance, Ops, Admin])),
+    rule("POST", "/admin/orders/{id}/personal-data", "staff-api", Staff(&[Cs, Risk, Ops, Admin])),
     // Fulfilment.
     rule("GET", "/admin/fulfilment-policy", "fulfilment-api", Staff(WAREHOUSE)),
     rule("PUT", "/admin/fulfilment-policy", "fulfilment-api", Staff(OPERATIONS)),
@@ -216,9 +219,12 @@ pub fn markdown_table() -> String {
             out.push_str(if rule.allows_role(role) { " ✓ |" } else { " |" });
         }
     }
+    let names = |roles: &[Role]| roles.iter().map(|r| format!("`{}`", r.name())).collect::<Vec<_>>().join(", ");
     out.push_str(&format!(
-        "\n\nApproving a refund risk control sent to review also needs: {}.\n",
-        APPROVE_REVIEWED_REFUND.iter().map(|r| format!("`{}`", r.name())).collect::<Vec<_>>().join(", ")
+        "\n\nApproving a refund risk control sent to review also needs: {}. Seeing the client IP among an \
+         order's personal data also needs: {}.\n",
+        names(APPROVE_REVIEWED_REFUND),
+        names(SEE_CLIENT_IP)
     ));
     out
 }

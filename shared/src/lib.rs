@@ -10,6 +10,7 @@
 //!   (the HTTP ones over [`outbound`]).
 //! - [`auth`]: who is calling, from the claims API Gateway's JWT authorizer verified;
 //!   [`access`]: the role matrix, which caller may call which route.
+//! - [`personal`]: personal data sealed at rest (KMS envelope encryption, cached data keys).
 //! - [`http`], [`config`], [`clock`], [`telemetry`]: the plumbing around them.
 
 pub mod access;
@@ -24,6 +25,7 @@ pub mod http;
 pub mod notify;
 pub mod outbound;
 pub mod payment_provider;
+pub mod personal;
 pub mod photos;
 pub mod store;
 pub mod telemetry;

@@ -2,8 +2,10 @@
 //! so the rest of the system does not care which SMS vendor is behind it.
 
 use crate::domain::{CustomerId, OrderId, Phone};
+use crate::personal::Sealer;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 #[error("notification not sent: {0}")]
@@ -22,22 +24,35 @@ pub struct CustomerMessage {
 }
 
 pub trait Notifier: Send + Sync {
+    /// A step-up code for an order, to `phone`: the one place a phone travels. An adapter that
+    /// sends it anywhere seals it first ([`SqsNotifier`]).
     fn send_verification_code<'a>(&'a self, order_id: OrderId, phone: &'a Phone, code: &'a str) -> NotifyFuture<'a>;
 
     fn tell_customer<'a>(&'a self, message: &'a CustomerMessage) -> NotifyFuture<'a>;
 }
 
 /// Hands messages to the notification service's queue (`NOTIFICATION_QUEUE_URL`), which owns
-/// the SMS vendor. The queue is encrypted; the code never goes on the event bus or in logs.
-#[derive(Debug, Clone)]
+/// the SMS vendor. The code never goes on the event bus or in logs; the phone goes sealed under
+/// a data key of its own purpose (`orderflow-notification`), which the notification service may
+/// unwrap and which opens nothing else: `{"template", "order_id", "code", "to": {"context":
+/// "orders/<id>", "sealed": {"key", "fields": {"phone"}}}}`, the phone's field base64 of a 12-byte
+/// nonce and its AES-256-GCM ciphertext, with `<context>/phone` as associated data.
+#[derive(Clone)]
 pub struct SqsNotifier {
     client: aws_sdk_sqs::Client,
     queue_url: String,
+    /// Seals phones; a notifier without one sends messages to customers only (logistics).
+    phones: Option<Arc<Sealer>>,
 }
 
 impl SqsNotifier {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        Self { client, queue_url: queue_url.into() }
+        Self { client, queue_url: queue_url.into(), phones: None }
+    }
+
+    /// The same, able to send verification codes: `sealer` (of purpose notification) seals the phone.
+    pub fn sealing_phones_with(self, sealer: Arc<Sealer>) -> Self {
+        Self { phones: Some(sealer), ..self }
     }
 }
 
@@ -56,12 +71,19 @@ impl SqsNotifier {
 
 impl Notifier for SqsNotifier {
     fn send_verification_code<'a>(&'a self, order_id: OrderId, phone: &'a Phone, code: &'a str) -> NotifyFuture<'a> {
-        Box::pin(self.send(serde_json::json!({
-            "template": "order-verification-code",
-            "order_id": order_id,
-            "phone": phone.as_str(),
-            "code": code,
-        })))
+        Box::pin(async move {
+            let context = crate::personal::order_context(order_id);
+            let sealer = self.phones.as_ref().ok_or_else(|| NotifyError("no sealer for phones".into()))?;
+            let sealed = sealer.seal_fields(&[("phone", phone.as_str())], &context).await;
+            let sealed = sealed.map_err(|e| NotifyError(e.to_string()))?;
+            self.send(serde_json::json!({
+                "template": "order-verification-code",
+                "order_id": order_id,
+                "to": { "context": context, "sealed": sealed },
+                "code": code,
+            }))
+            .await
+        })
     }
 
     fn tell_customer<'a>(&'a self, message: &'a CustomerMessage) -> NotifyFuture<'a> {

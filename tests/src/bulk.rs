@@ -7,7 +7,7 @@ use crate::fixtures::{catalogue_item, order_body, TEST_PRICE_MINOR};
 use orderflow::domain::{
     parse_order_request, price_lines, single_warehouse, Limits, Order, OrderId, OrderStatus, Quantity, Sku, WarehouseId,
 };
-use orderflow::store::{IdempotencyRecord, Store};
+use orderflow::store::IdempotencyRecord;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use time::OffsetDateTime;
@@ -25,7 +25,17 @@ pub enum Fate {
 
 /// `count` orders of one `sku` unit from warehouse HZ (Zhejiang), made by 32 concurrent workers
 /// at `now`; their ids, the `i`th order's `i`th (customer `bulk-<i>` with [`Fate::PaidByOwnCustomer`]).
-pub async fn orders(store: &Store, sku: &str, count: usize, now: OffsetDateTime, fate: Fate) -> Vec<OrderId> {
+pub async fn orders(stack: &crate::Stack, sku: &str, count: usize, now: OffsetDateTime, fate: Fate) -> Vec<OrderId> {
+    let store = &stack.store();
+    // Sealed as intake seals them, with the benchmark's own warm sealer.
+    let sealer = stack.sealer_for("bulk");
+    let personal = orderflow::personal::PersonalData {
+        recipient: "Li Lei".into(),
+        phone: orderflow::domain::Phone::parse("13800138000").expect("valid"),
+        street: Some("Wensan Road".into()),
+        house_number: Some("88".into()),
+        client_ip: None,
+    };
     let request =
         parse_order_request(&order_body(&[(sku, 1)], "Zhejiang"), None, &Limits::default(), now).expect("valid order");
     let sku = Sku::parse(sku).expect("a valid SKU");
@@ -36,6 +46,7 @@ pub async fn orders(store: &Store, sku: &str, count: usize, now: OffsetDateTime,
     let next = Arc::new(AtomicUsize::new(0));
     let workers = (0..32).map(|_| {
         let (store, draft, plan, next) = (store.clone(), draft.clone(), plan.clone(), next.clone());
+        let (sealer, personal) = (sealer.clone(), personal.clone());
         tokio::spawn(async move {
             let mut ids = Vec::new();
             loop {
@@ -47,7 +58,9 @@ pub async fn orders(store: &Store, sku: &str, count: usize, now: OffsetDateTime,
                 if let Fate::PaidByOwnCustomer = fate {
                     draft.customer_id = orderflow::domain::CustomerId::parse(&format!("bulk-{i}")).expect("valid");
                 }
-                let order = Order::receive(draft, OrderId::generate(), None, now);
+                let id = OrderId::generate();
+                let sealed = sealer.seal(&personal, &orderflow::personal::order_context(id)).await.expect("sealed");
+                let order = Order::receive(draft, id, sealed, now);
                 let id = order.order_id;
                 let record = IdempotencyRecord {
                     request_hash: String::new(),

@@ -40,6 +40,8 @@ pub struct Provisioned {
     pub queue_arns: HashMap<String, String>,
     /// S3 buckets by logical id.
     pub buckets: HashMap<String, String>,
+    /// KMS key ids by logical id.
+    pub keys: HashMap<String, String>,
 }
 
 impl Provisioned {
@@ -72,6 +74,7 @@ pub async fn deploy(stack_name: &str, clients: Clients<'_>) -> Result<Provisione
     let mut queue_arns = HashMap::new();
     let mut bus_name = None;
     let mut buckets = HashMap::new();
+    let mut keys = HashMap::new();
     for (logical_id, (kind, physical_id)) in resources {
         match kind.as_str() {
             "AWS::SQS::Queue" => {
@@ -95,6 +98,9 @@ pub async fn deploy(stack_name: &str, clients: Clients<'_>) -> Result<Provisione
             "AWS::S3::Bucket" => {
                 buckets.insert(logical_id, physical_id);
             }
+            "AWS::KMS::Key" => {
+                keys.insert(logical_id, physical_id);
+            }
             _ => {}
         }
     }
@@ -105,6 +111,7 @@ pub async fn deploy(stack_name: &str, clients: Clients<'_>) -> Result<Provisione
         queue_urls,
         queue_arns,
         buckets,
+        keys,
     })
 }
 

@@ -122,6 +122,8 @@ pub struct StackOptions {
 
 /// One deployed stack: a fresh Dynoxide with the table, and a fresh CloudFormation stack of
 /// queues, bus and rules in LocalStack.
+type SealersByFunction = std::collections::HashMap<(&'static str, &'static str), Arc<orderflow::personal::Sealer>>;
+
 pub struct Stack {
     _dynamodb_server: Dynoxide,
     pub dynamodb_endpoint: String,
@@ -148,6 +150,7 @@ pub struct Stack {
     fulfilment_api: std::sync::OnceLock<FulfilmentDeps>,
     /// Where the event relay's mapping has read the table's stream to (see [`outbox`]).
     relay_mapping: tokio::sync::Mutex<Option<stream::StreamMapping>>,
+    sealers: std::sync::Mutex<SealersByFunction>,
 }
 
 impl Stack {
@@ -186,6 +189,7 @@ impl Stack {
             provider: Arc::new(provider::MockProvider::default()),
             fulfilment_api: std::sync::OnceLock::new(),
             relay_mapping: tokio::sync::Mutex::new(None),
+            sealers: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -253,6 +257,33 @@ impl Stack {
         aws_sdk_eventbridge::Client::from_conf(builder.build())
     }
 
+    /// The personal-data sealer as `function` has it: one per function, kept warm as a Lambda
+    /// instance keeps it, on LocalStack's KMS with the template's key, its calls counted under
+    /// the function's name.
+    pub fn sealer_for(&self, function: &'static str) -> Arc<orderflow::personal::Sealer> {
+        self.sealer_of(function, orderflow::personal::Purpose::PersonalData)
+    }
+
+    /// A sealer for `purpose`, as [`Stack::sealer_for`] (one per function and purpose).
+    pub fn sealer_of(
+        &self,
+        function: &'static str,
+        purpose: orderflow::personal::Purpose,
+    ) -> Arc<orderflow::personal::Sealer> {
+        use orderflow::personal::{KeyCacheLimits, KmsVault, Sealer};
+        let mut sealers = self.sealers.lock().expect("sealers lock");
+        let sealer = sealers.entry((function, purpose.name())).or_insert_with(|| {
+            let mut builder = aws_sdk_kms::config::Builder::from(&self.localstack_config);
+            if let Some(counter) = &self.calls {
+                builder = builder.interceptor(counter.for_function(function));
+            }
+            let key = self.provisioned.keys.get("PersonalDataKey").expect("the template's personal data key");
+            let vault = KmsVault::new(aws_sdk_kms::Client::from_conf(builder.build()), key.clone(), purpose);
+            Arc::new(Sealer::new(Arc::new(vault), KeyCacheLimits::default()))
+        });
+        sealer.clone()
+    }
+
     /// The table and clock as `function` gets them.
     pub fn common_for(&self, function: &'static str) -> Common {
         Common::new(self.dynamodb_for(function), &self.config, self.clock.clone())
@@ -264,7 +295,8 @@ impl Stack {
     }
 
     pub fn intake(&self) -> IntakeDeps {
-        IntakeDeps::new(self.common_for("order-intake"), IntakeSettings::default(), self.notifier.clone())
+        let sealer = self.sealer_for("order-intake");
+        IntakeDeps::new(self.common_for("order-intake"), IntakeSettings::default(), self.notifier.clone(), sealer)
     }
 
     pub fn reservation(&self) -> ReservationDeps {
@@ -272,7 +304,7 @@ impl Stack {
     }
 
     pub fn staff(&self) -> StaffDeps {
-        StaffDeps::new(self.common_for("staff-api"), &self.config)
+        StaffDeps::new(self.common_for("staff-api"), &self.config, self.sealer_for("staff-api"))
     }
 
     /// The local stack's webhook signing secret: `LOCAL_PAYMENT_WEBHOOK_SECRET`, or a fixed

@@ -249,6 +249,7 @@ mod tests {
                 "PaymentEventsDeadLetterQueue",
                 "PaymentEventsQueue",
                 "PaymentEventsQueuePolicy",
+                "PersonalDataKey",
                 "RefundsDeadLetterAlarm",
                 "RefundsDeadLetterQueue",
                 "RefundsQueue",

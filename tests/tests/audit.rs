@@ -34,6 +34,7 @@ const AUDITED: &[(&str, &str, &str)] = &[
     ("POST", "/admin/orders/{id}/reject", "order."),
     ("POST", "/admin/orders/{id}/payment/accept", "payment.accept"),
     ("POST", "/admin/orders/{id}/payment/refund", "payment.refund"),
+    ("POST", "/admin/orders/{id}/personal-data", "personal-data.read"),
     ("PUT", "/admin/fulfilment-policy", "fulfilment-policy.save"),
     ("POST", "/admin/warehouses/{id}/waves", "wave.create"),
     ("POST", "/admin/waves/{id}/scans", "shipment.scan"),
@@ -198,6 +199,10 @@ async fn orders_waiting_for_a_person(audited: &Audited<'_>) {
     audited.call(&ops, "POST", &format!("/admin/orders/{approved}/approve"), None, 200).await;
     audited.call(&ops, "POST", &format!("/admin/orders/{approved}/reject"), None, 409).await;
     audited.call(&ops, "POST", &format!("/admin/orders/{rejected}/reject"), None, 200).await;
+    // Reading personal data is recorded as a change is: with its reason, or not at all.
+    let reveal = format!("/admin/orders/{approved}/personal-data");
+    audited.call(&customer_service(), "POST", &reveal, Some(json!({"reason": ""})), 400).await;
+    audited.call(&customer_service(), "POST", &reveal, Some(json!({"reason": "the customer called"})), 200).await;
     let mut cash = order_body(&[("TEA", 1)], "Zhejiang");
     cash["payment_method"] = json!("cash_on_delivery");
     let cod = reserved_orders(audited.stack, 2, &cash).await;
@@ -210,7 +215,7 @@ async fn orders_waiting_for_a_person(audited: &Audited<'_>) {
 
     let trail = audited.call(&ops, "GET", &format!("/admin/audit?subject=orders/{approved}"), None, 200).await;
     let records = trail["records"].as_array().unwrap();
-    assert_eq!(records.len(), 1, "{trail}");
+    assert_eq!(records.len(), 2, "the approval and the personal data read: {trail}");
     assert_eq!(
         (records[0]["action"].as_str(), records[0]["actor"].as_str()),
         (Some("order.review-approve"), Some("staff:ops-alice"))

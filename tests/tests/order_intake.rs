@@ -234,7 +234,10 @@ async fn the_sample_events_are_handled_as_documented() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(order.client_ip.as_deref(), Some("203.0.113.7"), "client IP comes from the request context");
+    let sealed = order.personal.as_ref().expect("sealed personal data");
+    let context = orderflow::personal::order_context(order.order_id);
+    let ip = stack.sealer_for("staff-api").open_field(sealed, &context, "client_ip").await.unwrap();
+    assert_eq!(ip.as_deref(), Some("203.0.113.7"), "client IP comes from the request context, sealed");
     let (status, body) = read(
         &orderflow::handlers::order_intake::handle(
             &deps,

@@ -4,6 +4,7 @@ use orderflow::config::{Config, ConfigError};
 use orderflow::handlers::order_intake::{handle, IntakeDeps, IntakeSettings};
 use orderflow::handlers::Common;
 use orderflow::notify::SqsNotifier;
+use orderflow::personal::{KeyCacheLimits, KmsVault, Purpose, Sealer};
 use std::sync::Arc;
 
 #[tokio::main]
@@ -12,8 +13,16 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env()?;
     let queue_url =
         std::env::var("NOTIFICATION_QUEUE_URL").map_err(|_| ConfigError::Missing("NOTIFICATION_QUEUE_URL"))?;
+    let key_id = std::env::var("PERSONAL_DATA_KEY_ID").map_err(|_| ConfigError::Missing("PERSONAL_DATA_KEY_ID"))?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let notifier = Arc::new(SqsNotifier::new(aws_sdk_sqs::Client::new(&aws), queue_url));
-    let deps = IntakeDeps::new(Common::from_aws(&config).await, IntakeSettings::default(), notifier);
+    let kms = aws_sdk_kms::Client::new(&aws);
+    let sealer_for = |purpose| {
+        let vault = Arc::new(KmsVault::new(kms.clone(), key_id.clone(), purpose));
+        Arc::new(Sealer::new(vault, KeyCacheLimits::default()))
+    };
+    let notifier = SqsNotifier::new(aws_sdk_sqs::Client::new(&aws), queue_url);
+    let notifier = Arc::new(notifier.sealing_phones_with(sealer_for(Purpose::Notification)));
+    let sealer = sealer_for(Purpose::PersonalData);
+    let deps = IntakeDeps::new(Common::from_aws(&config).await, IntakeSettings::default(), notifier, sealer);
     lambda_http::run(lambda_http::service_fn(|request| handle(&deps, request))).await
 }

@@ -1,13 +1,19 @@
 //! Lambda entry point for the staff API; the handler is `orderflow::handlers::staff_api`.
 
-use orderflow::config::Config;
+use orderflow::config::{Config, ConfigError};
 use orderflow::handlers::staff_api::{handle, StaffDeps};
 use orderflow::handlers::Common;
+use orderflow::personal::{KeyCacheLimits, KmsVault, Purpose, Sealer};
+use std::sync::Arc;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     orderflow::telemetry::init_json_tracing();
     let config = Config::from_env()?;
-    let deps = StaffDeps::new(Common::from_aws(&config).await, &config);
+    let key_id = std::env::var("PERSONAL_DATA_KEY_ID").map_err(|_| ConfigError::Missing("PERSONAL_DATA_KEY_ID"))?;
+    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let vault = Arc::new(KmsVault::new(aws_sdk_kms::Client::new(&aws), key_id, Purpose::PersonalData));
+    let sealer = Arc::new(Sealer::new(vault, KeyCacheLimits::default()));
+    let deps = StaffDeps::new(Common::from_aws(&config).await, &config, sealer);
     lambda_http::run(lambda_http::service_fn(|request| handle(&deps, request))).await
 }

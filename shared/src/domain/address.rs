@@ -35,6 +35,24 @@ pub struct Address {
     pub postal_code: Option<String>,
 }
 
+/// An order's address as the table keeps it in the clear: enough to route the parcel, choose
+/// the warehouse and count by region, and nothing that names a person or a door.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destination {
+    pub kind: AddressKind,
+    pub country: String,
+    pub province: String,
+    pub city: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub district: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locker_station: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locker_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+}
+
 /// The raw address as a client sends it; every field optional so that each missing one can be
 /// named in the error.
 #[derive(Debug, Default, Deserialize)]
@@ -104,6 +122,21 @@ impl Address {
         };
         address.refuse_vague()?;
         Ok(address)
+    }
+
+    /// Where the parcel goes, without who and which door: what the table keeps in the clear
+    /// (the recipient, street and house number are sealed with the order's personal data).
+    pub fn destination(&self) -> Destination {
+        Destination {
+            kind: self.kind,
+            country: self.country.clone(),
+            province: self.province.clone(),
+            city: self.city.clone(),
+            district: self.district.clone(),
+            locker_station: self.locker_station.clone(),
+            locker_number: self.locker_number.clone(),
+            postal_code: self.postal_code.clone(),
+        }
     }
 
     fn refuse_vague(&self) -> Result<(), (&'static str, Invalid)> {

@@ -21,7 +21,7 @@ pub mod tracking;
 pub mod values;
 pub mod wave;
 
-pub use address::{Address, AddressKind};
+pub use address::{Address, AddressKind, Destination};
 pub use allocation::{
     plan_allocation, single_warehouse, Allocation, AllocationPlan, StockLevels, Warehouse, WarehouseCatalogue,
 };

@@ -2,8 +2,8 @@
 //! triggers it, in [`OrderStatus::ways_out`]; the store's write conditions follow the same list,
 //! and a test walks it: every status that is not final can be left by something that happens.
 
-use super::address::Address;
-use super::values::{ChannelId, Currency, CustomerId, DeviceId, OrderId, Phone, Quantity, Sku, WarehouseId};
+use super::address::Destination;
+use super::values::{ChannelId, Currency, CustomerId, DeviceId, OrderId, Quantity, Sku, WarehouseId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -237,10 +237,15 @@ pub struct Order {
     pub payment_method: PaymentMethod,
     pub channel: ChannelId,
     pub device_id: DeviceId,
+    /// Where the parcel goes; who and which door are in `personal`.
+    pub shipping_address: Destination,
+    /// The phone's last four digits, for the customer and staff to recognise it.
+    #[serde(default)]
+    pub phone_hint: String,
+    /// The recipient, phone, street, house number and client IP, sealed
+    /// ([`crate::personal`]); none once erased.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_ip: Option<String>,
-    pub shipping_address: Address,
-    pub phone: Phone,
+    pub personal: Option<crate::personal::SealedPersonal>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer_note: Option<String>,
     /// When the channel says the customer placed the order; wins over `received_at` for ordering.
@@ -331,7 +336,7 @@ impl Order {
     pub fn receive(
         draft: super::request::OrderDraft,
         order_id: OrderId,
-        client_ip: Option<String>,
+        personal: crate::personal::SealedPersonal,
         now: OffsetDateTime,
     ) -> Self {
         Self {
@@ -344,9 +349,9 @@ impl Order {
             payment_method: draft.payment_method,
             channel: draft.channel,
             device_id: draft.device_id,
-            client_ip,
-            shipping_address: draft.shipping_address,
-            phone: draft.phone,
+            shipping_address: draft.shipping_address.destination(),
+            phone_hint: draft.phone.masked(),
+            personal: Some(personal),
             customer_note: draft.customer_note,
             event_time: draft.event_time,
             received_at: now,

@@ -163,6 +163,26 @@ impl Store {
         Err(StoreError::Contended(change.subject.to_owned()))
     }
 
+    /// That `actor` read an order's personal `fields` in the clear, and why: recorded before the
+    /// read, so a read without its record cannot happen.
+    pub async fn record_personal_read(
+        &self,
+        actor: &str,
+        order_id: crate::domain::OrderId,
+        reason: &str,
+        fields: &[&str],
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let subject = format!("orders/{order_id}");
+        let read = serde_json::json!({ "reason": reason, "fields": fields });
+        let record = self.audit_record(actor, "personal-data.read", &subject, None::<&()>, Some(&read), now);
+        if self.write_all(vec![record]).await? {
+            Ok(())
+        } else {
+            Err(StoreError::Contended(subject))
+        }
+    }
+
     /// A page of a trail, oldest first: up to `limit` records after `cursor`, and the cursor of
     /// the next page when there may be one.
     pub async fn audit_trail(

@@ -162,7 +162,7 @@ async fn main() -> Result<(), String> {
     );
     stack.seed(&one_warehouse(&[(SKU, i64::try_from(orders).unwrap_or(i64::MAX))])).await?;
     eprintln!("setting up {orders} delivered orders ...");
-    let ids = bulk::orders(&stack.store(), SKU, orders, clock.now(), Fate::PaidByOwnCustomer).await;
+    let ids = bulk::orders(&stack, SKU, orders, clock.now(), Fate::PaidByOwnCustomer).await;
     bulk::deliver(&stack, &ids, clock.now()).await;
     stack.relay().await;
     clock.advance(time::Duration::hours(1));

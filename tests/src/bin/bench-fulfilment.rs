@@ -114,7 +114,7 @@ async fn main() -> Result<(), String> {
     stack.seed(&one_warehouse(&[(SKU, orders as i64)])).await?;
 
     eprintln!("making {orders} paid orders and relaying their events ...");
-    let ids = bulk::orders(&stack.store(), SKU, orders, stack.clock.now(), Fate::Paid).await;
+    let ids = bulk::orders(&stack, SKU, orders, stack.clock.now(), Fate::Paid).await;
     stack.relay().await;
     let deadline = Instant::now() + Duration::from_secs(120);
     while waiting(&stack).await? < orders && Instant::now() < deadline {

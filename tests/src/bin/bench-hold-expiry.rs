@@ -56,8 +56,7 @@ async fn main() -> Result<(), String> {
     stack.seed(&seed(holds)).await?;
     let now = clock.now();
     eprintln!("creating {holds} reserved orders ...");
-    bulk::orders(&stack.store(), "SWEEP", holds, now, Fate::HeldUntil(|now, _, _| now + time::Duration::minutes(30)))
-        .await;
+    bulk::orders(&stack, "SWEEP", holds, now, Fate::HeldUntil(|now, _, _| now + time::Duration::minutes(30))).await;
     clock.advance(time::Duration::minutes(31));
     calls.reset();
     let deps = stack.expiry();
@@ -107,7 +106,7 @@ async fn main() -> Result<(), String> {
     // Spread over the minute after the first five seconds.
     let spread =
         |start, i, count: usize| start + time::Duration::milliseconds(5_000 + 60_000 * i as i64 / count.max(1) as i64);
-    let ids = bulk::orders(&stack.store(), "SWEEP", latency_holds, start, Fate::HeldUntil(spread)).await;
+    let ids = bulk::orders(&stack, "SWEEP", latency_holds, start, Fate::HeldUntil(spread)).await;
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
         if stack.stock("SWEEP", "HZ").await.reserved == 0 || Instant::now() > deadline {

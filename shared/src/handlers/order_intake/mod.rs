@@ -15,6 +15,7 @@ use crate::domain::risk::RiskRules;
 use crate::domain::{Limits, Order, OrderId, OrderLine, OrderStatus, ShortLine, Trigger};
 use crate::http::{json_response, segments, Problem};
 use crate::notify::Notifier;
+use crate::personal::Sealer;
 use crate::store::{CancelCause, CancelError, StoreError};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
@@ -69,12 +70,14 @@ pub struct IntakeDeps {
     pub common: Common,
     pub settings: IntakeSettings,
     pub notifier: Arc<dyn Notifier>,
+    /// Seals the order's personal data before it is stored, opens it to send a new code.
+    pub sealer: Arc<Sealer>,
     rules: Arc<TtlCache<RiskRules>>,
 }
 
 impl IntakeDeps {
-    pub fn new(common: Common, settings: IntakeSettings, notifier: Arc<dyn Notifier>) -> Self {
-        Self { common, rules: Arc::new(TtlCache::new(settings.rules_cache)), settings, notifier }
+    pub fn new(common: Common, settings: IntakeSettings, notifier: Arc<dyn Notifier>, sealer: Arc<Sealer>) -> Self {
+        Self { common, rules: Arc::new(TtlCache::new(settings.rules_cache)), settings, notifier, sealer }
     }
 
     /// The saved risk rules (or the sources' defaults), at most `rules_cache` old.
@@ -243,7 +246,7 @@ impl From<&Order> for OrderView {
                 province: order.shipping_address.province.clone(),
                 city: order.shipping_address.city.clone(),
             },
-            phone: order.phone.masked(),
+            phone: order.phone_hint.clone(),
             event_time: order.event_time,
             received_at: order.received_at,
             updated_at: order.updated_at,

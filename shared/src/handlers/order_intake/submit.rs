@@ -16,10 +16,11 @@ use super::{customer_status, sha256_hex, unavailable, IntakeDeps};
 use crate::auth::Caller;
 use crate::domain::risk::{address_fingerprint, Assessment, Disposition, RiskRules, RiskSubject};
 use crate::domain::{
-    parse_order_request, price_lines, Currency, ItemFlag, Order, OrderDraft, OrderId, OrderRequest, OrderStatus,
-    PricingError, Verification,
+    parse_order_request, price_lines, Address, Currency, ItemFlag, Order, OrderDraft, OrderId, OrderRequest,
+    OrderStatus, PricingError, Verification,
 };
 use crate::http::{body_bytes, Problem};
+use crate::personal::{order_context, PersonalData, SealedPersonal};
 use crate::store::{Claim, IdempotencyRecord, IntakeContext, RiskKeys};
 use lambda_http::http::{header, HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
@@ -36,7 +37,9 @@ struct Submission {
     key_hash: String,
     request_hash: String,
     order_id: OrderId,
-    client_ip: Option<String>,
+    /// The order's personal data: in the clear for scoring, sealed for the table.
+    personal: PersonalData,
+    sealed: SealedPersonal,
     /// Sent only if the order is stepped up.
     code: String,
 }
@@ -69,12 +72,16 @@ pub(super) async fn submit(deps: &IntakeDeps, request: &Request, caller: &Caller
     let now = deps.common.clock.now();
     let asked =
         parse_order_request(&body, token_customer, &deps.settings.limits, now).map_err(Problem::invalid_fields)?;
+    let order_id = OrderId::generate();
+    let personal = personal_of(&asked, client_ip(request));
+    let sealed = deps.sealer.seal(&personal, &order_context(order_id)).await.map_err(unavailable)?;
     let submission = Submission {
         // Keys are scoped to the customer: two customers' clients may well pick the same key.
         key_hash: sha256_hex(format!("{}\n{key}", asked.customer_id).as_bytes()),
         request_hash: sha256_hex(&canonical),
-        order_id: OrderId::generate(),
-        client_ip: client_ip(request),
+        order_id,
+        personal,
+        sealed,
         code: verification_code(),
     };
     let rules = deps.risk_rules(now).await.map_err(unavailable)?;
@@ -165,9 +172,10 @@ fn prepare(
     now: OffsetDateTime,
 ) -> Prepared {
     let card = draft.card_fingerprint.clone();
-    let mut order = Order::receive(draft, submission.order_id, submission.client_ip.clone(), now);
-    let address_fp = fingerprint_of(&order);
-    let assessment = assess(rules, &order, context, card.as_deref(), &address_fp, now);
+    let address_fp = fingerprint_of(&draft.shipping_address);
+    let mut order = Order::receive(draft, submission.order_id, submission.sealed.clone(), now);
+    let clear = Scored { personal: &submission.personal, card: card.as_deref(), address_fp: &address_fp };
+    let assessment = assess(rules, &order, context, clear, now);
     let codes_left = context.phone_codes_today < i64::from(deps.settings.codes_per_phone_per_day);
     let disposition = match assessment.disposition {
         // No code can reach a phone that had its day's codes: a person looks instead.
@@ -196,7 +204,7 @@ fn prepare(
     let at = RiskKeys { customer: order.customer_id.as_str(), device: order.device_id.as_str() };
     let mut writes = store.risk_writes(at, &context.seen, order.total_minor, &address_fp, card.as_deref(), now);
     if step_up {
-        writes.push(store.first_code_sent(&order.phone, context.phone_codes_today, now));
+        writes.push(store.first_code_sent(&submission.personal.phone, context.phone_codes_today, now));
     }
     let accepted = Accepted {
         order_id: order.order_id,
@@ -215,8 +223,27 @@ fn prepare(
     Prepared { order, writes, record, step_up }
 }
 
-fn fingerprint_of(order: &Order) -> String {
-    let address = &order.shipping_address;
+/// The personal fields of the request, with the client's IP from the request context.
+fn personal_of(asked: &OrderRequest, client_ip: Option<String>) -> PersonalData {
+    let address = &asked.shipping_address;
+    PersonalData {
+        recipient: address.recipient.clone(),
+        phone: asked.phone.clone(),
+        street: address.street.clone(),
+        house_number: address.house_number.clone(),
+        client_ip,
+    }
+}
+
+/// What scoring reads of the order's personal data, in the clear.
+#[derive(Clone, Copy)]
+struct Scored<'a> {
+    personal: &'a PersonalData,
+    card: Option<&'a str>,
+    address_fp: &'a str,
+}
+
+fn fingerprint_of(address: &Address) -> String {
     address_fingerprint(&[
         &address.country,
         &address.province,
@@ -233,8 +260,7 @@ fn assess(
     rules: &RiskRules,
     order: &Order,
     context: &IntakeContext,
-    card: Option<&str>,
-    address_fp: &str,
+    clear: Scored<'_>,
     now: OffsetDateTime,
 ) -> Assessment {
     let resaleable_skus = order
@@ -246,13 +272,13 @@ fn assess(
     let subject = RiskSubject {
         customer_id: order.customer_id.as_str(),
         tier: context.profile.as_ref().and_then(|p| p.tier),
-        phone: order.phone.as_str(),
-        address_fingerprint: address_fp,
+        phone: clear.personal.phone.as_str(),
+        address_fingerprint: clear.address_fp,
         address_kind: order.shipping_address.kind,
         province: &order.shipping_address.province,
         device_id: order.device_id.as_str(),
-        client_ip: order.client_ip.as_deref(),
-        card_fingerprint: card,
+        client_ip: clear.personal.client_ip.as_deref(),
+        card_fingerprint: clear.card,
         payment_method: order.payment_method,
         total_minor: order.total_minor,
         resaleable_skus,
@@ -264,7 +290,8 @@ fn assess(
 async fn created(deps: &IntakeDeps, submission: &Submission, prepared: Prepared) -> Response<Body> {
     let order = &prepared.order;
     if prepared.step_up {
-        if let Err(err) = deps.notifier.send_verification_code(order.order_id, &order.phone, &submission.code).await {
+        let phone = &submission.personal.phone;
+        if let Err(err) = deps.notifier.send_verification_code(order.order_id, phone, &submission.code).await {
             // The order stands; the customer can ask for the code again.
             warn!(order_id = %order.order_id, error = %err, "verification code not sent");
         }

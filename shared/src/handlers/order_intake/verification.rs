@@ -7,8 +7,9 @@
 
 use super::{owned_order, sha256_hex, unavailable, IntakeDeps, OrderView};
 use crate::auth::Caller;
-use crate::domain::{Order, OrderId, OrderStatus, Verification};
+use crate::domain::{Order, OrderId, OrderStatus, Phone, Verification};
 use crate::http::{body_bytes, json_response, Problem};
+use crate::personal::order_context;
 use crate::store::{CancelCause, CancelError, ResendRefused};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
@@ -164,7 +165,13 @@ pub(super) async fn resend(deps: &IntakeDeps, caller: &Caller, raw_id: &str) -> 
     };
     let per_phone = deps.settings.codes_per_phone_per_day;
     let store = &deps.common.store;
-    match store.resend_code(id, &order.phone, &verification, &renewed, per_phone, now).await.map_err(unavailable)? {
+    // The phone's own count and the message need the number: only its field is opened, in memory.
+    let erased =
+        || Problem::new(StatusCode::CONFLICT, "personal-data-erased", "Erased", "this order's phone was erased");
+    let sealed = order.personal.as_ref().ok_or_else(erased)?;
+    let phone = deps.sealer.open_field(sealed, &order_context(id), "phone").await.map_err(unavailable)?;
+    let phone = Phone::parse(&phone.ok_or_else(erased)?).map_err(|_| erased())?;
+    match store.resend_code(id, &phone, &verification, &renewed, per_phone, now).await.map_err(unavailable)? {
         Ok(()) => {}
         Err(ResendRefused::PhoneCapReached) => {
             return Err(Problem::too_many(
@@ -182,7 +189,7 @@ pub(super) async fn resend(deps: &IntakeDeps, caller: &Caller, raw_id: &str) -> 
             ))
         }
     }
-    deps.notifier.send_verification_code(id, &order.phone, &code).await.map_err(unavailable)?;
+    deps.notifier.send_verification_code(id, &phone, &code).await.map_err(unavailable)?;
     info!(order_id = %id, resends = renewed.resends, "verification code sent again");
     Ok(json_response(StatusCode::ACCEPTED, &serde_json::json!({ "order_id": id, "status": "PENDING_VERIFICATION" })))
 }

@@ -8,12 +8,14 @@
 //! - [`payments`]: reconciliation; accepting or refunding a mismatched payment.
 //! - [`risk`]: the risk rule document.
 //! - [`audit`]: the audit trail by entity and by day.
+//! - [`personal`]: an order's personal data in the clear, for a reason, audited.
 
 mod audit;
 mod catalogue;
 mod inventory;
 mod orders;
 mod payments;
+mod personal;
 mod risk;
 
 use super::{invalid, json_body, save_problem, warehouse_id, Common};
@@ -31,11 +33,18 @@ pub struct StaffDeps {
     pub common: Common,
     /// What reservation uses while no policy is saved.
     pub default_hold_policy: HoldPolicy,
+    /// Opens an order's personal data for staff who give a reason.
+    pub sealer: std::sync::Arc<crate::personal::Sealer>,
 }
 
 impl StaffDeps {
-    pub fn new(common: Common, config: &crate::config::Config) -> Self {
-        Self { common, default_hold_policy: HoldPolicy::from_durations(config.hold_duration, config.cod_hold_duration) }
+    pub fn new(
+        common: Common,
+        config: &crate::config::Config,
+        sealer: std::sync::Arc<crate::personal::Sealer>,
+    ) -> Self {
+        let default_hold_policy = HoldPolicy::from_durations(config.hold_duration, config.cod_hold_duration);
+        Self { common, default_hold_policy, sealer }
     }
 }
 
@@ -71,6 +80,7 @@ async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Pr
         (Method::POST, ["admin", "orders", id, "payment", "accept"]) => payments::accept(deps, who, id).await,
         (Method::POST, ["admin", "orders", id, "payment", "refund"]) => payments::refund(deps, who, id).await,
         (Method::GET, ["admin", "audit"]) => audit::trail(deps, request).await,
+        (Method::POST, ["admin", "orders", id, "personal-data"]) => personal::reveal(deps, request, &caller, id).await,
         (
             _,
             ["admin", "warehouses", ..]

@@ -1,0 +1,45 @@
+//! Personal data: the phone, the recipient's name, the street and house number, the client's IP.
+//! It is sealed field by field before it reaches the table (envelope encryption: AES-256-GCM
+//! under a data key that the KMS key wraps), and opened only where the clear value is needed.
+//! What stays in the clear is what routing and reports need: country, province, city, district,
+//! a parcel locker's station, and the phone's last four digits as a hint.
+//!
+//! - [`vault`]: the KMS port (a new data key, a wrapped key unwrapped) and its AWS adapter.
+//! - [`sealer`]: sealing and opening, with the data keys cached for a bounded time and number
+//!   of uses, so neither sealing nor opening calls KMS per item.
+
+pub mod sealer;
+pub mod vault;
+
+pub use sealer::{KeyCacheLimits, Sealer};
+pub use vault::{DataKey, KeyVault, KmsVault, Purpose, VaultError};
+
+use crate::domain::Phone;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The personal fields of one order, in the clear: only in memory, only where needed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonalData {
+    pub recipient: String,
+    pub phone: Phone,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub street: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub house_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<String>,
+}
+
+/// Personal fields as the table keeps them: the data key wrapped by the KMS key, and each
+/// field's nonce and ciphertext (base64), bound to its owner and field name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedPersonal {
+    pub key: String,
+    pub fields: BTreeMap<String, String>,
+}
+
+/// What a sealed order's fields are bound to: a ciphertext moved to another order does not open.
+pub fn order_context(order_id: crate::domain::OrderId) -> String {
+    format!("orders/{order_id}")
+}
