@@ -176,7 +176,8 @@ impl Store {
         let subject = format!("orders/{order_id}");
         let read = serde_json::json!({ "reason": reason, "fields": fields });
         let record = self.audit_record(actor, "personal-data.read", &subject, None::<&()>, Some(&read), now);
-        if self.write_all(vec![record]).await? {
+        // One put with nothing to hold together: a plain PutItem, not a transaction.
+        if self.commit(vec![record]).await? {
             Ok(())
         } else {
             Err(StoreError::Contended(subject))

@@ -21,7 +21,6 @@ mod risk;
 use super::{invalid, json_body, save_problem, warehouse_id, Common};
 use crate::domain::{HoldPolicy, OrderId, Sku};
 use crate::http::{segments, Problem};
-use crate::store::StoreError;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use tracing::warn;
@@ -95,7 +94,7 @@ async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Pr
     }
 }
 
-fn unavailable(err: StoreError) -> Problem {
+fn unavailable(err: impl std::fmt::Display) -> Problem {
     warn!(error = %err, "staff request failed");
     Problem::unavailable()
 }
