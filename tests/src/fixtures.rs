@@ -367,3 +367,42 @@ pub async fn process_payment_queue(
     stack.relay().await;
     processed
 }
+
+/// Every item of the table, as DynamoDB returns it.
+pub async fn table_items(
+    stack: &crate::Stack,
+) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let page = (stack.dynamodb_for("test").scan())
+            .table_name(&stack.provisioned.table_name)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        items.extend(page.items().iter().cloned());
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return items;
+        }
+    }
+}
+
+/// Every item of the table, as DynamoDB returns it, in one text.
+pub async fn table_text(stack: &crate::Stack) -> String {
+    table_items(stack).await.iter().map(|item| format!("{item:?}\n")).collect()
+}
+
+/// The key of every item in the table but the deployment's fingerprint key, which the first
+/// request that needs one makes whatever becomes of the request: compared before and after a
+/// refused request, nothing it changed may show.
+pub async fn table_keys(stack: &crate::Stack) -> std::collections::BTreeSet<(String, String)> {
+    let part = |item: &std::collections::HashMap<_, aws_sdk_dynamodb::types::AttributeValue>, name: &str| {
+        item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default()
+    };
+    let mut keys: std::collections::BTreeSet<_> =
+        table_items(stack).await.iter().map(|item| (part(item, "PK"), part(item, "SK"))).collect();
+    keys.remove(&("CONFIG".to_owned(), "FINGERPRINT_KEY".to_owned()));
+    keys
+}

@@ -151,6 +151,8 @@ pub struct Stack {
     /// Where the event relay's mapping has read the table's stream to (see [`outbox`]).
     relay_mapping: tokio::sync::Mutex<Option<stream::StreamMapping>>,
     sealers: std::sync::Mutex<SealersByFunction>,
+    fingerprint_keys:
+        std::sync::Mutex<std::collections::HashMap<&'static str, Arc<orderflow::personal::FingerprintKey>>>,
 }
 
 impl Stack {
@@ -190,6 +192,7 @@ impl Stack {
             fulfilment_api: std::sync::OnceLock::new(),
             relay_mapping: tokio::sync::Mutex::new(None),
             sealers: std::sync::Mutex::new(std::collections::HashMap::new()),
+            fingerprint_keys: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -270,16 +273,10 @@ impl Stack {
         function: &'static str,
         purpose: orderflow::personal::Purpose,
     ) -> Arc<orderflow::personal::Sealer> {
-        use orderflow::personal::{KeyCacheLimits, KmsVault, Sealer};
+        use orderflow::personal::{KeyCacheLimits, Sealer};
         let mut sealers = self.sealers.lock().expect("sealers lock");
         let sealer = sealers.entry((function, purpose.name())).or_insert_with(|| {
-            let mut builder = aws_sdk_kms::config::Builder::from(&self.localstack_config);
-            if let Some(counter) = &self.calls {
-                builder = builder.interceptor(counter.for_function(function));
-            }
-            let key = self.provisioned.keys.get("PersonalDataKey").expect("the template's personal data key");
-            let vault = KmsVault::new(aws_sdk_kms::Client::from_conf(builder.build()), key.clone(), purpose);
-            Arc::new(Sealer::new(Arc::new(vault), KeyCacheLimits::default()))
+            Arc::new(Sealer::new(Arc::new(self.vault_for(function, purpose)), KeyCacheLimits::default()))
         });
         sealer.clone()
     }
@@ -294,9 +291,35 @@ impl Stack {
         Common::new(self.dynamodb.clone(), &self.config, self.clock.clone()).store
     }
 
+    /// The personal-data keys as `function` holds them: its sealer and its fingerprint key, each
+    /// kept warm for the stack's life as a Lambda instance keeps them.
+    pub fn personal_keys_for(&self, function: &'static str) -> orderflow::personal::PersonalKeys {
+        use orderflow::personal::{FingerprintKey, PersonalKeys, Purpose};
+        let mut keys = self.fingerprint_keys.lock().expect("fingerprint keys lock");
+        let fingerprints = keys
+            .entry(function)
+            .or_insert_with(|| Arc::new(FingerprintKey::new(Arc::new(self.vault_for(function, Purpose::Fingerprint)))))
+            .clone();
+        PersonalKeys { sealer: self.sealer_for(function), fingerprints }
+    }
+
+    /// A KMS vault for `purpose` under the template's key, its calls counted under `function`.
+    pub fn vault_for(
+        &self,
+        function: &'static str,
+        purpose: orderflow::personal::Purpose,
+    ) -> orderflow::personal::KmsVault {
+        let mut builder = aws_sdk_kms::config::Builder::from(&self.localstack_config);
+        if let Some(counter) = &self.calls {
+            builder = builder.interceptor(counter.for_function(function));
+        }
+        let key = self.provisioned.keys.get("PersonalDataKey").expect("the template's personal data key");
+        orderflow::personal::KmsVault::new(aws_sdk_kms::Client::from_conf(builder.build()), key.clone(), purpose)
+    }
+
     pub fn intake(&self) -> IntakeDeps {
-        let sealer = self.sealer_for("order-intake");
-        IntakeDeps::new(self.common_for("order-intake"), IntakeSettings::default(), self.notifier.clone(), sealer)
+        let personal = self.personal_keys_for("order-intake");
+        IntakeDeps::new(self.common_for("order-intake"), IntakeSettings::default(), self.notifier.clone(), personal)
     }
 
     pub fn reservation(&self) -> ReservationDeps {
@@ -304,7 +327,7 @@ impl Stack {
     }
 
     pub fn staff(&self) -> StaffDeps {
-        StaffDeps::new(self.common_for("staff-api"), &self.config, self.sealer_for("staff-api"))
+        StaffDeps::new(self.common_for("staff-api"), &self.config, self.personal_keys_for("staff-api"))
     }
 
     /// The local stack's webhook signing secret: `LOCAL_PAYMENT_WEBHOOK_SECRET`, or a fixed

@@ -4,7 +4,7 @@ use orderflow::config::{Config, ConfigError};
 use orderflow::handlers::order_intake::{handle, IntakeDeps, IntakeSettings};
 use orderflow::handlers::Common;
 use orderflow::notify::SqsNotifier;
-use orderflow::personal::{KeyCacheLimits, KmsVault, Purpose, Sealer};
+use orderflow::personal::{KeyCacheLimits, KmsVault, PersonalKeys, Purpose, Sealer};
 use std::sync::Arc;
 
 #[tokio::main]
@@ -16,13 +16,11 @@ async fn main() -> Result<(), lambda_http::Error> {
     let key_id = std::env::var("PERSONAL_DATA_KEY_ID").map_err(|_| ConfigError::Missing("PERSONAL_DATA_KEY_ID"))?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let kms = aws_sdk_kms::Client::new(&aws);
-    let sealer_for = |purpose| {
-        let vault = Arc::new(KmsVault::new(kms.clone(), key_id.clone(), purpose));
-        Arc::new(Sealer::new(vault, KeyCacheLimits::default()))
-    };
+    let messages = KmsVault::new(kms.clone(), key_id.clone(), Purpose::Notification);
+    let messages = Arc::new(Sealer::new(Arc::new(messages), KeyCacheLimits::default()));
     let notifier = SqsNotifier::new(aws_sdk_sqs::Client::new(&aws), queue_url);
-    let notifier = Arc::new(notifier.sealing_phones_with(sealer_for(Purpose::Notification)));
-    let sealer = sealer_for(Purpose::PersonalData);
-    let deps = IntakeDeps::new(Common::from_aws(&config).await, IntakeSettings::default(), notifier, sealer);
+    let notifier = Arc::new(notifier.sealing_phones_with(messages));
+    let personal = PersonalKeys::on_kms(&kms, &key_id);
+    let deps = IntakeDeps::new(Common::from_aws(&config).await, IntakeSettings::default(), notifier, personal);
     lambda_http::run(lambda_http::service_fn(|request| handle(&deps, request))).await
 }

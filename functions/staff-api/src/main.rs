@@ -3,8 +3,7 @@
 use orderflow::config::{Config, ConfigError};
 use orderflow::handlers::staff_api::{handle, StaffDeps};
 use orderflow::handlers::Common;
-use orderflow::personal::{KeyCacheLimits, KmsVault, Purpose, Sealer};
-use std::sync::Arc;
+use orderflow::personal::PersonalKeys;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
@@ -12,8 +11,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env()?;
     let key_id = std::env::var("PERSONAL_DATA_KEY_ID").map_err(|_| ConfigError::Missing("PERSONAL_DATA_KEY_ID"))?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    let vault = Arc::new(KmsVault::new(aws_sdk_kms::Client::new(&aws), key_id, Purpose::PersonalData));
-    let sealer = Arc::new(Sealer::new(vault, KeyCacheLimits::default()));
-    let deps = StaffDeps::new(Common::from_aws(&config).await, &config, sealer);
+    let personal = PersonalKeys::on_kms(&aws_sdk_kms::Client::new(&aws), &key_id);
+    let deps = StaffDeps::new(Common::from_aws(&config).await, &config, personal);
     lambda_http::run(lambda_http::service_fn(|request| handle(&deps, request))).await
 }

@@ -11,7 +11,6 @@ use super::address::AddressKind;
 use super::order::PaymentMethod;
 use super::values::Invalid;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use time::OffsetDateTime;
 
@@ -36,11 +35,19 @@ pub enum ListField {
     Ip,
 }
 
+impl ListField {
+    /// Lists of personal values hold keyed fingerprints, never the values.
+    pub fn is_personal(self) -> bool {
+        matches!(self, Self::Phone | Self::Address | Self::Ip)
+    }
+}
+
 /// What a rule looks at. Each kind reads only the order and the context the store gathers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Condition {
-    /// The order's customer, phone, address fingerprint, device or IP is on the list.
+    /// The order's customer, phone, address, device or IP is on the list. Phones, addresses and
+    /// IPs are listed as keyed fingerprints (`fp:…`), as the order's are compared.
     Blacklist { field: ListField, values: Vec<String> },
     /// The phone number starts with one of these (E.164) prefixes: virtual operators' ranges.
     VirtualPhone { prefixes: Vec<String> },
@@ -116,12 +123,14 @@ pub struct RiskContext {
 pub struct RiskSubject<'a> {
     pub customer_id: &'a str,
     pub tier: Option<u8>,
+    /// In the clear, for the virtual operators' ranges; the lists match its fingerprint.
     pub phone: &'a str,
+    pub phone_fingerprint: &'a str,
     pub address_fingerprint: &'a str,
     pub address_kind: AddressKind,
     pub province: &'a str,
     pub device_id: &'a str,
-    pub client_ip: Option<&'a str>,
+    pub client_ip_fingerprint: Option<&'a str>,
     pub card_fingerprint: Option<&'a str>,
     pub payment_method: PaymentMethod,
     pub total_minor: i64,
@@ -154,14 +163,6 @@ pub struct Assessment {
     pub fired: Vec<Fired>,
     pub disposition: Disposition,
     pub rules_version: u32,
-}
-
-/// A stable, non-reversible fingerprint of a normalised address, so lists and history can name
-/// addresses without storing them again.
-pub fn address_fingerprint(parts: &[&str]) -> String {
-    let normalised: Vec<String> =
-        parts.iter().map(|p| p.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()).collect();
-    hex::encode(&Sha256::digest(normalised.join("|").as_bytes())[..16])
 }
 
 impl Thresholds {
@@ -277,6 +278,24 @@ impl RiskRules {
         Ok(())
     }
 
+    /// The rules with every value of a personal list (phone, address, IP) given to `fingerprint`,
+    /// which keeps a fingerprint as it is and fingerprints a clear value; the error names the value.
+    pub fn fingerprint_lists(
+        mut self,
+        fingerprint: impl Fn(ListField, &str) -> Result<String, Invalid>,
+    ) -> Result<Self, (String, Invalid)> {
+        for (i, rule) in self.rules.iter_mut().enumerate() {
+            let Condition::Blacklist { field, values } = &mut rule.when else { continue };
+            if !field.is_personal() {
+                continue;
+            }
+            for (j, value) in values.iter_mut().enumerate() {
+                *value = fingerprint(*field, value).map_err(|e| (format!("rules[{i}].when.values[{j}]"), e))?;
+            }
+        }
+        Ok(self)
+    }
+
     /// The windows (minutes) the customer and device counters must be read for.
     pub fn windows(&self) -> (BTreeSet<u32>, BTreeSet<u32>) {
         let mut customer = BTreeSet::from([60]); // night batches look at the last hour
@@ -311,10 +330,10 @@ impl RiskRules {
                 Condition::Blacklist { field, values } => {
                     let value = match field {
                         ListField::Customer => Some(order.customer_id),
-                        ListField::Phone => Some(order.phone),
+                        ListField::Phone => Some(order.phone_fingerprint),
                         ListField::Address => Some(order.address_fingerprint),
                         ListField::Device => Some(order.device_id),
-                        ListField::Ip => order.client_ip,
+                        ListField::Ip => order.client_ip_fingerprint,
                     };
                     value
                         .filter(|v| values.iter().any(|x| x == v))
@@ -412,11 +431,12 @@ mod tests {
             customer_id: "cust-1",
             tier: None,
             phone: "+8613800138000",
+            phone_fingerprint: "fp-phone",
             address_fingerprint: "addr-home",
             address_kind: AddressKind::Street,
             province: "Zhejiang",
             device_id: "dev-1",
-            client_ip: Some("198.51.100.7"),
+            client_ip_fingerprint: Some("fp-ip"),
             card_fingerprint: None,
             payment_method: PaymentMethod::Online,
             total_minor: 10_000,
@@ -473,10 +493,10 @@ mod tests {
         let mut order = subject();
         for (field, value) in [
             (ListField::Customer, "cust-1"),
-            (ListField::Phone, "+8613800138000"),
+            (ListField::Phone, "fp-phone"),
             (ListField::Address, "addr-home"),
             (ListField::Device, "dev-1"),
-            (ListField::Ip, "198.51.100.7"),
+            (ListField::Ip, "fp-ip"),
         ] {
             assert!(fires(Condition::Blacklist { field, values: vec![value.into()] }, &order, &regular()), "{field:?}");
             assert!(
@@ -484,9 +504,9 @@ mod tests {
                 "{field:?}"
             );
         }
-        order.client_ip = None;
+        order.client_ip_fingerprint = None;
         assert!(!fires(
-            Condition::Blacklist { field: ListField::Ip, values: vec!["198.51.100.7".into()] },
+            Condition::Blacklist { field: ListField::Ip, values: vec!["fp-ip".into()] },
             &order,
             &regular()
         ));
@@ -659,8 +679,26 @@ mod tests {
     }
 
     #[test]
-    fn address_fingerprints_ignore_case_and_spacing() {
-        assert_eq!(address_fingerprint(&["Wensan  Road", "88"]), address_fingerprint(&["wensan road", "88"]));
-        assert_ne!(address_fingerprint(&["Wensan Road", "88"]), address_fingerprint(&["Wensan Road", "89"]));
+    fn only_personal_lists_are_fingerprinted_and_a_bad_value_is_named() {
+        let lists = |field, values: &[&str]| Rule {
+            id: format!("{field:?}"),
+            points: 10,
+            when: Condition::Blacklist { field, values: values.iter().map(|v| v.to_string()).collect() },
+        };
+        let rules = RiskRules {
+            rules: vec![lists(ListField::Customer, &["cust-1"]), lists(ListField::Phone, &["a", "b"])],
+            ..RiskRules::defaults()
+        };
+        let marked = rules.clone().fingerprint_lists(|_, v| Ok(format!("fp({v})"))).unwrap();
+        assert_eq!(marked.rules[0], rules.rules[0]);
+        assert_eq!(
+            marked.rules[1].when,
+            Condition::Blacklist { field: ListField::Phone, values: vec!["fp(a)".into(), "fp(b)".into()] }
+        );
+        let refused =
+            rules.fingerprint_lists(
+                |_, v| if v == "b" { Err(Invalid::new("phone-invalid", "no")) } else { Ok(v.into()) },
+            );
+        assert_eq!(refused.unwrap_err().0, "rules[1].when.values[1]");
     }
 }

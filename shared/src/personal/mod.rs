@@ -5,12 +5,16 @@
 //! a parcel locker's station, and the phone's last four digits as a hint.
 //!
 //! - [`vault`]: the KMS port (a new data key, a wrapped key unwrapped) and its AWS adapter.
+//! - [`fingerprint`]: keyed fingerprints (HMAC) of phones, addresses and IPs, for matching
+//!   without the clear value.
 //! - [`sealer`]: sealing and opening, with the data keys cached for a bounded time and number
 //!   of uses, so neither sealing nor opening calls KMS per item.
 
+pub mod fingerprint;
 pub mod sealer;
 pub mod vault;
 
+pub use fingerprint::{Fingerprint, FingerprintError, FingerprintKey, Fingerprinter};
 pub use sealer::{KeyCacheLimits, Sealer};
 pub use vault::{DataKey, KeyVault, KmsVault, Purpose, VaultError};
 
@@ -37,6 +41,25 @@ pub struct PersonalData {
 pub struct SealedPersonal {
     pub key: String,
     pub fields: BTreeMap<String, String>,
+}
+
+/// What a function holds to protect personal data: the sealer of the table's fields and the
+/// deployment's fingerprint key.
+#[derive(Clone)]
+pub struct PersonalKeys {
+    pub sealer: std::sync::Arc<Sealer>,
+    pub fingerprints: std::sync::Arc<FingerprintKey>,
+}
+
+impl PersonalKeys {
+    /// Both on KMS under `key_id`, each with its own encryption context.
+    pub fn on_kms(client: &aws_sdk_kms::Client, key_id: &str) -> Self {
+        let vault = |purpose| std::sync::Arc::new(KmsVault::new(client.clone(), key_id, purpose));
+        Self {
+            sealer: std::sync::Arc::new(Sealer::new(vault(Purpose::PersonalData), KeyCacheLimits::default())),
+            fingerprints: std::sync::Arc::new(FingerprintKey::new(vault(Purpose::Fingerprint))),
+        }
+    }
 }
 
 /// What a sealed order's fields are bound to: a ciphertext moved to another order does not open.

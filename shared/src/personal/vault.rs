@@ -37,6 +37,8 @@ pub enum Purpose {
     PersonalData,
     /// A phone in a message to the notification service.
     Notification,
+    /// The deployment's fingerprint key.
+    Fingerprint,
 }
 
 impl Purpose {
@@ -44,6 +46,7 @@ impl Purpose {
         match self {
             Self::PersonalData => "orderflow-personal-data",
             Self::Notification => "orderflow-notification",
+            Self::Fingerprint => "orderflow-fingerprint",
         }
     }
 }

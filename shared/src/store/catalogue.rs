@@ -8,7 +8,7 @@ use super::verification::phone_codes_key;
 use super::{from_item, keys, n, to_item, Store, StoreError};
 use crate::domain::after_sales_policy::AfterSalesPolicy;
 use crate::domain::risk::RiskContext;
-use crate::domain::{CatalogueItem, CustomerId, CustomerProfile, Phone, Sku};
+use crate::domain::{CatalogueItem, CustomerId, CustomerProfile, Sku};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use serde::Serialize;
@@ -44,7 +44,7 @@ impl Store {
         &self,
         at: RiskKeys<'_>,
         customer: &CustomerId,
-        phone: &Phone,
+        phone: &crate::personal::Fingerprint,
         skus: &[Sku],
         customer_windows: &BTreeSet<u32>,
         device_windows: &BTreeSet<u32>,

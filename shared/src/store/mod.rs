@@ -11,6 +11,7 @@ mod catalogue;
 mod decisions;
 mod holds;
 mod idempotency;
+mod keyring;
 mod orders;
 mod payment_review;
 mod payments;

@@ -210,7 +210,7 @@ impl Store {
         at: RiskKeys<'_>,
         seen: &SeenCounters,
         total_minor: i64,
-        address_fingerprint: &str,
+        address_fingerprint: &crate::personal::Fingerprint,
         card_fingerprint: Option<&str>,
         now: OffsetDateTime,
     ) -> Vec<TransactWriteItem> {
@@ -246,7 +246,7 @@ impl Store {
         let mut values = vec![
             (":one", one()),
             (":total", n(total_minor)),
-            (":address", AttributeValue::Ss(vec![address_fingerprint.to_owned()])),
+            (":address", AttributeValue::Ss(vec![address_fingerprint.to_string()])),
             (":seen", n(seen.profile_orders)),
         ];
         if let Some(card) = card_fingerprint {

@@ -1,13 +1,13 @@
 //! Step-up verification codes: the order's verification (its code's hash, attempts left, resends)
-//! and how many codes went to a phone today (`RISK#PHONE#<sha256 of the number>/CODES#<day>`), so
+//! and how many codes went to a phone today (`RISK#PHONE#<keyed fingerprint>/CODES#<day>`), so
 //! neither one order nor many orders can turn the SMS gateway into a flood.
 
 use super::orders::{one, status, NEXT_VERSION};
 use super::{attr, cancellation_codes, key, keys, n, s, Store, StoreError};
-use crate::domain::{OrderId, OrderStatus, Phone, Verification};
+use crate::domain::{OrderId, OrderStatus, Verification};
+use crate::personal::Fingerprint;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 /// Day counters outlive their day by this much before TTL removes them.
@@ -22,16 +22,15 @@ pub enum ResendRefused {
     PhoneCapReached,
 }
 
-/// The item counting codes sent to `phone` on `now`'s day (UTC).
-pub(crate) fn phone_codes_key(phone: &Phone, now: OffsetDateTime) -> (String, String) {
-    let number = hex::encode(Sha256::digest(phone.as_str().as_bytes()));
+/// The item counting codes sent to the phone of fingerprint `phone` on `now`'s day (UTC).
+pub(crate) fn phone_codes_key(phone: &Fingerprint, now: OffsetDateTime) -> (String, String) {
     let day = now.date();
-    (format!("RISK#PHONE#{number}"), format!("CODES#{:04}{:02}{:02}", day.year(), u8::from(day.month()), day.day()))
+    (format!("RISK#PHONE#{phone}"), format!("CODES#{:04}{:02}{:02}", day.year(), u8::from(day.month()), day.day()))
 }
 
 impl Store {
     /// One more code to `phone` today, on `condition` over its count `#count`.
-    fn count_code(&self, phone: &Phone, condition: &str, bound: i64, now: OffsetDateTime) -> TransactWriteItem {
+    fn count_code(&self, phone: &Fingerprint, condition: &str, bound: i64, now: OffsetDateTime) -> TransactWriteItem {
         let (pk, sk) = phone_codes_key(phone, now);
         let update = Update::builder()
             .table_name(&self.table)
@@ -50,7 +49,7 @@ impl Store {
 
     /// The first code of a new order, for the transaction that stores it: counted only if the
     /// phone's count is still `seen` (what intake read when it chose step-up over review).
-    pub fn first_code_sent(&self, phone: &Phone, seen: i64, now: OffsetDateTime) -> TransactWriteItem {
+    pub fn first_code_sent(&self, phone: &Fingerprint, seen: i64, now: OffsetDateTime) -> TransactWriteItem {
         let condition = if seen == 0 { "attribute_not_exists(#count) OR #count = :bound" } else { "#count = :bound" };
         self.count_code(phone, condition, seen, now)
     }
@@ -60,7 +59,7 @@ impl Store {
     pub async fn resend_code(
         &self,
         id: OrderId,
-        phone: &Phone,
+        phone: &Fingerprint,
         seen: &Verification,
         next: &Verification,
         per_phone_per_day: u32,

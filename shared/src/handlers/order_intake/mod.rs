@@ -3,9 +3,11 @@
 //! customer acts on their own orders only (another's is a 404, as if it did not exist); a shop
 //! backend with the on-behalf scope acts for its customers.
 //!
+//! - [`personal`]: the order's personal data sealed and fingerprinted.
 //! - [`submit`]: pricing from the catalogue, risk scoring, the idempotent write.
 //! - [`verification`]: step-up codes, their attempts and their resend limits.
 
+mod personal;
 mod submit;
 mod verification;
 
@@ -15,7 +17,7 @@ use crate::domain::risk::RiskRules;
 use crate::domain::{Limits, Order, OrderId, OrderLine, OrderStatus, ShortLine, Trigger};
 use crate::http::{json_response, segments, Problem};
 use crate::notify::Notifier;
-use crate::personal::Sealer;
+use crate::personal::PersonalKeys;
 use crate::store::{CancelCause, CancelError, StoreError};
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
@@ -70,14 +72,15 @@ pub struct IntakeDeps {
     pub common: Common,
     pub settings: IntakeSettings,
     pub notifier: Arc<dyn Notifier>,
-    /// Seals the order's personal data before it is stored, opens it to send a new code.
-    pub sealer: Arc<Sealer>,
+    /// Seals the order's personal data before it is stored (opens it to send a new code), and
+    /// fingerprints the phone, address and IP that risk and the code counter match on.
+    pub personal: PersonalKeys,
     rules: Arc<TtlCache<RiskRules>>,
 }
 
 impl IntakeDeps {
-    pub fn new(common: Common, settings: IntakeSettings, notifier: Arc<dyn Notifier>, sealer: Arc<Sealer>) -> Self {
-        Self { common, rules: Arc::new(TtlCache::new(settings.rules_cache)), settings, notifier, sealer }
+    pub fn new(common: Common, settings: IntakeSettings, notifier: Arc<dyn Notifier>, personal: PersonalKeys) -> Self {
+        Self { common, rules: Arc::new(TtlCache::new(settings.rules_cache)), settings, notifier, personal }
     }
 
     /// The saved risk rules (or the sources' defaults), at most `rules_cache` old.

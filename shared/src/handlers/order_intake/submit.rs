@@ -11,20 +11,19 @@
 //! replays the stored answer; a retry after a failure either finds the record (the write had
 //! committed) or makes the order (it had not). The order's events come from the table's stream.
 
+use super::personal::{protect, Protected};
 use super::verification::{code_hash, verification_code};
 use super::{customer_status, sha256_hex, unavailable, IntakeDeps};
 use crate::auth::Caller;
-use crate::domain::risk::{address_fingerprint, Assessment, Disposition, RiskRules, RiskSubject};
+use crate::domain::risk::{Assessment, Disposition, RiskRules, RiskSubject};
 use crate::domain::{
-    parse_order_request, price_lines, Address, Currency, ItemFlag, Order, OrderDraft, OrderId, OrderRequest,
-    OrderStatus, PricingError, Verification,
+    parse_order_request, price_lines, Currency, ItemFlag, Order, OrderDraft, OrderId, OrderRequest, OrderStatus,
+    PricingError, Verification,
 };
 use crate::http::{body_bytes, Problem};
-use crate::personal::{order_context, PersonalData, SealedPersonal};
 use crate::store::{Claim, IdempotencyRecord, IntakeContext, RiskKeys};
 use lambda_http::http::{header, HeaderValue, StatusCode};
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Serialize;
 use std::time::Duration as StdDuration;
 use time::OffsetDateTime;
@@ -37,9 +36,8 @@ struct Submission {
     key_hash: String,
     request_hash: String,
     order_id: OrderId,
-    /// The order's personal data: in the clear for scoring, sealed for the table.
-    personal: PersonalData,
-    sealed: SealedPersonal,
+    /// The order's personal data: in the clear for scoring, sealed for the table, fingerprinted.
+    personal: Protected,
     /// Sent only if the order is stepped up.
     code: String,
 }
@@ -73,15 +71,13 @@ pub(super) async fn submit(deps: &IntakeDeps, request: &Request, caller: &Caller
     let asked =
         parse_order_request(&body, token_customer, &deps.settings.limits, now).map_err(Problem::invalid_fields)?;
     let order_id = OrderId::generate();
-    let personal = personal_of(&asked, client_ip(request));
-    let sealed = deps.sealer.seal(&personal, &order_context(order_id)).await.map_err(unavailable)?;
+    let personal = protect(deps, &asked, request, order_id).await?;
     let submission = Submission {
         // Keys are scoped to the customer: two customers' clients may well pick the same key.
         key_hash: sha256_hex(format!("{}\n{key}", asked.customer_id).as_bytes()),
         request_hash: sha256_hex(&canonical),
         order_id,
         personal,
-        sealed,
         code: verification_code(),
     };
     let rules = deps.risk_rules(now).await.map_err(unavailable)?;
@@ -89,7 +85,7 @@ pub(super) async fn submit(deps: &IntakeDeps, request: &Request, caller: &Caller
     let attempts = deps.settings.write_attempts.max(1);
     for attempt in 1..=attempts {
         let now = deps.common.clock.now();
-        let context = read_context(deps, &rules, &asked, now).await?;
+        let context = read_context(deps, &rules, &asked, &submission.personal, now).await?;
         let draft = match price(&asked, &context, now) {
             Ok(draft) => draft,
             // A retry of a request that went through before the prices changed replays it.
@@ -132,6 +128,7 @@ async fn read_context(
     deps: &IntakeDeps,
     rules: &RiskRules,
     asked: &OrderRequest,
+    personal: &Protected,
     now: OffsetDateTime,
 ) -> Result<IntakeContext, Problem> {
     let (customer_windows, device_windows) = rules.windows();
@@ -139,7 +136,7 @@ async fn read_context(
     let skus: Vec<_> = asked.lines.iter().map(|l| l.sku.clone()).collect();
     deps.common
         .store
-        .intake_context(at, &asked.customer_id, &asked.phone, &skus, &customer_windows, &device_windows, now)
+        .intake_context(at, &asked.customer_id, &personal.prints.phone, &skus, &customer_windows, &device_windows, now)
         .await
         .map_err(unavailable)
 }
@@ -172,10 +169,9 @@ fn prepare(
     now: OffsetDateTime,
 ) -> Prepared {
     let card = draft.card_fingerprint.clone();
-    let address_fp = fingerprint_of(&draft.shipping_address);
-    let mut order = Order::receive(draft, submission.order_id, submission.sealed.clone(), now);
-    let clear = Scored { personal: &submission.personal, card: card.as_deref(), address_fp: &address_fp };
-    let assessment = assess(rules, &order, context, clear, now);
+    let mut order = Order::receive(draft, submission.order_id, submission.personal.sealed.clone(), now);
+    let assessment =
+        assess(rules, &order, context, Scored { personal: &submission.personal, card: card.as_deref() }, now);
     let codes_left = context.phone_codes_today < i64::from(deps.settings.codes_per_phone_per_day);
     let disposition = match assessment.disposition {
         // No code can reach a phone that had its day's codes: a person looks instead.
@@ -202,9 +198,10 @@ fn prepare(
     order.risk = Some(assessment);
     let store = &deps.common.store;
     let at = RiskKeys { customer: order.customer_id.as_str(), device: order.device_id.as_str() };
-    let mut writes = store.risk_writes(at, &context.seen, order.total_minor, &address_fp, card.as_deref(), now);
+    let address = &submission.personal.prints.address;
+    let mut writes = store.risk_writes(at, &context.seen, order.total_minor, address, card.as_deref(), now);
     if step_up {
-        writes.push(store.first_code_sent(&submission.personal.phone, context.phone_codes_today, now));
+        writes.push(store.first_code_sent(&submission.personal.prints.phone, context.phone_codes_today, now));
     }
     let accepted = Accepted {
         order_id: order.order_id,
@@ -223,35 +220,11 @@ fn prepare(
     Prepared { order, writes, record, step_up }
 }
 
-/// The personal fields of the request, with the client's IP from the request context.
-fn personal_of(asked: &OrderRequest, client_ip: Option<String>) -> PersonalData {
-    let address = &asked.shipping_address;
-    PersonalData {
-        recipient: address.recipient.clone(),
-        phone: asked.phone.clone(),
-        street: address.street.clone(),
-        house_number: address.house_number.clone(),
-        client_ip,
-    }
-}
-
 /// What scoring reads of the order's personal data, in the clear.
 #[derive(Clone, Copy)]
 struct Scored<'a> {
-    personal: &'a PersonalData,
+    personal: &'a Protected,
     card: Option<&'a str>,
-    address_fp: &'a str,
-}
-
-fn fingerprint_of(address: &Address) -> String {
-    address_fingerprint(&[
-        &address.country,
-        &address.province,
-        &address.city,
-        address.district.as_deref().unwrap_or(""),
-        address.street.as_deref().or(address.locker_station.as_deref()).unwrap_or(""),
-        address.house_number.as_deref().or(address.locker_number.as_deref()).unwrap_or(""),
-    ])
 }
 
 /// The rules' verdict, with what only the server knows: the tier from the customer's profile,
@@ -272,12 +245,13 @@ fn assess(
     let subject = RiskSubject {
         customer_id: order.customer_id.as_str(),
         tier: context.profile.as_ref().and_then(|p| p.tier),
-        phone: clear.personal.phone.as_str(),
-        address_fingerprint: clear.address_fp,
+        phone: clear.personal.clear.phone.as_str(),
+        phone_fingerprint: clear.personal.prints.phone.as_str(),
+        address_fingerprint: clear.personal.prints.address.as_str(),
         address_kind: order.shipping_address.kind,
         province: &order.shipping_address.province,
         device_id: order.device_id.as_str(),
-        client_ip: clear.personal.client_ip.as_deref(),
+        client_ip_fingerprint: clear.personal.prints.client_ip.as_ref().map(|ip| ip.as_str()),
         card_fingerprint: clear.card,
         payment_method: order.payment_method,
         total_minor: order.total_minor,
@@ -290,7 +264,7 @@ fn assess(
 async fn created(deps: &IntakeDeps, submission: &Submission, prepared: Prepared) -> Response<Body> {
     let order = &prepared.order;
     if prepared.step_up {
-        let phone = &submission.personal.phone;
+        let phone = &submission.personal.clear.phone;
         if let Err(err) = deps.notifier.send_verification_code(order.order_id, phone, &submission.code).await {
             // The order stands; the customer can ask for the code again.
             warn!(order_id = %order.order_id, error = %err, "verification code not sent");
@@ -366,13 +340,6 @@ fn idempotency_key(request: &Request) -> Result<String, Problem> {
         .with_field("Idempotency-Key"));
     }
     Ok(key.to_owned())
-}
-
-fn client_ip(request: &Request) -> Option<String> {
-    match request.request_context_ref()? {
-        RequestContext::ApiGatewayV2(context) => context.http.source_ip.clone(),
-        _ => None,
-    }
 }
 
 fn parse_body(deps: &IntakeDeps, request: &Request) -> Result<(serde_json::Value, Vec<u8>), Problem> {

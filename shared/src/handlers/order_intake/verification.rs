@@ -169,9 +169,14 @@ pub(super) async fn resend(deps: &IntakeDeps, caller: &Caller, raw_id: &str) -> 
     let erased =
         || Problem::new(StatusCode::CONFLICT, "personal-data-erased", "Erased", "this order's phone was erased");
     let sealed = order.personal.as_ref().ok_or_else(erased)?;
-    let phone = deps.sealer.open_field(sealed, &order_context(id), "phone").await.map_err(unavailable)?;
+    let phone = deps.personal.sealer.open_field(sealed, &order_context(id), "phone").await.map_err(unavailable)?;
     let phone = Phone::parse(&phone.ok_or_else(erased)?).map_err(|_| erased())?;
-    match store.resend_code(id, &phone, &verification, &renewed, per_phone, now).await.map_err(unavailable)? {
+    let fingerprinter = deps.personal.fingerprints.fingerprinter(store).await.map_err(unavailable)?;
+    match store
+        .resend_code(id, &fingerprinter.phone(&phone), &verification, &renewed, per_phone, now)
+        .await
+        .map_err(unavailable)?
+    {
         Ok(()) => {}
         Err(ResendRefused::PhoneCapReached) => {
             return Err(Problem::too_many(

@@ -32,18 +32,15 @@ pub struct StaffDeps {
     pub common: Common,
     /// What reservation uses while no policy is saved.
     pub default_hold_policy: HoldPolicy,
-    /// Opens an order's personal data for staff who give a reason.
-    pub sealer: std::sync::Arc<crate::personal::Sealer>,
+    /// Opens an order's personal data for staff who give a reason; fingerprints the personal
+    /// values of the risk rules' lists.
+    pub personal: crate::personal::PersonalKeys,
 }
 
 impl StaffDeps {
-    pub fn new(
-        common: Common,
-        config: &crate::config::Config,
-        sealer: std::sync::Arc<crate::personal::Sealer>,
-    ) -> Self {
+    pub fn new(common: Common, config: &crate::config::Config, personal: crate::personal::PersonalKeys) -> Self {
         let default_hold_policy = HoldPolicy::from_durations(config.hold_duration, config.cod_hold_duration);
-        Self { common, default_hold_policy, sealer }
+        Self { common, default_hold_policy, personal }
     }
 }
 

@@ -41,7 +41,7 @@ pub(super) async fn reveal(
     let now = deps.common.clock.now();
     let fields: Vec<&str> = sealed.fields.keys().map(String::as_str).filter(|f| with_ip || *f != "client_ip").collect();
     deps.common.store.record_personal_read(who, order.order_id, reason, &fields, now).await.map_err(unavailable)?;
-    let mut personal = deps.sealer.open(sealed, &order_context(order.order_id)).await.map_err(unavailable)?;
+    let mut personal = deps.personal.sealer.open(sealed, &order_context(order.order_id)).await.map_err(unavailable)?;
     if !with_ip {
         personal.client_ip = None;
     }
