@@ -97,6 +97,7 @@ pub const ROUTES: &[RouteRule] = &[
     rule("PUT", "/admin/catalogue/{sku}", "staff-api", Staff(OPERATIONS)),
     rule("GET", "/admin/customers/{id}", "staff-api", Staff(&[Cs, Risk, Ops, Admin])),
     rule("PUT", "/admin/customers/{id}", "staff-api", Staff(OPERATIONS)),
+    rule("POST", "/admin/customers/{id}/erasure", "staff-api", Staff(&[Cs, Admin])),
     rule("GET", "/admin/risk-rules", "staff-api", Staff(RISK_DESK)),
     rule("PUT", "/admin/risk-rules", "staff-api", Staff(RISK_DESK)),
     // Orders waiting for a person, payments.

@@ -29,6 +29,7 @@ const AUDITED: &[(&str, &str, &str)] = &[
     ("PUT", "/admin/hold-policy", "hold-policy.save"),
     ("PUT", "/admin/catalogue/{sku}", "catalogue-item.save"),
     ("PUT", "/admin/customers/{id}", "customer-profile.save"),
+    ("POST", "/admin/customers/{id}/erasure", "personal-data.erase"),
     ("PUT", "/admin/risk-rules", "risk-rules.save"),
     ("POST", "/admin/orders/{id}/approve", "order."),
     ("POST", "/admin/orders/{id}/reject", "order."),
@@ -128,6 +129,13 @@ async fn every_staff_change_is_recorded_with_its_change_and_a_refused_one_is_not
     orders_waiting_for_a_person(&audited).await;
     fulfilment(&audited).await;
     logistics_and_after_sales(&audited).await;
+    // A customer's erasure request, for an order of its own.
+    let mut body = order_body(&[("TEA", 1)], "Zhejiang");
+    body["customer_id"] = json!("cust-erase");
+    assert_eq!(submit(&stack.intake(), "erase-me", &body).await.0, 202);
+    let erasure = "/admin/customers/cust-erase/erasure";
+    audited.call(&customer_service(), "POST", erasure, Some(json!({"reason": ""})), 400).await;
+    audited.call(&customer_service(), "POST", erasure, Some(json!({"reason": "customer request #4711"})), 200).await;
     let covered = audited.covered.borrow().clone();
     let all: BTreeSet<_> = AUDITED.iter().map(|(m, p, _)| (*m, *p)).collect();
     assert_eq!(all.difference(&covered).collect::<Vec<_>>(), Vec::<&(&str, &str)>::new(), "routes not exercised");

@@ -38,12 +38,20 @@ pub struct AfterSalesPolicy {
     /// Days the customer has to send approved goods back.
     #[serde(default = "default_return_days")]
     pub return_days: u32,
+    /// Days an archived order keeps its personal data (phone, recipient, street, house number,
+    /// client IP) before the sweeper erases it.
+    #[serde(default = "default_personal_data_days")]
+    pub personal_data_days: u32,
     #[serde(default)]
     pub version: u32,
 }
 
 fn default_return_days() -> u32 {
     14
+}
+
+fn default_personal_data_days() -> u32 {
+    180
 }
 
 impl Default for AfterSalesPolicy {
@@ -61,6 +69,7 @@ impl Default for AfterSalesPolicy {
             not_received_resolve_hours: 48,
             qc_days: 7,
             return_days: default_return_days(),
+            personal_data_days: default_personal_data_days(),
             version: 0,
         }
     }
@@ -143,6 +152,9 @@ impl AfterSalesPolicy {
         }
         if !(1..=60).contains(&self.return_days) {
             return bad("return_days", "1 to 60 days");
+        }
+        if self.personal_data_days > 3_650 {
+            return bad("personal_data_days", "0 to 3650 days");
         }
         if !(1..=100).contains(&self.review_refund_rate_pct) {
             return bad("review_refund_rate_pct", "1 to 100");

@@ -294,6 +294,12 @@ pub struct Order {
     /// How many shipments fulfilment made of it, once it has (their items sit beside the order's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shipments: Option<u32>,
+    /// When its personal data was erased (retention ran out, or the customer asked).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub personal_erased_at: Option<OffsetDateTime>,
+    /// The customer asked for erasure while the order was under way: erased once archived.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub erasure_requested_at: Option<OffsetDateTime>,
     /// When its last parcel was delivered (DELIVERED): the after-sales window counts from here.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub delivered_at: Option<OffsetDateTime>,
@@ -368,6 +374,8 @@ impl Order {
             verification: None,
             preferred_courier: draft.preferred_courier,
             shipments: None,
+            personal_erased_at: None,
+            erasure_requested_at: None,
             delivered_at: None,
             cash_collected_at: None,
             archived_at: None,

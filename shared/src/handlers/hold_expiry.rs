@@ -61,6 +61,8 @@ pub struct SweepReport {
     pub sla_breached: usize,
     /// Delivered orders whose after-sales ended (archived) in this run.
     pub archived: usize,
+    /// Archived orders whose personal data was erased (retention ended) in this run.
+    pub personal_erased: usize,
     /// Due work was left for the next run (budget reached).
     pub more_due: bool,
 }
@@ -93,6 +95,7 @@ pub async fn sweep(deps: &ExpiryDeps, deadline: Option<Instant>) -> Result<Sweep
     report.shortages_settled = super::fulfilment::sweep_due(&fulfilment, per_bucket).await?;
     report.sla_breached = super::after_sales::sweeper::breach_due(&deps.common, now, per_bucket).await?;
     report.archived = super::after_sales::sweeper::archive_due(&deps.common, now, per_bucket).await?;
+    report.personal_erased = super::after_sales::sweeper::erase_due(&deps.common, now, per_bucket).await?;
     info!(?report, "sweep finished");
     Ok(report)
 }

@@ -8,7 +8,7 @@
 use super::orders::{one, status, timestamp, NEXT_VERSION};
 use super::tickets::AfterSalesUnits;
 use super::waiting::{QUEUE, UNTIL};
-use super::{keys, n, Store, StoreError};
+use super::{keys, n, s, Store, StoreError};
 use crate::domain::{Order, OrderId, OrderStatus};
 use aws_sdk_dynamodb::types::{ConditionCheck, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
@@ -75,19 +75,20 @@ impl Store {
     }
 
     /// Archive `order` at `now` as `counted` into `month` (`yyyy-mm`): the order ARCHIVED and
-    /// out of the index, the month's figures counted, on condition the order and its
-    /// after-sales units (which every ticket opened or ended writes) are as read.
+    /// waiting for its personal data's erasure at `erase_at`, the month's figures counted, on
+    /// condition the order and its after-sales units (which every ticket opened or ended
+    /// writes) are as read.
     pub async fn archive(
         &self,
         order: &Order,
         units: &AfterSalesUnits,
         counted: ArchivedAs,
-        (month, now): (&str, OffsetDateTime),
+        (month, now, erase_at): (&str, OffsetDateTime, OffsetDateTime),
     ) -> Result<bool, StoreError> {
         let archived = self
             .update(keys::order(order.order_id))
             .update_expression(format!(
-                "SET #status = :archived, archived_at = :now, updated_at = :now REMOVE {QUEUE}, {UNTIL} {NEXT_VERSION}"
+                "SET #status = :archived, archived_at = :now, updated_at = :now, {QUEUE} = :erase, {UNTIL} = :erase_at {NEXT_VERSION}"
             ))
             .condition_expression("#status = :delivered AND version = :seen")
             .expression_attribute_names("#status", "status")
@@ -95,6 +96,8 @@ impl Store {
             .expression_attribute_values(":delivered", status(OrderStatus::Delivered))
             .expression_attribute_values(":seen", n(order.version))
             .expression_attribute_values(":now", timestamp(now))
+            .expression_attribute_values(":erase", s(super::erasure::erase_bucket(order.order_id.bucket(self.buckets()))))
+            .expression_attribute_values(":erase_at", n(erase_at.unix_timestamp()))
             .expression_attribute_values(":one", one())
             .build()
             .expect("update has table, key and expression");

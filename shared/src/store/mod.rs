@@ -9,6 +9,7 @@ mod archive;
 mod audit;
 mod catalogue;
 mod decisions;
+mod erasure;
 mod holds;
 mod idempotency;
 mod keyring;
@@ -29,6 +30,7 @@ pub mod waiting;
 pub use archive::{AfterSalesMonth, ArchivedAs};
 pub use audit::{AuditCursor, AuditRecord, AuditTrail, AUDIT_PAGE_MAX};
 pub use catalogue::{IntakeContext, PolicyDocument, SaveError, Versioned};
+pub use erasure::Erasure;
 pub use holds::{DueHold, ExpireOutcome, Page};
 pub use idempotency::{Claim, IdempotencyRecord};
 pub use orders::{CancelCause, CancelError, Hold, HoldStatus, ReserveError};
@@ -223,7 +225,7 @@ pub(crate) fn to_item<T: serde::Serialize>(value: &T, pk: String, sk: String, en
 /// The inverse of [`to_item`]: the key and type attributes the store added are dropped, so a
 /// domain type that refuses unknown fields reads back as it was written.
 pub(crate) fn from_item<T: serde::de::DeserializeOwned>(mut item: Item, what: &str) -> Result<T, StoreError> {
-    for added in ["PK", "SK", "entity", audit::REVISION] {
+    for added in ["PK", "SK", "entity", audit::REVISION, erasure::CUSTOMER] {
         item.remove(added);
     }
     serde_dynamo::from_item(item).map_err(|e| StoreError::Corrupt(what.to_owned(), e.to_string()))

@@ -83,10 +83,11 @@ pub(crate) fn one() -> AttributeValue {
 }
 
 /// A new order's item, with the attributes of the waiting-orders index when it waits (see
-/// [`super::waiting`]).
+/// [`super::waiting`]) and of the customer's orders (see [`super::erasure`]).
 pub(crate) fn order_item(order: &Order, buckets: u32) -> super::Item {
     let (pk, sk) = keys::order(order.order_id);
     let mut item = to_item(order, pk, sk, "Order");
+    item.insert(super::erasure::CUSTOMER.to_owned(), s(order.customer_id.as_str()));
     if let Some((queue, until)) = super::waiting::entry(order, buckets, order.received_at) {
         item.insert(super::waiting::QUEUE.to_owned(), s(queue));
         item.insert(super::waiting::UNTIL.to_owned(), n(until));

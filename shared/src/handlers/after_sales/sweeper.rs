@@ -10,11 +10,14 @@
 //!   the customer ended and its not-received claims resolved (OrderArchived from the stream),
 //!   counted into its month's after-sales rate; one with any of those pending is looked at again
 //!   an hour later.
+//! - Retention: an archived order keeps its personal data for the policy's
+//!   `personal_data_days` (none, once its customer asked for erasure), then the sweeper erases
+//!   it, audited as the retention's.
 
 use crate::domain::ticket::{Closure, TicketStatus};
 use crate::domain::{OrderStatus, Shipment};
 use crate::handlers::Common;
-use crate::store::{AfterSalesView, ArchivedAs, StoreError};
+use crate::store::{AfterSalesView, ArchivedAs, Erasure, StoreError};
 use time::{Duration, OffsetDateTime};
 use tracing::{info, warn};
 
@@ -49,12 +52,14 @@ pub async fn breach_due(common: &Common, now: OffsetDateTime, per_bucket: i32) -
 /// run without holding up the others.
 pub async fn archive_due(common: &Common, now: OffsetDateTime, per_bucket: i32) -> Result<usize, StoreError> {
     let store = &common.store;
-    let span = store.after_sales_policy().await?.unwrap_or_default().after_sales_span();
+    let policy = store.after_sales_policy().await?.unwrap_or_default();
+    let span = policy.after_sales_span();
+    let retention = Duration::days(i64::from(policy.personal_data_days));
     let month = crate::handlers::logistics::kpi::month_of(now);
     let mut archived = 0;
     for bucket in 0..store.buckets() {
         for due in store.archive_due(bucket, now - span, per_bucket).await? {
-            match archive_one(store, due.order_id, (&month, now), span).await {
+            match archive_one(store, due.order_id, (&month, now), span, retention).await {
                 Ok(true) => archived += 1,
                 Ok(false) => {}
                 Err(err) => warn!(order_id = %due.order_id, error = %err, "archive failed; next run"),
@@ -71,6 +76,7 @@ async fn archive_one(
     order_id: crate::domain::OrderId,
     (month, now): (&str, OffsetDateTime),
     span: Duration,
+    retention: Duration,
 ) -> Result<bool, StoreError> {
     let view = store.after_sales_of(order_id).await?;
     let Some(order) = view.order.as_ref().filter(|o| o.status == OrderStatus::Delivered) else { return Ok(false) };
@@ -80,13 +86,36 @@ async fn archive_one(
         store.archive_later(order, now - span + ARCHIVE_RECHECK).await?;
         return Ok(false);
     }
-    let done = store.archive(order, &view.units, counted_as(&view), (month, now)).await?;
+    let erase_at = if order.erasure_requested_at.is_some() { now } else { now + retention };
+    let done = store.archive(order, &view.units, counted_as(&view), (month, now, erase_at)).await?;
     if done {
         info!(order_id = %order_id, "after-sales over: archived");
     } else {
         warn!(order_id = %order_id, "order or its tickets moved while archived; next run");
     }
     Ok(done)
+}
+
+/// The actor the audit trail names for erasures at the end of retention.
+pub const RETENTION_ACTOR: &str = "system:retention";
+
+/// Erase the personal data of every archived order whose retention ended by `now`, up to
+/// `per_bucket` per bucket and run; how many were erased. An order that moved meanwhile is read
+/// afresh next run.
+pub async fn erase_due(common: &Common, now: OffsetDateTime, per_bucket: i32) -> Result<usize, StoreError> {
+    let store = &common.store;
+    let erasure = Erasure { actor: RETENTION_ACTOR, reason: "retention ended", now };
+    let mut erased = 0;
+    for bucket in 0..store.buckets() {
+        for order in store.erasure_due(bucket, now, per_bucket).await? {
+            match store.erase_personal(&order, erasure).await {
+                Ok(true) => erased += 1,
+                Ok(false) => warn!(order_id = %order.order_id, "order moved while erased; next run"),
+                Err(err) => warn!(order_id = %order.order_id, error = %err, "erasure failed; next run"),
+            }
+        }
+    }
+    Ok(erased)
 }
 
 /// After-sales is a ticket or a not-received claim; refunded, a ticket or a claim that paid.

@@ -71,7 +71,7 @@ pub(super) async fn put_item(
     Ok(json_response(StatusCode::OK, &saved))
 }
 
-fn customer_id(raw: &str) -> Result<CustomerId, Problem> {
+pub(super) fn customer_id(raw: &str) -> Result<CustomerId, Problem> {
     CustomerId::parse(raw).map_err(|e| invalid("customer_id", e.code, e.detail))
 }
 

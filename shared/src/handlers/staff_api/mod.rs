@@ -66,6 +66,7 @@ async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Pr
         (Method::PUT, ["admin", "catalogue", sku]) => catalogue::put_item(deps, request, who, sku).await,
         (Method::GET, ["admin", "customers", id]) => catalogue::read_profile(deps, id).await,
         (Method::PUT, ["admin", "customers", id]) => catalogue::put_profile(deps, request, who, id).await,
+        (Method::POST, ["admin", "customers", id, "erasure"]) => personal::erase_customer(deps, request, who, id).await,
         (Method::GET, ["admin", "payments", "reconciliation"]) => payments::reconciliation(deps, request).await,
         (Method::GET, ["admin", "risk-rules"]) => risk::read_rules(deps).await,
         (Method::PUT, ["admin", "risk-rules"]) => risk::put_rules(deps, request, who).await,
@@ -83,6 +84,7 @@ async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Pr
             | ["admin", "stock", ..]
             | ["admin", "catalogue", _]
             | ["admin", "customers", _]
+            | ["admin", "customers", _, "erasure"]
             | ["admin", "payments", "reconciliation"]
             | ["admin", "hold-policy" | "risk-rules" | "review-queue" | "audit"]
             | ["admin", "orders", ..],

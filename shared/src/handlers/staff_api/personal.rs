@@ -2,10 +2,18 @@
 //! `{"reason": "…"}` (customer service, risk, operations, admin: the matrix; the client's IP
 //! only to risk and admin). The read is recorded in the audit trail, with its reason and the
 //! fields shown, before anything is opened: no record, no data.
+//!
+//! A customer's erasure request: `POST /admin/customers/{id}/erasure` with `{"reason": "…"}`
+//! (customer service, admin). Every order of the customer that is over (a final status) loses
+//! its personal data now; one still under way is marked and loses it when archived, since its
+//! parcel still needs the address. Each erasure and mark is audited with the reason. Asking
+//! again is harmless: what is erased or marked is skipped.
 
 use super::{invalid, json_body, unavailable, StaffDeps};
+use crate::domain::OrderId;
 use crate::http::{json_response, Problem};
 use crate::personal::order_context;
+use crate::store::Erasure;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -13,8 +21,16 @@ use tracing::info;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RevealRequest {
+struct ReasonGiven {
     reason: String,
+}
+
+fn reason_of<'a>(body: &'a ReasonGiven, ask: &str) -> Result<&'a str, Problem> {
+    let reason = body.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(invalid("reason", "reason-required", ask));
+    }
+    Ok(reason)
 }
 
 pub(super) async fn reveal(
@@ -25,15 +41,8 @@ pub(super) async fn reveal(
 ) -> Result<Response<Body>, Problem> {
     let who = &caller.actor();
     let with_ip = caller.has_any(crate::access::SEE_CLIENT_IP);
-    let body: RevealRequest = json_body(request)?;
-    let reason = body.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(invalid(
-            "reason",
-            "reason-required",
-            "say why the clear values are needed, in at most 500 characters",
-        ));
-    }
+    let body: ReasonGiven = json_body(request)?;
+    let reason = reason_of(&body, "say why the clear values are needed, in at most 500 characters")?;
     let order = super::orders::order(deps, raw_id).await?;
     let sealed = order.personal.as_ref().ok_or_else(|| {
         Problem::new(StatusCode::GONE, "personal-data-erased", "Erased", "this order's personal data was erased")
@@ -50,4 +59,62 @@ pub(super) async fn reveal(
         StatusCode::OK,
         &serde_json::json!({ "order_id": order.order_id, "personal": personal, "ship_to": order.shipping_address }),
     ))
+}
+
+/// What an erasure request did with each of the customer's orders.
+#[derive(Default, serde::Serialize)]
+struct ErasureDone {
+    erased: Vec<OrderId>,
+    on_archive: Vec<OrderId>,
+    already: Vec<OrderId>,
+}
+
+pub(super) async fn erase_customer(
+    deps: &StaffDeps,
+    request: &Request,
+    who: &str,
+    raw_id: &str,
+) -> Result<Response<Body>, Problem> {
+    let customer = super::catalogue::customer_id(raw_id)?;
+    let body: ReasonGiven = json_body(request)?;
+    let reason = reason_of(&body, "say why (the customer's request, its reference), in at most 500 characters")?;
+    let store = &deps.common.store;
+    let mut done = ErasureDone::default();
+    for id in store.orders_of_customer(&customer).await.map_err(unavailable)? {
+        erase_order(deps, id, Erasure { actor: who, reason, now: deps.common.clock.now() }, &mut done).await?;
+    }
+    info!(actor = %who, erased = done.erased.len(), on_archive = done.on_archive.len(), "customer erasure");
+    Ok(json_response(StatusCode::OK, &done))
+}
+
+/// Erase or mark one order, reading it again when it moved meanwhile (a few times: then the
+/// request is a 409, and asking again finishes it).
+async fn erase_order(
+    deps: &StaffDeps,
+    id: OrderId,
+    erasure: Erasure<'_>,
+    done: &mut ErasureDone,
+) -> Result<(), Problem> {
+    let store = &deps.common.store;
+    for _ in 0..5 {
+        let Some(order) = store.order(id).await.map_err(unavailable)? else { return Ok(()) };
+        let (written, list) = if order.personal.is_none() || order.erasure_requested_at.is_some() {
+            (true, &mut done.already)
+        } else if order.status.is_final() {
+            (store.erase_personal(&order, erasure).await.map_err(unavailable)?, &mut done.erased)
+        } else {
+            (store.request_erasure(&order, erasure).await.map_err(unavailable)?, &mut done.on_archive)
+        };
+        if written {
+            list.push(id);
+            return Ok(());
+        }
+    }
+    Err(Problem::new(
+        StatusCode::CONFLICT,
+        "erasure-busy",
+        "Orders kept changing",
+        "ask again: what was erased stays erased",
+    )
+    .with_field("id"))
 }

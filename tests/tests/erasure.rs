@@ -1,0 +1,154 @@
+//! Erasing personal data: an archived order keeps it for the after-sales policy's
+//! `personal_data_days`, then the sweeper erases it; a customer's erasure request erases their
+//! finished orders at once and the rest when archived; each erasure audited, and an erased
+//! order's clear values never read again.
+
+use orderflow::clock::{Clock, ManualClock};
+use orderflow::domain::{Order, OrderId, OrderStatus};
+use orderflow_tests::after_sales::{call, delivered};
+use orderflow_tests::fixtures::{
+    claims, customer, one_warehouse, operations, order_body, read, staff_as, submit, table_items,
+};
+use orderflow_tests::parcels::customer_service;
+use orderflow_tests::Stack;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use time::{Duration, OffsetDateTime};
+
+async fn seeded() -> (Stack, Arc<ManualClock>) {
+    let (stack, clock) = Stack::for_test().await;
+    stack.seed(&one_warehouse(&[("TEA", 100)])).await.unwrap();
+    stack.relay().await;
+    (stack, clock)
+}
+
+async fn sweep(stack: &Stack) -> orderflow::handlers::hold_expiry::SweepReport {
+    orderflow::handlers::hold_expiry::sweep(&stack.expiry(), None).await.unwrap()
+}
+
+async fn order(stack: &Stack, id: OrderId) -> Order {
+    stack.store().order(id).await.unwrap().unwrap()
+}
+
+/// The order's item as stored: which attributes it has.
+async fn stored_attributes(stack: &Stack, id: OrderId) -> Vec<String> {
+    let item = (table_items(stack).await.into_iter())
+        .find(|item| item.get("PK").and_then(|v| v.as_s().ok()) == Some(&format!("ORDER#{id}")))
+        .expect("the order's item");
+    item.into_keys().collect()
+}
+
+/// `POST /admin/orders/{id}/personal-data` as customer service.
+async fn reveal(stack: &Stack, id: OrderId) -> (u16, Value) {
+    let path = format!("/admin/orders/{id}/personal-data");
+    let body = Some(json!({"reason": "the customer called"}));
+    staff_as(Some(customer_service()), &stack.staff(), "POST", &path, "/admin/orders/{id}/personal-data", body).await
+}
+
+async fn erasure_request(stack: &Stack, who: orderflow_tests::auth::VerifiedClaims, customer: &str) -> (u16, Value) {
+    let path = format!("/admin/customers/{customer}/erasure");
+    let body = Some(json!({"reason": "customer request #4711"}));
+    staff_as(Some(who), &stack.staff(), "POST", &path, "/admin/customers/{id}/erasure", body).await
+}
+
+/// The order's trail: (actor, action) of each record, oldest first.
+async fn trail(stack: &Stack, id: OrderId) -> Vec<(String, String, Option<String>)> {
+    let subject = orderflow::store::AuditTrail::Subject(format!("orders/{id}"));
+    let (records, _) = stack.store().audit_trail(&subject, None, 100).await.unwrap();
+    records.into_iter().map(|r| (r.actor, r.action, r.before)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archived_order_keeps_its_personal_data_for_the_policys_days_then_the_sweeper_erases_it() {
+    let (stack, clock) = seeded().await;
+    let ops = operations();
+    let (_, mut policy) =
+        call(&stack, &ops, "GET", "/admin/after-sales-policy", "/admin/after-sales-policy", None).await;
+    policy["personal_data_days"] = json!(10);
+    let (status, saved) =
+        call(&stack, &ops, "PUT", "/admin/after-sales-policy", "/admin/after-sales-policy", Some(policy)).await;
+    assert_eq!(status, 200, "{saved}");
+    let parcel = delivered(&stack, &clock, 1).await;
+    let id = parcel.order_id;
+
+    let archived_at = order(&stack, id).await.delivered_at.unwrap() + Duration::days(30);
+    clock.set(archived_at);
+    let run = sweep(&stack).await;
+    assert_eq!((run.archived, run.personal_erased), (1, 0));
+    assert_eq!(reveal(&stack, id).await.0, 200, "archived, still kept");
+    clock.set(archived_at + Duration::days(10) - Duration::seconds(1));
+    assert_eq!(sweep(&stack).await.personal_erased, 0, "the retention's last second");
+    clock.set(archived_at + Duration::days(10));
+    assert_eq!(sweep(&stack).await.personal_erased, 1);
+    assert_eq!(sweep(&stack).await.personal_erased, 0, "erased once");
+
+    let erased = order(&stack, id).await;
+    assert_eq!(
+        (erased.status, erased.personal.as_ref(), erased.phone_hint.as_str()),
+        (OrderStatus::Archived, None, "")
+    );
+    assert_eq!(erased.personal_erased_at, Some(clock.now()));
+    let attributes = stored_attributes(&stack, id).await;
+    assert!(!attributes.iter().any(|a| a == "personal" || a == "waiting_queue"), "{attributes:?}");
+    let (status, problem) = reveal(&stack, id).await;
+    assert_eq!((status, problem["code"].as_str()), (410, Some("personal-data-erased")));
+    let last = trail(&stack, id).await.pop().unwrap();
+    assert_eq!((last.0.as_str(), last.1.as_str()), ("system:retention", "personal-data.erase"));
+    let fields: Value = serde_json::from_str(&last.2.unwrap()).unwrap();
+    assert_eq!(fields["fields"].as_array().unwrap().len(), 5, "what was erased is named, not shown: {fields}");
+}
+
+/// A cancelled order of `customer_id` (final), by the customer's own token.
+async fn cancelled_order(stack: &Stack, customer_id: &str) -> OrderId {
+    let mut body = order_body(&[("TEA", 1)], "Zhejiang");
+    body["customer_id"] = json!(customer_id);
+    let (status, accepted) = submit(&stack.intake(), &format!("c-{customer_id}"), &body).await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = OrderId::parse(accepted["order_id"].as_str().unwrap()).unwrap();
+    let path = format!("/orders/{id}/cancel");
+    let request = orderflow_tests::fixtures::json_request(
+        Some(customer(customer_id)),
+        "POST",
+        &path,
+        "/orders/{id}/cancel",
+        None,
+    );
+    let (status, answer) = read(&orderflow::handlers::order_intake::handle(&stack.intake(), request).await.unwrap());
+    assert_eq!(status, 200, "{answer}");
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_request_erases_a_customers_finished_orders_now_and_the_rest_once_archived() {
+    let (stack, clock) = seeded().await;
+    let parcel = delivered(&stack, &clock, 1).await;
+    let under_way = parcel.order_id;
+    let who = order(&stack, under_way).await.customer_id.to_string();
+    let finished = cancelled_order(&stack, &who).await;
+    let someone_else = cancelled_order(&stack, "cust-other").await;
+    assert_eq!(order(&stack, finished).await.status, OrderStatus::Cancelled);
+
+    let warehouse = claims(&[("sub", "wh-wu"), ("groups", "[warehouse]")]);
+    assert_eq!(erasure_request(&stack, warehouse, &who).await.0, 403, "not the warehouse's to ask");
+    let (status, done) = erasure_request(&stack, customer_service(), &who).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done, json!({"erased": [finished], "on_archive": [under_way], "already": []}));
+    assert_eq!(order(&stack, finished).await.personal, None);
+    assert_eq!(reveal(&stack, under_way).await.0, 200, "its parcel may still need the address");
+    assert!(order(&stack, someone_else).await.personal.is_some(), "another customer's order is untouched");
+    let (status, again) = erasure_request(&stack, customer_service(), &who).await;
+    assert_eq!((status, &again["already"]), (200, &json!([under_way, finished])), "{again}");
+    for (id, action) in [(finished, "personal-data.erase"), (under_way, "personal-data.erase-requested")] {
+        let recorded: Vec<_> = trail(&stack, id).await.into_iter().filter(|(_, a, _)| a == action).collect();
+        assert_eq!(recorded.len(), 1, "{id}: {recorded:?}");
+        assert_eq!(recorded[0].0, "staff:cs-dan");
+    }
+
+    // Archived at the window's end and erased in the same run: no retention after a request.
+    let at: OffsetDateTime = order(&stack, under_way).await.delivered_at.unwrap() + Duration::days(30);
+    clock.set(at);
+    let run = sweep(&stack).await;
+    assert_eq!((run.archived, run.personal_erased), (1, 1));
+    let erased = order(&stack, under_way).await;
+    assert_eq!((erased.status, erased.personal, erased.personal_erased_at), (OrderStatus::Archived, None, Some(at)));
+}
