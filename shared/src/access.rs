@@ -55,8 +55,52 @@ const MONEY: &[Role] = &[Finance, Ops, Admin];
 
 /// Approving a refund that risk control sent to review (inside `POST /admin/tickets/{id}/decision`).
 pub const APPROVE_REVIEWED_REFUND: &[Role] = &[Risk, Admin];
-/// Seeing an order's client IP among its personal data (`POST /admin/orders/{id}/personal-data`).
-pub const SEE_CLIENT_IP: &[Role] = &[Risk, Admin];
+/// Who may ask for an order's personal data in the clear, with a reason.
+const READ_WITH_REASON: &[Role] = &[Cs, Risk, Ops, Admin];
+
+/// How a personal field of an order shows in the order's views (the customer's and staff's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InViews {
+    /// Masked, as said.
+    Masked(&'static str),
+    Hidden,
+}
+
+/// Who sees one personal field of an order, and how: the other half of the matrix.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldRule {
+    pub field: &'static str,
+    pub in_views: InViews,
+    /// The order's customer reads it in the clear in their own order.
+    pub owner: bool,
+    /// Staff roles that read it in the clear by giving a reason
+    /// (`POST /admin/orders/{id}/personal-data`); the read is audited.
+    pub on_request: &'static [Role],
+}
+
+const fn field(field: &'static str, in_views: InViews, owner: bool, on_request: &'static [Role]) -> FieldRule {
+    FieldRule { field, in_views, owner, on_request }
+}
+
+/// The personal fields of an order (sealed at rest; see [`crate::personal`]). Country, province,
+/// city, district and a locker's station are not personal: every reader of the order sees them.
+pub const PERSONAL_FIELDS: &[FieldRule] = &[
+    field("phone", InViews::Masked("the last four digits"), true, READ_WITH_REASON),
+    field("recipient", InViews::Hidden, true, READ_WITH_REASON),
+    field("street", InViews::Hidden, true, READ_WITH_REASON),
+    field("house_number", InViews::Hidden, true, READ_WITH_REASON),
+    field("client_ip", InViews::Hidden, false, &[Risk, Admin]),
+];
+
+/// The personal fields `caller` may ask for in the clear with a reason.
+pub fn fields_on_request(caller: &Caller) -> Vec<&'static str> {
+    PERSONAL_FIELDS.iter().filter(|f| caller.has_any(f.on_request)).map(|f| f.field).collect()
+}
+
+/// The personal fields an order's customer reads in their own order.
+pub fn fields_for_owner() -> Vec<&'static str> {
+    PERSONAL_FIELDS.iter().filter(|f| f.owner).map(|f| f.field).collect()
+}
 
 const fn rule(method: &'static str, path: &'static str, function: &'static str, audience: Audience) -> RouteRule {
     RouteRule {
@@ -109,7 +153,7 @@ pub const ROUTES: &[RouteRule] = &[
     rule("POST", "/admin/orders/{id}/payment/accept", "staff-api", Staff(MONEY)),
     rule("POST", "/admin/orders/{id}/payment/refund", "staff-api", Staff(MONEY)),
     rule("GET", "/admin/audit", "staff-api", Staff(&[Finance, Ops, Admin])),
-    rule("POST", "/admin/orders/{id}/personal-data", "staff-api", Staff(&[Cs, Risk, Ops, Admin])),
+    rule("POST", "/admin/orders/{id}/personal-data", "staff-api", Staff(READ_WITH_REASON)),
     // Fulfilment.
     rule("GET", "/admin/fulfilment-policy", "fulfilment-api", Staff(WAREHOUSE)),
     rule("PUT", "/admin/fulfilment-policy", "fulfilment-api", Staff(OPERATIONS)),
@@ -222,11 +266,22 @@ pub fn markdown_table() -> String {
     }
     let names = |roles: &[Role]| roles.iter().map(|r| format!("`{}`", r.name())).collect::<Vec<_>>().join(", ");
     out.push_str(&format!(
-        "\n\nApproving a refund risk control sent to review also needs: {}. Seeing the client IP among an \
-         order's personal data also needs: {}.\n",
-        names(APPROVE_REVIEWED_REFUND),
-        names(SEE_CLIENT_IP)
+        "\n\nApproving a refund risk control sent to review also needs: {}.\n",
+        names(APPROVE_REVIEWED_REFUND)
     ));
+    out.push_str(
+        "\n| Personal field | In order views | The customer, own orders | In the clear with a reason (audited) |",
+    );
+    out.push_str("\n|---|---|---|---|");
+    for rule in PERSONAL_FIELDS {
+        let views = match rule.in_views {
+            InViews::Masked(how) => format!("masked: {how}"),
+            InViews::Hidden => "hidden".to_owned(),
+        };
+        let owner = if rule.owner { "✓" } else { "" };
+        out.push_str(&format!("\n| `{}` | {views} | {owner} | {} |", rule.field, names(rule.on_request)));
+    }
+    out.push('\n');
     out
 }
 
@@ -244,6 +299,16 @@ mod tests {
         assert!(rule_for("GET", "/admin/orders/01JABC").is_some());
         assert!(rule_for("DELETE", "/admin/orders/01JABC").is_none());
         assert!(rule_for("GET", "/admin/orders/01JABC/extra").is_none());
+    }
+
+    #[test]
+    fn whoever_may_see_a_field_on_request_may_call_the_route_that_shows_it() {
+        let route = rule_for("POST", "/admin/orders/{id}/personal-data").unwrap();
+        for field in PERSONAL_FIELDS {
+            assert!(field.on_request.iter().all(|role| route.allows_role(*role)), "{}", field.field);
+        }
+        let names: Vec<_> = PERSONAL_FIELDS.iter().map(|f| f.field).collect();
+        assert_eq!(names, crate::personal::FIELDS, "every sealed field has its rule");
     }
 
     #[test]

@@ -21,7 +21,7 @@ for _ in range(runs):
                AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256", AWS_LAMBDA_FUNCTION_VERSION="1", AWS_REGION="us-east-1",
                AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_ENDPOINT_URL="http://127.0.0.1:9",
                TABLE_NAME="t", EVENT_BUS_NAME="b", PAYMENT_QUEUE_URL="http://127.0.0.1:9/q",
-               PAYMENT_WEBHOOK_SECRETS="0123456789abcdef", NOTIFICATION_QUEUE_URL="http://127.0.0.1:9/n", RUST_LOG="error")
+               PAYMENT_WEBHOOK_SECRETS="0123456789abcdef", NOTIFICATION_QUEUE_URL="http://127.0.0.1:9/n", PERSONAL_DATA_KEY_ID="k", RUST_LOG="error")
     t0 = time.perf_counter()
     p = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ok = got.wait(10)

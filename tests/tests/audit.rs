@@ -29,7 +29,7 @@ const AUDITED: &[(&str, &str, &str)] = &[
     ("PUT", "/admin/hold-policy", "hold-policy.save"),
     ("PUT", "/admin/catalogue/{sku}", "catalogue-item.save"),
     ("PUT", "/admin/customers/{id}", "customer-profile.save"),
-    ("POST", "/admin/customers/{id}/erasure", "personal-data.erase"),
+    ("POST", "/admin/customers/{id}/erasure", "customer.erasure-request"),
     ("PUT", "/admin/risk-rules", "risk-rules.save"),
     ("POST", "/admin/orders/{id}/approve", "order."),
     ("POST", "/admin/orders/{id}/reject", "order."),

@@ -1,6 +1,6 @@
 //! Erasing personal data: an archived order keeps it for the after-sales policy's
-//! `personal_data_days`, then the sweeper erases it; a customer's erasure request erases their
-//! finished orders at once and the rest when archived; each erasure audited, and an erased
+//! `personal_data_days`, then the sweeper erases it; a customer's erasure request erases the
+//! orders done with at once and the rest once they are; each erasure audited, and an erased
 //! order's clear values never read again.
 
 use orderflow::clock::{Clock, ManualClock};
@@ -51,11 +51,25 @@ async fn erasure_request(stack: &Stack, who: orderflow_tests::auth::VerifiedClai
     staff_as(Some(who), &stack.staff(), "POST", &path, "/admin/customers/{id}/erasure", body).await
 }
 
-/// The order's trail: (actor, action) of each record, oldest first.
-async fn trail(stack: &Stack, id: OrderId) -> Vec<(String, String, Option<String>)> {
-    let subject = orderflow::store::AuditTrail::Subject(format!("orders/{id}"));
+/// A trail: (actor, action, before, after) of each record, oldest first.
+async fn trail_of(stack: &Stack, subject: String) -> Vec<(String, String, Option<String>, Option<String>)> {
+    let subject = orderflow::store::AuditTrail::Subject(subject);
     let (records, _) = stack.store().audit_trail(&subject, None, 100).await.unwrap();
-    records.into_iter().map(|r| (r.actor, r.action, r.before)).collect()
+    records.into_iter().map(|r| (r.actor, r.action, r.before, r.after)).collect()
+}
+
+async fn trail(stack: &Stack, id: OrderId) -> Vec<(String, String, Option<String>, Option<String>)> {
+    trail_of(stack, format!("orders/{id}")).await
+}
+
+async fn customer_trail(stack: &Stack, customer: &str) -> Vec<(String, String, Option<String>, Option<String>)> {
+    trail_of(stack, format!("customers/{customer}")).await
+}
+
+/// The reason a record's `after` gives.
+fn reason_of(record: &(String, String, Option<String>, Option<String>)) -> String {
+    let after: Value = serde_json::from_str(record.3.as_deref().unwrap_or("null")).unwrap();
+    after["reason"].as_str().unwrap_or_default().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,15 +108,16 @@ async fn an_archived_order_keeps_its_personal_data_for_the_policys_days_then_the
     assert_eq!((status, problem["code"].as_str()), (410, Some("personal-data-erased")));
     let last = trail(&stack, id).await.pop().unwrap();
     assert_eq!((last.0.as_str(), last.1.as_str()), ("system:retention", "personal-data.erase"));
+    assert_eq!(reason_of(&last), "retention ended");
     let fields: Value = serde_json::from_str(&last.2.unwrap()).unwrap();
     assert_eq!(fields["fields"].as_array().unwrap().len(), 5, "what was erased is named, not shown: {fields}");
 }
 
 /// A cancelled order of `customer_id` (final), by the customer's own token.
-async fn cancelled_order(stack: &Stack, customer_id: &str) -> OrderId {
+async fn cancelled_order(stack: &Stack, customer_id: &str, key: &str) -> OrderId {
     let mut body = order_body(&[("TEA", 1)], "Zhejiang");
     body["customer_id"] = json!(customer_id);
-    let (status, accepted) = submit(&stack.intake(), &format!("c-{customer_id}"), &body).await;
+    let (status, accepted) = submit(&stack.intake(), key, &body).await;
     assert_eq!(status, 202, "{accepted}");
     let id = OrderId::parse(accepted["order_id"].as_str().unwrap()).unwrap();
     let path = format!("/orders/{id}/cancel");
@@ -119,36 +134,55 @@ async fn cancelled_order(stack: &Stack, customer_id: &str) -> OrderId {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_erasure_request_erases_a_customers_finished_orders_now_and_the_rest_once_archived() {
+async fn an_erasure_request_erases_what_is_done_with_now_and_the_rest_once_it_is() {
     let (stack, clock) = seeded().await;
     let parcel = delivered(&stack, &clock, 1).await;
     let under_way = parcel.order_id;
     let who = order(&stack, under_way).await.customer_id.to_string();
-    let finished = cancelled_order(&stack, &who).await;
-    let someone_else = cancelled_order(&stack, "cust-other").await;
-    assert_eq!(order(&stack, finished).await.status, OrderStatus::Cancelled);
+    let cancelled = cancelled_order(&stack, &who, "c-1").await;
+    let someone_else = cancelled_order(&stack, "cust-other", "c-2").await;
 
     let warehouse = claims(&[("sub", "wh-wu"), ("groups", "[warehouse]")]);
     assert_eq!(erasure_request(&stack, warehouse, &who).await.0, 403, "not the warehouse's to ask");
+    // A delivered parcel may still come back; a late payment may revive a cancelled order.
     let (status, done) = erasure_request(&stack, customer_service(), &who).await;
     assert_eq!(status, 200, "{done}");
-    assert_eq!(done, json!({"erased": [finished], "on_archive": [under_way], "already": []}));
-    assert_eq!(order(&stack, finished).await.personal, None);
-    assert_eq!(reveal(&stack, under_way).await.0, 200, "its parcel may still need the address");
-    assert!(order(&stack, someone_else).await.personal.is_some(), "another customer's order is untouched");
+    assert_eq!(done, json!({"erased": [], "later": [under_way, cancelled], "already": []}));
+    assert_eq!(reveal(&stack, cancelled).await.0, 200, "kept for now");
     let (status, again) = erasure_request(&stack, customer_service(), &who).await;
-    assert_eq!((status, &again["already"]), (200, &json!([under_way, finished])), "{again}");
-    for (id, action) in [(finished, "personal-data.erase"), (under_way, "personal-data.erase-requested")] {
-        let recorded: Vec<_> = trail(&stack, id).await.into_iter().filter(|(_, a, _)| a == action).collect();
-        assert_eq!(recorded.len(), 1, "{id}: {recorded:?}");
-        assert_eq!(recorded[0].0, "staff:cs-dan");
+    assert_eq!((status, &again["already"]), (200, &json!([under_way, cancelled])), "{again}");
+    for id in [under_way, cancelled] {
+        let asked: Vec<_> =
+            trail(&stack, id).await.into_iter().filter(|r| r.1 == "personal-data.erase-requested").collect();
+        assert_eq!(asked.len(), 1, "{id}: asked once, recorded once");
+        assert_eq!((asked[0].0.as_str(), reason_of(&asked[0])), ("staff:cs-dan", "customer request #4711".to_owned()));
     }
+    let requests = customer_trail(&stack, &who).await;
+    assert_eq!(requests.len(), 2, "each request is recorded, whatever it found");
+    assert_eq!(reason_of(&requests[1]), "customer request #4711");
 
-    // Archived at the window's end and erased in the same run: no retention after a request.
+    // An hour on, nothing is done with yet; at the window's end the parcel's order is archived,
+    // the cancelled one is 30 days old, and both are erased in that run.
+    clock.set(clock.now() + Duration::hours(1));
+    assert_eq!(sweep(&stack).await.personal_erased, 0);
     let at: OffsetDateTime = order(&stack, under_way).await.delivered_at.unwrap() + Duration::days(30);
     clock.set(at);
     let run = sweep(&stack).await;
-    assert_eq!((run.archived, run.personal_erased), (1, 1));
-    let erased = order(&stack, under_way).await;
-    assert_eq!((erased.status, erased.personal, erased.personal_erased_at), (OrderStatus::Archived, None, Some(at)));
+    assert_eq!((run.archived, run.personal_erased), (1, 2));
+    for id in [under_way, cancelled] {
+        let erased = order(&stack, id).await;
+        assert_eq!((erased.personal, erased.personal_erased_at), (None, Some(at)), "{id}");
+        let last = trail(&stack, id).await.pop().unwrap();
+        assert_eq!((last.0.as_str(), last.1.as_str()), ("system:erasure-request", "personal-data.erase"));
+        assert_eq!(reason_of(&last), "customer request #4711");
+    }
+    assert_eq!(sweep(&stack).await.personal_erased, 0, "each erased once");
+    assert!(order(&stack, someone_else).await.personal.is_some(), "another customer's order is untouched");
+
+    // An order done with when asked about is erased at once.
+    let old = cancelled_order(&stack, &who, "c-3").await;
+    clock.set(clock.now() + Duration::days(30));
+    let (_, done) = erasure_request(&stack, customer_service(), &who).await;
+    assert_eq!(done["erased"], json!([old]), "{done}");
+    assert_eq!(order(&stack, old).await.personal, None);
 }

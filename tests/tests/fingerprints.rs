@@ -119,3 +119,14 @@ async fn every_instance_derives_the_same_fingerprints_from_one_key_made_once() {
     );
     assert_eq!(store.fingerprint_key().await.unwrap(), Some(stored), "the stored key is never replaced");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_fingerprint_key_stored_is_the_one_every_instance_keeps() {
+    let (stack, _) = Stack::for_test().await;
+    let store = stack.store();
+    assert_eq!(store.fingerprint_key().await.unwrap(), None);
+    assert_eq!(store.keep_fingerprint_key(b"first").await.unwrap(), None, "stored");
+    // An instance that generated its own meanwhile is handed the first, which stays.
+    assert_eq!(store.keep_fingerprint_key(b"second").await.unwrap().as_deref(), Some(&b"first"[..]));
+    assert_eq!(store.fingerprint_key().await.unwrap().as_deref(), Some(&b"first"[..]));
+}

@@ -297,9 +297,6 @@ pub struct Order {
     /// When its personal data was erased (retention ran out, or the customer asked).
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub personal_erased_at: Option<OffsetDateTime>,
-    /// The customer asked for erasure while the order was under way: erased once archived.
-    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
-    pub erasure_requested_at: Option<OffsetDateTime>,
     /// When its last parcel was delivered (DELIVERED): the after-sales window counts from here.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub delivered_at: Option<OffsetDateTime>,
@@ -330,7 +327,17 @@ pub struct Verification {
     pub sent_at: i64,
 }
 
+/// How long a final order that could still move on (a late payment re-serves a cancelled or
+/// expired order; a parcel reported lost turns up) keeps what it may need: then it is done with.
+pub const REVIVAL_GRACE: time::Duration = time::Duration::days(30);
+
 impl Order {
+    /// Whether nothing will need the order's personal data any more: nothing can move it on, or
+    /// what could has had [`REVIVAL_GRACE`] to happen.
+    pub fn done_with(&self, now: OffsetDateTime) -> bool {
+        self.status.ways_out().is_empty() || (self.status.is_final() && self.updated_at + REVIVAL_GRACE <= now)
+    }
+
     /// Whether `payment_id` was already dealt with as this order's mismatched payment: under
     /// review now, or ruled on.
     pub fn has_reviewed_payment(&self, payment_id: &str) -> bool {
@@ -375,7 +382,6 @@ impl Order {
             preferred_courier: draft.preferred_courier,
             shipments: None,
             personal_erased_at: None,
-            erasure_requested_at: None,
             delivered_at: None,
             cash_collected_at: None,
             archived_at: None,

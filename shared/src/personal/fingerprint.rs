@@ -58,12 +58,22 @@ impl Fingerprinter {
     }
 
     fn of(&self, kind: &str, value: &str) -> Fingerprint {
+        self.of_bytes(kind, value.as_bytes())
+    }
+
+    fn of_bytes(&self, kind: &str, value: &[u8]) -> Fingerprint {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
         mac.update(kind.as_bytes());
         mac.update(&[0]);
-        mac.update(value.as_bytes());
+        mac.update(value);
         let digest = mac.finalize().into_bytes();
         Fingerprint(format!("{PREFIX}{}", hex::encode(&digest[..DIGITS / 2])))
+    }
+
+    /// A request body (which holds personal values), to tell a retried request from another
+    /// under the same idempotency key without keeping a bare hash of it.
+    pub fn request(&self, body: &[u8]) -> Fingerprint {
+        self.of_bytes("request", body)
     }
 
     pub fn phone(&self, phone: &Phone) -> Fingerprint {

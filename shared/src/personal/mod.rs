@@ -22,6 +22,9 @@ use crate::domain::Phone;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The names of the personal fields, as sealed and as the access matrix rules them.
+pub const FIELDS: [&str; 5] = ["phone", "recipient", "street", "house_number", "client_ip"];
+
 /// The personal fields of one order, in the clear: only in memory, only where needed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PersonalData {

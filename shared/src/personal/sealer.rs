@@ -44,8 +44,6 @@ pub struct Sealer {
     opened: std::sync::Mutex<HashMap<String, ([u8; 32], Instant)>>,
 }
 
-const FIELDS: [&str; 5] = ["recipient", "phone", "street", "house_number", "client_ip"];
-
 impl Sealer {
     pub fn new(vault: Arc<dyn KeyVault>, limits: KeyCacheLimits) -> Self {
         Self { vault, limits, sealing: tokio::sync::Mutex::new(None), opened: std::sync::Mutex::new(HashMap::new()) }
@@ -55,7 +53,7 @@ impl Sealer {
     pub async fn seal(&self, data: &PersonalData, context: &str) -> Result<SealedPersonal, VaultError> {
         let clear = serde_json::to_value(data).expect("plain data");
         let fields: Vec<(&str, &str)> =
-            FIELDS.iter().filter_map(|name| Some((*name, clear.get(*name)?.as_str()?))).collect();
+            super::FIELDS.iter().filter_map(|name| Some((*name, clear.get(*name)?.as_str()?))).collect();
         self.seal_fields(&fields, context).await
     }
 
@@ -79,12 +77,27 @@ impl Sealer {
 
     /// The fields of `sealed`, opened for the `context` they were sealed for.
     pub async fn open(&self, sealed: &SealedPersonal, context: &str) -> Result<PersonalData, VaultError> {
-        let mut clear = serde_json::Map::new();
-        for name in sealed.fields.keys() {
-            let value = self.open_field(sealed, context, name).await?.expect("a field of the envelope");
-            clear.insert(name.clone(), serde_json::Value::String(value));
-        }
+        let names: Vec<&str> = sealed.fields.keys().map(String::as_str).collect();
+        let clear = self.open_fields(sealed, context, &names).await?;
+        let clear =
+            clear.into_iter().map(|(name, value)| (name.to_owned(), serde_json::Value::String(value))).collect();
         serde_json::from_value(serde_json::Value::Object(clear)).map_err(|e| VaultError::Corrupt(e.to_string()))
+    }
+
+    /// The fields of `sealed` named in `names` that it has, opened; no other is decrypted.
+    pub async fn open_fields<'n>(
+        &self,
+        sealed: &SealedPersonal,
+        context: &str,
+        names: &[&'n str],
+    ) -> Result<BTreeMap<&'n str, String>, VaultError> {
+        let mut clear = BTreeMap::new();
+        for name in names {
+            if let Some(value) = self.open_field(sealed, context, name).await? {
+                clear.insert(*name, value);
+            }
+        }
+        Ok(clear)
     }
 
     /// One field of `sealed`, opened for its `context`; none when the envelope lacks it (one

@@ -2,14 +2,18 @@
 //! item, in one transaction with the audit record of who erased them and why. With the fields
 //! gone, the data keys that sealed them (shared with other orders) open nothing of this order.
 //!
-//! Archived orders wait for it in the `waiting-orders` index (bucket `ERASE#nnn`, by when their
-//! retention ends), put there by the archive itself. A customer's orders are found through the
-//! sparse `orders-by-customer` index (`customer_orders`, written on every new order).
+//! What waits for an erasure, in the `waiting-orders` index: archived orders (bucket `ERASE#nnn`,
+//! by when their retention ends, put there by the archive itself), and a customer's request for
+//! an order that is not done with yet (its own item `ERASURE#<order>` / `REQUEST`, bucket
+//! `ERASE-ASKED#nnn`, by when to look again). A customer's orders are found through the sparse
+//! `orders-by-customer` index (`customer_orders`, written on every new order).
 
 use super::orders::{one, timestamp, NEXT_VERSION};
 use super::waiting::{QUEUE, UNTIL};
 use super::{keys, n, s, Store, StoreError};
 use crate::domain::{CustomerId, Order, OrderId};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 
@@ -21,6 +25,14 @@ pub(crate) fn erase_bucket(bucket: u32) -> String {
     format!("ERASE#{bucket:03}")
 }
 
+fn asked_bucket(bucket: u32) -> String {
+    format!("ERASE-ASKED#{bucket:03}")
+}
+
+fn request_key(order: OrderId) -> (String, String) {
+    (format!("ERASURE#{order}"), "REQUEST".to_owned())
+}
+
 /// Who erases, why, and when: what the audit record says.
 #[derive(Debug, Clone, Copy)]
 pub struct Erasure<'a> {
@@ -30,7 +42,7 @@ pub struct Erasure<'a> {
 }
 
 impl Erasure<'_> {
-    fn record(&self, store: &Store, action: &str, order: &Order) -> aws_sdk_dynamodb::types::TransactWriteItem {
+    fn record(&self, store: &Store, action: &str, order: &Order) -> TransactWriteItem {
         let fields: Vec<&String> = order.personal.iter().flat_map(|sealed| sealed.fields.keys()).collect();
         let subject = format!("orders/{}", order.order_id);
         let before = json!({ "fields": fields });
@@ -45,30 +57,108 @@ impl Erasure<'_> {
     }
 }
 
+/// A customer's erasure request for one order not done with yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureRequest {
+    pub order_id: OrderId,
+    pub asked_by: String,
+    pub reason: String,
+}
+
 impl Store {
     /// Archived orders of `bucket` whose retention ended by `now`, oldest first.
     pub async fn erasure_due(&self, bucket: u32, now: OffsetDateTime, limit: i32) -> Result<Vec<Order>, StoreError> {
         self.waiting_page(erase_bucket(bucket), Some(now.unix_timestamp()), limit).await
     }
 
-    /// Erase `order`'s personal data, if it is still the version read (false when it moved).
-    pub async fn erase_personal(&self, order: &Order, erasure: Erasure<'_>) -> Result<bool, StoreError> {
+    /// Erase `order`'s personal data if it is still the version read (false when it moved),
+    /// with its audit record; and the request that asked for it, if one did. An order with
+    /// nothing left to erase only leaves the index, and records nothing.
+    pub async fn erase_personal(
+        &self,
+        order: &Order,
+        erasure: Erasure<'_>,
+        asked: Option<OrderId>,
+    ) -> Result<bool, StoreError> {
         let update = format!(
             "SET phone_hint = :erased, personal_erased_at = :now, updated_at = :now \
-             REMOVE personal, erasure_requested_at, {QUEUE}, {UNTIL} {NEXT_VERSION}"
+             REMOVE personal, {QUEUE}, {UNTIL} {NEXT_VERSION}"
         );
         let values =
             vec![(":erased", s("")), (":now", timestamp(erasure.now)), (":seen", n(order.version)), (":one", one())];
-        let audit = erasure.record(self, "personal-data.erase", order);
-        self.update_if_with(keys::order(order.order_id), &update, "version = :seen", &[], values, vec![audit]).await
+        let mut also = Vec::new();
+        if order.personal.is_some() {
+            also.push(erasure.record(self, "personal-data.erase", order));
+        }
+        if let Some(id) = asked {
+            let (pk, sk) = request_key(id);
+            let delete = Delete::builder().table_name(&self.table).set_key(Some(super::key(pk, sk)));
+            also.push(TransactWriteItem::builder().delete(delete.build().expect("delete has table and key")).build());
+        }
+        self.update_if_with(keys::order(order.order_id), &update, "version = :seen", &[], values, also).await
     }
 
-    /// Mark an order still under way for erasure once archived, if it is still the version read.
-    pub async fn request_erasure(&self, order: &Order, erasure: Erasure<'_>) -> Result<bool, StoreError> {
-        let values = vec![(":now", timestamp(erasure.now)), (":seen", n(order.version)), (":one", one())];
-        let update = format!("SET erasure_requested_at = :now {NEXT_VERSION}");
-        let audit = erasure.record(self, "personal-data.erase-requested", order);
-        self.update_if_with(keys::order(order.order_id), &update, "version = :seen", &[], values, vec![audit]).await
+    /// Ask for `order`'s erasure once it is done with, looked at from `look_at` on: false when
+    /// it was asked for already. Audited with the request.
+    pub async fn request_erasure(
+        &self,
+        order: &Order,
+        erasure: Erasure<'_>,
+        look_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let request = ErasureRequest {
+            order_id: order.order_id,
+            asked_by: erasure.actor.to_owned(),
+            reason: erasure.reason.to_owned(),
+        };
+        let (pk, sk) = request_key(order.order_id);
+        let mut item = super::to_item(&request, pk, sk, "ErasureRequest");
+        item.insert(QUEUE.to_owned(), s(asked_bucket(order.order_id.bucket(self.buckets()))));
+        item.insert(UNTIL.to_owned(), n(look_at.unix_timestamp()));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)");
+        let writes = vec![
+            TransactWriteItem::builder().put(put.build().expect("put has table and item")).build(),
+            erasure.record(self, "personal-data.erase-requested", order),
+        ];
+        self.write_all(writes).await
+    }
+
+    /// Erasure requests of `bucket` due to be looked at by `now`.
+    pub async fn erasure_requests_due(
+        &self,
+        bucket: u32,
+        now: OffsetDateTime,
+        limit: i32,
+    ) -> Result<Vec<ErasureRequest>, StoreError> {
+        self.waiting_page(asked_bucket(bucket), Some(now.unix_timestamp()), limit).await
+    }
+
+    /// Look at the request again at `again`.
+    pub async fn erasure_request_later(&self, order: OrderId, again: OffsetDateTime) -> Result<bool, StoreError> {
+        let update = format!("SET {UNTIL} = :again");
+        let values = vec![(":again", n(again.unix_timestamp()))];
+        self.update_if(request_key(order), &update, "attribute_exists(PK)", &[], values).await
+    }
+
+    /// Whether an erasure of `order` was asked for and is pending.
+    pub async fn erasure_requested(&self, order: OrderId) -> Result<bool, StoreError> {
+        let (pk, sk) = request_key(order);
+        Ok(self.raw_item(pk, sk).await?.is_some())
+    }
+
+    /// Drop a request whose order is gone or has nothing left to erase.
+    pub async fn drop_erasure_request(&self, order: OrderId) -> Result<(), StoreError> {
+        let (pk, sk) = request_key(order);
+        (self.client.delete_item())
+            .table_name(&self.table)
+            .set_key(Some(super::key(pk, sk)))
+            .send()
+            .await
+            .map_err(StoreError::aws)?;
+        Ok(())
     }
 
     /// The ids of every order `customer` placed, oldest first.
@@ -95,5 +185,20 @@ impl Store {
                 return Ok(ids);
             }
         }
+    }
+
+    /// The audit record of a customer's erasure request as a whole, whatever it found.
+    pub async fn record_erasure_request(
+        &self,
+        actor: &str,
+        customer: &CustomerId,
+        outcome: &impl Serialize,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let subject = format!("customers/{customer}");
+        let after = json!({ "reason": reason, "orders": outcome });
+        let record = self.audit_record(actor, "customer.erasure-request", &subject, None::<&()>, Some(&after), now);
+        self.write_all(vec![record]).await.map(|_| ())
     }
 }

@@ -30,7 +30,7 @@ pub mod waiting;
 pub use archive::{AfterSalesMonth, ArchivedAs};
 pub use audit::{AuditCursor, AuditRecord, AuditTrail, AUDIT_PAGE_MAX};
 pub use catalogue::{IntakeContext, PolicyDocument, SaveError, Versioned};
-pub use erasure::Erasure;
+pub use erasure::{Erasure, ErasureRequest};
 pub use holds::{DueHold, ExpireOutcome, Page};
 pub use idempotency::{Claim, IdempotencyRecord};
 pub use orders::{CancelCause, CancelError, Hold, HoldStatus, ReserveError};

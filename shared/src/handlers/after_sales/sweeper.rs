@@ -11,8 +11,8 @@
 //!   counted into its month's after-sales rate; one with any of those pending is looked at again
 //!   an hour later.
 //! - Retention: an archived order keeps its personal data for the policy's
-//!   `personal_data_days` (none, once its customer asked for erasure), then the sweeper erases
-//!   it, audited as the retention's.
+//!   `personal_data_days`, then the sweeper erases it, audited as the retention's. An order its
+//!   customer asked to erase is erased once it is done with (looked at every hour).
 
 use crate::domain::ticket::{Closure, TicketStatus};
 use crate::domain::{OrderStatus, Shipment};
@@ -86,8 +86,7 @@ async fn archive_one(
         store.archive_later(order, now - span + ARCHIVE_RECHECK).await?;
         return Ok(false);
     }
-    let erase_at = if order.erasure_requested_at.is_some() { now } else { now + retention };
-    let done = store.archive(order, &view.units, counted_as(&view), (month, now, erase_at)).await?;
+    let done = store.archive(order, &view.units, counted_as(&view), (month, now, now + retention)).await?;
     if done {
         info!(order_id = %order_id, "after-sales over: archived");
     } else {
@@ -98,24 +97,46 @@ async fn archive_one(
 
 /// The actor the audit trail names for erasures at the end of retention.
 pub const RETENTION_ACTOR: &str = "system:retention";
+/// The actor the audit trail names for erasures a customer asked for, once their order is done with.
+pub const REQUEST_ACTOR: &str = "system:erasure-request";
+/// How long an order a customer asked about, not done with yet, waits to be looked at again.
+pub const ERASURE_RECHECK: Duration = Duration::hours(1);
 
-/// Erase the personal data of every archived order whose retention ended by `now`, up to
-/// `per_bucket` per bucket and run; how many were erased. An order that moved meanwhile is read
-/// afresh next run.
+/// Erase the personal data of every archived order whose retention ended by `now`, and of every
+/// order a customer asked about that is done with, up to `per_bucket` per bucket and run; how
+/// many were erased. An order that moved meanwhile is read afresh next run.
 pub async fn erase_due(common: &Common, now: OffsetDateTime, per_bucket: i32) -> Result<usize, StoreError> {
     let store = &common.store;
-    let erasure = Erasure { actor: RETENTION_ACTOR, reason: "retention ended", now };
+    let retention = Erasure { actor: RETENTION_ACTOR, reason: "retention ended", now };
     let mut erased = 0;
     for bucket in 0..store.buckets() {
         for order in store.erasure_due(bucket, now, per_bucket).await? {
-            match store.erase_personal(&order, erasure).await {
-                Ok(true) => erased += 1,
-                Ok(false) => warn!(order_id = %order.order_id, "order moved while erased; next run"),
-                Err(err) => warn!(order_id = %order.order_id, error = %err, "erasure failed; next run"),
+            erased += usize::from(erase_logged(store, &order, retention).await);
+        }
+        for asked in store.erasure_requests_due(bucket, now, per_bucket).await? {
+            let erasure = Erasure { actor: REQUEST_ACTOR, reason: &asked.reason, now };
+            match store.order(asked.order_id).await? {
+                Some(order) if order.personal.is_some() && !order.done_with(now) => {
+                    store.erasure_request_later(asked.order_id, now + ERASURE_RECHECK).await?;
+                }
+                Some(order) => erased += usize::from(erase_logged(store, &order, erasure).await),
+                None => store.drop_erasure_request(asked.order_id).await?,
             }
         }
     }
     Ok(erased)
+}
+
+/// Erase one order (and the request for it, if any); whether it was. A failure waits for the
+/// next run without holding up the others.
+async fn erase_logged(store: &crate::store::Store, order: &crate::domain::Order, erasure: Erasure<'_>) -> bool {
+    let had_data = order.personal.is_some();
+    match store.erase_personal(order, erasure, Some(order.order_id)).await {
+        Ok(done) if !done => warn!(order_id = %order.order_id, "order moved while erased; next run"),
+        Ok(_) => return had_data,
+        Err(err) => warn!(order_id = %order.order_id, error = %err, "erasure failed; next run"),
+    }
+    false
 }
 
 /// After-sales is a ticket or a not-received claim; refunded, a ticket or a claim that paid.

@@ -147,7 +147,8 @@ async fn owned_order(deps: &IntakeDeps, caller: &Caller, raw_id: &str) -> Result
     order.filter(|o| caller.may_act_on_order_of(&o.customer_id)).ok_or_else(|| Problem::not_found("order"))
 }
 
-/// What a client may see of an order: no street, no recipient, the phone masked.
+/// What a client may see of an order: no street, no recipient, the phone masked; the customer
+/// also their own personal data.
 #[derive(Debug, Serialize)]
 pub struct OrderView {
     pub order_id: OrderId,
@@ -174,6 +175,10 @@ pub struct OrderView {
     /// Its shipments, once fulfilment made them, as they are now.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub shipments: Vec<ShipmentView>,
+    /// The customer's own personal data in the clear, for the customer only (the matrix's
+    /// `PERSONAL_FIELDS`); absent for anyone else and once erased.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub personal: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// What the customer sees of a shipment: where it stands, the courier and waybill, a shortage
@@ -256,6 +261,7 @@ impl From<&Order> for OrderView {
             hold_expires_at: order.hold_expires_at,
             short_lines: order.short_lines.clone(),
             shipments: Vec::new(),
+            personal: None,
         }
     }
 }
@@ -268,6 +274,13 @@ async fn read(deps: &IntakeDeps, caller: &Caller, raw_id: &str) -> Result<Respon
         order.filter(|o| caller.may_act_on_order_of(&o.customer_id)).ok_or_else(|| Problem::not_found("order"))?;
     let mut view = OrderView::from(&order);
     view.shipments = shipments.iter().map(ShipmentView::from).collect();
+    // The customer reads their own data; a shop backend acting for them sees the view's masks.
+    if let (Caller::Customer(_), Some(sealed)) = (caller, order.personal.as_ref()) {
+        let fields = crate::access::fields_for_owner();
+        let context = crate::personal::order_context(id);
+        let opened = deps.personal.sealer.open_fields(sealed, &context, &fields).await.map_err(unavailable)?;
+        view.personal = Some(opened.into_iter().map(|(name, value)| (name.to_owned(), value)).collect());
+    }
     Ok(json_response(StatusCode::OK, &view))
 }
 

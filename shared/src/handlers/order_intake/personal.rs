@@ -1,6 +1,6 @@
 //! What intake makes of an order's personal data: the clear fields (from the request, the
-//! client's IP from API Gateway), sealed for the table, and the keyed fingerprints that risk and
-//! the phone's code counter match on.
+//! client's IP from API Gateway), sealed for the table, and the keyed fingerprints that risk,
+//! the phone's code counter and the idempotency record match on.
 
 use super::{unavailable, IntakeDeps};
 use crate::domain::{Address, OrderId, OrderRequest};
@@ -15,6 +15,8 @@ pub(super) struct Protected {
     pub clear: PersonalData,
     pub sealed: SealedPersonal,
     pub prints: Prints,
+    /// The request body's keyed fingerprint: it holds the personal values in the clear.
+    pub request_hash: String,
 }
 
 /// The keyed fingerprints of the order's phone, address and IP.
@@ -29,6 +31,7 @@ pub(super) async fn protect(
     asked: &OrderRequest,
     request: &Request,
     order_id: OrderId,
+    canonical_body: &[u8],
 ) -> Result<Protected, Problem> {
     let clear = personal_of(asked, client_ip(request));
     let sealed = deps.personal.sealer.seal(&clear, &order_context(order_id)).await.map_err(unavailable)?;
@@ -38,7 +41,8 @@ pub(super) async fn protect(
         address: address_fingerprint(fingerprinter, &asked.shipping_address),
         client_ip: clear.client_ip.as_deref().and_then(|ip| ip.parse().ok()).map(|ip| fingerprinter.ip(ip)),
     };
-    Ok(Protected { clear, sealed, prints })
+    let request_hash = fingerprinter.request(canonical_body).to_string();
+    Ok(Protected { clear, sealed, prints, request_hash })
 }
 
 /// The personal fields of the request, with the client's IP from the request context.

@@ -71,11 +71,11 @@ pub(super) async fn submit(deps: &IntakeDeps, request: &Request, caller: &Caller
     let asked =
         parse_order_request(&body, token_customer, &deps.settings.limits, now).map_err(Problem::invalid_fields)?;
     let order_id = OrderId::generate();
-    let personal = protect(deps, &asked, request, order_id).await?;
+    let personal = protect(deps, &asked, request, order_id, &canonical).await?;
     let submission = Submission {
         // Keys are scoped to the customer: two customers' clients may well pick the same key.
         key_hash: sha256_hex(format!("{}\n{key}", asked.customer_id).as_bytes()),
-        request_hash: sha256_hex(&canonical),
+        request_hash: personal.request_hash.clone(),
         order_id,
         personal,
         code: verification_code(),

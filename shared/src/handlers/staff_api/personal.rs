@@ -1,13 +1,14 @@
 //! An order's personal data in the clear: `POST /admin/orders/{id}/personal-data` with
-//! `{"reason": "…"}` (customer service, risk, operations, admin: the matrix; the client's IP
-//! only to risk and admin). The read is recorded in the audit trail, with its reason and the
+//! `{"reason": "…"}`: each role gets the fields the matrix's `PERSONAL_FIELDS` lets it ask for
+//! (the client's IP only to risk and admin); no other field is decrypted. The read is recorded in the audit trail, with its reason and the
 //! fields shown, before anything is opened: no record, no data.
 //!
 //! A customer's erasure request: `POST /admin/customers/{id}/erasure` with `{"reason": "…"}`
-//! (customer service, admin). Every order of the customer that is over (a final status) loses
-//! its personal data now; one still under way is marked and loses it when archived, since its
-//! parcel still needs the address. Each erasure and mark is audited with the reason. Asking
-//! again is harmless: what is erased or marked is skipped.
+//! (customer service, admin). Every order of the customer that is done with loses its personal
+//! data now; for one not done with (its parcel may still need the address; a late payment may
+//! revive a cancelled order within `REVIVAL_GRACE`) the request is kept and the sweeper erases
+//! it once it is. Each erasure and request is audited with the reason, and the request as a
+//! whole under `customers/<id>`. Asking again is harmless: what is erased or asked is skipped.
 
 use super::{invalid, json_body, unavailable, StaffDeps};
 use crate::domain::OrderId;
@@ -40,7 +41,7 @@ pub(super) async fn reveal(
     raw_id: &str,
 ) -> Result<Response<Body>, Problem> {
     let who = &caller.actor();
-    let with_ip = caller.has_any(crate::access::SEE_CLIENT_IP);
+    let allowed = crate::access::fields_on_request(caller);
     let body: ReasonGiven = json_body(request)?;
     let reason = reason_of(&body, "say why the clear values are needed, in at most 500 characters")?;
     let order = super::orders::order(deps, raw_id).await?;
@@ -48,12 +49,10 @@ pub(super) async fn reveal(
         Problem::new(StatusCode::GONE, "personal-data-erased", "Erased", "this order's personal data was erased")
     })?;
     let now = deps.common.clock.now();
-    let fields: Vec<&str> = sealed.fields.keys().map(String::as_str).filter(|f| with_ip || *f != "client_ip").collect();
+    let fields: Vec<&str> = allowed.into_iter().filter(|f| sealed.fields.contains_key(*f)).collect();
     deps.common.store.record_personal_read(who, order.order_id, reason, &fields, now).await.map_err(unavailable)?;
-    let mut personal = deps.personal.sealer.open(sealed, &order_context(order.order_id)).await.map_err(unavailable)?;
-    if !with_ip {
-        personal.client_ip = None;
-    }
+    let context = order_context(order.order_id);
+    let personal = deps.personal.sealer.open_fields(sealed, &context, &fields).await.map_err(unavailable)?;
     info!(actor = %who, order_id = %order.order_id, "personal data read");
     Ok(json_response(
         StatusCode::OK,
@@ -65,7 +64,9 @@ pub(super) async fn reveal(
 #[derive(Default, serde::Serialize)]
 struct ErasureDone {
     erased: Vec<OrderId>,
-    on_archive: Vec<OrderId>,
+    /// Erased once done with (the parcel may still need the address, a late payment may
+    /// revive a cancelled order): the sweeper looks every hour.
+    later: Vec<OrderId>,
     already: Vec<OrderId>,
 }
 
@@ -83,12 +84,14 @@ pub(super) async fn erase_customer(
     for id in store.orders_of_customer(&customer).await.map_err(unavailable)? {
         erase_order(deps, id, Erasure { actor: who, reason, now: deps.common.clock.now() }, &mut done).await?;
     }
-    info!(actor = %who, erased = done.erased.len(), on_archive = done.on_archive.len(), "customer erasure");
+    let now = deps.common.clock.now();
+    store.record_erasure_request(who, &customer, &done, reason, now).await.map_err(unavailable)?;
+    info!(actor = %who, erased = done.erased.len(), later = done.later.len(), "customer erasure");
     Ok(json_response(StatusCode::OK, &done))
 }
 
-/// Erase or mark one order, reading it again when it moved meanwhile (a few times: then the
-/// request is a 409, and asking again finishes it).
+/// Erase one order, or ask for it once it is done with; read again when it moved meanwhile (a
+/// few times: then the request is a 409, and asking again finishes it).
 async fn erase_order(
     deps: &StaffDeps,
     id: OrderId,
@@ -98,12 +101,15 @@ async fn erase_order(
     let store = &deps.common.store;
     for _ in 0..5 {
         let Some(order) = store.order(id).await.map_err(unavailable)? else { return Ok(()) };
-        let (written, list) = if order.personal.is_none() || order.erasure_requested_at.is_some() {
+        let (written, list) = if order.personal.is_none() {
             (true, &mut done.already)
-        } else if order.status.is_final() {
-            (store.erase_personal(&order, erasure).await.map_err(unavailable)?, &mut done.erased)
+        } else if order.done_with(erasure.now) {
+            (store.erase_personal(&order, erasure, Some(id)).await.map_err(unavailable)?, &mut done.erased)
+        } else if store.erasure_requested(id).await.map_err(unavailable)? {
+            (true, &mut done.already)
         } else {
-            (store.request_erasure(&order, erasure).await.map_err(unavailable)?, &mut done.on_archive)
+            let look_at = erasure.now + crate::handlers::after_sales::sweeper::ERASURE_RECHECK;
+            (store.request_erasure(&order, erasure, look_at).await.map_err(unavailable)?, &mut done.later)
         };
         if written {
             list.push(id);
