@@ -14,25 +14,15 @@ pub enum AddressKind {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Address {
-    pub kind: AddressKind,
     pub recipient: String,
-    /// ISO 3166-1 alpha-2.
-    pub country: String,
-    /// Province or state; selects the regional warehouse.
-    pub province: String,
-    pub city: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub district: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub street: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub house_number: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub locker_station: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub locker_number: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub postal_code: Option<String>,
+    /// The rest: where the parcel goes, what the table keeps in the clear (the recipient, street
+    /// and house number are sealed with the order's personal data).
+    #[serde(flatten)]
+    pub destination: Destination,
 }
 
 /// An order's address as the table keeps it in the clear: enough to route the parcel, choose
@@ -40,7 +30,9 @@ pub struct Address {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Destination {
     pub kind: AddressKind,
+    /// ISO 3166-1 alpha-2.
     pub country: String,
+    /// Province or state; selects the regional warehouse.
     pub province: String,
     pub city: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -108,40 +100,28 @@ impl Address {
             return Err(("country", Invalid::new("country-malformed", "country is an ISO 3166 alpha-2 code")));
         }
         let address = Self {
-            kind,
             recipient: required(&raw.recipient, "recipient")?,
-            country,
-            province: required(&raw.province, "province")?,
-            city: required(&raw.city, "city")?,
-            district: text(&raw.district, "district")?,
             street: text(&raw.street, "street")?,
             house_number: text(&raw.house_number, "house_number")?,
-            locker_station: text(&raw.locker_station, "locker_station")?,
-            locker_number: text(&raw.locker_number, "locker_number")?,
-            postal_code: text(&raw.postal_code, "postal_code")?,
+            destination: Destination {
+                kind,
+                country,
+                province: required(&raw.province, "province")?,
+                city: required(&raw.city, "city")?,
+                district: text(&raw.district, "district")?,
+                locker_station: text(&raw.locker_station, "locker_station")?,
+                locker_number: text(&raw.locker_number, "locker_number")?,
+                postal_code: text(&raw.postal_code, "postal_code")?,
+            },
         };
         address.refuse_vague()?;
         Ok(address)
     }
 
-    /// Where the parcel goes, without who and which door: what the table keeps in the clear
-    /// (the recipient, street and house number are sealed with the order's personal data).
-    pub fn destination(&self) -> Destination {
-        Destination {
-            kind: self.kind,
-            country: self.country.clone(),
-            province: self.province.clone(),
-            city: self.city.clone(),
-            district: self.district.clone(),
-            locker_station: self.locker_station.clone(),
-            locker_number: self.locker_number.clone(),
-            postal_code: self.postal_code.clone(),
-        }
-    }
-
     fn refuse_vague(&self) -> Result<(), (&'static str, Invalid)> {
         let vague = |detail: &str| Invalid::new("address-vague", detail.to_owned());
-        match self.kind {
+        let destination = &self.destination;
+        match destination.kind {
             AddressKind::Street => {
                 let street =
                     self.street.as_deref().ok_or(("street", Invalid::new("field-missing", "street is required")))?;
@@ -158,10 +138,10 @@ impl Address {
                 }
             }
             AddressKind::ParcelLocker => {
-                if self.locker_station.is_none() {
+                if destination.locker_station.is_none() {
                     return Err(("locker_station", vague("a parcel-locker address needs the locker station")));
                 }
-                let number = self.locker_number.as_deref().unwrap_or("");
+                let number = destination.locker_number.as_deref().unwrap_or("");
                 if !number.chars().any(|c| c.is_ascii_digit()) {
                     return Err(("locker_number", vague("a parcel-locker address needs the locker number")));
                 }

@@ -362,7 +362,7 @@ impl Order {
             payment_method: draft.payment_method,
             channel: draft.channel,
             device_id: draft.device_id,
-            shipping_address: draft.shipping_address.destination(),
+            shipping_address: draft.shipping_address.destination,
             phone_hint: draft.phone.masked(),
             personal: Some(personal),
             customer_note: draft.customer_note,

@@ -173,14 +173,25 @@ impl Store {
         fields: &[&str],
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let subject = format!("orders/{order_id}");
         let read = serde_json::json!({ "reason": reason, "fields": fields });
-        let record = self.audit_record(actor, "personal-data.read", &subject, None::<&()>, Some(&read), now);
+        self.record_alone(actor, "personal-data.read", &format!("orders/{order_id}"), &read, now).await
+    }
+
+    /// An audit record of something that changes nothing else (a read, a request as a whole).
+    pub(crate) async fn record_alone(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        after: &impl Serialize,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let record = self.audit_record(actor, action, subject, None::<&()>, Some(after), now);
         // One put with nothing to hold together: a plain PutItem, not a transaction.
         if self.commit(vec![record]).await? {
             Ok(())
         } else {
-            Err(StoreError::Contended(subject))
+            Err(StoreError::Contended(subject.to_owned()))
         }
     }
 

@@ -196,9 +196,7 @@ impl Store {
         reason: &str,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let subject = format!("customers/{customer}");
         let after = json!({ "reason": reason, "orders": outcome });
-        let record = self.audit_record(actor, "customer.erasure-request", &subject, None::<&()>, Some(&after), now);
-        self.write_all(vec![record]).await.map(|_| ())
+        self.record_alone(actor, "customer.erasure-request", &format!("customers/{customer}"), &after, now).await
     }
 }

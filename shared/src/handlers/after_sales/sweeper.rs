@@ -111,7 +111,7 @@ pub async fn erase_due(common: &Common, now: OffsetDateTime, per_bucket: i32) ->
     let mut erased = 0;
     for bucket in 0..store.buckets() {
         for order in store.erasure_due(bucket, now, per_bucket).await? {
-            erased += usize::from(erase_logged(store, &order, retention).await);
+            erased += usize::from(erase_logged(store, &order, retention, None).await);
         }
         for asked in store.erasure_requests_due(bucket, now, per_bucket).await? {
             let erasure = Erasure { actor: REQUEST_ACTOR, reason: &asked.reason, now };
@@ -119,7 +119,7 @@ pub async fn erase_due(common: &Common, now: OffsetDateTime, per_bucket: i32) ->
                 Some(order) if order.personal.is_some() && !order.done_with(now) => {
                     store.erasure_request_later(asked.order_id, now + ERASURE_RECHECK).await?;
                 }
-                Some(order) => erased += usize::from(erase_logged(store, &order, erasure).await),
+                Some(order) => erased += usize::from(erase_logged(store, &order, erasure, Some(asked.order_id)).await),
                 None => store.drop_erasure_request(asked.order_id).await?,
             }
         }
@@ -127,11 +127,16 @@ pub async fn erase_due(common: &Common, now: OffsetDateTime, per_bucket: i32) ->
     Ok(erased)
 }
 
-/// Erase one order (and the request for it, if any); whether it was. A failure waits for the
+/// Erase one order (and the request that `asked`, if one did); whether it was. A failure waits for the
 /// next run without holding up the others.
-async fn erase_logged(store: &crate::store::Store, order: &crate::domain::Order, erasure: Erasure<'_>) -> bool {
+async fn erase_logged(
+    store: &crate::store::Store,
+    order: &crate::domain::Order,
+    erasure: Erasure<'_>,
+    asked: Option<crate::domain::OrderId>,
+) -> bool {
     let had_data = order.personal.is_some();
-    match store.erase_personal(order, erasure, Some(order.order_id)).await {
+    match store.erase_personal(order, erasure, asked).await {
         Ok(done) if !done => warn!(order_id = %order.order_id, "order moved while erased; next run"),
         Ok(_) => return had_data,
         Err(err) => warn!(order_id = %order.order_id, error = %err, "erasure failed; next run"),

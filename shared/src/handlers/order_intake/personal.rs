@@ -67,12 +67,13 @@ fn client_ip(request: &Request) -> Option<String> {
 /// The address's fingerprint from the same parts, in the same order, as a risk list names one
 /// (see the staff API's risk rules).
 pub(crate) fn address_fingerprint(fingerprinter: &Fingerprinter, address: &Address) -> Fingerprint {
+    let place = &address.destination;
     fingerprinter.address(&[
-        &address.country,
-        &address.province,
-        &address.city,
-        address.district.as_deref().unwrap_or(""),
-        address.street.as_deref().or(address.locker_station.as_deref()).unwrap_or(""),
-        address.house_number.as_deref().or(address.locker_number.as_deref()).unwrap_or(""),
+        &place.country,
+        &place.province,
+        &place.city,
+        place.district.as_deref().unwrap_or(""),
+        address.street.as_deref().or(place.locker_station.as_deref()).unwrap_or(""),
+        address.house_number.as_deref().or(place.locker_number.as_deref()).unwrap_or(""),
     ])
 }
