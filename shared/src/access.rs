@@ -73,23 +73,35 @@ pub struct FieldRule {
     pub in_views: InViews,
     /// The order's customer reads it in the clear in their own order.
     pub owner: bool,
+    /// The [`PACKING`] roles read it in the clear on a parcel still in the warehouse, and the
+    /// courier's booking carries it (the label needs it).
+    pub packing: bool,
     /// Staff roles that read it in the clear by giving a reason
     /// (`POST /admin/orders/{id}/personal-data`); the read is audited.
     pub on_request: &'static [Role],
 }
 
-const fn field(field: &'static str, in_views: InViews, owner: bool, on_request: &'static [Role]) -> FieldRule {
-    FieldRule { field, in_views, owner, on_request }
+/// Who reads the order's customer's address on a parcel from its wave until it is handed to
+/// the courier: the roles that pack it.
+pub const PACKING: &[Role] = WAREHOUSE;
+
+const fn field(
+    field: &'static str,
+    in_views: InViews,
+    (owner, packing): (bool, bool),
+    on_request: &'static [Role],
+) -> FieldRule {
+    FieldRule { field, in_views, owner, packing, on_request }
 }
 
 /// The personal fields of an order (sealed at rest; see [`crate::personal`]). Country, province,
 /// city, district and a locker's station are not personal: every reader of the order sees them.
 pub const PERSONAL_FIELDS: &[FieldRule] = &[
-    field("phone", InViews::Masked("the last four digits"), true, READ_WITH_REASON),
-    field("recipient", InViews::Hidden, true, READ_WITH_REASON),
-    field("street", InViews::Hidden, true, READ_WITH_REASON),
-    field("house_number", InViews::Hidden, true, READ_WITH_REASON),
-    field("client_ip", InViews::Hidden, false, &[Risk, Admin]),
+    field("phone", InViews::Masked("the last four digits"), (true, true), READ_WITH_REASON),
+    field("recipient", InViews::Hidden, (true, true), READ_WITH_REASON),
+    field("street", InViews::Hidden, (true, true), READ_WITH_REASON),
+    field("house_number", InViews::Hidden, (true, true), READ_WITH_REASON),
+    field("client_ip", InViews::Hidden, (false, false), &[Risk, Admin]),
 ];
 
 /// The personal fields `caller` may ask for in the clear with a reason.
@@ -100,6 +112,11 @@ pub fn fields_on_request(caller: &Caller) -> Vec<&'static str> {
 /// The personal fields an order's customer reads in their own order.
 pub fn fields_for_owner() -> Vec<&'static str> {
     PERSONAL_FIELDS.iter().filter(|f| f.owner).map(|f| f.field).collect()
+}
+
+/// The personal fields of a parcel's address (see [`FieldRule::packing`]).
+pub fn fields_for_packing() -> Vec<&'static str> {
+    PERSONAL_FIELDS.iter().filter(|f| f.packing).map(|f| f.field).collect()
 }
 
 const fn rule(method: &'static str, path: &'static str, function: &'static str, audience: Audience) -> RouteRule {
@@ -269,17 +286,19 @@ pub fn markdown_table() -> String {
         "\n\nApproving a refund risk control sent to review also needs: {}.\n",
         names(APPROVE_REVIEWED_REFUND)
     ));
-    out.push_str(
-        "\n| Personal field | In order views | The customer, own orders | In the clear with a reason (audited) |",
-    );
-    out.push_str("\n|---|---|---|---|");
+    out.push_str(&format!(
+        "\n| Personal field | In order views | The customer, own orders | A parcel being packed ({}), its courier | In the clear with a reason (audited) |",
+        names(PACKING)
+    ));
+    out.push_str("\n|---|---|---|---|---|");
     for rule in PERSONAL_FIELDS {
         let views = match rule.in_views {
             InViews::Masked(how) => format!("masked: {how}"),
             InViews::Hidden => "hidden".to_owned(),
         };
-        let owner = if rule.owner { "✓" } else { "" };
-        out.push_str(&format!("\n| `{}` | {views} | {owner} | {} |", rule.field, names(rule.on_request)));
+        let tick = |yes: bool| if yes { "✓" } else { "" };
+        let (owner, packing) = (tick(rule.owner), tick(rule.packing));
+        out.push_str(&format!("\n| `{}` | {views} | {owner} | {packing} | {} |", rule.field, names(rule.on_request)));
     }
     out.push('\n');
     out
@@ -309,6 +328,17 @@ mod tests {
         }
         let names: Vec<_> = PERSONAL_FIELDS.iter().map(|f| f.field).collect();
         assert_eq!(names, crate::personal::FIELDS, "every sealed field has its rule");
+    }
+
+    #[test]
+    fn whoever_sees_a_parcels_address_may_pack_it_and_read_it() {
+        for path in ["/admin/shipments/{id}/pack", "/admin/shipments/{id}/label"] {
+            let route = rule_for("POST", path).unwrap();
+            assert!(PACKING.iter().all(|role| route.allows_role(*role)), "{path}");
+        }
+        let read = rule_for("GET", "/admin/shipments/{id}").unwrap();
+        assert!(PACKING.iter().all(|role| read.allows_role(*role)));
+        assert!(!PACKING.contains(&Cs), "customer service sees the city and a masked phone");
     }
 
     #[test]

@@ -9,18 +9,21 @@ use crate::domain::fulfilment_policy::Speed;
 use crate::domain::shipment::Waybill;
 use crate::domain::tracking::{AlertKind, Checkpoint};
 use crate::domain::{CourierId, ShipmentId};
+use crate::personal::ParcelAddress;
 use serde::{Deserialize, Serialize};
 use std::future::Future;
 use std::pin::Pin;
 
-/// What the courier is asked to carry. No name, phone or street: the courier gateway reads the
-/// address from the order service by shipment id when it prints the label.
+/// What the courier is asked to carry, and where: the one outbound message that holds the
+/// customer's name, phone and street in the clear, since the courier prints them on the label
+/// and calls the number at the door. It goes over HTTPS to the courier gateway only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Booking {
     pub shipment_id: ShipmentId,
     pub courier: CourierId,
     pub speed: Speed,
-    pub province: String,
+    /// Where the parcel goes; for a return, where the courier collects it.
+    pub address: ParcelAddress,
     pub weight_grams: u64,
     pub volume_cm3: u64,
     /// Declared value when insured.

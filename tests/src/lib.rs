@@ -5,7 +5,8 @@
 //! - [`translate`]: `infra/template.yaml` through SAM's own translator, and LocalStack's share.
 //! - [`deploy`]: that share deployed by LocalStack's CloudFormation, the table on Dynoxide.
 //! - [`template`]: the functions and triggers the template declares, for the local runner.
-//! - [`Stack`]: one deployed stack with clients, handler dependencies and helpers for tests.
+//! - [`Stack`]: one deployed stack with clients and helpers for tests; [`deps`]: each
+//!   function's handler dependencies on it.
 //! - [`stream`]: the table stream's event source mapping, as Lambda runs it.
 //! - [`outbox`]: the event relay run over the stream, and a subscriber that sees the bus.
 //! - [`queues`]: receiving and acknowledging queue messages as the SQS event source does.
@@ -29,6 +30,7 @@ pub mod calls;
 pub mod cli;
 pub mod courier;
 pub mod deploy;
+pub mod deps;
 pub mod emulators;
 pub mod fixtures;
 pub mod local;
@@ -45,21 +47,9 @@ pub mod warehouse;
 
 use orderflow::clock::{Clock, ManualClock, SystemClock};
 use orderflow::config::Config;
-use orderflow::courier::Courier;
 use orderflow::domain::{CatalogueItem, CustomerProfile, Sku, Warehouse, WarehouseId};
-use orderflow::handlers::after_sales::AfterSalesDeps;
 use orderflow::handlers::fulfilment::FulfilmentDeps;
-use orderflow::handlers::hold_expiry::{ExpiryDeps, ExpirySettings};
-use orderflow::handlers::logistics::webhook::CourierWebhookDeps;
-use orderflow::handlers::logistics::LogisticsDeps;
-use orderflow::handlers::order_intake::{IntakeDeps, IntakeSettings};
-use orderflow::handlers::payment_processor::{ProcessorDeps, ProcessorSettings};
-use orderflow::handlers::payment_webhook::{WebhookDeps, WebhookSettings};
-use orderflow::handlers::refunds::RefundDeps;
-use orderflow::handlers::staff_api::StaffDeps;
-use orderflow::handlers::stock_reservation::{ReservationDeps, ReservationSettings};
 use orderflow::handlers::Common;
-use orderflow::photos::DispatchPhotos;
 use orderflow::store::{StockItem, Store};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -317,38 +307,6 @@ impl Stack {
         orderflow::personal::KmsVault::new(aws_sdk_kms::Client::from_conf(builder.build()), key.clone(), purpose)
     }
 
-    pub fn intake(&self) -> IntakeDeps {
-        let personal = self.personal_keys_for("order-intake");
-        IntakeDeps::new(self.common_for("order-intake"), IntakeSettings::default(), self.notifier.clone(), personal)
-    }
-
-    pub fn reservation(&self) -> ReservationDeps {
-        ReservationDeps::new(self.common_for("stock-reservation"), ReservationSettings::from_config(&self.config))
-    }
-
-    pub fn staff(&self) -> StaffDeps {
-        StaffDeps::new(self.common_for("staff-api"), &self.config, self.personal_keys_for("staff-api"))
-    }
-
-    /// The local stack's webhook signing secret: `LOCAL_PAYMENT_WEBHOOK_SECRET`, or a fixed
-    /// development value. The mock provider signs with it.
-    pub fn webhook_secret() -> String {
-        std::env::var("LOCAL_PAYMENT_WEBHOOK_SECRET").unwrap_or_else(|_| "local-development-webhook-secret".to_owned())
-    }
-
-    pub fn payment_webhook(&self) -> WebhookDeps {
-        let settings = WebhookSettings::from_lookup(|name| match name {
-            "PAYMENT_WEBHOOK_SECRETS" => Some(Self::webhook_secret()),
-            _ => None,
-        })
-        .expect("webhook settings are complete");
-        WebhookDeps { common: self.common_for("payment-webhook"), settings }
-    }
-
-    pub fn payment_processor(&self) -> ProcessorDeps {
-        ProcessorDeps { common: self.common_for("payment-processor"), settings: ProcessorSettings::default() }
-    }
-
     /// LocalStack's S3 as `function` would have it, path-style (no DNS for bucket subdomains on
     /// loopback), counted like [`Stack::dynamodb_for`].
     pub fn s3_for(&self, function: &'static str) -> aws_sdk_s3::Client {
@@ -357,60 +315,6 @@ impl Stack {
             builder = builder.interceptor(counter.for_function(function));
         }
         aws_sdk_s3::Client::from_conf(builder.build())
-    }
-
-    /// Fulfilment's dependencies as `function` (fulfilment, fulfilment-api) gets them, booking
-    /// waybills with the in-process mock courier.
-    pub fn fulfilment_as(&self, function: &'static str) -> FulfilmentDeps {
-        self.fulfilment_with(function, self.courier.clone())
-    }
-
-    /// The stack's one warm fulfilment-api instance (see the field).
-    pub fn warm_fulfilment_api(&self) -> FulfilmentDeps {
-        self.fulfilment_api.get_or_init(|| self.fulfilment_as("fulfilment-api")).clone()
-    }
-
-    /// Fulfilment's dependencies as `function` gets them, booking waybills through `courier`.
-    pub fn fulfilment_with(&self, function: &'static str, courier: Arc<dyn Courier>) -> FulfilmentDeps {
-        let bucket = self.provisioned.buckets.get("DispatchPhotoBucket").expect("the template's photo bucket");
-        FulfilmentDeps::new(self.common_for(function), courier, DispatchPhotos::new(self.s3_for(function), bucket))
-    }
-
-    /// Logistics' dependencies as `function` (tracking, tracking-poller, logistics-api) gets them,
-    /// with the in-process mock courier and notifier.
-    pub fn logistics_as(&self, function: &'static str) -> LogisticsDeps {
-        self.logistics_with(function, self.courier.clone())
-    }
-
-    pub fn logistics_with(&self, function: &'static str, courier: Arc<dyn Courier>) -> LogisticsDeps {
-        LogisticsDeps::new(self.common_for(function), courier, self.notifier.clone())
-    }
-
-    /// The courier webhook with the local couriers' secrets ([`courier::local_courier_secrets`]).
-    pub fn courier_webhook(&self) -> CourierWebhookDeps {
-        let secrets = CourierWebhookDeps::secrets_from(Some(courier::local_courier_secrets())).expect("local secrets");
-        CourierWebhookDeps { common: self.common_for("courier-webhook"), secrets }
-    }
-
-    /// The after-sales routes as deployed, booking return waybills through `courier`.
-    pub fn after_sales_with(&self, courier: Arc<dyn Courier>) -> AfterSalesDeps {
-        let bucket = self.provisioned.buckets.get("EvidencePhotoBucket").expect("the template's evidence bucket");
-        let photos = DispatchPhotos::new(self.s3_for("after-sales-api"), bucket);
-        AfterSalesDeps::new(self.common_for("after-sales-api"), courier, photos)
-    }
-
-    /// The after-sales routes with the in-process mock courier.
-    pub fn after_sales(&self) -> AfterSalesDeps {
-        self.after_sales_with(self.courier.clone())
-    }
-
-    /// The refunds function, paying through the in-process mock provider.
-    pub fn refunds(&self) -> RefundDeps {
-        RefundDeps { common: self.common_for("refunds"), provider: self.provider.clone() }
-    }
-
-    pub fn expiry(&self) -> ExpiryDeps {
-        ExpiryDeps { common: self.common_for("hold-expiry"), settings: ExpirySettings::default() }
     }
 
     pub async fn seed(&self, seed: &Seed) -> Result<(), String> {

@@ -13,7 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = Config::from_env()?;
     let queue_url =
         std::env::var("NOTIFICATION_QUEUE_URL").map_err(|_| ConfigError::Missing("NOTIFICATION_QUEUE_URL"))?;
-    let key_id = std::env::var("PERSONAL_DATA_KEY_ID").map_err(|_| ConfigError::Missing("PERSONAL_DATA_KEY_ID"))?;
+    let key_id = orderflow::personal::key_id_from_env()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let kms = aws_sdk_kms::Client::new(&aws);
     let messages = KmsVault::new(kms.clone(), key_id.clone(), Purpose::Notification);

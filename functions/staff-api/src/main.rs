@@ -1,6 +1,6 @@
 //! Lambda entry point for the staff API; the handler is `orderflow::handlers::staff_api`.
 
-use orderflow::config::{Config, ConfigError};
+use orderflow::config::Config;
 use orderflow::handlers::staff_api::{handle, StaffDeps};
 use orderflow::handlers::Common;
 use orderflow::personal::PersonalKeys;
@@ -9,7 +9,7 @@ use orderflow::personal::PersonalKeys;
 async fn main() -> Result<(), lambda_http::Error> {
     orderflow::telemetry::init_json_tracing();
     let config = Config::from_env()?;
-    let key_id = std::env::var("PERSONAL_DATA_KEY_ID").map_err(|_| ConfigError::Missing("PERSONAL_DATA_KEY_ID"))?;
+    let key_id = orderflow::personal::key_id_from_env()?;
     let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let personal = PersonalKeys::on_kms(&aws_sdk_kms::Client::new(&aws), &key_id);
     let deps = StaffDeps::new(Common::from_aws(&config).await, &config, personal);

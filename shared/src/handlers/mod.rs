@@ -157,6 +157,12 @@ pub(crate) fn conflict(code: &'static str, detail: impl Into<String>) -> crate::
     crate::http::Problem::new(lambda_http::http::StatusCode::CONFLICT, code, "Not allowed now", detail)
 }
 
+/// A courier booking for a parcel whose order's personal data was erased: no label can name
+/// where it goes (or where a return is collected).
+pub(crate) fn address_erased() -> crate::http::Problem {
+    conflict("personal-data-erased", "the order's address was erased: no courier can be booked for it")
+}
+
 /// `GET` (as saved, or the default) or `PUT` (a valid whole document naming the version it
 /// replaces, saved as the next one and audited) of an operations policy; the caller has checked
 /// that `who` administers.

@@ -9,12 +9,15 @@
 //!   without the clear value.
 //! - [`sealer`]: sealing and opening, with the data keys cached for a bounded time and number
 //!   of uses, so neither sealing nor opening calls KMS per item.
+//! - [`parcel`]: a parcel's address opened for the warehouse packing it and its courier.
 
 pub mod fingerprint;
+pub mod parcel;
 pub mod sealer;
 pub mod vault;
 
 pub use fingerprint::{Fingerprint, FingerprintError, FingerprintKey, Fingerprinter};
+pub use parcel::{parcel_address, ParcelAddress};
 pub use sealer::{KeyCacheLimits, Sealer};
 pub use vault::{DataKey, KeyVault, KmsVault, Purpose, VaultError};
 
@@ -57,12 +60,30 @@ pub struct PersonalKeys {
 impl PersonalKeys {
     /// Both on KMS under `key_id`, each with its own encryption context.
     pub fn on_kms(client: &aws_sdk_kms::Client, key_id: &str) -> Self {
-        let vault = |purpose| std::sync::Arc::new(KmsVault::new(client.clone(), key_id, purpose));
+        let vault = KmsVault::new(client.clone(), key_id, Purpose::Fingerprint);
         Self {
-            sealer: std::sync::Arc::new(Sealer::new(vault(Purpose::PersonalData), KeyCacheLimits::default())),
-            fingerprints: std::sync::Arc::new(FingerprintKey::new(vault(Purpose::Fingerprint))),
+            sealer: Sealer::on_kms(client, key_id),
+            fingerprints: std::sync::Arc::new(FingerprintKey::new(std::sync::Arc::new(vault))),
         }
     }
+}
+
+impl Sealer {
+    /// The table's sealer on KMS under `key_id`, with the default key cache.
+    pub fn on_kms(client: &aws_sdk_kms::Client, key_id: &str) -> std::sync::Arc<Self> {
+        let vault = KmsVault::new(client.clone(), key_id, Purpose::PersonalData);
+        std::sync::Arc::new(Sealer::new(std::sync::Arc::new(vault), KeyCacheLimits::default()))
+    }
+
+    /// The table's sealer as a deployed function gets it: KMS, key [`key_id_from_env`].
+    pub fn from_env(aws: &aws_config::SdkConfig) -> Result<std::sync::Arc<Self>, crate::config::ConfigError> {
+        Ok(Self::on_kms(&aws_sdk_kms::Client::new(aws), &key_id_from_env()?))
+    }
+}
+
+/// The KMS key of personal data, as the template gives it to a function: `PERSONAL_DATA_KEY_ID`.
+pub fn key_id_from_env() -> Result<String, crate::config::ConfigError> {
+    std::env::var("PERSONAL_DATA_KEY_ID").map_err(|_| crate::config::ConfigError::Missing("PERSONAL_DATA_KEY_ID"))
 }
 
 /// What a sealed order's fields are bound to: a ciphertext moved to another order does not open.

@@ -19,7 +19,7 @@ use hyper_util::rt::TokioExecutor;
 use orderflow::courier::{Courier, HttpCourier};
 use orderflow::handlers::after_sales::{self, AfterSalesDeps};
 use orderflow::handlers::event_relay::RelayDeps;
-use orderflow::handlers::fulfilment::{self, FulfilmentDeps};
+use orderflow::handlers::fulfilment::{self, FulfilmentCore, FulfilmentDeps};
 use orderflow::handlers::hold_expiry::{self, ExpiryDeps};
 use orderflow::handlers::logistics::webhook::{self as courier_webhook, CourierWebhookDeps};
 use orderflow::handlers::logistics::{self, LogisticsDeps};
@@ -47,7 +47,7 @@ pub enum LocalFunction {
     PaymentWebhook(WebhookDeps),
     PaymentProcessor(ProcessorDeps),
     EventRelay(RelayDeps),
-    Fulfilment(FulfilmentDeps),
+    Fulfilment(FulfilmentCore),
     FulfilmentApi(FulfilmentDeps),
     CourierWebhook(CourierWebhookDeps),
     Tracking(LogisticsDeps),
@@ -69,7 +69,7 @@ impl LocalFunction {
             "payment-webhook" => Self::PaymentWebhook(stack.payment_webhook()),
             "payment-processor" => Self::PaymentProcessor(stack.payment_processor()),
             "event-relay" => Self::EventRelay(stack.relay_deps()),
-            "fulfilment" => Self::Fulfilment(stack.fulfilment_with("fulfilment", courier.clone())),
+            "fulfilment" => Self::Fulfilment(stack.fulfilment_core("fulfilment")),
             "fulfilment-api" => Self::FulfilmentApi(stack.fulfilment_with("fulfilment-api", courier.clone())),
             "courier-webhook" => Self::CourierWebhook(stack.courier_webhook()),
             "tracking" => Self::Tracking(stack.logistics_with("tracking", courier.clone())),

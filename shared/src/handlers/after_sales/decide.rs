@@ -255,11 +255,14 @@ async fn book_return(
             volume_cm3 += u64::from(shipped.volume_cm3) * u64::from(line.quantity);
         }
     }
+    let order =
+        view.order.as_ref().ok_or_else(|| conflict("order-unknown", "the ticket's order is not in the table"))?;
+    let address = crate::personal::parcel_address(&deps.sealer, order).await.map_err(unavailable)?;
     let booking = Booking {
         shipment_id: shipment.shipment_id.clone(),
         courier: courier.courier.clone(),
         speed: courier.speed,
-        province: shipment.province.clone(),
+        address: address.ok_or_else(crate::handlers::address_erased)?,
         weight_grams,
         volume_cm3,
         insured_value_minor: None,

@@ -39,6 +39,8 @@ pub struct AfterSalesDeps {
     pub courier: Arc<dyn Courier>,
     /// Evidence photos: the customer's and the QC's, uploaded straight to the bucket.
     pub photos: DispatchPhotos,
+    /// Opens the customer's address for a return's booking: the courier collects there.
+    pub sealer: Arc<crate::personal::Sealer>,
     policy: Arc<TtlCache<AfterSalesPolicy>>,
     /// Attempts at one change before giving up on contention.
     pub max_attempts: usize,
@@ -55,12 +57,19 @@ pub enum AfterSalesError {
 }
 
 impl AfterSalesDeps {
-    pub fn new(common: Common, courier: Arc<dyn Courier>, photos: DispatchPhotos) -> Self {
-        Self { common, courier, photos, policy: Arc::new(TtlCache::new(time::Duration::minutes(1))), max_attempts: 5 }
+    pub fn new(
+        common: Common,
+        courier: Arc<dyn Courier>,
+        photos: DispatchPhotos,
+        sealer: Arc<crate::personal::Sealer>,
+    ) -> Self {
+        let policy = Arc::new(TtlCache::new(time::Duration::minutes(1)));
+        Self { common, courier, photos, sealer, policy, max_attempts: 5 }
     }
 
     /// The deployed function's dependencies: the AWS configuration chain, the photo bucket
-    /// (`EVIDENCE_PHOTO_BUCKET`) and the courier gateway (`COURIER_GATEWAY_URL`).
+    /// (`EVIDENCE_PHOTO_BUCKET`), the courier gateway (`COURIER_GATEWAY_URL`) and the personal
+    /// data key (`PERSONAL_DATA_KEY_ID`).
     pub async fn from_env(config: &crate::config::Config) -> Result<Self, String> {
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let common = Common::new(aws_sdk_dynamodb::Client::new(&aws), config, Arc::new(crate::clock::SystemClock));
@@ -68,7 +77,8 @@ impl AfterSalesDeps {
         let gateway = std::env::var("COURIER_GATEWAY_URL").map_err(|_| "COURIER_GATEWAY_URL is not set")?;
         let courier = crate::courier::HttpCourier::new(gateway).map_err(|e| e.to_string())?;
         let photos = DispatchPhotos::new(aws_sdk_s3::Client::new(&aws), bucket);
-        Ok(Self::new(common, Arc::new(courier), photos))
+        let sealer = crate::personal::Sealer::from_env(&aws).map_err(|e| e.to_string())?;
+        Ok(Self::new(common, Arc::new(courier), photos, sealer))
     }
 
     /// The policy operations saved (trusted for a minute), or the default.

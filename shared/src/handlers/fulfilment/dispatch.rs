@@ -7,11 +7,13 @@ use super::{change_of_one, ships, FulfilmentDeps};
 use crate::courier::{Booking, CourierError};
 use crate::domain::{PaymentMethod, Shipment, ShipmentId, ShipmentStatus};
 use crate::http::{json_response, Problem};
+use crate::personal::parcel_address;
 use crate::photos::{DispatchPhotos, PhotoError};
 use crate::store::ShipmentWrite;
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
+use time::OffsetDateTime;
 use tracing::info;
 
 async fn read(deps: &FulfilmentDeps, id: &ShipmentId) -> Result<Shipment, Problem> {
@@ -61,7 +63,8 @@ pub(super) async fn check(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> 
 }
 
 /// Book the waybill (the courier chosen when the shipment was made, chosen again if it has since
-/// been suspended or the policy dropped it) and mark the shipment READY.
+/// been suspended or the policy dropped it) and mark the shipment READY. The booking carries the
+/// parcel's address in the clear: the courier prints it on the label.
 pub(super) async fn label(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> Result<Response<Body>, Problem> {
     let ready = until_written(deps, || async {
         let shipment = read(deps, id).await?;
@@ -75,49 +78,54 @@ pub(super) async fn label(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> 
             other => return Err(conflict("shipment-not-packed", format!("the shipment is {}", other.as_str()))),
         }
         let now = deps.common.clock.now();
-        let policy = deps.policy(now).await.map_err(store_problem)?;
         let mut changed = shipment.clone();
-        let still_usable = changed
-            .courier
-            .as_ref()
-            .is_some_and(|c| policy.couriers.iter().any(|rule| rule.id == c.courier && !rule.suspended));
-        if !still_usable {
-            let (order, _) = deps.common.store.order_and_shipments(id.order_id).await.map_err(store_problem)?;
-            let order = order.ok_or_else(|| Problem::not_found("order"))?;
-            super::plan::choose_courier(&mut changed, &order, &policy);
-        }
-        let Some(courier) = changed.courier.clone() else {
-            return Err(conflict("no-courier", "no courier of the fulfilment policy can take this parcel"));
-        };
-        let booking = Booking {
-            shipment_id: id.clone(),
-            courier: courier.courier.clone(),
-            speed: courier.speed,
-            province: changed.province.clone(),
-            weight_grams: changed.weight_grams(),
-            volume_cm3: changed.volume_cm3(),
-            insured_value_minor: courier.insured.then(|| changed.value_minor()),
-            return_for: None,
-        };
+        let booking = booking_for(deps, &mut changed, now).await?;
         let waybill = deps.courier.book(&booking).await.map_err(|err| match err {
             CourierError::Refused(why) => conflict("courier-refused", why),
             CourierError::Unavailable(why) => unavailable(why),
         })?;
         // The courier's pushes name the waybill: the link finds the shipment they are about.
         let store = &deps.common.store;
-        let link = store.link_waybill(&courier.courier, &waybill.number, id);
+        let link = store.link_waybill(&booking.courier, &waybill.number, id);
         changed.waybill = Some(waybill);
         changed.status = ShipmentStatus::Ready;
         changed.updated_at = now;
         let write = store.put_shipment(ShipmentWrite { shipment: &changed, seen: Some(&shipment) });
         let detail =
-            serde_json::json!({ "courier": courier.courier, "waybill": changed.waybill.as_ref().map(|w| &w.number) });
+            serde_json::json!({ "courier": booking.courier, "waybill": changed.waybill.as_ref().map(|w| &w.number) });
         let audit = store.shipment_audit(who, "shipment.label", (&shipment, &changed), detail, now);
         Ok(store.commit(vec![write, link, audit]).await.map_err(store_problem)?.then_some(changed))
     })
     .await?;
     info!(actor = %who, shipment_id = %id, "waybill booked");
     Ok(json_response(StatusCode::OK, &ready))
+}
+
+/// What the courier is asked to carry for `shipment`, whose courier is chosen again here when
+/// the one chosen at planning is suspended or no longer in the policy.
+async fn booking_for(deps: &FulfilmentDeps, shipment: &mut Shipment, now: OffsetDateTime) -> Result<Booking, Problem> {
+    let policy = deps.policy(now).await.map_err(store_problem)?;
+    let order = deps.common.store.order(shipment.order_id).await.map_err(store_problem)?;
+    let order = order.ok_or_else(|| Problem::not_found("order"))?;
+    let still_usable = (shipment.courier.as_ref())
+        .is_some_and(|c| policy.couriers.iter().any(|rule| rule.id == c.courier && !rule.suspended));
+    if !still_usable {
+        super::plan::choose_courier(shipment, &order, &policy);
+    }
+    let Some(courier) = shipment.courier.clone() else {
+        return Err(conflict("no-courier", "no courier of the fulfilment policy can take this parcel"));
+    };
+    let address = parcel_address(&deps.sealer, &order).await.map_err(unavailable)?;
+    Ok(Booking {
+        shipment_id: shipment.shipment_id.clone(),
+        courier: courier.courier,
+        speed: courier.speed,
+        address: address.ok_or_else(crate::handlers::address_erased)?,
+        weight_grams: shipment.weight_grams(),
+        volume_cm3: shipment.volume_cm3(),
+        insured_value_minor: courier.insured.then(|| shipment.value_minor()),
+        return_for: None,
+    })
 }
 
 #[derive(Deserialize)]

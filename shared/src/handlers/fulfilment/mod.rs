@@ -17,6 +17,7 @@ mod picking;
 mod plan;
 pub mod routes;
 mod shortage;
+mod view;
 
 pub use cancel::{cancel_paid_order, cancels_through_fulfilment, CancelRefused};
 pub use shortage::sweep_due;
@@ -24,6 +25,7 @@ pub use shortage::sweep_due;
 use super::{each_message, BusEnvelope, Common, TtlCache};
 use crate::courier::Courier;
 use crate::domain::{FulfilmentPolicy, Order, OrderId, OrderStatus, PaymentMethod, Shipment};
+use crate::personal::Sealer;
 use crate::photos::DispatchPhotos;
 use crate::store::{ShipmentWrite, Store, StoreError};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -34,8 +36,9 @@ use thiserror::Error;
 use time::OffsetDateTime;
 use tracing::info;
 
-/// What every fulfilment step needs: the table, the time, the policy. The sweeper has only
-/// this; the functions add the courier and the photo bucket ([`FulfilmentDeps`]).
+/// What every fulfilment step needs: the table, the time, the policy. The sweeper and the
+/// `fulfilment` function have only this; fulfilment-api adds the courier, the photo bucket and
+/// the sealer that opens a parcel's address ([`FulfilmentDeps`]).
 #[derive(Clone)]
 pub struct FulfilmentCore {
     pub common: Common,
@@ -49,6 +52,8 @@ pub struct FulfilmentDeps {
     pub core: FulfilmentCore,
     pub courier: Arc<dyn Courier>,
     pub photos: DispatchPhotos,
+    /// Opens the address of a parcel being packed, for the warehouse and the courier's booking.
+    pub sealer: Arc<Sealer>,
 }
 
 impl std::ops::Deref for FulfilmentDeps {
@@ -59,12 +64,13 @@ impl std::ops::Deref for FulfilmentDeps {
 }
 
 impl FulfilmentDeps {
-    pub fn new(common: Common, courier: Arc<dyn Courier>, photos: DispatchPhotos) -> Self {
-        Self { core: FulfilmentCore::new(common), courier, photos }
+    pub fn new(common: Common, courier: Arc<dyn Courier>, photos: DispatchPhotos, sealer: Arc<Sealer>) -> Self {
+        Self { core: FulfilmentCore::new(common), courier, photos, sealer }
     }
 
-    /// The deployed function's dependencies: the standard AWS configuration chain, the photo
-    /// bucket (`DISPATCH_PHOTO_BUCKET`) and the courier gateway (`COURIER_GATEWAY_URL`).
+    /// fulfilment-api's dependencies: the standard AWS configuration chain, the photo bucket
+    /// (`DISPATCH_PHOTO_BUCKET`), the courier gateway (`COURIER_GATEWAY_URL`) and the personal
+    /// data key (`PERSONAL_DATA_KEY_ID`).
     pub async fn from_env(config: &crate::config::Config) -> Result<Self, String> {
         let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         let common = Common::new(aws_sdk_dynamodb::Client::new(&aws), config, Arc::new(crate::clock::SystemClock));
@@ -72,13 +78,19 @@ impl FulfilmentDeps {
         let gateway = std::env::var("COURIER_GATEWAY_URL").map_err(|_| "COURIER_GATEWAY_URL is not set")?;
         let courier = crate::courier::HttpCourier::new(gateway).map_err(|e| e.to_string())?;
         let photos = DispatchPhotos::new(aws_sdk_s3::Client::new(&aws), bucket);
-        Ok(Self::new(common, Arc::new(courier), photos))
+        let sealer = Sealer::from_env(&aws).map_err(|e| e.to_string())?;
+        Ok(Self::new(common, Arc::new(courier), photos, sealer))
     }
 }
 
 impl FulfilmentCore {
     pub fn new(common: Common) -> Self {
         Self { common, policy: Arc::new(TtlCache::new(time::Duration::minutes(1))), max_attempts: 5 }
+    }
+
+    /// The `fulfilment` function's dependencies: the table through the AWS configuration chain.
+    pub async fn from_env(config: &crate::config::Config) -> Self {
+        Self::new(Common::from_aws(config).await)
     }
 
     /// The policy operations saved (trusted for a minute), or the default.
@@ -107,11 +119,11 @@ struct OrderRef {
 
 /// Handle one SQS batch; each failed message is reported on its own for redelivery (and, past
 /// maxReceiveCount, the dead-letter queue).
-pub async fn handle_batch(deps: &FulfilmentDeps, event: SqsEvent) -> SqsBatchResponse {
+pub async fn handle_batch(deps: &FulfilmentCore, event: SqsEvent) -> SqsBatchResponse {
     each_message(&event, "fulfilment", |m| process_message(deps, m)).await
 }
 
-async fn process_message(deps: &FulfilmentDeps, message: &SqsMessage) -> Result<(), FulfilmentError> {
+async fn process_message(deps: &FulfilmentCore, message: &SqsMessage) -> Result<(), FulfilmentError> {
     let order: OrderRef = BusEnvelope::of(message)
         .and_then(|e| e.detail_of(&["OrderPaid", "CashOnDeliveryApproved"]))
         .map_err(FulfilmentError::Malformed)?;
@@ -129,7 +141,7 @@ pub(crate) fn ships(order: &Order) -> bool {
 
 /// Make the order's shipments, once: a repeat finds them made (or the order cancelled
 /// meanwhile) and changes nothing.
-pub async fn make_shipments(deps: &FulfilmentDeps, order_id: OrderId) -> Result<(), FulfilmentError> {
+pub async fn make_shipments(deps: &FulfilmentCore, order_id: OrderId) -> Result<(), FulfilmentError> {
     let store = &deps.common.store;
     for _ in 0..deps.max_attempts {
         let (order, _) = store.order_and_shipments(order_id).await?;

@@ -3,14 +3,14 @@
 //! those who may administer), the fulfilment policy (operations, admin), and the customer's
 //! answer to a shortage (`POST /shipments/{id}/shortage-answer`, the order's owner or the shop).
 
-use super::{dispatch, picking, shortage, FulfilmentDeps};
+use super::{dispatch, picking, shortage, view, FulfilmentDeps};
 use crate::domain::{FulfilmentPolicy, ShipmentId};
 pub(super) use crate::handlers::conflict;
 pub(super) use crate::handlers::json_body;
 use crate::handlers::{invalid, policy_document, warehouse_id};
-use crate::http::{json_response, segments, Problem};
+use crate::http::{segments, Problem};
 use crate::store::StoreError;
-use lambda_http::http::{Method, StatusCode};
+use lambda_http::http::Method;
 use lambda_http::{Body, Error, Request, Response};
 use std::future::Future;
 use tracing::warn;
@@ -44,10 +44,7 @@ async fn route(deps: &FulfilmentDeps, request: &Request) -> Result<Response<Body
         }
         (Method::GET, ["admin", "waves", wave]) => picking::read_wave(deps, wave).await,
         (Method::POST, ["admin", "waves", wave, "scans"]) => picking::scan(deps, request, who, wave).await,
-        (Method::GET, ["admin", "shipments", id]) => {
-            let shipment = deps.common.store.shipment(&shipment_id(id)?).await.map_err(unavailable)?;
-            Ok(json_response(StatusCode::OK, &shipment.ok_or_else(|| Problem::not_found("shipment"))?))
-        }
+        (Method::GET, ["admin", "shipments", id]) => view::read(deps, &caller, &shipment_id(id)?).await,
         (Method::POST, ["admin", "shipments", id, "pack"]) => picking::pack(deps, who, &shipment_id(id)?).await,
         (Method::POST, ["admin", "shipments", id, "shortage"]) => {
             picking::report_shortage(deps, request, who, &shipment_id(id)?).await

@@ -1,0 +1,47 @@
+//! A shipment as staff read it (`GET /admin/shipments/{id}`): the parcel, where it goes as far
+//! as every reader of the order sees (country to district, a locker's station) and the phone's
+//! last four digits. The roles that pack it ([`crate::access::PACKING`]) also get its address in
+//! the clear (`deliver_to`: recipient, phone, street, house number) while the parcel is in the
+//! warehouse; once it is handed over or cancelled they see what customer service sees.
+
+use super::routes::{store_problem, unavailable};
+use super::FulfilmentDeps;
+use crate::auth::Caller;
+use crate::domain::{Destination, Shipment, ShipmentId};
+use crate::http::{json_response, Problem};
+use crate::personal::{parcel_address, ParcelAddress};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use serde::Serialize;
+use tracing::info;
+
+#[derive(Serialize)]
+struct StaffShipmentView<'a> {
+    #[serde(flatten)]
+    shipment: &'a Shipment,
+    ship_to: &'a Destination,
+    phone_hint: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deliver_to: Option<ParcelAddress>,
+}
+
+/// Whether `caller` reads `shipment`'s address in the clear now.
+fn packs(caller: &Caller, shipment: &Shipment) -> bool {
+    caller.has_any(crate::access::PACKING) && !shipment.status.is_final()
+}
+
+pub(super) async fn read(deps: &FulfilmentDeps, caller: &Caller, id: &ShipmentId) -> Result<Response<Body>, Problem> {
+    let (order, shipments) = deps.common.store.order_and_shipments(id.order_id).await.map_err(store_problem)?;
+    let shipment = shipments.iter().find(|s| &s.shipment_id == id).ok_or_else(|| Problem::not_found("shipment"))?;
+    let order = order.ok_or_else(|| Problem::not_found("shipment"))?;
+    let deliver_to = if packs(caller, shipment) {
+        let address = parcel_address(&deps.sealer, &order).await.map_err(unavailable)?;
+        info!(actor = %caller.actor(), shipment_id = %id, opened = address.is_some(), "parcel address read for packing");
+        address
+    } else {
+        None
+    };
+    let view =
+        StaffShipmentView { shipment, ship_to: &order.shipping_address, phone_hint: &order.phone_hint, deliver_to };
+    Ok(json_response(StatusCode::OK, &view))
+}
