@@ -73,7 +73,7 @@ pub struct FieldRule {
     pub in_views: InViews,
     /// The order's customer reads it in the clear in their own order.
     pub owner: bool,
-    /// The [`PACKING`] roles read it in the clear on a parcel still in the warehouse, and the
+    /// The [`PACKING`] roles read it in the clear on a parcel they are packing, and the
     /// courier's booking carries it (the label needs it).
     pub packing: bool,
     /// Staff roles that read it in the clear by giving a reason
@@ -81,27 +81,33 @@ pub struct FieldRule {
     pub on_request: &'static [Role],
 }
 
-/// Who reads the order's customer's address on a parcel from its wave until it is handed to
-/// the courier: the roles that pack it.
-pub const PACKING: &[Role] = WAREHOUSE;
+/// Who reads the customer's address on a parcel while packing it (from its pick wave until the
+/// courier takes it): the warehouse alone. Operations and admin, who may do the warehouse's
+/// steps, ask for the clear values with a reason like anyone else.
+pub const PACKING: &[Role] = &[Wh];
 
-const fn field(
-    field: &'static str,
-    in_views: InViews,
-    (owner, packing): (bool, bool),
-    on_request: &'static [Role],
-) -> FieldRule {
-    FieldRule { field, in_views, owner, packing, on_request }
+/// Who may read a personal field in the clear, besides staff asking with a reason.
+#[derive(Debug, Clone, Copy)]
+struct Clear {
+    owner: bool,
+    packing: bool,
+}
+
+const OWNER_AND_PACKING: Clear = Clear { owner: true, packing: true };
+const NEITHER: Clear = Clear { owner: false, packing: false };
+
+const fn field(field: &'static str, in_views: InViews, clear: Clear, on_request: &'static [Role]) -> FieldRule {
+    FieldRule { field, in_views, owner: clear.owner, packing: clear.packing, on_request }
 }
 
 /// The personal fields of an order (sealed at rest; see [`crate::personal`]). Country, province,
 /// city, district and a locker's station are not personal: every reader of the order sees them.
 pub const PERSONAL_FIELDS: &[FieldRule] = &[
-    field("phone", InViews::Masked("the last four digits"), (true, true), READ_WITH_REASON),
-    field("recipient", InViews::Hidden, (true, true), READ_WITH_REASON),
-    field("street", InViews::Hidden, (true, true), READ_WITH_REASON),
-    field("house_number", InViews::Hidden, (true, true), READ_WITH_REASON),
-    field("client_ip", InViews::Hidden, (false, false), &[Risk, Admin]),
+    field("phone", InViews::Masked("the last four digits"), OWNER_AND_PACKING, READ_WITH_REASON),
+    field("recipient", InViews::Hidden, OWNER_AND_PACKING, READ_WITH_REASON),
+    field("street", InViews::Hidden, OWNER_AND_PACKING, READ_WITH_REASON),
+    field("house_number", InViews::Hidden, OWNER_AND_PACKING, READ_WITH_REASON),
+    field("client_ip", InViews::Hidden, NEITHER, &[Risk, Admin]),
 ];
 
 /// The personal fields `caller` may ask for in the clear with a reason.
@@ -339,6 +345,9 @@ mod tests {
         let read = rule_for("GET", "/admin/shipments/{id}").unwrap();
         assert!(PACKING.iter().all(|role| read.allows_role(*role)));
         assert!(!PACKING.contains(&Cs), "customer service sees the city and a masked phone");
+        // The parcel's address is built from exactly these (and a field added here would have
+        // to find its place on the label first).
+        assert_eq!(fields_for_packing(), ["phone", "recipient", "street", "house_number"]);
     }
 
     #[test]

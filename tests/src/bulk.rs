@@ -102,7 +102,7 @@ pub async fn deliver(stack: &crate::Stack, ids: &[OrderId], now: OffsetDateTime)
     let next = Arc::new(AtomicUsize::new(0));
     let ids = Arc::new(ids.to_vec());
     let workers = (0..16).map(|_| {
-        let (deps, next, ids) = (stack.fulfilment_as("fulfilment"), next.clone(), ids.clone());
+        let (deps, next, ids) = (stack.fulfilment_core("fulfilment"), next.clone(), ids.clone());
         tokio::spawn(async move {
             let store = deps.common.store.clone();
             while let Some(&id) = ids.get(next.fetch_add(1, Ordering::Relaxed)) {

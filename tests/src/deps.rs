@@ -51,7 +51,7 @@ impl Stack {
         ProcessorDeps { common: self.common_for("payment-processor"), settings: ProcessorSettings::default() }
     }
 
-    /// Fulfilment's dependencies as `function` (fulfilment, fulfilment-api) gets them, booking
+    /// fulfilment-api's dependencies as `function` gets them (a second instance, say), booking
     /// waybills with the in-process mock courier.
     pub fn fulfilment_as(&self, function: &'static str) -> FulfilmentDeps {
         self.fulfilment_with(function, self.courier.clone())

@@ -17,6 +17,7 @@
 //! - [`cli`]: the benchmarks' command-line options.
 //! - [`bulk`]: many orders made straight through the store, for the benchmarks.
 //! - [`warehouse`]: paid orders made into shipments and taken through the warehouse's API.
+//! - [`payments`]: provider events delivered to the webhook, the payment processor run.
 
 // The harness awaits whole order paths (intake to delivery): deeper async nesting than the
 // default limit allows when a fresh build computes their layouts.
@@ -37,6 +38,7 @@ pub mod local;
 pub mod notifier;
 pub mod outbox;
 pub mod parcels;
+pub mod payments;
 pub mod provider;
 pub mod queues;
 pub mod rates;

@@ -37,7 +37,7 @@ pub async fn handed_over_cash_on_delivery(stack: &Stack, units: i64) -> Parcel {
     let (status, _) =
         crate::fixtures::staff(&stack.staff(), "POST", &approve, "/admin/orders/{id}/approve", None).await;
     assert_eq!(status, 200);
-    orderflow::handlers::fulfilment::make_shipments(&stack.fulfilment_as("fulfilment"), order_id).await.unwrap();
+    orderflow::handlers::fulfilment::make_shipments(&stack.fulfilment_core("fulfilment"), order_id).await.unwrap();
     let shipment = shipments(stack, order_id).await[0].shipment_id.to_string();
     hand_over(stack, &shipment, &[("TEA", u32::try_from(units).unwrap())]).await;
     let (courier, waybill) = stack.courier.waybill_of(&shipment).expect("booked");

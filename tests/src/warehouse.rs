@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 /// An order of `lines` reserved, paid and made into shipments; its id.
 pub async fn paid_with_shipments(stack: &Stack, lines: &[(&str, i64)]) -> OrderId {
     let id = paid(stack, lines).await;
-    make_shipments(&stack.fulfilment_as("fulfilment"), id).await.unwrap();
+    make_shipments(&stack.fulfilment_core("fulfilment"), id).await.unwrap();
     id
 }
 

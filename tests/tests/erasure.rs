@@ -186,3 +186,42 @@ async fn an_erasure_request_erases_what_is_done_with_now_and_the_rest_once_it_is
     assert_eq!(done["erased"], json!([old]), "{done}");
     assert_eq!(order(&stack, old).await.personal, None);
 }
+
+/// An order of the customer reserved and left unpaid until the sweeper expired it.
+async fn expired_order(stack: &Stack, clock: &ManualClock, customer_id: &str, key: &str) -> OrderId {
+    let mut body = order_body(&[("TEA", 1)], "Zhejiang");
+    body["customer_id"] = json!(customer_id);
+    let (status, accepted) = submit(&stack.intake(), key, &body).await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = OrderId::parse(accepted["order_id"].as_str().unwrap()).unwrap();
+    let received = orderflow::events::OrderReceived::of(&order(stack, id).await);
+    orderflow::handlers::stock_reservation::reserve_order(&stack.reservation(), &received).await.unwrap();
+    clock.set(clock.now() + Duration::minutes(31));
+    sweep(stack).await;
+    assert_eq!(order(stack, id).await.status, OrderStatus::Expired);
+    id
+}
+
+#[tokio::test]
+async fn a_late_payment_for_an_erased_order_is_refunded_where_one_for_a_kept_order_revives_it() {
+    use orderflow_tests::fixtures::{deliver_payment, payment_event, process_payment_queue};
+    let (stack, clock) = seeded().await;
+    let erased = expired_order(&stack, &clock, "cust-late", "late-1").await;
+    clock.set(clock.now() + Duration::days(30));
+    let kept = expired_order(&stack, &clock, "cust-late", "late-2").await;
+    let (_, done) = erasure_request(&stack, customer_service(), "cust-late").await;
+    assert_eq!((&done["erased"], &done["later"]), (&json!([erased]), &json!([kept])), "{done}");
+
+    let before = stack.stock("TEA", "HZ").await;
+    for (id, pay) in [(erased, "pay_erased"), (kept, "pay_kept")] {
+        let total = order(&stack, id).await.total_minor;
+        let event =
+            payment_event("payment.succeeded", &id.to_string(), total, "CNY", pay, clock.now().unix_timestamp());
+        assert_eq!(deliver_payment(&stack, &event).await.0, 200);
+    }
+    process_payment_queue(&stack, &stack.payment_processor()).await;
+    assert_eq!(order(&stack, kept).await.status, OrderStatus::Paid, "a kept order is revived by its payment");
+    assert_eq!(order(&stack, erased).await.status, OrderStatus::RefundRequired, "nowhere to ship: refunded");
+    let after = stack.stock("TEA", "HZ").await;
+    assert_eq!((after.available, after.sold), (before.available - 1, before.sold + 1), "only the kept order's unit");
+}

@@ -31,7 +31,7 @@ fn carol() -> orderflow_tests::auth::VerifiedClaims {
 async fn a_paid_order_is_picked_checked_labelled_photographed_and_handed_over_and_then_shipped() {
     let stack = seeded(10).await;
     let id = paid_with_shipments(&stack, &[("TEA", 2)]).await;
-    make_shipments(&stack.fulfilment_as("fulfilment"), id).await.unwrap();
+    make_shipments(&stack.fulfilment_core("fulfilment"), id).await.unwrap();
     let made = shipments(&stack, id).await;
     assert_eq!(made.len(), 1, "a redelivered OrderPaid makes nothing twice");
     let shipment = made[0].shipment_id.to_string();
@@ -248,7 +248,7 @@ async fn a_cash_on_delivery_parcel_handed_over_moves_its_units_to_sold_and_commi
     let id = reserved_orders(&stack, 1, &body).await[0];
     let approve = format!("/admin/orders/{id}/approve");
     assert_eq!(staff(&stack.staff(), "POST", &approve, "/admin/orders/{id}/approve", None).await.0, 200);
-    make_shipments(&stack.fulfilment_as("fulfilment"), id).await.unwrap();
+    make_shipments(&stack.fulfilment_core("fulfilment"), id).await.unwrap();
     let shipment = shipments(&stack, id).await[0].shipment_id.to_string();
     assert_eq!(stack.stock("TEA", "HZ").await.reserved, 2, "held for the courier's collection");
     hand_over(&stack, &shipment, &[("TEA", 2)]).await;

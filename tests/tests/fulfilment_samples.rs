@@ -36,7 +36,7 @@ async fn the_sample_fulfilment_events_are_handled_as_documented() {
     let order = id.to_string();
 
     let event: SqsEvent = serde_json::from_str(&sample("order-paid-sqs.json", &[(SAMPLE_ORDER, &order)])).unwrap();
-    assert!(handle_batch(&stack.fulfilment_as("fulfilment"), event).await.batch_item_failures.is_empty());
+    assert!(handle_batch(&stack.fulfilment_core("fulfilment"), event).await.batch_item_failures.is_empty());
     let shipment = shipments(&stack, id).await[0].shipment_id.to_string();
 
     let (status, wave) = api(&stack, "post-wave.json", &[]).await;

@@ -6,7 +6,7 @@
 use orderflow_tests::after_sales::{delivered, open, owner, request, risk_staff, staff_post};
 use orderflow_tests::fixtures::{claims, one_warehouse, warehouse_staff};
 use orderflow_tests::parcels::customer_service;
-use orderflow_tests::warehouse::{self, hand_over, paid_with_shipments, shipments};
+use orderflow_tests::warehouse::{self, paid_with_shipments, post, shipments, upload_photo};
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
 
@@ -34,25 +34,41 @@ async fn the_warehouse_reads_a_parcels_address_until_it_leaves_and_the_courier_g
     stack.seed(&one_warehouse(&[("TEA", 100)])).await.unwrap();
     let id = paid_with_shipments(&stack, &[("TEA", 1)]).await;
     let order = stack.store().order(id).await.unwrap().unwrap();
-    assert!(order.personal.unwrap().fields.contains_key("client_ip"), "the order has an IP that could leak");
+    let context = orderflow::personal::order_context(id);
+    let sealer = stack.sealer_for("test");
+    let sealed_ip = sealer.open_field(order.personal.as_ref().unwrap(), &context, "client_ip").await.unwrap();
+    assert_eq!(sealed_ip.as_deref(), Some(CLIENT_IP), "the order has an IP that could leak");
     let shipment = shipments(&stack, id).await[0].shipment_id.to_string();
 
+    // Waiting for a wave, the warehouse sees what customer service sees; in the wave, the label's
+    // address.
+    let waiting = shipment_as(&stack, &warehouse_staff(), &shipment).await;
+    assert_eq!(waiting["status"], "PENDING");
+    assert!(waiting.get("deliver_to").is_none(), "{waiting}");
+    let wave = warehouse::wave(&stack).await;
     let packing = shipment_as(&stack, &warehouse_staff(), &shipment).await;
-    assert_eq!((packing["status"].as_str(), &packing["deliver_to"]), (Some("PENDING"), &test_order_address()));
-    let operations = claims(&[("sub", "ops-olga"), ("groups", "[operations]")]);
-    assert_eq!(shipment_as(&stack, &operations, &shipment).await["deliver_to"], test_order_address());
-    let service = shipment_as(&stack, &customer_service(), &shipment).await;
-    assert!(service.get("deliver_to").is_none(), "{service}");
-    assert_eq!(
-        (service["ship_to"]["city"].as_str(), service["phone_hint"].as_str()),
-        (Some("Hangzhou"), Some("**********8000"))
-    );
-    for clear in ["13800138000", "Li Lei", "Wensan Road", CLIENT_IP] {
-        assert!(!service.to_string().contains(clear), "{clear} shown to customer service: {service}");
-    }
+    assert_eq!((packing["status"].as_str(), &packing["deliver_to"]), (Some("PICKING"), &test_order_address()));
     assert!(!packing.to_string().contains(CLIENT_IP), "{packing}");
+    // Operations and customer service ask with a reason if they need more.
+    let operations = claims(&[("sub", "ops-olga"), ("groups", "[operations]")]);
+    for who in [operations, customer_service()] {
+        let seen = shipment_as(&stack, &who, &shipment).await;
+        assert!(seen.get("deliver_to").is_none(), "{seen}");
+        assert_eq!(
+            (seen["ship_to"]["city"].as_str(), seen["phone_hint"].as_str()),
+            (Some("Hangzhou"), Some("**********8000"))
+        );
+        for clear in ["13800138000", "Li Lei", "Wensan Road", CLIENT_IP] {
+            assert!(!seen.to_string().contains(clear), "{clear} shown: {seen}");
+        }
+    }
 
-    hand_over(&stack, &shipment, &[("TEA", 1)]).await;
+    assert_eq!(warehouse::scan(&stack, &wave, &shipment, "TEA", 1).await.0, 200);
+    for step in ["pack", "label"] {
+        assert_eq!(post(&stack, &warehouse_staff(), &shipment, step, None).await.0, 200, "{step}");
+    }
+    upload_photo(&stack, &shipment, 4096).await;
+    assert_eq!(post(&stack, &warehouse_staff(), &shipment, "hand-over", None).await.0, 200);
     let (booking, _) =
         stack.courier.bookings().into_iter().find(|(b, _)| b.shipment_id.to_string() == shipment).expect("booked");
     assert_eq!(serde_json::to_value(&booking.address).unwrap(), test_order_address());

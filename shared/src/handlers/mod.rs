@@ -2,6 +2,7 @@
 //! built once at cold start) and a `handle` function the thin `main.rs` wraps in `service_fn`.
 
 pub mod after_sales;
+pub(crate) mod booking;
 pub mod event_relay;
 pub mod fulfilment;
 pub mod hold_expiry;
@@ -155,12 +156,6 @@ pub(crate) fn busy(code: &'static str, detail: impl Into<String>) -> crate::http
 /// A 409: the entity is not in a state that allows the action.
 pub(crate) fn conflict(code: &'static str, detail: impl Into<String>) -> crate::http::Problem {
     crate::http::Problem::new(lambda_http::http::StatusCode::CONFLICT, code, "Not allowed now", detail)
-}
-
-/// A courier booking for a parcel whose order's personal data was erased: no label can name
-/// where it goes (or where a return is collected).
-pub(crate) fn address_erased() -> crate::http::Problem {
-    conflict("personal-data-erased", "the order's address was erased: no courier can be booked for it")
 }
 
 /// `GET` (as saved, or the default) or `PUT` (a valid whole document naming the version it

@@ -247,6 +247,10 @@ async fn decide(
         OrderStatus::Expired | OrderStatus::Cancelled if order.payment_method == PaymentMethod::CashOnDelivery => {
             refund_ended("cash-on-delivery order paid online")
         }
+        // Its address is gone (erased once the revival grace passed): nothing could be shipped.
+        OrderStatus::Expired | OrderStatus::Cancelled if order.personal.is_none() => {
+            refund_ended("paid after the order's personal data was erased")
+        }
         OrderStatus::Expired | OrderStatus::Cancelled => {
             let allocations = order.reserved_allocations();
             let levels = if allocations.is_empty() || !exact {

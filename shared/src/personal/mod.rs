@@ -68,19 +68,6 @@ impl PersonalKeys {
     }
 }
 
-impl Sealer {
-    /// The table's sealer on KMS under `key_id`, with the default key cache.
-    pub fn on_kms(client: &aws_sdk_kms::Client, key_id: &str) -> std::sync::Arc<Self> {
-        let vault = KmsVault::new(client.clone(), key_id, Purpose::PersonalData);
-        std::sync::Arc::new(Sealer::new(std::sync::Arc::new(vault), KeyCacheLimits::default()))
-    }
-
-    /// The table's sealer as a deployed function gets it: KMS, key [`key_id_from_env`].
-    pub fn from_env(aws: &aws_config::SdkConfig) -> Result<std::sync::Arc<Self>, crate::config::ConfigError> {
-        Ok(Self::on_kms(&aws_sdk_kms::Client::new(aws), &key_id_from_env()?))
-    }
-}
-
 /// The KMS key of personal data, as the template gives it to a function: `PERSONAL_DATA_KEY_ID`.
 pub fn key_id_from_env() -> Result<String, crate::config::ConfigError> {
     std::env::var("PERSONAL_DATA_KEY_ID").map_err(|_| crate::config::ConfigError::Missing("PERSONAL_DATA_KEY_ID"))

@@ -8,11 +8,18 @@ use crate::domain::{Address, Order, Phone};
 use serde::{Deserialize, Serialize};
 
 /// Who receives the parcel (or hands over a return), where, and how the courier calls them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParcelAddress {
     pub phone: Phone,
     #[serde(flatten)]
     pub address: Address,
+}
+
+/// Only the city: a booking or address printed into a log names nobody.
+impl std::fmt::Debug for ParcelAddress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParcelAddress").field("city", &self.address.destination.city).finish_non_exhaustive()
+    }
 }
 
 /// `order`'s parcel address, opened; `None` once its personal data was erased.

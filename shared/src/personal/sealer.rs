@@ -157,6 +157,19 @@ impl Sealer {
     }
 }
 
+impl Sealer {
+    /// The table's sealer on KMS under `key_id`, with the default key cache.
+    pub fn on_kms(client: &aws_sdk_kms::Client, key_id: &str) -> std::sync::Arc<Self> {
+        let vault = super::KmsVault::new(client.clone(), key_id, super::Purpose::PersonalData);
+        std::sync::Arc::new(Sealer::new(std::sync::Arc::new(vault), KeyCacheLimits::default()))
+    }
+
+    /// The table's sealer as a deployed function gets it: KMS, key [`super::key_id_from_env`].
+    pub fn from_env(aws: &aws_config::SdkConfig) -> Result<std::sync::Arc<Self>, crate::config::ConfigError> {
+        Ok(Self::on_kms(&aws_sdk_kms::Client::new(aws), &super::key_id_from_env()?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,7 +54,7 @@ async fn consume(stack: &Arc<Stack>, consumers: usize, expected: usize) -> usize
     let workers = (0..consumers).map(|_| {
         let (stack, handled) = (stack.clone(), handled.clone());
         tokio::spawn(async move {
-            let deps = stack.fulfilment_as("fulfilment");
+            let deps = stack.fulfilment_core("fulfilment");
             loop {
                 let event = stack.receive(QUEUE, 10, 1).await;
                 if event.records.is_empty() {

@@ -17,10 +17,10 @@
 //! the same ticket finds it decided and changes nothing.
 
 use super::closing::close;
-use super::routes::{change_failed, store_problem, ticket_view, unavailable, Audience};
+use super::routes::{change_failed, store_problem, ticket_view, Audience};
 use super::{change_ticket, AfterSalesDeps, AuditAs, TicketChange, TicketView};
 use crate::auth::Caller;
-use crate::courier::{Booking, CourierError};
+use crate::courier::Booking;
 use crate::domain::ticket::{
     opening_deadlines, return_deadline, Closure, Decision, ReturnWaybill, Ticket, TicketId, TicketKind, TicketStatus,
 };
@@ -257,20 +257,16 @@ async fn book_return(
     }
     let order =
         view.order.as_ref().ok_or_else(|| conflict("order-unknown", "the ticket's order is not in the table"))?;
-    let address = crate::personal::parcel_address(&deps.sealer, order).await.map_err(unavailable)?;
     let booking = Booking {
         shipment_id: shipment.shipment_id.clone(),
         courier: courier.courier.clone(),
         speed: courier.speed,
-        address: address.ok_or_else(crate::handlers::address_erased)?,
+        address: crate::handlers::booking::booking_address(&deps.sealer, order).await?,
         weight_grams,
         volume_cm3,
         insured_value_minor: None,
         return_for: Some(ticket.ticket_id.to_string()),
     };
-    let waybill = deps.courier.book(&booking).await.map_err(|err| match err {
-        CourierError::Refused(why) => conflict("courier-refused", why),
-        CourierError::Unavailable(why) => unavailable(why),
-    })?;
+    let waybill = deps.courier.book(&booking).await.map_err(crate::handlers::booking::courier_problem)?;
     Ok(ReturnWaybill { courier: courier.courier.clone(), number: waybill.number, label_url: waybill.label_url })
 }

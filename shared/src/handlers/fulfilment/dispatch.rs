@@ -4,10 +4,10 @@
 
 use super::routes::{conflict, json_body, store_problem, unavailable, until_written};
 use super::{change_of_one, ships, FulfilmentDeps};
-use crate::courier::{Booking, CourierError};
+use crate::courier::Booking;
 use crate::domain::{PaymentMethod, Shipment, ShipmentId, ShipmentStatus};
+use crate::handlers::booking::{booking_address, courier_problem};
 use crate::http::{json_response, Problem};
-use crate::personal::parcel_address;
 use crate::photos::{DispatchPhotos, PhotoError};
 use crate::store::ShipmentWrite;
 use lambda_http::http::StatusCode;
@@ -80,10 +80,7 @@ pub(super) async fn label(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> 
         let now = deps.common.clock.now();
         let mut changed = shipment.clone();
         let booking = booking_for(deps, &mut changed, now).await?;
-        let waybill = deps.courier.book(&booking).await.map_err(|err| match err {
-            CourierError::Refused(why) => conflict("courier-refused", why),
-            CourierError::Unavailable(why) => unavailable(why),
-        })?;
+        let waybill = deps.courier.book(&booking).await.map_err(courier_problem)?;
         // The courier's pushes name the waybill: the link finds the shipment they are about.
         let store = &deps.common.store;
         let link = store.link_waybill(&booking.courier, &waybill.number, id);
@@ -115,12 +112,11 @@ async fn booking_for(deps: &FulfilmentDeps, shipment: &mut Shipment, now: Offset
     let Some(courier) = shipment.courier.clone() else {
         return Err(conflict("no-courier", "no courier of the fulfilment policy can take this parcel"));
     };
-    let address = parcel_address(&deps.sealer, &order).await.map_err(unavailable)?;
     Ok(Booking {
         shipment_id: shipment.shipment_id.clone(),
         courier: courier.courier,
         speed: courier.speed,
-        address: address.ok_or_else(crate::handlers::address_erased)?,
+        address: booking_address(&deps.sealer, &order).await?,
         weight_grams: shipment.weight_grams(),
         volume_cm3: shipment.volume_cm3(),
         insured_value_minor: courier.insured.then(|| shipment.value_minor()),
