@@ -50,8 +50,17 @@ pub struct Functions {
     pub functions: Vec<FunctionDef>,
 }
 
+/// `!Ref X` or `{Ref: X}`: the logical id (or parameter) X.
+pub fn ref_of(value: &Value) -> Option<String> {
+    match value {
+        Value::Tagged(t) if t.tag == "Ref" => t.value.as_str().map(str::to_owned),
+        Value::Mapping(m) => m.get("Ref").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    }
+}
+
 /// `!GetAtt X.Arn` or `{Fn::GetAtt: [X, Arn]}`: the logical id X.
-fn get_att_of(value: &Value) -> Option<String> {
+pub fn get_att_of(value: &Value) -> Option<String> {
     match value {
         Value::Tagged(t) if t.tag == "GetAtt" => t.value.as_str().and_then(|s| s.split('.').next()).map(str::to_owned),
         Value::Mapping(m) => m
