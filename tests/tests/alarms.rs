@@ -20,15 +20,19 @@ fn resources_of_type<'a>(doc: &'a Value, kind: &str) -> Vec<(String, &'a Value)>
         .collect()
 }
 
-/// Where failed messages land: queues' redrive targets, functions' on-failure destinations,
-/// rule targets' dead-letter queues.
+/// Where failed messages land: queues' redrive targets, functions' dead-letter queues and
+/// on-failure destinations (of asynchronous invocations and of stream triggers), rule targets'
+/// dead-letter queues.
 fn failure_queues(doc: &Value) -> BTreeSet<String> {
     let mut queues = BTreeSet::new();
     for (_, queue) in resources_of_type(doc, "AWS::SQS::Queue") {
         queues.extend(get_att_of(&queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]));
     }
     for (_, function) in resources_of_type(doc, "AWS::Serverless::Function") {
-        for (_, event) in function["Properties"]["Events"].as_mapping().into_iter().flatten() {
+        let properties = &function["Properties"];
+        queues.extend(get_att_of(&properties["DeadLetterQueue"]["TargetArn"]));
+        queues.extend(get_att_of(&properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"]));
+        for (_, event) in properties["Events"].as_mapping().into_iter().flatten() {
             queues.extend(get_att_of(&event["Properties"]["DestinationConfig"]["OnFailure"]["Destination"]));
         }
     }
@@ -40,26 +44,45 @@ fn failure_queues(doc: &Value) -> BTreeSet<String> {
     queues
 }
 
-/// The alarm notifies the topic whenever one is given: `!If [PagesOperators, [!Ref AlarmTopicArn], ...]`.
+/// The alarm notifies the topic whenever one is given: `!If [<condition>, [!Ref AlarmTopicArn],
+/// !Ref AWS::NoValue]`, the condition true exactly when the parameter is not empty.
 fn pages_operators(doc: &Value, alarm: &Value) -> bool {
     let Value::Tagged(choice) = &alarm["Properties"]["AlarmActions"] else { return false };
-    let branches = choice.value.as_sequence().unwrap();
-    let condition = &doc["Conditions"][branches[0].as_str().unwrap()];
-    let tested = format!("{condition:?}");
-    let topics: Vec<_> = branches[1].as_sequence().into_iter().flatten().filter_map(ref_of).collect();
-    choice.tag == "If" && topics == ["AlarmTopicArn"] && tested.contains("AlarmTopicArn") && tested.contains("Not")
+    let Some([condition, topics, otherwise]) = choice.value.as_sequence().map(Vec::as_slice) else { return false };
+    let topics: Vec<_> = topics.as_sequence().into_iter().flatten().filter_map(ref_of).collect();
+    let expected_condition: Value = serde_yaml_ng::from_str("!Not [!Equals [!Ref AlarmTopicArn, \"\"]]").unwrap();
+    choice.tag == "If"
+        && condition.as_str().is_some_and(|name| doc["Conditions"][name] == expected_condition)
+        && topics == ["AlarmTopicArn"]
+        && ref_of(otherwise).as_deref() == Some("AWS::NoValue")
 }
 
-/// Metric `name` of the alarm (a plain one, or one of its metric-math inputs), on `dimension` =
-/// what `of` reads from the dimension's value.
-fn watches(alarm: &Value, name: &str, of: fn(&Value) -> Option<String>, target: &str) -> bool {
+/// The alarm's metric `name` in `namespace` (its own, or one of its metric-math inputs), with
+/// dimension `dimension` naming `target` as `of` reads the dimension's value.
+fn watches(alarm: &Value, (namespace, name): (&str, &str), (dimension, of): (&str, Reader), target: &str) -> bool {
     let properties = &alarm["Properties"];
     let metrics = properties["Metrics"].as_sequence().into_iter().flatten().map(|m| &m["MetricStat"]["Metric"]);
     std::iter::once(properties).chain(metrics).any(|metric| {
-        let dimensions = metric["Dimensions"].as_sequence().into_iter().flatten();
-        metric["MetricName"].as_str() == Some(name)
-            && dimensions.into_iter().any(|d| of(&d["Value"]).as_deref() == Some(target))
+        let mut dimensions = metric["Dimensions"].as_sequence().into_iter().flatten();
+        metric["Namespace"].as_str() == Some(namespace)
+            && metric["MetricName"].as_str() == Some(name)
+            && dimensions.any(|d| d["Name"].as_str() == Some(dimension) && of(&d["Value"]).as_deref() == Some(target))
     })
+}
+
+type Reader = fn(&Value) -> Option<String>;
+
+/// `!GetAtt X.QueueName`: X (a queue's metrics are by name, not ARN).
+fn queue_name_of(value: &Value) -> Option<String> {
+    let Value::Tagged(t) = value else { return None };
+    let (id, attribute) = t.value.as_str()?.split_once('.')?;
+    (t.tag == "GetAtt" && attribute == "QueueName").then(|| id.to_owned())
+}
+
+/// Fires when the value goes above `threshold`.
+fn above(alarm: &Value, threshold: f64) -> bool {
+    let p = &alarm["Properties"];
+    p["Threshold"].as_f64() == Some(threshold) && p["ComparisonOperator"].as_str() == Some("GreaterThanThreshold")
 }
 
 fn alarms(doc: &Value) -> Vec<(String, &Value)> {
@@ -70,18 +93,12 @@ fn alarms(doc: &Value) -> Vec<(String, &Value)> {
 fn every_queue_failed_messages_land_in_pages_operators_at_its_first_message() {
     let doc = template();
     let queues = failure_queues(&doc);
-    for known in ["UnpublishedChangesQueue", "RefundsDeadLetterQueue", "NotificationDeadLetterQueue"] {
-        assert!(queues.contains(known), "{known} is found as a failure queue: {queues:?}");
-    }
+    assert_eq!(queues.len(), 7, "six dead-letter queues and the relay's on-failure queue: {queues:?}");
     for queue in &queues {
-        let found = alarms(&doc).into_iter().find(|(_, a)| {
-            let p = &a["Properties"];
-            watches(a, "ApproximateNumberOfMessagesVisible", get_att_of, queue)
-                && p["Threshold"].as_f64() == Some(0.0)
-                && p["ComparisonOperator"].as_str() == Some("GreaterThanThreshold")
-        });
-        let (id, alarm) = found.unwrap_or_else(|| panic!("no alarm on {queue}'s first message"));
-        assert!(pages_operators(&doc, alarm), "{id} notifies nobody");
+        let visible = ("AWS/SQS", "ApproximateNumberOfMessagesVisible");
+        let found = (alarms(&doc).into_iter())
+            .find(|(_, a)| watches(a, visible, ("QueueName", queue_name_of), queue) && above(a, 0.0));
+        found.unwrap_or_else(|| panic!("no alarm on {queue}'s first message"));
     }
 }
 
@@ -91,11 +108,13 @@ fn every_function_pages_operators_when_it_fails_or_is_throttled() {
     let functions = resources_of_type(&doc, "AWS::Serverless::Function");
     assert_eq!(functions.len(), 15);
     for (function, _) in functions {
-        let found = alarms(&doc)
-            .into_iter()
-            .find(|(_, a)| watches(a, "Errors", ref_of, &function) && watches(a, "Throttles", ref_of, &function));
+        let of_function = ("FunctionName", ref_of as Reader);
+        let found = alarms(&doc).into_iter().find(|(_, a)| {
+            watches(a, ("AWS/Lambda", "Errors"), of_function, &function)
+                && watches(a, ("AWS/Lambda", "Throttles"), of_function, &function)
+                && above(a, 0.0)
+        });
         let (id, alarm) = found.unwrap_or_else(|| panic!("no alarm on {function}'s errors and throttles"));
-        assert!(pages_operators(&doc, alarm), "{id} notifies nobody");
         let expression = &alarm["Properties"]["Metrics"][0]["Expression"];
         assert_eq!(expression.as_str(), Some("FILL(errors, 0) + FILL(throttles, 0)"), "{id}: either counts");
     }
@@ -104,8 +123,32 @@ fn every_function_pages_operators_when_it_fails_or_is_throttled() {
 #[test]
 fn the_relay_pages_operators_when_it_falls_a_minute_behind_the_tables_stream() {
     let doc = template();
-    let found = alarms(&doc).into_iter().find(|(_, a)| watches(a, "IteratorAge", ref_of, "EventRelayFunction"));
-    let (id, alarm) = found.expect("an alarm on the relay's iterator age");
-    assert!(alarm["Properties"]["Threshold"].as_f64().unwrap() <= 60_000.0, "{id}: a minute at most");
-    assert!(pages_operators(&doc, alarm), "{id} notifies nobody");
+    let age = ("AWS/Lambda", "IteratorAge");
+    let found = alarms(&doc).into_iter().find(|(_, a)| {
+        watches(a, age, ("FunctionName", ref_of), "EventRelayFunction")
+            && a["Properties"]["Statistic"].as_str() == Some("Maximum")
+    });
+    let (id, alarm) = found.expect("an alarm on the relay's iterator age (its maximum)");
+    assert!(above(alarm, 60_000.0), "{id}: above a minute (milliseconds)");
+}
+
+#[test]
+fn the_http_api_pages_operators_when_it_answers_server_errors() {
+    // The functions answer an outage of what they call as a 503 problem, not as a failure of
+    // the function: only the API's 5xx count sees it.
+    let doc = template();
+    let api = ("ApiId", ref_of as Reader);
+    let found = alarms(&doc).into_iter().find(|(_, a)| watches(a, ("AWS/ApiGateway", "5xx"), api, "HttpApi"));
+    let (id, alarm) = found.expect("an alarm on the HTTP API's 5xx answers");
+    assert!(above(alarm, 0.0), "{id}");
+}
+
+#[test]
+fn every_alarm_of_the_template_notifies_the_operators_topic() {
+    let doc = template();
+    let all = alarms(&doc);
+    assert!(all.len() >= 24, "{} alarms", all.len());
+    for (id, alarm) in all {
+        assert!(pages_operators(&doc, alarm), "{id} notifies nobody");
+    }
 }
