@@ -236,16 +236,19 @@ mod tests {
             [
                 "DispatchPhotoBucket",
                 "EvidencePhotoBucket",
+                "FulfilmentDeadLetterAlarm",
                 "FulfilmentDeadLetterQueue",
                 "FulfilmentQueue",
                 "FulfilmentQueuePolicy",
                 "FulfilmentRule",
+                "NotificationDeadLetterAlarm",
                 "NotificationDeadLetterQueue",
                 "NotificationQueue",
                 "OrderEventBus",
                 "OrderReceivedRule",
                 "ParkedPaymentsDueRule",
                 "PaymentEventReceivedRule",
+                "PaymentEventsDeadLetterAlarm",
                 "PaymentEventsDeadLetterQueue",
                 "PaymentEventsQueue",
                 "PaymentEventsQueuePolicy",
@@ -255,9 +258,11 @@ mod tests {
                 "RefundsQueue",
                 "RefundsQueuePolicy",
                 "RefundsRule",
+                "StockReservationDeadLetterAlarm",
                 "StockReservationDeadLetterQueue",
                 "StockReservationQueue",
                 "StockReservationQueuePolicy",
+                "TrackingDeadLetterAlarm",
                 "TrackingDeadLetterQueue",
                 "TrackingQueue",
                 "TrackingQueuePolicy",
@@ -271,7 +276,8 @@ mod tests {
         assert!(local.left_out["StockReservationFunction"].starts_with("AWS::Lambda::Function"));
         // The schedule's rule targets the function, so it goes with it: the local runner fires it.
         assert!(local.left_out["HoldExpiryFunctionEveryMinute"].contains("HoldExpiryFunction"));
-        assert!(local.body.get("Parameters").is_none(), "only the functions used the parameters");
+        let parameters: Vec<_> = local.body["Parameters"].as_object().unwrap().keys().collect();
+        assert_eq!(parameters, ["AlarmTopicArn"], "the queues' alarms use it; only the functions used the rest");
         assert!(local.body["Outputs"].get("ApiUrl").is_none() && local.body["Outputs"].get("TableName").is_none());
         assert!(local.body["Outputs"].get("EventBusName").is_some());
     }
