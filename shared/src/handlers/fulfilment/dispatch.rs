@@ -2,10 +2,10 @@
 //! Courier port (label printed: READY), the photo's upload URL, and the hand-over, refused until
 //! the photo is there. The last hand-over of an order ships it, in the same transaction.
 
-use super::routes::{conflict, json_body, store_problem, unavailable, until_written};
+use super::routes::{conflict, json_body, shipment_in, store_problem, unavailable, until_written};
 use super::{change_of_one, ships, FulfilmentDeps};
 use crate::courier::Booking;
-use crate::domain::{PaymentMethod, Shipment, ShipmentId, ShipmentStatus};
+use crate::domain::{Order, PaymentMethod, Shipment, ShipmentId, ShipmentStatus};
 use crate::handlers::booking::{booking_address, courier_problem};
 use crate::http::{json_response, Problem};
 use crate::photos::{DispatchPhotos, PhotoError};
@@ -67,7 +67,10 @@ pub(super) async fn check(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> 
 /// parcel's address in the clear: the courier prints it on the label.
 pub(super) async fn label(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> Result<Response<Body>, Problem> {
     let ready = until_written(deps, || async {
-        let shipment = read(deps, id).await?;
+        // The shipment and its order (the booking's address) in one query of the order's partition.
+        let (order, shipments) = deps.common.store.order_and_shipments(id.order_id).await.map_err(store_problem)?;
+        let shipment = shipment_in(&shipments, id)?;
+        let order = order.ok_or_else(|| Problem::not_found("order"))?;
         let needs_check = !shipment.check_reasons.is_empty();
         match shipment.status {
             ShipmentStatus::Packed if needs_check => {
@@ -79,7 +82,7 @@ pub(super) async fn label(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> 
         }
         let now = deps.common.clock.now();
         let mut changed = shipment.clone();
-        let booking = booking_for(deps, &mut changed, now).await?;
+        let booking = booking_for(deps, &mut changed, &order, now).await?;
         let waybill = deps.courier.book(&booking).await.map_err(courier_problem)?;
         // The courier's pushes name the waybill: the link finds the shipment they are about.
         let store = &deps.common.store;
@@ -87,10 +90,10 @@ pub(super) async fn label(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> 
         changed.waybill = Some(waybill);
         changed.status = ShipmentStatus::Ready;
         changed.updated_at = now;
-        let write = store.put_shipment(ShipmentWrite { shipment: &changed, seen: Some(&shipment) });
+        let write = store.put_shipment(ShipmentWrite { shipment: &changed, seen: Some(shipment) });
         let detail =
             serde_json::json!({ "courier": booking.courier, "waybill": changed.waybill.as_ref().map(|w| &w.number) });
-        let audit = store.shipment_audit(who, "shipment.label", (&shipment, &changed), detail, now);
+        let audit = store.shipment_audit(who, "shipment.label", (shipment, &changed), detail, now);
         Ok(store.commit(vec![write, link, audit]).await.map_err(store_problem)?.then_some(changed))
     })
     .await?;
@@ -100,14 +103,17 @@ pub(super) async fn label(deps: &FulfilmentDeps, who: &str, id: &ShipmentId) -> 
 
 /// What the courier is asked to carry for `shipment`, whose courier is chosen again here when
 /// the one chosen at planning is suspended or no longer in the policy.
-async fn booking_for(deps: &FulfilmentDeps, shipment: &mut Shipment, now: OffsetDateTime) -> Result<Booking, Problem> {
+async fn booking_for(
+    deps: &FulfilmentDeps,
+    shipment: &mut Shipment,
+    order: &Order,
+    now: OffsetDateTime,
+) -> Result<Booking, Problem> {
     let policy = deps.policy(now).await.map_err(store_problem)?;
-    let order = deps.common.store.order(shipment.order_id).await.map_err(store_problem)?;
-    let order = order.ok_or_else(|| Problem::not_found("order"))?;
     let still_usable = (shipment.courier.as_ref())
         .is_some_and(|c| policy.couriers.iter().any(|rule| rule.id == c.courier && !rule.suspended));
     if !still_usable {
-        super::plan::choose_courier(shipment, &order, &policy);
+        super::plan::choose_courier(shipment, order, &policy);
     }
     let Some(courier) = shipment.courier.clone() else {
         return Err(conflict("no-courier", "no courier of the fulfilment policy can take this parcel"));
@@ -116,7 +122,7 @@ async fn booking_for(deps: &FulfilmentDeps, shipment: &mut Shipment, now: Offset
         shipment_id: shipment.shipment_id.clone(),
         courier: courier.courier,
         speed: courier.speed,
-        address: booking_address(&deps.sealer, &order).await?,
+        address: booking_address(&deps.sealer, order).await?,
         weight_grams: shipment.weight_grams(),
         volume_cm3: shipment.volume_cm3(),
         insured_value_minor: courier.insured.then(|| shipment.value_minor()),
@@ -164,7 +170,7 @@ pub(super) async fn hand_over(deps: &FulfilmentDeps, who: &str, id: &ShipmentId)
     let handed = until_written(deps, || async {
         let (order, shipments) = store.order_and_shipments(id.order_id).await.map_err(store_problem)?;
         let order = order.ok_or_else(|| Problem::not_found("order"))?;
-        let shipment = shipments.iter().find(|s| &s.shipment_id == id).ok_or_else(|| Problem::not_found("shipment"))?;
+        let shipment = shipment_in(&shipments, id)?;
         if shipment.status != ShipmentStatus::Ready {
             return Err(conflict("shipment-not-ready", format!("the shipment is {}", shipment.status.as_str())));
         }

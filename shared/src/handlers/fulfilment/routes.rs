@@ -4,7 +4,7 @@
 //! answer to a shortage (`POST /shipments/{id}/shortage-answer`, the order's owner or the shop).
 
 use super::{dispatch, picking, shortage, view, FulfilmentDeps};
-use crate::domain::{FulfilmentPolicy, ShipmentId};
+use crate::domain::{FulfilmentPolicy, Shipment, ShipmentId};
 pub(super) use crate::handlers::conflict;
 pub(super) use crate::handlers::json_body;
 use crate::handlers::{invalid, policy_document, warehouse_id};
@@ -67,6 +67,12 @@ async fn route(deps: &FulfilmentDeps, request: &Request) -> Result<Response<Body
 pub(super) fn unavailable(err: impl std::fmt::Display) -> Problem {
     warn!(error = %err, "fulfilment request failed");
     Problem::unavailable()
+}
+
+/// Shipment `id` among its order's `shipments` (as one query of the order's partition read
+/// them), or 404.
+pub(super) fn shipment_in<'a>(shipments: &'a [Shipment], id: &ShipmentId) -> Result<&'a Shipment, Problem> {
+    shipments.iter().find(|s| &s.shipment_id == id).ok_or_else(|| Problem::not_found("shipment"))
 }
 
 fn shipment_id(raw: &str) -> Result<ShipmentId, Problem> {

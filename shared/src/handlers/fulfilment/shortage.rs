@@ -4,7 +4,7 @@
 //! answer by `answer_by` applies the policy's default ([`sweep_due`]); a backorder whose date
 //! came is picked again if the units are there, else refunded.
 
-use super::routes::{conflict, json_body, store_problem, until_written};
+use super::routes::{conflict, json_body, shipment_in, store_problem, until_written};
 use super::{change_of_one, plan, refund_due, units_counter, FulfilmentCore, FulfilmentDeps};
 use crate::auth::Caller;
 use crate::domain::fulfilment_policy::ShortageDefault;
@@ -50,7 +50,7 @@ async fn apply(
     by: &str,
 ) -> Result<Option<Shipment>, Problem> {
     let store = &deps.common.store;
-    let shipment = shipments.iter().find(|s| &s.shipment_id == id).ok_or_else(|| Problem::not_found("shipment"))?;
+    let shipment = shipment_in(shipments, id)?;
     let Some(shortage) = shipment.shortage.as_ref().filter(|_| shipment.status == ShipmentStatus::Shortage) else {
         return Err(conflict("no-open-shortage", format!("the shipment is {}", shipment.status.as_str())));
     };
@@ -249,7 +249,7 @@ async fn backorder_due(
     id: &ShipmentId,
 ) -> Result<Option<Shipment>, Problem> {
     let store = &deps.common.store;
-    let shipment = shipments.iter().find(|s| &s.shipment_id == id).ok_or_else(|| Problem::not_found("shipment"))?;
+    let shipment = shipment_in(shipments, id)?;
     let missing = match (&shipment.shortage, shipment.status) {
         (Some(shortage), ShipmentStatus::Backordered) => shortage.missing.clone(),
         _ => return Err(conflict("not-backordered", format!("the shipment is {}", shipment.status.as_str()))),

@@ -6,7 +6,7 @@
 //! shortage, a backorder) and after (handed over, cancelled), it sees what customer service sees;
 //! anyone else asks for the clear values with a reason (`POST /admin/orders/{id}/personal-data`).
 
-use super::routes::store_problem;
+use super::routes::{shipment_in, store_problem};
 use super::FulfilmentDeps;
 use crate::auth::Caller;
 use crate::domain::{Destination, Shipment, ShipmentId, ShipmentStatus};
@@ -36,7 +36,7 @@ fn packs(caller: &Caller, shipment: &Shipment) -> bool {
 
 pub(super) async fn read(deps: &FulfilmentDeps, caller: &Caller, id: &ShipmentId) -> Result<Response<Body>, Problem> {
     let (order, shipments) = deps.common.store.order_and_shipments(id.order_id).await.map_err(store_problem)?;
-    let shipment = shipments.iter().find(|s| &s.shipment_id == id).ok_or_else(|| Problem::not_found("shipment"))?;
+    let shipment = shipment_in(&shipments, id)?;
     let order = order.ok_or_else(|| Problem::not_found("shipment"))?;
     let deliver_to = if packs(caller, shipment) {
         let address = parcel_address(&deps.sealer, &order).await.map_err(vault_problem)?;
