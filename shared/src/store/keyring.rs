@@ -2,9 +2,10 @@
 //! whichever instance needs one first, never replaced.
 
 use super::{keys, s, Store, StoreError};
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
+use std::collections::HashMap;
 
 const FINGERPRINT_KEY: &str = "FINGERPRINT_KEY";
 
@@ -20,24 +21,22 @@ impl Store {
     /// Store `wrapped` as the fingerprint key unless one is stored already: `None` when it was
     /// stored, else the key stored first.
     pub async fn keep_fingerprint_key(&self, wrapped: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let put = (self.client.put_item())
+        let item = HashMap::from([
+            ("PK".to_owned(), s(keys::CONFIG_PARTITION)),
+            ("SK".to_owned(), s(FINGERPRINT_KEY)),
+            ("entity".to_owned(), s("FingerprintKey")),
+            ("wrapped".to_owned(), s(BASE64.encode(wrapped))),
+        ]);
+        let put = Put::builder()
             .table_name(&self.table)
-            .item("PK", s(keys::CONFIG_PARTITION))
-            .item("SK", s(FINGERPRINT_KEY))
-            .item("entity", s("FingerprintKey"))
-            .item("wrapped", s(BASE64.encode(wrapped)))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(None),
-            Err(err) => match err.into_service_error() {
-                PutItemError::ConditionalCheckFailedException(_) => {
-                    self.fingerprint_key().await?.map(Some).ok_or_else(|| corrupt("the stored key vanished"))
-                }
-                other => Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string())),
-            },
+            .build()
+            .expect("put has table and item");
+        if self.commit(vec![TransactWriteItem::builder().put(put).build()]).await? {
+            return Ok(None);
         }
+        self.fingerprint_key().await?.map(Some).ok_or_else(|| corrupt("the stored key vanished"))
     }
 }
 
