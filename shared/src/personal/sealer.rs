@@ -75,18 +75,23 @@ impl Sealer {
         Ok(SealedPersonal { key: wrapped, fields })
     }
 
-    /// The fields of `sealed` named in `names` that it has, opened; no other is decrypted.
+    /// The fields of `sealed` named in `names` that it has, opened; no other is decrypted. The
+    /// data key is looked up once for them all (and not at all when none is there).
     pub async fn open_fields<'n>(
         &self,
         sealed: &SealedPersonal,
         context: &str,
         names: &[&'n str],
     ) -> Result<BTreeMap<&'n str, String>, VaultError> {
+        let present: Vec<(&'n str, &String)> =
+            names.iter().filter_map(|name| Some((*name, sealed.fields.get(*name)?))).collect();
         let mut clear = BTreeMap::new();
-        for name in names {
-            if let Some(value) = self.open_field(sealed, context, name).await? {
-                clear.insert(*name, value);
-            }
+        if present.is_empty() {
+            return Ok(clear);
+        }
+        let cipher = self.opening_cipher(&sealed.key).await?;
+        for (name, text) in present {
+            clear.insert(name, open_one(&cipher, context, name, text)?);
         }
         Ok(clear)
     }
@@ -100,18 +105,14 @@ impl Sealer {
         name: &str,
     ) -> Result<Option<String>, VaultError> {
         let Some(text) = sealed.fields.get(name) else { return Ok(None) };
-        let key = self.opening_key(&sealed.key).await?;
-        let cipher = Aes256Gcm::new_from_slice(&key).expect("32-byte key");
-        let bytes = BASE64.decode(text).map_err(|e| VaultError::Corrupt(format!("{name}: {e}")))?;
-        if bytes.len() < 12 {
-            return Err(VaultError::Corrupt(format!("{name}: too short")));
-        }
-        let (nonce, body) = bytes.split_at(12);
-        let aad = format!("{context}/{name}");
-        let value = cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad: aad.as_bytes() })
-            .map_err(|_| VaultError::Corrupt(format!("{name} does not open for {context}")))?;
-        String::from_utf8(value).map(Some).map_err(|e| VaultError::Corrupt(format!("{name}: {e}")))
+        let cipher = self.opening_cipher(&sealed.key).await?;
+        open_one(&cipher, context, name, text).map(Some)
+    }
+
+    /// The cipher of the data key `wrapped` names.
+    async fn opening_cipher(&self, wrapped: &str) -> Result<Aes256Gcm, VaultError> {
+        let key = self.opening_key(wrapped).await?;
+        Ok(Aes256Gcm::new_from_slice(&key).expect("32-byte key"))
     }
 
     /// The current data key, or a new one when it is too old or too used.
@@ -155,6 +156,21 @@ impl Sealer {
         }
         opened.insert(wrapped.to_owned(), (key, Instant::now()));
     }
+}
+
+/// One sealed field (`text`: base64 of nonce and ciphertext) opened with `cipher` for its
+/// `context` and `name`, the associated data it was sealed with.
+fn open_one(cipher: &Aes256Gcm, context: &str, name: &str, text: &str) -> Result<String, VaultError> {
+    let bytes = BASE64.decode(text).map_err(|e| VaultError::Corrupt(format!("{name}: {e}")))?;
+    if bytes.len() < 12 {
+        return Err(VaultError::Corrupt(format!("{name}: too short")));
+    }
+    let (nonce, body) = bytes.split_at(12);
+    let aad = format!("{context}/{name}");
+    let value = cipher
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: body, aad: aad.as_bytes() })
+        .map_err(|_| VaultError::Corrupt(format!("{name} does not open for {context}")))?;
+    String::from_utf8(value).map_err(|e| VaultError::Corrupt(format!("{name}: {e}")))
 }
 
 impl Sealer {
