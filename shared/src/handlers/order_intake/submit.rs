@@ -34,7 +34,6 @@ pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 /// What stays the same over the attempts at one request.
 struct Submission {
     key_hash: String,
-    request_hash: String,
     order_id: OrderId,
     /// The order's personal data: in the clear for scoring, sealed for the table, fingerprinted.
     personal: Protected,
@@ -75,7 +74,6 @@ pub(super) async fn submit(deps: &IntakeDeps, request: &Request, caller: &Caller
     let submission = Submission {
         // Keys are scoped to the customer: two customers' clients may well pick the same key.
         key_hash: sha256_hex(format!("{}\n{key}", asked.customer_id).as_bytes()),
-        request_hash: personal.request_hash.clone(),
         order_id,
         personal,
         code: verification_code(),
@@ -103,7 +101,7 @@ pub(super) async fn submit(deps: &IntakeDeps, request: &Request, caller: &Caller
             .map_err(unavailable)?;
         match claim {
             Claim::Created => return Ok(created(deps, &submission, prepared).await),
-            Claim::Existing(existing) => return replayed(&existing, &submission.request_hash),
+            Claim::Existing(existing) => return replayed(&existing, &submission.personal.request_hash),
             Claim::Contended | Claim::CountersMoved if attempt < attempts => backoff(attempt).await,
             Claim::Contended | Claim::CountersMoved => break,
         }
@@ -211,7 +209,7 @@ fn prepare(
         location: location(order.order_id),
     };
     let record = IdempotencyRecord {
-        request_hash: submission.request_hash.clone(),
+        request_hash: submission.personal.request_hash.clone(),
         order_id: order.order_id,
         ttl: (now + deps.settings.key_retention).unix_timestamp(),
         response_status: StatusCode::ACCEPTED.as_u16(),
@@ -282,7 +280,7 @@ async fn replay_if_known(
 ) -> Result<Option<Response<Body>>, Problem> {
     let record = deps.common.store.idempotency_record(&submission.key_hash).await.map_err(unavailable)?;
     match record.filter(|r| r.ttl >= now.unix_timestamp()) {
-        Some(record) => replayed(&record, &submission.request_hash).map(Some),
+        Some(record) => replayed(&record, &submission.personal.request_hash).map(Some),
         None => Ok(None),
     }
 }
