@@ -112,6 +112,16 @@ pub enum RejectionReason {
     RiskReview,
 }
 
+impl RejectionReason {
+    /// The reason as the events spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StockShort => "STOCK_SHORT",
+            Self::RiskReview => "RISK_REVIEW",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderRejected {
     pub order_id: OrderId,

@@ -136,9 +136,12 @@ async fn publish_with_retries(deps: &RelayDeps, batch: &[Announcement]) -> Optio
         let results = deps.publisher.publish_all(&sending).await;
         let mut still = Vec::new();
         for (position, result) in results.iter().enumerate() {
-            if let Err(err) = result {
-                warn!(attempt, error = %err, "event refused");
-                still.push(unpublished[position]);
+            match result {
+                Ok(_) => crate::telemetry::metrics::relayed(&sending[position]),
+                Err(err) => {
+                    warn!(attempt, error = %err, "event refused");
+                    still.push(unpublished[position]);
+                }
             }
         }
         // A publisher that answered for fewer entries than it was given published none of the rest.

@@ -134,6 +134,7 @@ async fn apply(deps: &ProcessorDeps, key: &PaymentKey, from: InboxStatus) -> Res
         };
         match outcome {
             Ok(resolution) => {
+                crate::telemetry::metrics::payment_resolved(&resolution);
                 info!(event_id = %key.event_id, ?resolution, "payment event resolved");
                 return Ok(());
             }

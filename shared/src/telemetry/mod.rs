@@ -1,4 +1,7 @@
-//! Structured JSON logs for CloudWatch, one line per event, level from `RUST_LOG`.
+//! What the functions tell operators: structured JSON logs for CloudWatch, one line per event,
+//! level from `RUST_LOG`; and business [`metrics`] in Embedded Metric Format.
+
+pub mod metrics;
 
 pub fn init_json_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
