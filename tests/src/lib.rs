@@ -9,6 +9,7 @@
 //!   function's handler dependencies on it.
 //! - [`stream`]: the table stream's event source mapping, as Lambda runs it.
 //! - [`outbox`]: the event relay run over the stream, and a subscriber that sees the bus.
+//! - [`contracts`]: the events' JSON Schemas (docs/events), checked on every event published.
 //! - [`queues`]: receiving and acknowledging queue messages as the SQS event source does.
 //! - [`local`]: the HTTP API gateway, SQS pollers, stream mapping and schedules of the local stack.
 //! - [`apigw`]: API Gateway HTTP API (v2) events, built the way API Gateway would.
@@ -29,6 +30,7 @@ pub mod auth;
 pub mod bulk;
 pub mod calls;
 pub mod cli;
+pub mod contracts;
 pub mod courier;
 pub mod deploy;
 pub mod deps;
@@ -142,6 +144,8 @@ pub struct Stack {
     fulfilment_api: std::sync::OnceLock<FulfilmentDeps>,
     /// Where the event relay's mapping has read the table's stream to (see [`outbox`]).
     relay_mapping: tokio::sync::Mutex<Option<stream::StreamMapping>>,
+    /// Events the relay published that their schema in docs/events refuses (see [`contracts`]).
+    event_violations: Arc<std::sync::Mutex<Vec<String>>>,
     sealers: std::sync::Mutex<SealersByFunction>,
     fingerprint_keys:
         std::sync::Mutex<std::collections::HashMap<&'static str, Arc<orderflow::personal::FingerprintKey>>>,
@@ -183,6 +187,7 @@ impl Stack {
             provider: Arc::new(provider::MockProvider::default()),
             fulfilment_api: std::sync::OnceLock::new(),
             relay_mapping: tokio::sync::Mutex::new(None),
+            event_violations: Arc::default(),
             sealers: std::sync::Mutex::new(std::collections::HashMap::new()),
             fingerprint_keys: std::sync::Mutex::new(std::collections::HashMap::new()),
         })

@@ -2,6 +2,7 @@
 //! as Lambda's event source mapping runs it ([`crate::stream`]), with the template's settings,
 //! and a subscriber that sees every event published on the stack's bus.
 
+use crate::contracts::ConformingPublisher;
 use crate::stream::{PollReport, StreamMapping, TableStreamTrigger};
 use crate::template::Trigger;
 use crate::Stack;
@@ -22,10 +23,21 @@ pub async fn invoke_relay(deps: RelayDeps, event: DynamoDbEvent) -> Result<Dynam
 }
 
 impl Stack {
-    /// The relay as deployed: publishing to this stack's bus.
+    /// The relay as deployed: publishing to this stack's bus (each event checked against its
+    /// schema on the way, see [`crate::contracts`]).
     pub fn relay_deps(&self) -> RelayDeps {
+        RelayDeps { publisher: self.conforming_publisher(), settings: RelaySettings::default() }
+    }
+
+    fn conforming_publisher(&self) -> Arc<ConformingPublisher> {
         let publisher = EventBridgePublisher::new(self.eventbridge_for("event-relay"), &self.provisioned.bus_name);
-        RelayDeps { publisher: Arc::new(publisher), settings: RelaySettings::default() }
+        Arc::new(ConformingPublisher { inner: Arc::new(publisher), violations: self.event_violations.clone() })
+    }
+
+    /// Fail the test if anything published so far broke its schema.
+    fn assert_events_conform(&self) {
+        let violations = std::mem::take(&mut *self.event_violations.lock().expect("not poisoned"));
+        assert!(violations.is_empty(), "events that break their schema in docs/events:\n{}", violations.join("\n"));
     }
 
     /// The relay's stream trigger from the template, its on-failure queue resolved to a URL.
@@ -51,12 +63,13 @@ impl Stack {
     /// table's stream had carried them.
     pub async fn publish_as_relay(&self, announcements: &[orderflow::events::Announcement]) {
         use orderflow::events::EventPublisher;
-        let publisher = EventBridgePublisher::new(self.eventbridge_for("event-relay"), &self.provisioned.bus_name);
+        let publisher = self.conforming_publisher();
         for chunk in announcements.chunks(EventBridgePublisher::MAX_ENTRIES) {
             for outcome in publisher.publish_all(chunk).await {
                 outcome.expect("published");
             }
         }
+        self.assert_events_conform();
     }
 
     /// A mapping of the relay to this stack's table stream, from its start.
@@ -79,7 +92,9 @@ impl Stack {
             *slot = Some(self.relay_mapping().await.expect("the relay's mapping connects"));
         }
         let mapping = slot.as_mut().expect("connected above");
-        mapping.drain(|event| invoke_relay(deps.clone(), event)).await.expect("the stream reads")
+        let report = mapping.drain(|event| invoke_relay(deps.clone(), event)).await.expect("the stream reads");
+        self.assert_events_conform();
+        report
     }
 
     /// One poll of the relay's mapping with these dependencies: a single invocation (and its
@@ -90,7 +105,9 @@ impl Stack {
             *slot = Some(self.relay_mapping().await.expect("the relay's mapping connects"));
         }
         let mapping = slot.as_mut().expect("connected above");
-        mapping.poll(false, |event| invoke_relay(deps.clone(), event)).await.expect("the stream reads")
+        let report = mapping.poll(false, |event| invoke_relay(deps.clone(), event)).await.expect("the stream reads");
+        self.assert_events_conform();
+        report
     }
 
     /// A subscriber to everything on this stack's bus: its own queue and a catch-all rule.

@@ -39,12 +39,13 @@ fn refund_request(id: OrderId, amount_minor: i64, reason: &str) -> RefundRequest
     }
 }
 
-/// Requests published as the relay would, each with its own event id.
+/// Requests published as the relay would, each with its own event id (`RefundRequested:<order>:<cause>`,
+/// as the relay names a claim's or a ticket's).
 async fn request_refunds(stack: &Stack, id: OrderId, requests: Vec<(String, RefundRequested)>) {
     let announcements: Vec<Announcement> = requests
         .into_iter()
-        .map(|(event_id, r)| Announcement {
-            event_id,
+        .map(|(cause, r)| Announcement {
+            event_id: format!("RefundRequested:{id}:{cause}"),
             entity_id: id.to_string(),
             version: None,
             event: DomainEvent::RefundRequested(r),

@@ -22,6 +22,9 @@ pub struct CollectionReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CourierPush {
     pub courier: CourierId,
+    /// The courier's id of its push. Named apart from `event_id`, which every announcement's
+    /// detail carries as its own id and would otherwise replace this one on the bus.
+    #[serde(rename = "courier_event_id")]
     pub event_id: String,
     pub waybill: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

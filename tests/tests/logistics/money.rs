@@ -86,6 +86,9 @@ async fn a_cash_on_delivery_collection_pays_the_order_once_however_often_it_is_r
     assert!(order.cash_collected_at.is_some());
     let collection = stored(&stack, &parcel).await.tracking.unwrap().collection.unwrap();
     assert_eq!(collection.amount_minor, total, "whichever report came first, once");
+    // The courier's own report id, for finance to match the courier's statement (not the bus
+    // event's id, which the announcement's envelope field of the same name once replaced).
+    assert!(["cash-1", "cash-1-again"].contains(&collection.report_id.as_str()), "{}", collection.report_id);
     stack.relay().await;
     let events = observer.events_until_quiet(std::time::Duration::from_millis(500)).await;
     let collected = events.iter().filter(|e| e["detail-type"] == "CashCollected").count();
