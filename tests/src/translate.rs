@@ -234,6 +234,9 @@ mod tests {
         assert_eq!(
             kept,
             [
+                "BusDeliveryDeadLetterAlarm",
+                "BusDeliveryDeadLetterQueue",
+                "BusDeliveryDeadLetterQueuePolicy",
                 "DispatchPhotoBucket",
                 "EvidencePhotoBucket",
                 "FulfilmentDeadLetterAlarm",

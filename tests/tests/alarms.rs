@@ -1,7 +1,8 @@
 //! The template's alarms, read from `infra/template.yaml`: every queue that failed messages land
 //! in (a dead-letter queue, an on-failure destination) alarms on its first message, the relay
 //! when it falls behind the table's stream, every function when it fails or is throttled; and
-//! each of them notifies the operators' topic, the template's `AlarmTopicArn` parameter.
+//! each of them notifies the operators' topic, the template's `AlarmTopicArn` parameter. A
+//! scheduled function that stops running pages too, and what the bus cannot deliver is kept.
 
 use orderflow_tests::template::{get_att_of, ref_of};
 use serde_yaml_ng::Value;
@@ -44,10 +45,15 @@ fn failure_queues(doc: &Value) -> BTreeSet<String> {
     queues
 }
 
-/// The alarm notifies the topic whenever one is given: `!If [<condition>, [!Ref AlarmTopicArn],
-/// !Ref AWS::NoValue]`, the condition true exactly when the parameter is not empty.
+/// The alarm notifies the topic whenever one is given, when it fires and when it is over:
+/// `!If [<condition>, [!Ref AlarmTopicArn], !Ref AWS::NoValue]`, the condition true exactly when
+/// the parameter is not empty.
 fn pages_operators(doc: &Value, alarm: &Value) -> bool {
-    let Value::Tagged(choice) = &alarm["Properties"]["AlarmActions"] else { return false };
+    ["AlarmActions", "OKActions"].iter().all(|actions| notifies_topic(doc, &alarm["Properties"][*actions]))
+}
+
+fn notifies_topic(doc: &Value, actions: &Value) -> bool {
+    let Value::Tagged(choice) = actions else { return false };
     let Some([condition, topics, otherwise]) = choice.value.as_sequence().map(Vec::as_slice) else { return false };
     let topics: Vec<_> = topics.as_sequence().into_iter().flatten().filter_map(ref_of).collect();
     let expected_condition: Value = serde_yaml_ng::from_str("!Not [!Equals [!Ref AlarmTopicArn, \"\"]]").unwrap();
@@ -93,7 +99,7 @@ fn alarms(doc: &Value) -> Vec<(String, &Value)> {
 fn every_queue_failed_messages_land_in_pages_operators_at_its_first_message() {
     let doc = template();
     let queues = failure_queues(&doc);
-    assert_eq!(queues.len(), 7, "six dead-letter queues and the relay's on-failure queue: {queues:?}");
+    assert_eq!(queues.len(), 8, "six dead-letter queues, the relay's on-failure queue, the bus's: {queues:?}");
     for queue in &queues {
         let visible = ("AWS/SQS", "ApproximateNumberOfMessagesVisible");
         let found = (alarms(&doc).into_iter())
@@ -150,5 +156,41 @@ fn every_alarm_of_the_template_notifies_the_operators_topic() {
     assert!(all.len() >= 24, "{} alarms", all.len());
     for (id, alarm) in all {
         assert!(pages_operators(&doc, alarm), "{id} notifies nobody");
+    }
+}
+
+#[test]
+fn what_the_bus_cannot_deliver_to_a_rules_queue_is_kept_not_dropped() {
+    let doc = template();
+    for (rule, resource) in resources_of_type(&doc, "AWS::Events::Rule") {
+        for target in resource["Properties"]["Targets"].as_sequence().into_iter().flatten() {
+            let kept = get_att_of(&target["DeadLetterConfig"]["Arn"]);
+            assert!(kept.is_some(), "{rule}'s target {:?} drops what it cannot deliver", target["Id"]);
+        }
+    }
+}
+
+#[test]
+fn a_scheduled_function_that_stops_running_pages_operators() {
+    let doc = template();
+    let scheduled: Vec<String> = (resources_of_type(&doc, "AWS::Serverless::Function").into_iter())
+        .filter(|(_, f)| {
+            let mut events = f["Properties"]["Events"].as_mapping().into_iter().flatten();
+            events.any(|(_, e)| e["Type"].as_str() == Some("Schedule"))
+        })
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(scheduled, ["HoldExpiryFunction", "TrackingPollerFunction"]);
+    for function in scheduled {
+        let found = alarms(&doc)
+            .into_iter()
+            .find(|(_, a)| watches(a, ("AWS/Lambda", "Invocations"), ("FunctionName", ref_of), &function));
+        let (id, alarm) = found.unwrap_or_else(|| panic!("no alarm on {function} not running"));
+        let p = &alarm["Properties"];
+        assert_eq!(p["ComparisonOperator"].as_str(), Some("LessThanThreshold"), "{id}");
+        assert_eq!(p["Threshold"].as_f64(), Some(1.0), "{id}: not once");
+        // No invocation means no data point: that is the very case to page for.
+        assert_eq!(p["TreatMissingData"].as_str(), Some("breaching"), "{id}");
+        assert!(p["Period"].as_u64().unwrap() * p["EvaluationPeriods"].as_u64().unwrap() <= 900, "{id}: soon");
     }
 }
