@@ -35,6 +35,9 @@ fn every_detail_type_the_relay_can_publish_has_a_schema_and_every_schema_is_of_o
     assert!(unknown.is_empty(), "schemas of no event the relay publishes: {unknown:?}");
 }
 
+/// What the breach is, and how to make it.
+type Breach = (&'static str, fn(&mut Value));
+
 fn order_paid() -> Value {
     let paid = OrderPaid {
         order_id: OrderId::generate(),
@@ -53,7 +56,7 @@ fn an_event_as_the_relay_writes_it_conforms_and_each_kind_of_breach_is_refused()
     let event = order_paid();
     schemas.check("OrderPaid", &event).unwrap();
 
-    let breaches: [(&str, fn(&mut Value)); 6] = [
+    let breaches: [Breach; 6] = [
         ("a field the contract does not name", |e| e["payer_phone"] = "13800138000".into()),
         ("a required field missing", |e| drop(e.as_object_mut().unwrap().remove("amount_minor"))),
         ("the event id missing", |e| drop(e.as_object_mut().unwrap().remove("event_id"))),
