@@ -164,10 +164,34 @@ fn what_the_bus_cannot_deliver_to_a_rules_queue_is_kept_not_dropped() {
     let doc = template();
     for (rule, resource) in resources_of_type(&doc, "AWS::Events::Rule") {
         for target in resource["Properties"]["Targets"].as_sequence().into_iter().flatten() {
-            let kept = get_att_of(&target["DeadLetterConfig"]["Arn"]);
-            assert!(kept.is_some(), "{rule}'s target {:?} drops what it cannot deliver", target["Id"]);
+            let queue = get_att_of(&target["DeadLetterConfig"]["Arn"]);
+            let queue =
+                queue.unwrap_or_else(|| panic!("{rule}'s target {:?} drops what it cannot deliver", target["Id"]));
+            assert!(bus_may_send_to(&doc, &queue, &rule), "{queue}'s policy does not let {rule} send to it");
         }
     }
+}
+
+/// Some queue policy of `queue` lets EventBridge send to it on behalf of `rule` (else the bus
+/// drops what it meant to keep there).
+fn bus_may_send_to(doc: &Value, queue: &str, rule: &str) -> bool {
+    resources_of_type(doc, "AWS::SQS::QueuePolicy").into_iter().any(|(_, policy)| {
+        let properties = &policy["Properties"];
+        let queues: Vec<String> = properties["Queues"].as_sequence().into_iter().flatten().filter_map(ref_of).collect();
+        let statements = properties["PolicyDocument"]["Statement"].as_sequence().into_iter().flatten();
+        queues.iter().any(|q| q == queue)
+            && statements.into_iter().any(|s| {
+                let sources = &s["Condition"]["ArnEquals"]["aws:SourceArn"];
+                let sources: Vec<String> = match sources.as_sequence() {
+                    Some(list) => list.iter().filter_map(get_att_of).collect(),
+                    None => get_att_of(sources).into_iter().collect(),
+                };
+                s["Effect"].as_str() == Some("Allow")
+                    && s["Principal"]["Service"].as_str() == Some("events.amazonaws.com")
+                    && s["Action"].as_str() == Some("sqs:SendMessage")
+                    && sources.iter().any(|source| source == rule)
+            })
+    })
 }
 
 #[test]

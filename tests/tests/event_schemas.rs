@@ -97,3 +97,33 @@ fn the_bus_events_in_the_sample_queue_messages_conform() {
     }
     assert!(checked >= 4, "the samples were found: {checked}");
 }
+
+/// Every object a schema describes names all its fields: an event that grows a field fails the
+/// suite until its schema says so.
+#[test]
+fn every_object_of_every_schema_is_closed() {
+    fn open_objects(node: &Value, at: String, found: &mut Vec<String>) {
+        match node {
+            Value::Object(map) => {
+                let object = map.get("type").is_some_and(|t| t == "object") || map.contains_key("properties");
+                if object && map.get("additionalProperties") != Some(&Value::Bool(false)) {
+                    found.push(at.clone());
+                }
+                map.iter().for_each(|(key, child)| open_objects(child, format!("{at}/{key}"), found));
+            }
+            Value::Array(items) => {
+                items.iter().enumerate().for_each(|(i, c)| open_objects(c, format!("{at}/{i}"), found))
+            }
+            _ => {}
+        }
+    }
+    let mut open = Vec::new();
+    for entry in std::fs::read_dir(events_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            open_objects(&schema, path.file_name().unwrap().to_string_lossy().into_owned(), &mut open);
+        }
+    }
+    assert!(open.is_empty(), "objects that accept fields they do not name: {open:?}");
+}

@@ -1,7 +1,7 @@
 //! Business metrics in CloudWatch Embedded Metric Format: what they are called, who counts them,
 //! and when they are written out.
 //!
-//! The counts come from committed facts, never from attempts:
+//! The counts come from committed facts, not from attempts:
 //! - the event relay counts what it published ([`relayed`]): every event by detail-type, and the
 //!   order and parcel milestones among them (received, reserved, rejected, paid, expired; alerts);
 //! - payment processing counts each payment event it resolved, by outcome ([`payment_resolved`]).
@@ -11,7 +11,8 @@
 //! namespace [`NAMESPACE`]. Without [`init`] (tests, benchmarks) counting costs nothing.
 //!
 //! A batch the stream retries after a partial failure publishes some events again, and they are
-//! counted again: the relay's counts can run slightly high, never low.
+//! counted again: the relay's counts can run slightly high. An invocation that dies before it
+//! returns (a timeout) never writes what it counted.
 
 use crate::events::{Announcement, ApprovedBy, DomainEvent};
 use crate::store::Resolution;
