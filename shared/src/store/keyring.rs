@@ -2,7 +2,6 @@
 //! whichever instance needs one first, never replaced.
 
 use super::{keys, s, Store, StoreError};
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use std::collections::HashMap;
@@ -27,13 +26,7 @@ impl Store {
             ("entity".to_owned(), s("FingerprintKey")),
             ("wrapped".to_owned(), s(BASE64.encode(wrapped))),
         ]);
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .expect("put has table and item");
-        if self.commit(vec![TransactWriteItem::builder().put(put).build()]).await? {
+        if self.create(item).await? {
             return Ok(None);
         }
         self.fingerprint_key().await?.map(Some).ok_or_else(|| corrupt("the stored key vanished"))

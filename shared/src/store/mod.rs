@@ -147,6 +147,18 @@ impl Store {
         }
     }
 
+    /// Put `item` if it is not there: false when it was. [`Store::commit`] makes a lone put one
+    /// conditional write.
+    pub(crate) async fn create(&self, item: Item) -> Result<bool, StoreError> {
+        let put = aws_sdk_dynamodb::types::Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .expect("put has table and item");
+        self.commit(vec![aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build()]).await
+    }
+
     /// A conditional `UpdateItem`: true when it applied, false when its condition did not hold.
     pub(crate) async fn update_if(
         &self,

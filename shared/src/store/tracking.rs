@@ -7,7 +7,7 @@
 
 use super::orders::{one, status, timestamp, NEXT_VERSION};
 use super::waiting::{QUEUE, UNTIL};
-use super::{from_item, key, keys, n, s, to_item, Item, Store, StoreError};
+use super::{from_item, key, keys, n, s, to_item, Store, StoreError};
 use crate::domain::logistics_policy::CourierMonth;
 use crate::domain::tracking::{AlertKind, Tracking};
 use crate::domain::{CourierId, Order, OrderId, OrderStatus, Shipment, ShipmentId};
@@ -61,17 +61,6 @@ impl Store {
         let mut item = to_item(push, pk, sk, "CourierPush");
         item.insert("ttl".into(), n((push.received_at + PUSH_RETENTION).unix_timestamp()));
         self.create(item).await
-    }
-
-    /// Put `item` if it is not there: [`Store::commit`] makes a lone put one conditional write.
-    async fn create(&self, item: Item) -> Result<bool, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .expect("put has table and item");
-        self.commit(vec![TransactWriteItem::builder().put(put).build()]).await
     }
 
     /// The link from a courier's waybill to its shipment, written with the booking.
