@@ -17,7 +17,7 @@ const BASE: &str = "https://orderflow.example/schemas/events/";
 const DEFINITIONS: &str = "definitions.json";
 
 pub fn events_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/events")
+    crate::emulators::repo_root().join("docs/events")
 }
 
 /// One compiled validator per detail-type.

@@ -6,13 +6,14 @@
 use orderflow::domain::{Currency, OrderId};
 use orderflow::events::{Announcement, DomainEvent, OrderPaid};
 use orderflow_tests::contracts::{events_dir, EventSchemas};
+use orderflow_tests::emulators::repo_root;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
 /// The detail-types `DomainEvent::detail_type` can answer, read from its source: a variant added
 /// there without a schema fails the test below.
 fn announced_detail_types() -> BTreeSet<String> {
-    let source = std::fs::read_to_string(events_dir().join("../../shared/src/events/mod.rs")).unwrap();
+    let source = std::fs::read_to_string(repo_root().join("shared/src/events/mod.rs")).unwrap();
     let body =
         source.split("pub fn detail_type(&self) -> &'static str {").nth(1).expect("detail_type in events/mod.rs");
     let body = &body[..body.find("\n    }\n").expect("its end")];
@@ -79,7 +80,7 @@ fn an_event_as_the_relay_writes_it_conforms_and_each_kind_of_breach_is_refused()
 #[test]
 fn the_bus_events_in_the_sample_queue_messages_conform() {
     let schemas = EventSchemas::published();
-    let samples = events_dir().join("../../events");
+    let samples = repo_root().join("events");
     let mut checked = 0;
     for entry in std::fs::read_dir(&samples).unwrap() {
         let path = entry.unwrap().path();
