@@ -2,7 +2,7 @@
 //! after-sales API called as the customer and staff would, evidence photos uploaded through
 //! their presigned URLs, and the refunds that follow paid through the mock provider.
 
-use crate::fixtures::{claims, json_request, read};
+use crate::fixtures::{claims, exchange, json_request};
 use crate::parcels::{checkpoint, handed_over, process_tracking_queue, push, Parcel};
 use crate::Stack;
 use orderflow::handlers::after_sales::routes;
@@ -72,7 +72,8 @@ pub async fn call(
     body: Option<Value>,
 ) -> (u16, Value) {
     let request = json_request(Some(who.clone()), method, path, route, body);
-    read(&routes::handle(&stack.after_sales(), request).await.unwrap())
+    let deps = stack.after_sales();
+    exchange(request, |r| routes::handle(&deps, r)).await
 }
 
 /// A photo of `bytes` uploaded as evidence for the parcel's order by `who` through the URL the

@@ -2,7 +2,10 @@
 
 use crate::apigw::{self, HttpCall};
 use crate::auth::VerifiedClaims;
-use lambda_http::{Body, Request, Response};
+use crate::contracts::api::ApiContract;
+use lambda_http::http::header;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
 use orderflow::events::{Announcement, EventPublisher, PublishAllFuture, PublishError};
 use orderflow::handlers::{order_intake, staff_api};
 use serde_json::{json, Value};
@@ -103,27 +106,51 @@ pub fn post_order_as(claims: VerifiedClaims, key: &str, body: &Value) -> Request
     )
 }
 
-/// Status and JSON body of a response.
-pub fn read(response: &Response<Body>) -> (u16, Value) {
+/// The route a request was sent to, as API Gateway names it (`POST /orders/{id}/cancel`).
+pub fn route_key(request: &Request) -> String {
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.route_key.clone().unwrap_or_default(),
+        _ => panic!("not an HTTP API request"),
+    }
+}
+
+/// Status and JSON body of the answer to a request sent to `route_key`, once checked against the
+/// published API (docs/openapi.yaml): a test fails on an answer the contract does not allow.
+pub fn read(route_key: &str, response: &Response<Body>) -> (u16, Value) {
     let bytes = orderflow::http::body_bytes(response.body());
+    let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let status = response.status().as_u16();
+    if let Err(breach) = ApiContract::published().check(route_key, status, content_type, bytes) {
+        panic!("the answer breaks docs/openapi.yaml: {breach}");
+    }
     let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).expect("JSON body") };
-    (response.status().as_u16(), value)
+    (status, value)
+}
+
+/// Status and JSON body of `handler`'s answer to `request`, checked as [`read`] checks it.
+pub async fn exchange<Answer, Failure>(request: Request, handler: impl FnOnce(Request) -> Answer) -> (u16, Value)
+where
+    Answer: std::future::Future<Output = Result<Response<Body>, Failure>>,
+    Failure: std::fmt::Debug,
+{
+    let route = route_key(&request);
+    read(&route, &handler(request).await.expect("the handler answers"))
 }
 
 pub async fn submit(deps: &order_intake::IntakeDeps, key: &str, body: &Value) -> (u16, Value) {
-    read(&order_intake::handle(deps, post_order_request(key, body)).await.expect("handler answers"))
+    exchange(post_order_request(key, body), |r| order_intake::handle(deps, r)).await
 }
 
 /// `GET /orders/{id}`, as the shop backend (which may read any of its customers' orders).
 pub async fn get_order(deps: &order_intake::IntakeDeps, id: &str) -> (u16, Value) {
     let request = http_as(Some(shop()), "GET", &format!("/orders/{id}"), "/orders/{id}", &[], None);
-    read(&order_intake::handle(deps, request).await.expect("handler answers"))
+    exchange(request, |r| order_intake::handle(deps, r)).await
 }
 
 /// `POST /orders/{id}/cancel`, as the shop backend.
 pub async fn cancel_order(deps: &order_intake::IntakeDeps, id: &str) -> (u16, Value) {
     let request = http_as(Some(shop()), "POST", &format!("/orders/{id}/cancel"), "/orders/{id}/cancel", &[], None);
-    read(&order_intake::handle(deps, request).await.expect("handler answers"))
+    exchange(request, |r| order_intake::handle(deps, r)).await
 }
 
 /// A staff route, called by a member of operations.
@@ -145,7 +172,7 @@ pub async fn staff_as(
     route: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    read(&staff_api::handle(deps, json_request(claims, method, path, route, body)).await.expect("handler answers"))
+    exchange(json_request(claims, method, path, route, body), |r| staff_api::handle(deps, r)).await
 }
 
 /// `method path` (matched by `route`) with a JSON `body`, as `claims`' caller.

@@ -2,7 +2,7 @@
 //! signed pushes delivered to the webhook, the tracking queue consumed, the poller run, and the
 //! logistics API called as the customer or staff would.
 
-use crate::fixtures::{claims, json_request, read};
+use crate::fixtures::{claims, exchange, json_request};
 use crate::warehouse::{hand_over, paid_with_shipments, shipments};
 use crate::Stack;
 use orderflow::domain::{CourierId, OrderId, Shipment};
@@ -79,7 +79,8 @@ pub async fn push_raw(stack: &Stack, courier: &str, payload: String, signature: 
         headers.push(("courier-signature", signature));
     }
     let request = crate::fixtures::http("POST", &path, "/couriers/{courier}/webhook", &headers, Some(payload));
-    read(&webhook::handle(&stack.courier_webhook(), request).await.unwrap())
+    let deps = stack.courier_webhook();
+    exchange(request, |r| webhook::handle(&deps, r)).await
 }
 
 /// How the tracking queue hands each batch to the consumer: once, or twice (as SQS may), one
@@ -160,5 +161,6 @@ pub async fn call(
     body: Option<Value>,
 ) -> (u16, Value) {
     let request = json_request(Some(who.clone()), method, path, route, body);
-    read(&routes::handle(&stack.logistics_as("logistics-api"), request).await.unwrap())
+    let deps = stack.logistics_as("logistics-api");
+    exchange(request, |r| routes::handle(&deps, r)).await
 }

@@ -1,7 +1,7 @@
 //! The payment provider's side of a test: its events, signed and delivered to the webhook as
 //! the provider would, and the payment processor run over what reached its queue.
 
-use crate::fixtures::{http, read};
+use crate::fixtures::{exchange, http};
 use serde_json::{json, Value};
 
 /// A payment provider's event, as it would POST it.
@@ -30,11 +30,8 @@ pub async fn deliver_payment_signed(
         &[("content-type", "application/json"), ("payment-signature", &signature)],
         Some(body),
     );
-    read(
-        &orderflow::handlers::payment_webhook::handle(&stack.payment_webhook(), request)
-            .await
-            .expect("handler answers"),
-    )
+    let deps = stack.payment_webhook();
+    exchange(request, |r| orderflow::handlers::payment_webhook::handle(&deps, r)).await
 }
 
 /// POST a provider event to the webhook, signed as the provider would sign it now.

@@ -3,7 +3,7 @@
 //! uploaded through its presigned URL), up to a parcel handed over.
 
 use crate::fixtures::{
-    deliver_payment, json_request, order_body, payment_event, process_payment_queue, read, reserved_orders,
+    deliver_payment, exchange, json_request, order_body, payment_event, process_payment_queue, reserved_orders,
     warehouse_staff, TEST_PRICE_MINOR,
 };
 use crate::local::ApiClient;
@@ -40,7 +40,8 @@ pub async fn call(
     body: Option<Value>,
 ) -> (u16, Value) {
     let request = json_request(Some(who.clone()), method, path, route, body);
-    read(&routes::handle(&stack.warm_fulfilment_api(), request).await.unwrap())
+    let deps = stack.warm_fulfilment_api();
+    exchange(request, |r| routes::handle(&deps, r)).await
 }
 
 /// The order's shipments as stored.

@@ -8,8 +8,8 @@ use orderflow::domain::OrderId;
 use orderflow_tests::after_sales::{delivered, open, owner, request, risk_staff};
 use orderflow_tests::auth::VerifiedClaims;
 use orderflow_tests::fixtures::{
-    deliver_payment, json_request, one_warehouse, operations, order_body, payment_event, process_payment_queue, read,
-    reserved_orders, submit, warehouse_staff, TEST_PRICE_MINOR,
+    deliver_payment, exchange, json_request, one_warehouse, operations, order_body, payment_event,
+    process_payment_queue, reserved_orders, submit, warehouse_staff, TEST_PRICE_MINOR,
 };
 use orderflow_tests::local::{LocalFunction, OutsideParties};
 use orderflow_tests::parcels::{customer_service, handed_over};
@@ -89,7 +89,7 @@ impl<'a> Audited<'a> {
         let before = self.trail_of_day().await;
         let function = LocalFunction::for_binary(self.stack, rule.function, &self.outside).unwrap();
         let request = json_request(Some(who.clone()), method, path, rule.path, body);
-        let (status, answer) = read(&function.http(request).await.unwrap());
+        let (status, answer) = exchange(request, |r| function.http(r)).await;
         assert_eq!(status, expected, "{method} {path}: {answer}");
         // What the call added, whatever the order of records of one second.
         let mut added = self.trail_of_day().await;

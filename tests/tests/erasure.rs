@@ -7,7 +7,7 @@ use orderflow::clock::{Clock, ManualClock};
 use orderflow::domain::{Order, OrderId, OrderStatus};
 use orderflow_tests::after_sales::{call, delivered};
 use orderflow_tests::fixtures::{
-    claims, customer, one_warehouse, operations, order_body, read, staff_as, submit, table_items,
+    claims, customer, exchange, one_warehouse, operations, order_body, staff_as, submit, table_items,
 };
 use orderflow_tests::parcels::customer_service;
 use orderflow_tests::Stack;
@@ -128,7 +128,8 @@ async fn cancelled_order(stack: &Stack, customer_id: &str, key: &str) -> OrderId
         "/orders/{id}/cancel",
         None,
     );
-    let (status, answer) = read(&orderflow::handlers::order_intake::handle(&stack.intake(), request).await.unwrap());
+    let (status, answer) =
+        exchange(request, |r| async { orderflow::handlers::order_intake::handle(&stack.intake(), r).await }).await;
     assert_eq!(status, 200, "{answer}");
     id
 }

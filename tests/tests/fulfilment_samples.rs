@@ -6,7 +6,7 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use orderflow::handlers::fulfilment::{handle_batch, routes};
 use orderflow_tests::apigw::request_from_event;
 use orderflow_tests::emulators::repo_root;
-use orderflow_tests::fixtures::{one_warehouse, read, warehouse_staff};
+use orderflow_tests::fixtures::{exchange, one_warehouse, warehouse_staff};
 use orderflow_tests::warehouse::{paid, post, shipments};
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
@@ -23,7 +23,7 @@ fn sample(name: &str, swaps: &[(&str, &str)]) -> String {
 
 async fn api(stack: &Stack, name: &str, swaps: &[(&str, &str)]) -> (u16, Value) {
     let request = request_from_event(serde_json::from_str(&sample(name, swaps)).unwrap());
-    read(&routes::handle(&stack.fulfilment_as("fulfilment-api"), request).await.unwrap())
+    exchange(request, |r| async { routes::handle(&stack.fulfilment_as("fulfilment-api"), r).await }).await
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //! which comes from the table's stream through the event relay.
 
 use orderflow_tests::fixtures::{
-    catalogue_item, customer, get_order, http, http_as, order_body, post_order_request, read, submit, TEST_PRICE_MINOR,
+    catalogue_item, customer, exchange, get_order, http, http_as, order_body, post_order_request, read, submit,
+    TEST_PRICE_MINOR,
 };
 use orderflow_tests::{Seed, Stack};
 use serde_json::{json, Value};
@@ -43,7 +44,7 @@ async fn a_valid_order_is_stored_received_and_announced_to_reservation() {
     .await
     .unwrap();
     let location = response.headers()["location"].to_str().unwrap().to_owned();
-    let (status, body) = read(&response);
+    let (status, body) = read("POST /orders", &response);
     assert_eq!(status, 202);
     assert_eq!(body["status"], "RECEIVED");
     let id = body["order_id"].as_str().unwrap();
@@ -76,7 +77,7 @@ async fn the_same_key_again_returns_the_same_response_and_does_nothing_twice() {
     let first = submit(&deps, "k-same", &body).await;
     let response = orderflow::handlers::order_intake::handle(&deps, post_order_request("k-same", &body)).await.unwrap();
     assert_eq!(response.headers()["idempotent-replayed"], "true");
-    assert_eq!(read(&response), first);
+    assert_eq!(read("POST /orders", &response), first);
     stack.relay().await;
     assert_eq!(stack.drain(RESERVATION_QUEUE).await.len(), 1);
 }
@@ -181,14 +182,8 @@ async fn malformed_requests_get_problem_details() {
     let call = |headers: Vec<(&'static str, &'static str)>, body: String| {
         let deps = deps.clone();
         async move {
-            read(
-                &orderflow::handlers::order_intake::handle(
-                    &deps,
-                    http_as(Some(customer("cust-42")), "POST", "/orders", "/orders", &headers, Some(body)),
-                )
-                .await
-                .unwrap(),
-            )
+            let request = http_as(Some(customer("cust-42")), "POST", "/orders", "/orders", &headers, Some(body));
+            exchange(request, |r| orderflow::handlers::order_intake::handle(&deps, r)).await
         }
     };
     let (status, p) =
@@ -210,7 +205,7 @@ async fn malformed_requests_get_problem_details() {
         &[("idempotency-key", "k")],
         Some(order_body(&[("TEA", 1)], "Zhejiang").to_string()),
     );
-    let (status, p) = read(&orderflow::handlers::order_intake::handle(&deps, anonymous).await.unwrap());
+    let (status, p) = exchange(anonymous, |r| orderflow::handlers::order_intake::handle(&deps, r)).await;
     assert_eq!((status, p["code"].as_str()), (401, Some("unauthenticated")), "no verified caller, no order");
     let (status, p) = get_order(&deps, "not-an-id").await;
     assert_eq!((status, p["code"].as_str()), (400, Some("order-id-malformed")));
@@ -222,11 +217,10 @@ async fn malformed_requests_get_problem_details() {
 async fn the_sample_events_are_handled_as_documented() {
     let stack = priced_stack().await;
     let deps = stack.intake();
-    let (status, body) = read(
-        &orderflow::handlers::order_intake::handle(&deps, orderflow_tests::apigw::request_from_file("post-order.json"))
-            .await
-            .unwrap(),
-    );
+    let (status, body) = exchange(orderflow_tests::apigw::request_from_file("post-order.json"), |r| {
+        orderflow::handlers::order_intake::handle(&deps, r)
+    })
+    .await;
     assert_eq!((status, body["status"].as_str()), (202, Some("RECEIVED")));
     let order = stack
         .store()
@@ -238,14 +232,10 @@ async fn the_sample_events_are_handled_as_documented() {
     let context = orderflow::personal::order_context(order.order_id);
     let ip = stack.sealer_for("staff-api").open_field(sealed, &context, "client_ip").await.unwrap();
     assert_eq!(ip.as_deref(), Some("203.0.113.7"), "client IP comes from the request context, sealed");
-    let (status, body) = read(
-        &orderflow::handlers::order_intake::handle(
-            &deps,
-            orderflow_tests::apigw::request_from_file("post-order-vague-address.json"),
-        )
-        .await
-        .unwrap(),
-    );
+    let (status, body) = exchange(orderflow_tests::apigw::request_from_file("post-order-vague-address.json"), |r| {
+        orderflow::handlers::order_intake::handle(&deps, r)
+    })
+    .await;
     assert_eq!((status, body["code"].as_str()), (400, Some("address-vague")));
 }
 

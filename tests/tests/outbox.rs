@@ -10,8 +10,8 @@ use orderflow::handlers::order_intake;
 use orderflow::handlers::payment_processor::{self, handle_batch as process_payments};
 use orderflow::handlers::stock_reservation::handle_batch as reserve;
 use orderflow_tests::fixtures::{
-    cancel_order, customer, deliver_payment, every_order_scores, from_own_customer, http_as, one_warehouse, order_body,
-    payment_event, read, reserved_orders, staff, submit, TestPublisher,
+    cancel_order, customer, deliver_payment, every_order_scores, exchange, from_own_customer, http_as, one_warehouse,
+    order_body, payment_event, reserved_orders, staff, submit, TestPublisher,
 };
 use orderflow_tests::outbox::{detail_types, BusObserver};
 use orderflow_tests::Stack;
@@ -129,7 +129,7 @@ async fn five_wrong_codes_cancel_the_order_and_announce_it() {
             &[("content-type", "application/json")],
             Some(json!({"code": wrong}).to_string()),
         );
-        last = read(&order_intake::handle(&intake, request).await.unwrap());
+        last = exchange(request, |r| order_intake::handle(&intake, r)).await;
     }
     assert_eq!((last.0, last.1["code"].as_str()), (409, Some("verification-failed")));
     stack.relay().await;

@@ -10,8 +10,8 @@ use orderflow::handlers::hold_expiry::sweep;
 use orderflow::handlers::payment_processor::handle_batch;
 use orderflow::store::HoldStatus;
 use orderflow_tests::fixtures::{
-    deliver_payment as deliver, deliver_payment_signed as deliver_signed, http, one_warehouse, order_body,
-    payment_event as event, process_payment_queue, read, reserved_orders, staff,
+    deliver_payment as deliver, deliver_payment_signed as deliver_signed, exchange, http, one_warehouse, order_body,
+    payment_event as event, process_payment_queue, reserved_orders, staff,
 };
 use orderflow_tests::outbox::{detail_types, BusObserver};
 use orderflow_tests::Stack;
@@ -67,8 +67,10 @@ async fn unsigned_wrongly_signed_and_stale_callbacks_are_refused_and_nothing_is_
         assert_eq!((status, problem["code"].as_str()), (400, Some("signature-timestamp-out-of-range")), "{when}");
     }
     let unsigned = http("POST", "/payments/webhook", "/payments/webhook", &[], Some(paid.to_string()));
-    let (status, problem) =
-        read(&orderflow::handlers::payment_webhook::handle(&stack.payment_webhook(), unsigned).await.unwrap());
+    let (status, problem) = exchange(unsigned, |r| async {
+        orderflow::handlers::payment_webhook::handle(&stack.payment_webhook(), r).await
+    })
+    .await;
     assert_eq!((status, problem["code"].as_str()), (401, Some("signature-missing")));
 
     assert_eq!(day_records(&stack).await, 0, "nothing stored");

@@ -7,7 +7,7 @@ use orderflow::domain::OrderId;
 use orderflow::notify::{Notifier, SqsNotifier};
 use orderflow::personal::Purpose;
 use orderflow_tests::fixtures::{
-    claims, customer, json_request, one_warehouse, operations, order_body, read, submit, table_text,
+    claims, customer, exchange, json_request, one_warehouse, operations, order_body, submit, table_text,
 };
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
@@ -42,7 +42,7 @@ async fn the_table_holds_no_clear_personal_value_and_staff_read_it_only_for_a_re
     let view_as = |who| {
         let request = json_request(Some(who), "GET", &path, "/orders/{id}", None);
         let deps = stack.intake();
-        async move { read(&orderflow::handlers::order_intake::handle(&deps, request).await.unwrap()).1 }
+        async move { exchange(request, |r| orderflow::handlers::order_intake::handle(&deps, r)).await.1 }
     };
     let mut view = view_as(customer(stored.customer_id.as_str())).await;
     let own = view.as_object_mut().unwrap().remove("personal").expect("the customer's own data");
@@ -66,7 +66,7 @@ async fn the_table_holds_no_clear_personal_value_and_staff_read_it_only_for_a_re
         let who = claims(&[("sub", "cs-dan"), ("groups", group)]);
         let request = json_request(Some(who), "POST", &path, "/admin/orders/{id}/personal-data", body);
         let deps = stack.staff();
-        async move { read(&orderflow::handlers::staff_api::handle(&deps, request).await.unwrap()) }
+        async move { exchange(request, |r| orderflow::handlers::staff_api::handle(&deps, r)).await }
     };
     let (status, problem) = staff("[customer-service]", Some(json!({"reason": "  "}))).await;
     assert_eq!((status, problem["errors"][0]["field"].as_str()), (400, Some("reason")), "{problem}");
@@ -93,7 +93,8 @@ async fn the_table_holds_no_clear_personal_value_and_staff_read_it_only_for_a_re
 
     // The staff order view and the review list keep to the hint.
     let request = json_request(Some(operations()), "GET", &format!("/admin/orders/{id}"), "/admin/orders/{id}", None);
-    let (_, view) = read(&orderflow::handlers::staff_api::handle(&stack.staff(), request).await.unwrap());
+    let (_, view) =
+        exchange(request, |r| async { orderflow::handlers::staff_api::handle(&stack.staff(), r).await }).await;
     for clear in CLEAR {
         assert!(!view.to_string().contains(clear), "{clear} in {view}");
     }
@@ -126,7 +127,8 @@ async fn a_verification_code_goes_to_the_notification_queue_with_only_the_phone_
     let owner = customer(stack.store().order(id).await.unwrap().unwrap().customer_id.as_str());
     let path = format!("/orders/{id}/verification/resend");
     let request = json_request(Some(owner), "POST", &path, "/orders/{id}/verification/resend", None);
-    let (status, body) = read(&orderflow::handlers::order_intake::handle(&stack.intake(), request).await.unwrap());
+    let (status, body) =
+        exchange(request, |r| async { orderflow::handlers::order_intake::handle(&stack.intake(), r).await }).await;
     assert_eq!(status, 202, "{body}");
 
     let sent: Vec<_> = stack.notifier.sent().into_iter().filter(|s| s.order_id == id).collect();

@@ -7,7 +7,7 @@ use orderflow::domain::OrderId;
 use orderflow::handlers::hold_expiry::sweep;
 use orderflow::handlers::order_intake::{self, IntakeDeps};
 use orderflow_tests::fixtures::{
-    customer, every_order_scores, http_as, one_warehouse, order_body, read, staff, submit,
+    customer, every_order_scores, exchange, http_as, one_warehouse, order_body, staff, submit,
 };
 use orderflow_tests::outbox::detail_types;
 use orderflow_tests::Stack;
@@ -152,7 +152,7 @@ async fn step_up_verification_continues_the_order_with_the_right_code_and_cancel
             Some(json!({"code": code}).to_string()),
         );
         let intake = intake.clone();
-        async move { read(&order_intake::handle(&intake, request).await.unwrap()) }
+        async move { exchange(request, |r| order_intake::handle(&intake, r)).await }
     };
 
     let (_, good) = submit(&intake, "good", &order_body(&[("TEA", 1)], "Zhejiang")).await;

@@ -4,7 +4,7 @@
 
 use orderflow::access::{markdown_table, rule_for, Audience, RouteRule, ALL_ROLES, ROUTES};
 use orderflow_tests::auth::VerifiedClaims;
-use orderflow_tests::fixtures::{claims, customer, json_request, read, shop};
+use orderflow_tests::fixtures::{claims, customer, exchange, json_request, shop};
 use orderflow_tests::local::{LocalFunction, OutsideParties};
 use orderflow_tests::template::{Functions, Trigger};
 use orderflow_tests::Stack;
@@ -97,7 +97,7 @@ async fn every_route_answers_every_caller_as_the_matrix_says() {
         let call = |claims: Option<VerifiedClaims>| {
             let function = function.clone();
             let request = json_request(claims, rule.method, &path, rule.path, None);
-            async move { read(&function.http(request).await.unwrap()) }
+            async move { exchange(request, |r| function.http(r)).await }
         };
         let (status, problem) = call(None).await;
         assert_eq!(status, 401, "{} {} without a token: {problem}", rule.method, rule.path);

@@ -9,13 +9,15 @@ use orderflow::domain::{OrderId, OrderStatus};
 use orderflow::handlers::order_intake;
 use orderflow_tests::auth::VerifiedClaims;
 use orderflow_tests::fixtures::{
-    claims, customer, deliver_payment, every_order_scores, http_as, json_request, one_warehouse, operations,
+    claims, customer, deliver_payment, every_order_scores, exchange, http_as, json_request, one_warehouse, operations,
     order_body, payment_event, process_payment_queue, read, shop, staff_as, submit, table_keys, warehouse_staff,
 };
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use time::Duration;
+
+const RESEND: &str = "POST /orders/{id}/verification/resend";
 
 async fn seeded() -> (Stack, Arc<orderflow::clock::ManualClock>) {
     let (stack, clock) = Stack::for_test().await;
@@ -88,17 +90,19 @@ async fn the_body_cannot_name_the_customer_unless_a_shop_backend_acts_for_them()
     let (stack, _) = seeded().await;
     let body = order_body(&[("TEA", 1)], "Zhejiang"); // names cust-42
     let request = |who| orderflow_tests::fixtures::post_order_as(who, "k-1", &body);
-    let (status, problem) = read(&order_intake::handle(&stack.intake(), request(customer("cust-7"))).await.unwrap());
+    let (status, problem) =
+        exchange(request(customer("cust-7")), |r| async { order_intake::handle(&stack.intake(), r).await }).await;
     assert_eq!(
         (status, problem["code"].as_str()),
         (400, Some("customer-id-not-allowed")),
         "a customer is who the token says"
     );
     let no_scope = claims(&[("sub", "shop"), ("client_id", "shop"), ("scope", "orderflow/catalogue.read")]);
-    let (status, _) = read(&order_intake::handle(&stack.intake(), request(no_scope)).await.unwrap());
+    let (status, _) = exchange(request(no_scope), |r| async { order_intake::handle(&stack.intake(), r).await }).await;
     assert_eq!(status, 403, "a client without the on-behalf scope may not");
     assert_eq!(stack.relay().await.delivered, 0, "nothing was stored");
-    let (status, accepted) = read(&order_intake::handle(&stack.intake(), request(shop())).await.unwrap());
+    let (status, accepted) =
+        exchange(request(shop()), |r| async { order_intake::handle(&stack.intake(), r).await }).await;
     assert_eq!(status, 202, "{accepted}");
     assert_eq!(order_of(&stack, accepted["order_id"].as_str().unwrap()).await.customer_id.as_str(), "cust-42");
 }
@@ -119,14 +123,19 @@ async fn another_customers_order_cannot_be_read_cancelled_verified_or_resent_and
         ("POST", format!("/orders/{id}/verification/resend"), "/orders/{id}/verification/resend", None),
     ];
     for (method, path, route, body) in attempts {
-        let (status, problem) = read(&as_caller(&stack, customer("cust-7"), method, &path, route, body).await);
+        let (status, problem) = read(
+            &format!("{method} {route}"),
+            &as_caller(&stack, customer("cust-7"), method, &path, route, body).await,
+        );
         assert_eq!((status, problem["code"].as_str()), (404, Some("not-found")), "{method} {route}");
     }
     let after = order_of(&stack, &id).await;
     assert_eq!((after.status, after.version, after.verification), (before.status, before.version, before.verification));
     assert_eq!(stack.notifier.sent().len(), sent_before, "no code was sent to the owner's phone");
-    let (status, view) =
-        read(&as_caller(&stack, customer("cust-42"), "GET", &format!("/orders/{id}"), "/orders/{id}", None).await);
+    let (status, view) = read(
+        "GET /orders/{id}",
+        &as_caller(&stack, customer("cust-42"), "GET", &format!("/orders/{id}"), "/orders/{id}", None).await,
+    );
     assert_eq!((status, view["status"].as_str()), (200, Some("PENDING_VERIFICATION")), "its owner still sees it");
 }
 
@@ -140,20 +149,24 @@ async fn resends_are_one_a_minute_and_five_an_order_each_refusal_a_429_with_retr
     let resend = || as_caller(&stack, customer("cust-42"), "POST", &path, route, None);
     let sent_at_start = stack.notifier.sent().len();
     let flood = resend().await;
-    assert_eq!((read(&flood).0, read(&flood).1["code"].as_str()), (429, Some("verification-resend-too-soon")));
+    assert_eq!(
+        (read(RESEND, &flood).0, read(RESEND, &flood).1["code"].as_str()),
+        (429, Some("verification-resend-too-soon"))
+    );
     assert!((1..=60).contains(&retry_after(&flood)), "{}", retry_after(&flood));
     for n in 1..=5 {
         clock.advance(Duration::seconds(61));
-        assert_eq!(read(&resend().await).0, 202, "resend {n}");
-        assert_eq!(read(&resend().await).0, 429, "and not again within the minute");
+        assert_eq!(read(RESEND, &resend().await).0, 202, "resend {n}");
+        assert_eq!(read(RESEND, &resend().await).0, 429, "and not again within the minute");
     }
     clock.advance(Duration::seconds(61));
     let over = resend().await;
-    assert_eq!(read(&over).1["code"], "verification-resend-limit");
+    assert_eq!(read(RESEND, &over).1["code"], "verification-resend-limit");
     assert!(retry_after(&over) >= 1);
     assert_eq!(stack.notifier.sent().len(), sent_at_start + 5, "five codes more, not one per call");
     let latest = stack.notifier.code_for(OrderId::parse(&id).unwrap()).unwrap();
     let (status, verified) = read(
+        "POST /orders/{id}/verify",
         &as_caller(
             &stack,
             customer("cust-42"),
@@ -187,7 +200,10 @@ async fn one_phone_gets_at_most_ten_codes_a_day_and_then_orders_go_to_review() {
     let (owner, id) = &ids[0];
     let path = format!("/orders/{id}/verification/resend");
     let refused = as_caller(&stack, customer(owner), "POST", &path, "/orders/{id}/verification/resend", None).await;
-    assert_eq!((read(&refused).0, read(&refused).1["code"].as_str()), (429, Some("verification-phone-limit")));
+    assert_eq!(
+        (read(RESEND, &refused).0, read(RESEND, &refused).1["code"].as_str()),
+        (429, Some("verification-phone-limit"))
+    );
     assert!(retry_after(&refused) > 60, "until the phone's day ends");
     assert_eq!(stack.notifier.sent().len(), 10);
 }
@@ -266,7 +282,7 @@ async fn a_burst_of_guesses_compares_no_more_codes_than_the_attempts_allow() {
             let headers = [("content-type", "application/json")];
             let body = Some(json!({"code": guess}).to_string());
             let request = http_as(Some(customer("cust-42")), "POST", &path, "/orders/{id}/verify", &headers, body);
-            read(&order_intake::handle(&intake, request).await.unwrap())
+            exchange(request, |r| order_intake::handle(&intake, r)).await
         })
     });
     let answers: Vec<(u16, Value)> = futures::future::join_all(guesses).await.into_iter().map(Result::unwrap).collect();

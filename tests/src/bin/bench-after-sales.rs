@@ -25,7 +25,7 @@ use orderflow_tests::bulk::{self, Fate};
 use orderflow_tests::calls::CallCounter;
 use orderflow_tests::cli::option;
 use orderflow_tests::emulators::LocalStack;
-use orderflow_tests::fixtures::{customer, json_request, one_warehouse, read, warehouse_staff, TEST_PRICE_MINOR};
+use orderflow_tests::fixtures::{customer, exchange, json_request, one_warehouse, warehouse_staff, TEST_PRICE_MINOR};
 use orderflow_tests::{Stack, StackOptions};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,7 +47,7 @@ async fn call(
     body: Option<Value>,
 ) -> (u16, Value) {
     let request = json_request(Some(who.clone()), "POST", path, route, body);
-    read(&routes::handle(deps, request).await.expect("the handler answers"))
+    exchange(request, |r| routes::handle(deps, r)).await
 }
 
 /// Run `work` over `0..count` from `workers` concurrent workers; each worker's latencies.

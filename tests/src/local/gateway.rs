@@ -6,12 +6,13 @@
 use super::stand_ins::StandIns;
 use super::LocalFunction;
 use crate::apigw::{self, HttpCall};
+use crate::contracts::api::ApiContract;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
 /// API Gateway refuses bodies above 10 MB before any function sees them.
@@ -28,6 +29,9 @@ pub(super) struct Route {
 pub(super) struct Gateway {
     pub routes: Vec<Route>,
     pub stand_ins: StandIns,
+    /// Every function answer that broke the published API (docs/openapi.yaml), at most 100:
+    /// logged as it happens, and what a test of the local stack asserts is empty.
+    pub contract_breaches: Arc<Mutex<Vec<String>>>,
 }
 
 pub(super) async fn serve(
@@ -122,7 +126,7 @@ impl Gateway {
             source_ip: &peer_ip,
             claims,
         };
-        invoke(route, &call).await
+        self.invoke(route, &call).await
     }
 }
 
@@ -146,24 +150,38 @@ pub(super) async fn deliver_signed(
         source_ip: "127.0.0.1",
         claims: None,
     };
-    let response = invoke(route, &call).await;
+    let response = gateway.invoke(route, &call).await;
     let status = response.status().as_u16();
     let bytes = response.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
     let body = serde_json::from_slice::<serde_json::Value>(&bytes).unwrap_or_default();
     Ok(serde_json::json!({ "status": status, "body": body }))
 }
 
-/// Invoke a route's function with the event for `call`, and turn its answer into a response.
-pub(super) async fn invoke(route: &Route, call: &HttpCall<'_>) -> hyper::Response<Full<Bytes>> {
-    match route.function.http(apigw::request(call)).await {
-        Ok(response) => {
-            let (parts, body) = response.into_parts();
-            let bytes = Bytes::copy_from_slice(orderflow::http::body_bytes(&body));
-            hyper::Response::from_parts(parts, Full::new(bytes))
-        }
-        Err(err) => {
-            tracing::error!(error = %err, "function error");
-            plain(500, "Internal Server Error")
+impl Gateway {
+    /// Invoke a route's function with the event for `call`, check its answer against the
+    /// published API, and turn it into a response.
+    pub(super) async fn invoke(&self, route: &Route, call: &HttpCall<'_>) -> hyper::Response<Full<Bytes>> {
+        match route.function.http(apigw::request(call)).await {
+            Ok(response) => {
+                let (parts, body) = response.into_parts();
+                let bytes = Bytes::copy_from_slice(orderflow::http::body_bytes(&body));
+                let content_type = parts.headers.get("content-type").and_then(|v| v.to_str().ok());
+                let route_key = format!("{} {}", route.method, route.template);
+                if let Err(breach) =
+                    ApiContract::published().check(&route_key, parts.status.as_u16(), content_type, &bytes)
+                {
+                    tracing::error!(%breach, "the answer breaks docs/openapi.yaml");
+                    let mut breaches = self.contract_breaches.lock().expect("not poisoned");
+                    if breaches.len() < 100 {
+                        breaches.push(breach);
+                    }
+                }
+                hyper::Response::from_parts(parts, Full::new(bytes))
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "function error");
+                plain(500, "Internal Server Error")
+            }
         }
     }
 }

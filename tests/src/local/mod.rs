@@ -169,11 +169,17 @@ pub struct Running {
     pub api_address: SocketAddr,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    contract_breaches: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Running {
     pub fn api_url(&self) -> String {
         format!("http://{}", self.api_address)
+    }
+
+    /// The functions' answers so far that broke the published API (docs/openapi.yaml).
+    pub fn contract_breaches(&self) -> Vec<String> {
+        self.contract_breaches.lock().expect("not poisoned").clone()
     }
 
     pub async fn stop(mut self) {
@@ -273,12 +279,13 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
         issuer: Arc::new(crate::auth::LocalIssuer::generate(format!("http://{api_address}/_local-auth"))),
         clock: stack.clock.clone(),
     };
-    let gateway = Arc::new(Gateway { routes, stand_ins });
+    let contract_breaches = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let gateway = Arc::new(Gateway { routes, stand_ins, contract_breaches: contract_breaches.clone() });
     if let Some(every) = options.courier_moves_every {
         tasks.push(tokio::spawn(move_parcels(every, gateway.clone(), stopped.clone())));
     }
     tasks.push(tokio::spawn(gateway::serve(listener, gateway, stopped)));
-    Ok(Running { api_address, stop, tasks })
+    Ok(Running { api_address, stop, tasks, contract_breaches })
 }
 
 /// The mock courier's timer: every handed-over parcel takes a step, pushed to the webhook.

@@ -9,7 +9,7 @@ use orderflow::handlers::logistics::consumer::handle_batch;
 use orderflow::handlers::logistics::routes;
 use orderflow_tests::apigw::request_from_event;
 use orderflow_tests::emulators::repo_root;
-use orderflow_tests::fixtures::read;
+use orderflow_tests::fixtures::exchange;
 use orderflow_tests::parcels::{handed_over, process_tracking_queue, push_raw, stored};
 
 const SAMPLE_ORDER: &str = "01KAQZ3X5V7Y9B1D3F5H7K9M2P";
@@ -56,6 +56,7 @@ async fn the_sample_logistics_events_are_handled_as_documented() {
     let owner_claim = format!("\"{owner}\"");
     let request = sample("get-tracking.json", &[swaps[0], ("\"cust-42\"", owner_claim.as_str())]);
     let request = request_from_event(serde_json::from_str(&request).unwrap());
-    let (status, tracking) = read(&routes::handle(&stack.logistics_as("logistics-api"), request).await.unwrap());
+    let (status, tracking) =
+        exchange(request, |r| async { routes::handle(&stack.logistics_as("logistics-api"), r).await }).await;
     assert_eq!((status, tracking["status"].as_str()), (200, Some("DELIVERED")), "{tracking}");
 }
