@@ -59,7 +59,7 @@ async fn an_order_posted_over_http_is_reserved_and_the_stock_moves() {
 
     let (status, body) = api.call("GET", "/nowhere", &[], None).await.unwrap();
     assert_eq!((status, body["message"].as_str()), (404, Some("Not Found")), "unrouted paths stop at the gateway");
-    assert_eq!(running.contract_breaches(), Vec::<String>::new(), "every answer as docs/openapi.yaml says");
+    assert_eq!(running.contract_breaches(), Vec::<String>::new(), "every answer and event as its contract says");
     running.stop().await;
 }
 
@@ -150,7 +150,7 @@ async fn a_paid_order_goes_through_the_warehouse_and_the_mock_courier_to_deliver
     let order = until(&api, &location, &customer, |o| o["status"] == "DELIVERED").await;
     assert_eq!(order["status"], "DELIVERED", "{order}");
     returned_checked_and_refunded(&api, &customer, &order, &shipment).await;
-    assert_eq!(running.contract_breaches(), Vec::<String>::new(), "every answer as docs/openapi.yaml says");
+    assert_eq!(running.contract_breaches(), Vec::<String>::new(), "every answer and event as its contract says");
     running.stop().await;
 }
 

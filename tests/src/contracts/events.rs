@@ -102,8 +102,9 @@ impl EventPublisher for ConformingPublisher {
         for announcement in announcements {
             let detail: Value = serde_json::from_str(&announcement.detail_json()).expect("a detail is JSON");
             if let Err(violation) = schemas.check(announcement.detail_type(), &detail) {
+                tracing::error!(%violation, "the event breaks its schema in docs/events");
                 let mut violations = self.violations.lock().expect("not poisoned");
-                // A test fails at the first; the local stack, which never asks, keeps a few.
+                // A test fails at the first; the local stack keeps a few for its test to assert.
                 if violations.len() < 100 {
                     violations.push(violation);
                 }

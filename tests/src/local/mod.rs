@@ -170,6 +170,7 @@ pub struct Running {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     contract_breaches: Arc<std::sync::Mutex<Vec<String>>>,
+    event_breaches: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Running {
@@ -177,9 +178,12 @@ impl Running {
         format!("http://{}", self.api_address)
     }
 
-    /// The functions' answers so far that broke the published API (docs/openapi.yaml).
+    /// What broke a published contract so far: the functions' answers that the API's document
+    /// (docs/openapi.yaml) does not allow, and the events the relay published that break their
+    /// schema (docs/events).
     pub fn contract_breaches(&self) -> Vec<String> {
-        self.contract_breaches.lock().expect("not poisoned").clone()
+        let answers = self.contract_breaches.lock().expect("not poisoned").clone();
+        answers.into_iter().chain(self.event_breaches.lock().expect("not poisoned").iter().cloned()).collect()
     }
 
     pub async fn stop(mut self) {
@@ -285,7 +289,8 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
         tasks.push(tokio::spawn(move_parcels(every, gateway.clone(), stopped.clone())));
     }
     tasks.push(tokio::spawn(gateway::serve(listener, gateway, stopped)));
-    Ok(Running { api_address, stop, tasks, contract_breaches })
+    let event_breaches = stack.event_violations.clone();
+    Ok(Running { api_address, stop, tasks, contract_breaches, event_breaches })
 }
 
 /// The mock courier's timer: every handed-over parcel takes a step, pushed to the webhook.
