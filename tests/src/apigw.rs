@@ -52,7 +52,9 @@ pub fn event_json(call: &HttpCall<'_>) -> Value {
         "rawPath": path,
         "rawQueryString": query,
         "headers": headers,
-        "pathParameters": match_route(call.route_template, path).unwrap_or_default(),
+        // A path its route does not match would have another route's answer checked against it.
+        "pathParameters": match_route(call.route_template, path)
+            .unwrap_or_else(|| panic!("{path} is not a path of the route {}", call.route_template)),
         "requestContext": {
             "accountId": "000000000000",
             "apiId": "local",

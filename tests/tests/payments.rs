@@ -276,6 +276,11 @@ async fn a_payment_for_an_unknown_order_is_kept_and_shown_in_reconciliation() {
     );
     assert_eq!(report["unmatched"][0]["payment_id"], "pay_x");
     assert!(report["success_rate"].as_f64().is_some());
+    // A signed year parses as the same day, and the report names that day as the document says.
+    let route = "/admin/payments/reconciliation";
+    let (status, signed) =
+        staff(&stack.staff(), "GET", &format!("/admin/payments/reconciliation?day=%2B{day}"), route, None).await;
+    assert_eq!((status, signed["day"].as_str(), signed["events"].as_u64()), (200, Some(day.as_str()), Some(3)));
     let (status, problem) = staff(
         &stack.staff(),
         "GET",

@@ -8,8 +8,8 @@ use orderflow::domain::{OrderId, OrderStatus};
 use orderflow::handlers::hold_expiry::sweep;
 use orderflow::handlers::stock_reservation::handle_batch as reserve;
 use orderflow_tests::fixtures::{
-    deliver_payment, one_warehouse, order_body, payment_event, process_payment_queue, reserved_orders, staff, staff_as,
-    submit, warehouse_staff,
+    deliver_payment, exchange, one_warehouse, order_body, payment_event, process_payment_queue, reserved_orders, staff,
+    staff_as, submit, warehouse_staff,
 };
 use orderflow_tests::outbox::BusObserver;
 use orderflow_tests::Stack;
@@ -333,7 +333,8 @@ async fn a_verified_order_reservation_never_decides_is_cancelled_at_its_deadline
         Some(json!({"code": code}).to_string()),
     );
     let intake = stack.intake();
-    assert_eq!(orderflow::handlers::order_intake::handle(&intake, verify).await.unwrap().status(), 200);
+    let (status, _) = exchange(verify, |r| orderflow::handlers::order_intake::handle(&intake, r)).await;
+    assert_eq!(status, 200);
     pay(&stack, id, 3_980, "CNY", "pay_parked").await;
     process_payment_queue(&stack, &stack.payment_processor()).await;
     assert_eq!(status_of(&stack, id).await, OrderStatus::Received, "parked, waiting for reservation");

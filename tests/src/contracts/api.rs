@@ -7,6 +7,8 @@
 //! whole document is one registered resource, and each documented response body is compiled as a
 //! reference into it, so its `#/components/...` references resolve as a client generator's would.
 
+use lambda_http::http::header::CONTENT_TYPE;
+use lambda_http::http::HeaderMap;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,15 +18,18 @@ use std::sync::OnceLock;
 const BASE: &str = "https://orderflow.example/openapi.json";
 /// The document member the compiled response schemas are collected under (never published).
 const CHECKED: &str = "x-checked-responses";
-const METHODS: [&str; 5] = ["get", "put", "post", "delete", "patch"];
+/// Every method an OpenAPI path item may hold, so an operation the template lacks is seen.
+const METHODS: [&str; 8] = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
 
 pub fn document_path() -> PathBuf {
     crate::emulators::repo_root().join("docs/openapi.yaml")
 }
 
-/// What one documented response allows: a schema per media type, or (none) no body at all.
+/// What one documented response allows: a schema per media type, or (none) no body at all,
+/// and the headers it must carry.
 struct Documented {
     bodies: BTreeMap<String, jsonschema::Validator>,
+    required_headers: Vec<String>,
 }
 
 pub struct ApiContract {
@@ -54,12 +59,13 @@ impl ApiContract {
             for (status, response) in responses {
                 let status: u16 = status.parse().map_err(|_| format!("{method} {route}: status {status}"))?;
                 let response = resolve(&document, response)?;
+                let required_headers = required_headers(&document, response)?;
                 let mut media_types = Vec::new();
                 for (media, media_type) in response["content"].as_object().into_iter().flatten() {
                     bodies.push(media_type["schema"].clone());
                     media_types.push((media.clone(), bodies.len() - 1));
                 }
-                by_status.insert(status, media_types);
+                by_status.insert(status, (media_types, required_headers));
             }
             shapes.insert(format!("{} {route}", method.to_ascii_uppercase()), by_status);
         }
@@ -83,12 +89,12 @@ impl ApiContract {
         let mut operations = BTreeMap::new();
         for (route, by_status) in shapes {
             let mut documented = BTreeMap::new();
-            for (status, media_types) in by_status {
+            for (status, (media_types, required_headers)) in by_status {
                 let mut bodies = BTreeMap::new();
                 for (media, index) in media_types {
                     bodies.insert(media, compile(format!("/{CHECKED}/{index}"))?);
                 }
-                documented.insert(status, Documented { bodies });
+                documented.insert(status, Documented { bodies, required_headers });
             }
             operations.insert(route, documented);
         }
@@ -106,12 +112,16 @@ impl ApiContract {
         Some(&self.document["paths"][route][method.to_ascii_lowercase()]).filter(|o| o.is_object())
     }
 
-    /// Whether an answer to `route_key` of `status`, `content_type` and `body` is one the
-    /// document allows; every way it is not, when it is not.
-    pub fn check(&self, route_key: &str, status: u16, content_type: Option<&str>, body: &[u8]) -> Result<(), String> {
+    /// Whether an answer to `route_key` of `status`, `headers` and `body` is one the document
+    /// allows; every way it is not, when it is not.
+    pub fn check(&self, route_key: &str, status: u16, headers: &HeaderMap, body: &[u8]) -> Result<(), String> {
         let operation = self.operations.get(route_key).ok_or_else(|| format!("{route_key}: not documented"))?;
         let documented =
             operation.get(&status).ok_or_else(|| format!("{route_key}: status {status} is not documented"))?;
+        if let Some(missing) = documented.required_headers.iter().find(|h| !headers.contains_key(h.as_str())) {
+            return Err(format!("{route_key} {status}: no {missing} header, which the document requires"));
+        }
+        let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
         if documented.bodies.is_empty() {
             return match body.is_empty() {
                 true => Ok(()),
@@ -143,7 +153,18 @@ fn operations_of(document: &Value) -> Vec<(&str, &'static str, &Value)> {
         .collect()
 }
 
-/// A response, or the component a `$ref` names.
+/// The names of the headers `response` documents as required (lower case, as HTTP compares them).
+fn required_headers(document: &Value, response: &Value) -> Result<Vec<String>, String> {
+    let mut required = Vec::new();
+    for (name, header) in response["headers"].as_object().into_iter().flatten() {
+        if resolve(document, header)?["required"] == true {
+            required.push(name.to_ascii_lowercase());
+        }
+    }
+    Ok(required)
+}
+
+/// A response or header, or the component a `$ref` names.
 fn resolve<'a>(document: &'a Value, response: &'a Value) -> Result<&'a Value, String> {
     let Some(reference) = response["$ref"].as_str() else {
         return Ok(response);

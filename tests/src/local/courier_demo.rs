@@ -15,7 +15,6 @@
 use super::gateway::{deliver_signed, json, plain, Gateway};
 use super::stand_ins::StandIns;
 use crate::courier::Handling;
-use http_body_util::Full;
 use hyper::body::Bytes;
 use orderflow::domain::ShipmentStatus;
 use serde_json::{json as value, Value};
@@ -35,12 +34,7 @@ struct CollectionRequest {
 
 impl StandIns {
     /// `POST /_mock-courier/waybills/{courier}/{number}/{action}`.
-    pub(super) async fn courier_action(
-        &self,
-        gateway: &Gateway,
-        path: &str,
-        body: &[u8],
-    ) -> hyper::Response<Full<Bytes>> {
+    pub(super) async fn courier_action(&self, gateway: &Gateway, path: &str, body: &[u8]) -> hyper::Response<Bytes> {
         let parts: Vec<&str> = path.trim_start_matches("/_mock-courier/waybills/").split('/').collect();
         let [courier, number, action] = parts.as_slice() else { return plain(404, "Not Found") };
         if self.courier.bookings().iter().all(|(b, w)| b.courier.as_str() != *courier || w.number != *number) {
@@ -67,13 +61,7 @@ impl StandIns {
         }
     }
 
-    async fn collect(
-        &self,
-        gateway: &Gateway,
-        courier: &str,
-        number: &str,
-        body: &[u8],
-    ) -> hyper::Response<Full<Bytes>> {
+    async fn collect(&self, gateway: &Gateway, courier: &str, number: &str, body: &[u8]) -> hyper::Response<Bytes> {
         let request: CollectionRequest = match body {
             [] => CollectionRequest::default(),
             body => match serde_json::from_slice(body) {

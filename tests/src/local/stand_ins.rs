@@ -23,7 +23,6 @@
 
 use super::gateway::{deliver_signed, json, plain, Gateway};
 use crate::auth::{LocalIssuer, TokenRequest};
-use http_body_util::Full;
 use hyper::body::Bytes;
 use std::sync::Arc;
 
@@ -61,7 +60,7 @@ pub(super) struct StandInCall<'a> {
 }
 
 impl StandIns {
-    pub(super) async fn handle(&self, gateway: &Gateway, call: StandInCall<'_>) -> hyper::Response<Full<Bytes>> {
+    pub(super) async fn handle(&self, gateway: &Gateway, call: StandInCall<'_>) -> hyper::Response<Bytes> {
         let body = call.body;
         match (call.method, call.path) {
             ("POST", "/_local-auth/token") => self.token(body),
@@ -95,7 +94,7 @@ impl StandIns {
     }
 
     /// The courier gateway's contract, as `HttpCourier` expects it.
-    async fn book(&self, key: Option<&str>, body: &[u8]) -> hyper::Response<Full<Bytes>> {
+    async fn book(&self, key: Option<&str>, body: &[u8]) -> hyper::Response<Bytes> {
         use orderflow::courier::Courier;
         let booking: orderflow::courier::Booking = match serde_json::from_slice(body) {
             Ok(booking) => booking,
@@ -113,7 +112,7 @@ impl StandIns {
     }
 
     /// `GET /_mock-courier/waybills/{courier}/{number}/checkpoints`: the courier's record.
-    async fn track(&self, path: &str) -> hyper::Response<Full<Bytes>> {
+    async fn track(&self, path: &str) -> hyper::Response<Bytes> {
         use orderflow::courier::Courier;
         let parts: Vec<&str> = path.trim_start_matches("/_mock-courier/waybills/").split('/').collect();
         let [courier, number, "checkpoints"] = parts.as_slice() else { return plain(404, "Not Found") };
@@ -125,7 +124,7 @@ impl StandIns {
     }
 
     /// `POST /_mock-courier/chases`, keyed as `HttpCourier` keys it.
-    async fn chase(&self, key: Option<&str>, body: &[u8]) -> hyper::Response<Full<Bytes>> {
+    async fn chase(&self, key: Option<&str>, body: &[u8]) -> hyper::Response<Bytes> {
         use orderflow::courier::Courier;
         let chase: orderflow::courier::Chase = match serde_json::from_slice(body) {
             Ok(chase) => chase,
@@ -143,7 +142,7 @@ impl StandIns {
     /// `POST /_mock-provider/refunds`, keyed as `HttpPaymentProvider` keys it: paid once per
     /// refund id, confirmed at once by a signed `refund.succeeded` to the payment webhook (which
     /// may reach the ledger before this answer does, as a real provider's may).
-    async fn refund(&self, gateway: &Gateway, key: Option<&str>, body: &[u8]) -> hyper::Response<Full<Bytes>> {
+    async fn refund(&self, gateway: &Gateway, key: Option<&str>, body: &[u8]) -> hyper::Response<Bytes> {
         use orderflow::payment_provider::{PaymentProvider, RefundCallError, RefundInstruction};
         let instruction: RefundInstruction = match serde_json::from_slice(body) {
             Ok(instruction) => instruction,
@@ -173,7 +172,7 @@ impl StandIns {
         json(201, &serde_json::to_value(&receipt).expect("a receipt serialises"))
     }
 
-    fn token(&self, body: &[u8]) -> hyper::Response<Full<Bytes>> {
+    fn token(&self, body: &[u8]) -> hyper::Response<Bytes> {
         match serde_json::from_slice::<TokenRequest>(body) {
             Ok(request) => {
                 let lifetime = time::Duration::hours(1);
@@ -189,7 +188,7 @@ impl StandIns {
         }
     }
 
-    async fn pay(&self, gateway: &Gateway, body: &[u8]) -> hyper::Response<Full<Bytes>> {
+    async fn pay(&self, gateway: &Gateway, body: &[u8]) -> hyper::Response<Bytes> {
         let request: MockPayment = match serde_json::from_slice(body) {
             Ok(r) => r,
             Err(e) => return plain(400, &format!("expected {{\"order_id\": ..., \"outcome\": \"succeeded\"}}: {e}")),

@@ -96,8 +96,10 @@ pub(super) async fn reconciliation(deps: &StaffDeps, request: &Request) -> Resul
     let day = match request.query_string_parameters_ref().and_then(|q| q.first("day").map(str::to_owned)) {
         Some(day) => {
             let format = time::macros::format_description!("[year]-[month]-[day]");
-            time::Date::parse(&day, &format).map_err(|_| invalid("day", "day-malformed", "day is YYYY-MM-DD"))?;
-            day
+            // The parsed date, not the text: `[year]` also takes a sign (`+2026-01-01`).
+            let date =
+                time::Date::parse(&day, &format).map_err(|_| invalid("day", "day-malformed", "day is YYYY-MM-DD"))?;
+            date.to_string()
         }
         None => deps.common.clock.now().date().to_string(),
     };
