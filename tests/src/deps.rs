@@ -5,6 +5,7 @@
 use crate::{courier, Stack};
 use orderflow::courier::Courier;
 use orderflow::handlers::after_sales::AfterSalesDeps;
+use orderflow::handlers::dashboard::DashboardDeps;
 use orderflow::handlers::fulfilment::{FulfilmentCore, FulfilmentDeps};
 use orderflow::handlers::hold_expiry::{ExpiryDeps, ExpirySettings};
 use orderflow::handlers::logistics::webhook::CourierWebhookDeps;
@@ -105,6 +106,10 @@ impl Stack {
     /// The refunds function, paying through the in-process mock provider.
     pub fn refunds(&self) -> RefundDeps {
         RefundDeps { common: self.common_for("refunds"), provider: self.provider.clone() }
+    }
+
+    pub fn dashboard(&self) -> DashboardDeps {
+        DashboardDeps { common: self.common_for("dashboard") }
     }
 
     pub fn expiry(&self) -> ExpiryDeps {

@@ -194,7 +194,8 @@ mod tests {
         assert_eq!(reservation.triggers, [Trigger::Sqs { queue: "StockReservationQueue".into(), batch_size: 10 }]);
         let translated = crate::translate::repo_template().unwrap();
         let rule = translated["Resources"].as_object().unwrap().values().find(|r| {
-            r["Type"] == "AWS::Events::Rule" && r["Properties"]["EventPattern"]["detail-type"][0] == "OrderReceived"
+            r["Type"] == "AWS::Events::Rule"
+                && r["Properties"]["EventPattern"]["detail-type"] == serde_json::json!(["OrderReceived"])
         });
         let target = &rule.expect("an OrderReceived rule")["Properties"]["Targets"][0]["Arn"]["Fn::GetAtt"][0];
         assert_eq!(target, "StockReservationQueue");
@@ -255,8 +256,8 @@ mod tests {
             .collect();
         assert_eq!(
             consumed.len(),
-            5,
-            "reservation, payment processing, fulfilment, tracking and refunds: {consumed:?}"
+            6,
+            "reservation, payment processing, fulfilment, tracking, refunds and the dashboard: {consumed:?}"
         );
         for queue in consumed {
             let consumer = resources

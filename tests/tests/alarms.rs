@@ -99,7 +99,7 @@ fn alarms(doc: &Value) -> Vec<(String, &Value)> {
 fn every_queue_failed_messages_land_in_pages_operators_at_its_first_message() {
     let doc = template();
     let queues = failure_queues(&doc);
-    assert_eq!(queues.len(), 8, "six dead-letter queues, the relay's on-failure queue, the bus's: {queues:?}");
+    assert_eq!(queues.len(), 9, "seven dead-letter queues, the relay's on-failure queue, the bus's: {queues:?}");
     for queue in &queues {
         let visible = ("AWS/SQS", "ApproximateNumberOfMessagesVisible");
         let found = (alarms(&doc).into_iter())
@@ -112,7 +112,7 @@ fn every_queue_failed_messages_land_in_pages_operators_at_its_first_message() {
 fn every_function_pages_operators_when_it_fails_or_is_throttled() {
     let doc = template();
     let functions = resources_of_type(&doc, "AWS::Serverless::Function");
-    assert_eq!(functions.len(), 15);
+    assert_eq!(functions.len(), 16);
     for (function, _) in functions {
         let of_function = ("FunctionName", ref_of as Reader);
         let found = alarms(&doc).into_iter().find(|(_, a)| {

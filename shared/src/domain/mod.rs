@@ -6,6 +6,7 @@ pub mod after_sales_policy;
 pub mod allocation;
 pub mod catalogue;
 pub mod customer;
+pub mod dashboard;
 pub mod fulfilment_policy;
 pub mod hold_policy;
 pub mod logistics_policy;

@@ -3,6 +3,7 @@
 
 pub mod after_sales;
 pub(crate) mod booking;
+pub mod dashboard;
 pub mod event_relay;
 pub mod fulfilment;
 pub mod hold_expiry;

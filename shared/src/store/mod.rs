@@ -8,6 +8,7 @@
 mod archive;
 mod audit;
 mod catalogue;
+mod dashboard;
 mod decisions;
 mod erasure;
 mod holds;
@@ -30,6 +31,7 @@ pub mod waiting;
 pub use archive::{AfterSalesMonth, ArchivedAs};
 pub use audit::{AuditCursor, AuditRecord, AuditTrail, AUDIT_PAGE_MAX};
 pub use catalogue::{IntakeContext, PolicyDocument, SaveError, Versioned};
+pub use dashboard::Counted;
 pub use erasure::{Erasure, ErasureRequest};
 pub use holds::{DueHold, ExpireOutcome, Page};
 pub use idempotency::{Claim, IdempotencyRecord};

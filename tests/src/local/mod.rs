@@ -18,6 +18,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioExecutor;
 use orderflow::courier::{Courier, HttpCourier};
 use orderflow::handlers::after_sales::{self, AfterSalesDeps};
+use orderflow::handlers::dashboard::{self, DashboardDeps};
 use orderflow::handlers::event_relay::RelayDeps;
 use orderflow::handlers::fulfilment::{self, FulfilmentCore, FulfilmentDeps};
 use orderflow::handlers::hold_expiry::{self, ExpiryDeps};
@@ -55,6 +56,7 @@ pub enum LocalFunction {
     LogisticsApi(LogisticsDeps),
     Refunds(RefundDeps),
     AfterSalesApi(AfterSalesDeps),
+    Dashboard(DashboardDeps),
 }
 
 impl LocalFunction {
@@ -76,6 +78,7 @@ impl LocalFunction {
             "tracking-poller" => Self::TrackingPoller(stack.logistics_with("tracking-poller", courier.clone())),
             "logistics-api" => Self::LogisticsApi(stack.logistics_with("logistics-api", courier.clone())),
             "after-sales-api" => Self::AfterSalesApi(stack.after_sales_with(courier.clone())),
+            "dashboard" => Self::Dashboard(stack.dashboard()),
             "refunds" => Self::Refunds(RefundDeps { provider: outside.provider.clone(), ..stack.refunds() }),
             other => return Err(format!("the template names a function binary {other:?} the local stack cannot run")),
         })
@@ -105,6 +108,7 @@ impl LocalFunction {
             Self::Fulfilment(deps) => Ok(fulfilment::handle_batch(deps, event).await),
             Self::Tracking(deps) => Ok(logistics::consumer::handle_batch(deps, event).await),
             Self::Refunds(deps) => Ok(refunds::handle_batch(deps, event).await),
+            Self::Dashboard(deps) => Ok(dashboard::handle_batch(deps, event).await),
             _ => Err("this function has no SQS trigger".into()),
         }
     }
@@ -240,6 +244,7 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
                             | LocalFunction::Fulfilment(_)
                             | LocalFunction::Tracking(_)
                             | LocalFunction::Refunds(_)
+                            | LocalFunction::Dashboard(_)
                     );
                     if !consumer {
                         return Err(format!("{} has an SQS trigger but is not an SQS consumer", function.binary));

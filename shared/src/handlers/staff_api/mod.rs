@@ -8,10 +8,12 @@
 //! - [`payments`]: reconciliation; accepting or refunding a mismatched payment.
 //! - [`risk`]: the risk rule document.
 //! - [`audit`]: the audit trail by entity and by day.
+//! - [`dashboard`]: the operations dashboard's figures, from the counters kept from events.
 //! - [`personal`]: an order's personal data in the clear, for a reason, audited.
 
 mod audit;
 mod catalogue;
+mod dashboard;
 mod inventory;
 mod orders;
 mod payments;
@@ -77,6 +79,7 @@ async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Pr
         (Method::POST, ["admin", "orders", id, "payment", "accept"]) => payments::accept(deps, who, id).await,
         (Method::POST, ["admin", "orders", id, "payment", "refund"]) => payments::refund(deps, who, id).await,
         (Method::GET, ["admin", "audit"]) => audit::trail(deps, request).await,
+        (Method::GET, ["admin", "dashboard"]) => dashboard::figures(deps, request).await,
         (Method::POST, ["admin", "orders", id, "personal-data"]) => personal::reveal(deps, request, &caller, id).await,
         (
             _,
@@ -86,7 +89,7 @@ async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Pr
             | ["admin", "customers", _]
             | ["admin", "customers", _, "erasure"]
             | ["admin", "payments", "reconciliation"]
-            | ["admin", "hold-policy" | "risk-rules" | "review-queue" | "audit"]
+            | ["admin", "hold-policy" | "risk-rules" | "review-queue" | "audit" | "dashboard"]
             | ["admin", "orders", ..],
         ) => Err(Problem::method_not_allowed()),
         _ => Err(Problem::route_not_found()),

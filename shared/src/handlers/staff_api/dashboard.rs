@@ -1,0 +1,82 @@
+//! The operations dashboard's figures: the counters the dashboard function keeps from the bus
+//! events (`handlers::dashboard`), for a range of days, per hour and channel, with the totals
+//! and rates per channel and overall. Read from the counters only, never from the orders.
+
+use super::{invalid, unavailable, StaffDeps};
+use crate::domain::dashboard::{HourCounters, Metric, Rates};
+use crate::http::{json_response, Problem};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use time::Date;
+
+/// The longest range one request reads: two months of hourly counters.
+pub const MAX_DAYS: i64 = 62;
+
+#[derive(Debug, Serialize)]
+struct Summary {
+    counts: BTreeMap<Metric, i64>,
+    rates: Rates,
+}
+
+#[derive(Debug, Serialize)]
+struct ChannelSummary {
+    channel: String,
+    #[serde(flatten)]
+    summary: Summary,
+}
+
+#[derive(Debug, Serialize)]
+struct Dashboard {
+    from: String,
+    to: String,
+    /// Every hour with a count, per channel, in order.
+    hours: Vec<HourCounters>,
+    by_channel: Vec<ChannelSummary>,
+    total: Summary,
+}
+
+fn summary(rows: &[&HourCounters]) -> Summary {
+    let mut counts = BTreeMap::new();
+    for row in rows {
+        for (metric, count) in &row.counts {
+            *counts.entry(*metric).or_insert(0) += count;
+        }
+    }
+    let rates = Rates::of(&counts);
+    Summary { counts, rates }
+}
+
+fn day(request: &Request, name: &'static str, default: Date) -> Result<Date, Problem> {
+    let raw = request.query_string_parameters_ref().and_then(|q| q.first(name).map(str::to_owned));
+    let Some(raw) = raw else { return Ok(default) };
+    let format = time::macros::format_description!("[year repr:full sign:automatic]-[month]-[day]");
+    let parsed = (raw.len() == 10).then(|| Date::parse(&raw, &format).ok()).flatten();
+    parsed.ok_or_else(|| invalid(name, "day-malformed", format!("{name} is YYYY-MM-DD")))
+}
+
+/// `GET /admin/dashboard?from=YYYY-MM-DD&to=YYYY-MM-DD` (UTC days, both included; today when
+/// left out).
+pub(super) async fn figures(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Problem> {
+    let today = deps.common.clock.now().date();
+    let to = day(request, "to", today)?;
+    let from = day(request, "from", to)?;
+    if from > to || (to - from).whole_days() >= MAX_DAYS {
+        let detail = format!("from must not be after to, and the range at most {MAX_DAYS} days");
+        return Err(invalid("from", "range-invalid", detail));
+    }
+    let (first, last) = (format!("{from}T00"), format!("{to}T23"));
+    let hours = deps.common.store.dashboard_counters(&first, &last).await.map_err(unavailable)?;
+    let mut channels: BTreeMap<&str, Vec<&HourCounters>> = BTreeMap::new();
+    for row in &hours {
+        channels.entry(row.channel.as_str()).or_default().push(row);
+    }
+    let by_channel = channels
+        .iter()
+        .map(|(channel, rows)| ChannelSummary { channel: (*channel).to_owned(), summary: summary(rows) })
+        .collect();
+    let total = summary(&hours.iter().collect::<Vec<_>>());
+    let dashboard = Dashboard { from: from.to_string(), to: to.to_string(), by_channel, total, hours };
+    Ok(json_response(StatusCode::OK, &dashboard))
+}

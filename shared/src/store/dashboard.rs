@@ -1,0 +1,178 @@
+//! The dashboard's counters: per hour, per channel and per metric, each event counted once.
+//!
+//! - `DASH#<yyyy-mm>#<shard>` / `<yyyy-mm-ddThh>#<channel>`: one hour's counters of a channel,
+//!   split over [`SHARDS`] items by the counted event's id, so a flash sale's events do not all
+//!   write one item (about 1,000 writes/s each) or one partition.
+//! - `DASHSEEN#<event id>` / `SEEN`: the event was counted (TTL two weeks, longer than any
+//!   redelivery). It is put in the same transaction as the counter's increment, so a repeated
+//!   event adds nothing and a counted one is never lost.
+
+use super::{cancellation_codes, key, n, s, Item, Store, StoreError};
+use crate::domain::dashboard::{HourCounters, Metric};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+
+/// Items each hour's counters of a channel are split over.
+pub const SHARDS: u8 = 8;
+const SEEN_FOR: time::Duration = time::Duration::days(14);
+
+/// What counting an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    Now,
+    /// A repeated delivery: the event was counted before.
+    Before,
+}
+
+fn shard_of(event_id: &str) -> u8 {
+    Sha256::digest(event_id.as_bytes())[0] % SHARDS
+}
+
+fn partition(month: &str, shard: u8) -> String {
+    format!("DASH#{month}#{shard}")
+}
+
+impl Store {
+    /// Add `increments` to `hour`'s counters of `channel`, once for `event_id` however often
+    /// it is delivered.
+    pub async fn count_event(
+        &self,
+        event_id: &str,
+        hour: &str,
+        channel: &str,
+        increments: &[(Metric, i64)],
+        now: OffsetDateTime,
+    ) -> Result<Counted, StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+        let mut seen: Item = key(format!("DASHSEEN#{event_id}"), "SEEN".to_owned());
+        seen.insert("ttl".to_owned(), n((now + SEEN_FOR).unix_timestamp()));
+        let seen = Put::builder()
+            .table_name(self.table())
+            .set_item(Some(seen))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .expect("put has table and item");
+        let month = &hour[..7];
+        let mut adds = Vec::new();
+        let mut update = Update::builder()
+            .table_name(self.table())
+            .set_key(Some(key(partition(month, shard_of(event_id)), format!("{hour}#{channel}"))))
+            .expression_attribute_names("#hour", "hour")
+            .expression_attribute_values(":hour", s(hour))
+            .expression_attribute_values(":channel", s(channel));
+        for (index, (metric, by)) in increments.iter().enumerate() {
+            adds.push(format!("#m{index} :m{index}"));
+            update = update
+                .expression_attribute_names(format!("#m{index}"), metric.name())
+                .expression_attribute_values(format!(":m{index}"), n(by));
+        }
+        let expression = format!("SET #hour = :hour, channel = :channel ADD {}", adds.join(", "));
+        let update = update.update_expression(expression).build().expect("update has table, key and expression");
+        let items =
+            vec![TransactWriteItem::builder().put(seen).build(), TransactWriteItem::builder().update(update).build()];
+        match self.client().transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(Counted::Now),
+            Err(err) => match err.into_service_error() {
+                E::TransactionCanceledException(cancelled)
+                    if cancellation_codes(cancelled.cancellation_reasons()).first()
+                        == Some(&"ConditionalCheckFailed") =>
+                {
+                    Ok(Counted::Before)
+                }
+                // Another event of the same hour and shard at the same moment: counted on retry.
+                E::TransactionCanceledException(_) | E::TransactionInProgressException(_) => {
+                    Err(StoreError::Contended(format!("dashboard counters of {hour}")))
+                }
+                other => Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string())),
+            },
+        }
+    }
+
+    /// The sales channel of the order `order_id` names, when it is one of ours.
+    pub async fn order_channel(&self, order_id: &str) -> Result<Option<String>, StoreError> {
+        let Ok(id) = crate::domain::OrderId::parse(order_id) else { return Ok(None) };
+        let (pk, sk) = super::keys::order(id);
+        let found = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .set_key(Some(key(pk, sk)))
+            .projection_expression("channel")
+            .send()
+            .await
+            .map_err(StoreError::aws)?;
+        Ok(found.item.and_then(|item| item.get("channel")?.as_s().ok().cloned()))
+    }
+
+    /// Every hour's counters of every channel from `first_hour` to `last_hour` (both
+    /// `yyyy-mm-ddThh`, inclusive), the shards summed, by hour then channel.
+    pub async fn dashboard_counters(&self, first_hour: &str, last_hour: &str) -> Result<Vec<HourCounters>, StoreError> {
+        let months = months_between(&first_hour[..7], &last_hour[..7]);
+        let queries = months.iter().flat_map(|month| (0..SHARDS).map(move |shard| partition(month, shard)));
+        let pages =
+            futures::future::try_join_all(queries.map(|pk| self.counter_items(pk, first_hour, last_hour))).await?;
+        let mut summed: BTreeMap<(String, String), BTreeMap<Metric, i64>> = BTreeMap::new();
+        for item in pages.into_iter().flatten() {
+            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let counts = summed.entry((text("hour"), text("channel"))).or_default();
+            for (name, value) in &item {
+                let (Some(metric), Ok(value)) = (Metric::parse(name), value.as_n()) else { continue };
+                let value: i64 = value.parse().map_err(|_| StoreError::Corrupt(name.clone(), value.clone()))?;
+                *counts.entry(metric).or_default() += value;
+            }
+        }
+        Ok(summed.into_iter().map(|((hour, channel), counts)| HourCounters { hour, channel, counts }).collect())
+    }
+
+    async fn counter_items(&self, pk: String, first_hour: &str, last_hour: &str) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("PK = :pk AND SK BETWEEN :first AND :last")
+                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":first", s(format!("{first_hour}#")))
+                // `~` sorts after every channel character: the whole last hour.
+                .expression_attribute_values(":last", s(format!("{last_hour}#~")))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::aws)?;
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+}
+
+/// `yyyy-mm` months from `first` to `last`, inclusive.
+fn months_between(first: &str, last: &str) -> Vec<String> {
+    let parse = |m: &str| -> Option<(i32, u8)> { Some((m.get(..4)?.parse().ok()?, m.get(5..7)?.parse().ok()?)) };
+    let (Some(mut at), Some(end)) = (parse(first), parse(last)) else { return Vec::new() };
+    let mut months = Vec::new();
+    while at <= end {
+        months.push(format!("{:04}-{:02}", at.0, at.1));
+        at = if at.1 == 12 { (at.0 + 1, 1) } else { (at.0, at.1 + 1) };
+    }
+    months
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_range_reads_every_month_it_touches_and_events_spread_over_the_shards() {
+        assert_eq!(months_between("2026-11", "2027-01"), ["2026-11", "2026-12", "2027-01"]);
+        assert!(months_between("2027-01", "2026-12").is_empty());
+        let used: std::collections::BTreeSet<u8> = (0..200).map(|i| shard_of(&format!("OrderPaid:{i}:v1"))).collect();
+        assert_eq!(used.len(), usize::from(SHARDS));
+    }
+}
