@@ -12,6 +12,8 @@ use orderflow_tests::fixtures::{
 };
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use time::Duration;
 
 const QUEUE: &str = "DashboardQueue";
 
@@ -39,7 +41,6 @@ fn channel<'a>(figures: &'a Value, name: &str) -> &'a Value {
 async fn a_day_of_orders_is_counted_once_per_event_by_hour_and_channel() {
     let (stack, clock) = Stack::for_test().await;
     stack.seed(&one_warehouse(&[("TEA", 100)])).await.unwrap();
-    let start = clock.now();
     // An app order paid, shipped and delivered an hour after the courier took it; a web order
     // reserved and never paid; a payment for an order that is not ours.
     delivered(&stack, &clock, 1).await;
@@ -53,10 +54,11 @@ async fn a_day_of_orders_is_counted_once_per_event_by_hour_and_channel() {
     let counted = count_delivered(&stack).await;
     assert!(counted.records.len() >= 8, "the rule delivered the counted events: {}", counted.records.len());
 
-    let query = format!("?from={}&to={}", start.date(), clock.now().date());
+    let query = format!("?from={}&to={}", clock.now().date().previous_day().unwrap(), clock.now().date());
     let (status, before) = figures(&stack, &query).await;
     assert_eq!(status, 200, "{before}");
     // Every message again, as SQS redelivers: nothing more is counted.
+    let counted_again = counted.clone();
     assert!(handle_batch(&stack.dashboard(), counted).await.batch_item_failures.is_empty());
     let (_, after) = figures(&stack, &query).await;
     assert_eq!(after, before, "a repeated event adds nothing");
@@ -67,17 +69,34 @@ async fn a_day_of_orders_is_counted_once_per_event_by_hour_and_channel() {
         json!([1, 1, 1, 1])
     );
     assert_eq!(json!([app["parcels_dispatched"], app["parcels_delivered"], app["orders_delivered"]]), json!([1, 1, 1]));
-    assert_eq!(app["delivery_seconds"], 3_600, "an hour from the hand-over to the delivery");
+    assert_eq!(
+        json!([app["parcels_timed"], app["delivery_seconds"]]),
+        json!([1, 3_600]),
+        "an hour from hand-over to delivery"
+    );
+    assert_eq!(app["parcels_delivered_on_time"], 1, "well before the promised day");
     assert_eq!(channel(&after, "app")["rates"]["conversion"], 1.0);
     assert_eq!(channel(&after, "app")["rates"]["average_delivery_hours"], 1.0);
     let web = &channel(&after, "web")["counts"];
     assert_eq!(json!([web["orders_received"], web["orders_reserved"], web.get("orders_paid")]), json!([1, 1, null]));
     assert_eq!(channel(&after, "web")["rates"]["conversion"], 0.0);
-    assert_eq!(channel(&after, "unknown")["counts"]["payments_succeeded"], 1, "the payment for no order of ours");
+    assert_eq!(channel(&after, "(unknown)")["counts"]["payments_succeeded"], 1, "the payment for no order of ours");
     assert_eq!(after["total"]["counts"]["orders_received"], 2);
     assert_eq!(after["total"]["rates"]["conversion"], 0.5);
-    let hours: Vec<&str> = after["hours"].as_array().unwrap().iter().map(|h| h["hour"].as_str().unwrap()).collect();
-    assert!(hours.iter().all(|h| (hour_of(start).as_str()..=hour_of(clock.now()).as_str()).contains(h)), "{hours:?}");
+    // Each event counts in the hour the bus took it, whenever it was processed.
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let on_bus: BTreeSet<String> = (counted_again.records.iter())
+        .map(|m| {
+            serde_json::from_str::<Value>(m.body.as_deref().unwrap()).unwrap()["time"].as_str().unwrap().to_owned()
+        })
+        .map(|t| hour_of(time::OffsetDateTime::parse(&t, rfc3339).unwrap()))
+        .collect();
+    let hours: BTreeSet<String> =
+        after["hours"].as_array().unwrap().iter().map(|h| h["hour"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(hours, on_bus);
+    let days: i64 =
+        after["days"].as_array().unwrap().iter().map(|d| d["counts"]["orders_received"].as_i64().unwrap_or(0)).sum();
+    assert_eq!(days, 2, "the days sum the hours");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,17 +118,50 @@ async fn the_figures_of_other_days_are_not_counted_in_and_a_bad_range_is_refused
         (before["hours"].as_array().map(Vec::len), before["total"]["rates"]["conversion"].clone()),
         (Some(0), Value::Null)
     );
-    for query in [
-        format!("?from={today}&to={yesterday}"),
-        format!("?from={}&to={today}", today - time::Duration::days(62)),
-        "?from=2026-13-01".to_owned(),
-        "?to=%2B2026-01-01".to_owned(),
+    let (status, longest) = figures(&stack, &format!("?from={}&to={today}", today - Duration::days(61))).await;
+    assert_eq!((status, longest["total"]["counts"]["orders_received"].as_i64()), (200, Some(2)), "62 days");
+    let (days, hours) = (longest["days"].as_array().unwrap().len(), longest["hours"].as_array().unwrap().len());
+    assert_eq!((days, hours), (1, 0), "by day only beyond a week");
+    for (query, code) in [
+        (format!("?from={today}&to={yesterday}"), "range-invalid"),
+        (format!("?from={}&to={today}", today - Duration::days(62)), "range-invalid"),
+        ("?from=2026-13-01".to_owned(), "day-malformed"),
+        ("?to=%2B2026-01-01".to_owned(), "day-malformed"),
     ] {
         let (status, problem) = figures(&stack, &query).await;
-        assert_eq!(
-            (status, problem["code"].as_str().map(|c| c == "range-invalid" || c == "day-malformed")),
-            (400, Some(true)),
-            "{query}: {problem}"
-        );
+        assert_eq!((status, problem["code"].as_str()), (400, Some(code)), "{query}: {problem}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_events_on_one_hour_is_all_counted_and_a_duplicate_at_the_same_moment_once() {
+    use orderflow::domain::dashboard::Metric;
+    use orderflow::store::Counted;
+    let (stack, clock) = Stack::for_test().await;
+    let store = stack.store();
+    let (now, hour) = (clock.now(), hour_of(clock.now()));
+    let one = [(Metric::OrdersReceived, 1)];
+    let burst = (0..40).map(|i| {
+        let (store, hour) = (store.clone(), hour.clone());
+        async move { store.count_event(&format!("OrderReceived:{i}:v1"), &hour, "app", &one, now).await.unwrap() }
+    });
+    let counted = futures::future::join_all(burst).await;
+    assert!(counted.iter().all(|c| *c == Counted::Now), "{counted:?}");
+    let twins = (0..5).map(|_| store.count_event("OrderPaid:twin:v1", &hour, "app", &[(Metric::OrdersPaid, 1)], now));
+    let twins = futures::future::join_all(twins).await;
+    let now_counted = twins.iter().filter(|c| matches!(c, Ok(Counted::Now))).count();
+    assert_eq!(now_counted, 1, "{twins:?}");
+    let rows = store.dashboard_counters(&hour, &hour).await.unwrap();
+    assert_eq!((rows.len(), rows[0].counts[&Metric::OrdersReceived], rows[0].counts[&Metric::OrdersPaid]), (1, 40, 1));
+}
+
+#[test]
+fn the_dashboard_rule_sends_exactly_the_events_the_dashboard_counts() {
+    let template = orderflow_tests::translate::repo_template().unwrap();
+    let rule = &template["Resources"]["DashboardRule"]["Properties"];
+    let sent: BTreeSet<&str> =
+        rule["EventPattern"]["detail-type"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let counted: BTreeSet<&str> = orderflow::domain::dashboard::COUNTED_EVENTS.into_iter().collect();
+    assert_eq!(sent, counted);
+    assert_eq!(rule["Targets"][0]["Arn"]["Fn::GetAtt"][0], "DashboardQueue");
 }

@@ -18,6 +18,8 @@ pub enum Metric {
     OrdersReserved,
     OrdersRejected,
     OrdersPaid,
+    /// Cash-on-delivery orders approved to ship: converted, though never paid online.
+    OrdersCodApproved,
     OrdersExpired,
     OrdersCancelled,
     /// Risk control froze it for a person to look at.
@@ -30,7 +32,9 @@ pub enum Metric {
     ParcelsDispatched,
     ParcelsDelivered,
     ParcelsDeliveredOnTime,
-    /// Seconds from the courier taking a parcel to its delivery, summed over ParcelsDelivered.
+    /// Delivered parcels whose hand-over time is known: what DeliverySeconds sums over.
+    ParcelsTimed,
+    /// Seconds from the courier taking a parcel to its delivery, summed over ParcelsTimed.
     DeliverySeconds,
     ParcelsStuck,
     ParcelAlertsCleared,
@@ -40,11 +44,12 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 21] = [
+    pub const ALL: [Metric; 23] = [
         Self::OrdersReceived,
         Self::OrdersReserved,
         Self::OrdersRejected,
         Self::OrdersPaid,
+        Self::OrdersCodApproved,
         Self::OrdersExpired,
         Self::OrdersCancelled,
         Self::OrdersFlagged,
@@ -56,6 +61,7 @@ impl Metric {
         Self::ParcelsDispatched,
         Self::ParcelsDelivered,
         Self::ParcelsDeliveredOnTime,
+        Self::ParcelsTimed,
         Self::DeliverySeconds,
         Self::ParcelsStuck,
         Self::ParcelAlertsCleared,
@@ -71,6 +77,7 @@ impl Metric {
             Self::OrdersReserved => "orders_reserved",
             Self::OrdersRejected => "orders_rejected",
             Self::OrdersPaid => "orders_paid",
+            Self::OrdersCodApproved => "orders_cod_approved",
             Self::OrdersExpired => "orders_expired",
             Self::OrdersCancelled => "orders_cancelled",
             Self::OrdersFlagged => "orders_flagged",
@@ -82,6 +89,7 @@ impl Metric {
             Self::ParcelsDispatched => "parcels_dispatched",
             Self::ParcelsDelivered => "parcels_delivered",
             Self::ParcelsDeliveredOnTime => "parcels_delivered_on_time",
+            Self::ParcelsTimed => "parcels_timed",
             Self::DeliverySeconds => "delivery_seconds",
             Self::ParcelsStuck => "parcels_stuck",
             Self::ParcelAlertsCleared => "parcel_alerts_cleared",
@@ -109,6 +117,29 @@ pub struct Tally {
     pub delivered: Option<(String, OffsetDateTime)>,
 }
 
+/// Every detail-type the dashboard counts: what the template's Dashboard rule sends it.
+pub const COUNTED_EVENTS: [&str; 19] = [
+    "OrderReceived",
+    "StockReserved",
+    "OrderRejected",
+    "OrderPaid",
+    "CashOnDeliveryApproved",
+    "OrderExpired",
+    "OrderCancelled",
+    "OrderFlagged",
+    "OrderDelivered",
+    "PaymentEventReceived",
+    "RefundRequested",
+    "RefundIssued",
+    "ShipmentDispatched",
+    "ParcelDeliveryEnded",
+    "ParcelStuck",
+    "ParcelAlertCleared",
+    "TicketOpened",
+    "TicketResolved",
+    "SlaBreached",
+];
+
 /// What the bus event `detail_type` with `detail` adds to the counters; none for an event the
 /// dashboard does not count.
 pub fn tally(detail_type: &str, detail: &Value) -> Option<Tally> {
@@ -118,6 +149,7 @@ pub fn tally(detail_type: &str, detail: &Value) -> Option<Tally> {
         "StockReserved" => one(Metric::OrdersReserved),
         "OrderRejected" => one(Metric::OrdersRejected),
         "OrderPaid" => one(Metric::OrdersPaid),
+        "CashOnDeliveryApproved" => one(Metric::OrdersCodApproved),
         "OrderExpired" => one(Metric::OrdersExpired),
         "OrderCancelled" => one(Metric::OrdersCancelled),
         "OrderFlagged" => one(Metric::OrdersFlagged),
@@ -142,10 +174,11 @@ pub fn tally(detail_type: &str, detail: &Value) -> Option<Tally> {
         _ => return None,
     };
     let order_id = detail["order_id"].as_str().or_else(|| detail["data"]["order_id"].as_str());
+    // A delivery whose time does not read still counts; it is just not timed.
     let delivered = match (detail_type, detail["shipment_id"].as_str(), detail["at"].as_str()) {
         ("ParcelDeliveryEnded", Some(shipment), Some(at)) => {
-            let at = OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()?;
-            Some((shipment.to_owned(), at))
+            let at = OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok();
+            at.map(|at| (shipment.to_owned(), at))
         }
         _ => None,
     };
@@ -174,7 +207,8 @@ pub struct HourCounters {
 /// The rates staff read off summed counters: `None` where the denominator is zero.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Rates {
-    /// Orders paid over orders received.
+    /// Orders converted (paid online, or cash on delivery approved) over orders received, in
+    /// the same hours: a flow ratio, so a range may show more than 1.
     pub conversion: Option<f64>,
     pub payment_success: Option<f64>,
     /// Refunds requested over orders paid.
@@ -192,12 +226,16 @@ impl Rates {
         let payments = count(Metric::PaymentsSucceeded) + count(Metric::PaymentsFailed);
         let delivered = count(Metric::ParcelsDelivered);
         Self {
-            conversion: ratio(count(Metric::OrdersPaid), count(Metric::OrdersReceived)),
+            conversion: ratio(
+                count(Metric::OrdersPaid) + count(Metric::OrdersCodApproved),
+                count(Metric::OrdersReceived),
+            ),
             payment_success: ratio(count(Metric::PaymentsSucceeded), payments),
             refund: ratio(count(Metric::RefundsRequested), count(Metric::OrdersPaid)),
             after_sales: ratio(count(Metric::TicketsOpened), count(Metric::OrdersDelivered)),
             on_time_delivery: ratio(count(Metric::ParcelsDeliveredOnTime), delivered),
-            average_delivery_hours: ratio(count(Metric::DeliverySeconds), delivered).map(|s| s / 3_600.0),
+            average_delivery_hours: ratio(count(Metric::DeliverySeconds), count(Metric::ParcelsTimed))
+                .map(|s| s / 3_600.0),
         }
     }
 }
@@ -219,6 +257,22 @@ mod tests {
     }
 
     #[test]
+    fn an_on_time_delivery_counts_twice_and_every_counted_event_moves_a_counter() {
+        let detail = json!({"order_id": "O", "shipment_id": "O-1", "status": "DELIVERED", "on_time": true,
+            "at": "not a time"});
+        let on_time = tally("ParcelDeliveryEnded", &detail).unwrap();
+        assert_eq!(on_time.increments, [(Metric::ParcelsDelivered, 1), (Metric::ParcelsDeliveredOnTime, 1)]);
+        assert_eq!(on_time.delivered, None, "counted, not timed, when its time does not read");
+        for detail_type in COUNTED_EVENTS {
+            let detail = json!({"order_id": "O", "status": "DELIVERED", "type": "payment.failed"});
+            assert!(tally(detail_type, &detail).is_some_and(|t| !t.increments.is_empty()), "{detail_type}");
+        }
+        for ignored in ["CourierPushReceived", "TrackingUpdated", "ShipmentCreated", "OrderShipped", "RefundDeclined"] {
+            assert_eq!(tally(ignored, &json!({"order_id": "O"})), None, "{ignored}");
+        }
+    }
+
+    #[test]
     fn payments_count_by_outcome_and_the_channel_comes_from_the_event_when_it_has_one() {
         let paid = tally("PaymentEventReceived", &json!({"type": "payment.succeeded", "data": {"order_id": "O"}}));
         assert_eq!(
@@ -235,7 +289,8 @@ mod tests {
         let counts = BTreeMap::from([
             (Metric::OrdersReceived, 4),
             (Metric::OrdersPaid, 3),
-            (Metric::ParcelsDelivered, 2),
+            (Metric::ParcelsDelivered, 3),
+            (Metric::ParcelsTimed, 2),
             (Metric::DeliverySeconds, 2 * 7_200),
         ]);
         let rates = Rates::of(&counts);

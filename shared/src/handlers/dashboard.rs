@@ -1,8 +1,7 @@
 //! Function dashboard (SQS, fed by the Dashboard rule): keeps the operations dashboard's
 //! counters up to date from the bus events (see [`crate::domain::dashboard`] for what moves
-//! which counter). Each event is counted once, in the hour it is counted (normally seconds after
-//! the change; an event redriven from the dead-letter queue counts in the hour it is redriven),
-//! under the channel of the order it is about.
+//! which counter). Each event is counted once, in the hour the bus took it (seconds after the
+//! change), however late it is processed, under the channel of the order it is about.
 
 use super::{each_message, BusEnvelope, Common};
 use crate::domain::dashboard::{hour_of, tally, Metric};
@@ -11,8 +10,9 @@ use crate::store::StoreError;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use thiserror::Error;
 
-/// The channel counted for an event about no order of ours (a payment for an unknown order).
-pub const UNKNOWN_CHANNEL: &str = "unknown";
+/// The channel counted for an event about no order of ours (a payment for an unknown order);
+/// not a valid channel id, so no real channel shares it.
+pub const UNKNOWN_CHANNEL: &str = "(unknown)";
 
 #[derive(Clone)]
 pub struct DashboardDeps {
@@ -48,10 +48,12 @@ async fn count_message(deps: &DashboardDeps, message: &SqsMessage) -> Result<(),
         let tracking = store.shipment(&shipment).await?.and_then(|s| s.tracking);
         if let Some(handed_over_at) = tracking.and_then(|t| t.handed_over_at) {
             let seconds = (*delivered_at - handed_over_at).whole_seconds().max(0);
-            tally.increments.push((Metric::DeliverySeconds, seconds));
+            tally.increments.extend([(Metric::ParcelsTimed, 1), (Metric::DeliverySeconds, seconds)]);
         }
     }
     let now = deps.common.clock.now();
-    store.count_event(event_id, &hour_of(now), &channel, &tally.increments, now).await?;
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let on_bus = envelope.time.as_deref().and_then(|t| time::OffsetDateTime::parse(t, rfc3339).ok());
+    store.count_event(event_id, &hour_of(on_bus.unwrap_or(now)), &channel, &tally.increments, now).await?;
     Ok(())
 }

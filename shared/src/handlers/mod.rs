@@ -81,6 +81,9 @@ pub(crate) struct BusEnvelope {
     #[serde(rename = "detail-type")]
     pub detail_type: String,
     pub detail: serde_json::Value,
+    /// When the bus took the event (RFC 3339).
+    #[serde(default)]
+    pub time: Option<String>,
 }
 
 impl BusEnvelope {

@@ -3,8 +3,7 @@
 //! - `DASH#<yyyy-mm>#<shard>` / `<yyyy-mm-ddThh>#<channel>`: one hour's counters of a channel,
 //!   split over [`SHARDS`] items by the counted event's id, so a flash sale's events do not all
 //!   write one item (about 1,000 writes/s each) or one partition.
-//! - `DASHSEEN#<event id>` / `SEEN`: the event was counted (TTL two weeks, longer than any
-//!   redelivery). It is put in the same transaction as the counter's increment, so a repeated
+//! - `DASHSEEN#<event id>` / `SEEN`: the event was counted (TTL 30 days). It is put in the same transaction as the counter's increment, so a repeated
 //!   event adds nothing and a counted one is never lost.
 
 use super::{cancellation_codes, key, n, s, Item, Store, StoreError};
@@ -16,7 +15,9 @@ use time::OffsetDateTime;
 
 /// Items each hour's counters of a channel are split over.
 pub const SHARDS: u8 = 8;
-const SEEN_FOR: time::Duration = time::Duration::days(14);
+/// Longer than a message lives in its queue and its dead-letter queue (14 days each; a redrive
+/// starts the count again), so a copy redriven late still finds the mark.
+const SEEN_FOR: time::Duration = time::Duration::days(30);
 
 /// What counting an event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +37,8 @@ fn partition(month: &str, shard: u8) -> String {
 
 impl Store {
     /// Add `increments` to `hour`'s counters of `channel`, once for `event_id` however often
-    /// it is delivered.
+    /// it is delivered. Another event writing the same item at that moment moves this one to
+    /// the next shard, so a burst is not failed back to its queue.
     pub async fn count_event(
         &self,
         event_id: &str,
@@ -45,6 +47,25 @@ impl Store {
         increments: &[(Metric, i64)],
         now: OffsetDateTime,
     ) -> Result<Counted, StoreError> {
+        let first = shard_of(event_id);
+        for attempt in 0..SHARDS {
+            let shard = (first + attempt) % SHARDS;
+            if let Some(counted) = self.count_in(event_id, (hour, channel, shard), increments, now).await? {
+                return Ok(counted);
+            }
+        }
+        Err(StoreError::Contended(format!("dashboard counters of {hour}")))
+    }
+
+    /// One try of [`Store::count_event`] on one shard: none when another transaction held the
+    /// item.
+    async fn count_in(
+        &self,
+        event_id: &str,
+        (hour, channel, shard): (&str, &str, u8),
+        increments: &[(Metric, i64)],
+        now: OffsetDateTime,
+    ) -> Result<Option<Counted>, StoreError> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
         let mut seen: Item = key(format!("DASHSEEN#{event_id}"), "SEEN".to_owned());
         seen.insert("ttl".to_owned(), n((now + SEEN_FOR).unix_timestamp()));
@@ -54,11 +75,11 @@ impl Store {
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .expect("put has table and item");
-        let month = &hour[..7];
+        let month = hour.get(..7).ok_or_else(|| StoreError::Corrupt("dashboard hour".into(), hour.into()))?;
         let mut adds = Vec::new();
         let mut update = Update::builder()
             .table_name(self.table())
-            .set_key(Some(key(partition(month, shard_of(event_id)), format!("{hour}#{channel}"))))
+            .set_key(Some(key(partition(month, shard), format!("{hour}#{channel}"))))
             .expression_attribute_names("#hour", "hour")
             .expression_attribute_values(":hour", s(hour))
             .expression_attribute_values(":channel", s(channel));
@@ -73,18 +94,16 @@ impl Store {
         let items =
             vec![TransactWriteItem::builder().put(seen).build(), TransactWriteItem::builder().update(update).build()];
         match self.client().transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(Counted::Now),
+            Ok(_) => Ok(Some(Counted::Now)),
             Err(err) => match err.into_service_error() {
+                // The mark is the transaction's first item: its condition failing means counted.
                 E::TransactionCanceledException(cancelled)
                     if cancellation_codes(cancelled.cancellation_reasons()).first()
                         == Some(&"ConditionalCheckFailed") =>
                 {
-                    Ok(Counted::Before)
+                    Ok(Some(Counted::Before))
                 }
-                // Another event of the same hour and shard at the same moment: counted on retry.
-                E::TransactionCanceledException(_) | E::TransactionInProgressException(_) => {
-                    Err(StoreError::Contended(format!("dashboard counters of {hour}")))
-                }
+                E::TransactionCanceledException(_) | E::TransactionInProgressException(_) => Ok(None),
                 other => Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string())),
             },
         }
@@ -109,7 +128,8 @@ impl Store {
     /// Every hour's counters of every channel from `first_hour` to `last_hour` (both
     /// `yyyy-mm-ddThh`, inclusive), the shards summed, by hour then channel.
     pub async fn dashboard_counters(&self, first_hour: &str, last_hour: &str) -> Result<Vec<HourCounters>, StoreError> {
-        let months = months_between(&first_hour[..7], &last_hour[..7]);
+        let month = |hour: &str| hour.get(..7).unwrap_or_default().to_owned();
+        let months = months_between(&month(first_hour), &month(last_hour));
         let queries = months.iter().flat_map(|month| (0..SHARDS).map(move |shard| partition(month, shard)));
         let pages =
             futures::future::try_join_all(queries.map(|pk| self.counter_items(pk, first_hour, last_hour))).await?;

@@ -13,6 +13,9 @@ use time::Date;
 
 /// The longest range one request reads: two months of hourly counters.
 pub const MAX_DAYS: i64 = 62;
+/// The longest range answered hour by hour; a longer one is answered by day only, so the answer
+/// stays small however many channels there are.
+pub const MAX_HOURLY_DAYS: i64 = 7;
 
 #[derive(Debug, Serialize)]
 struct Summary {
@@ -27,25 +30,53 @@ struct ChannelSummary {
     summary: Summary,
 }
 
+/// One UTC day's counters of a channel.
+#[derive(Debug, Serialize)]
+struct DayCounters {
+    day: String,
+    channel: String,
+    counts: BTreeMap<Metric, i64>,
+}
+
 #[derive(Debug, Serialize)]
 struct Dashboard {
     from: String,
     to: String,
-    /// Every hour with a count, per channel, in order.
+    /// Every hour with a count, per channel, in order; empty beyond [`MAX_HOURLY_DAYS`].
     hours: Vec<HourCounters>,
+    /// Every day with a count, per channel, in order.
+    days: Vec<DayCounters>,
     by_channel: Vec<ChannelSummary>,
     total: Summary,
+}
+
+fn add(into: &mut BTreeMap<Metric, i64>, counts: &BTreeMap<Metric, i64>) {
+    for (metric, count) in counts {
+        *into.entry(*metric).or_insert(0) += count;
+    }
 }
 
 fn summary(rows: &[&HourCounters]) -> Summary {
     let mut counts = BTreeMap::new();
     for row in rows {
-        for (metric, count) in &row.counts {
-            *counts.entry(*metric).or_insert(0) += count;
-        }
+        add(&mut counts, &row.counts);
     }
     let rates = Rates::of(&counts);
     Summary { counts, rates }
+}
+
+/// The hourly rows summed by UTC day and channel.
+fn by_day(hours: &[HourCounters]) -> Vec<DayCounters> {
+    let mut days: BTreeMap<(&str, &str), BTreeMap<Metric, i64>> = BTreeMap::new();
+    for row in hours {
+        add(days.entry((row.hour.get(..10).unwrap_or_default(), row.channel.as_str())).or_default(), &row.counts);
+    }
+    let rows = days.into_iter().map(|((day, channel), counts)| DayCounters {
+        day: day.to_owned(),
+        channel: channel.to_owned(),
+        counts,
+    });
+    rows.collect()
 }
 
 fn day(request: &Request, name: &'static str, default: Date) -> Result<Date, Problem> {
@@ -77,6 +108,8 @@ pub(super) async fn figures(deps: &StaffDeps, request: &Request) -> Result<Respo
         .map(|(channel, rows)| ChannelSummary { channel: (*channel).to_owned(), summary: summary(rows) })
         .collect();
     let total = summary(&hours.iter().collect::<Vec<_>>());
-    let dashboard = Dashboard { from: from.to_string(), to: to.to_string(), by_channel, total, hours };
+    let days = by_day(&hours);
+    let hours = if (to - from).whole_days() < MAX_HOURLY_DAYS { hours } else { Vec::new() };
+    let dashboard = Dashboard { from: from.to_string(), to: to.to_string(), by_channel, total, hours, days };
     Ok(json_response(StatusCode::OK, &dashboard))
 }
