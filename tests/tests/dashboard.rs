@@ -151,6 +151,10 @@ async fn a_burst_of_events_on_one_hour_is_all_counted_and_a_duplicate_at_the_sam
     let twins = futures::future::join_all(twins).await;
     let now_counted = twins.iter().filter(|c| matches!(c, Ok(Counted::Now))).count();
     assert_eq!(now_counted, 1, "{twins:?}");
+    assert!(
+        twins.iter().all(|c| matches!(c, Ok(Counted::Now | Counted::Before))),
+        "the others see the mark: {twins:?}"
+    );
     let rows = store.dashboard_counters(&hour, &hour).await.unwrap();
     assert_eq!((rows.len(), rows[0].counts[&Metric::OrdersReceived], rows[0].counts[&Metric::OrdersPaid]), (1, 40, 1));
 }

@@ -6,9 +6,8 @@
 //! - `DASHSEEN#<event id>` / `SEEN`: the event was counted (TTL 30 days). It is put in the same transaction as the counter's increment, so a repeated
 //!   event adds nothing and a counted one is never lost.
 
-use super::{cancellation_codes, key, n, s, Item, Store, StoreError};
+use super::{key, n, s, Item, Once, Store, StoreError};
 use crate::domain::dashboard::{HourCounters, Metric};
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -66,20 +65,10 @@ impl Store {
         increments: &[(Metric, i64)],
         now: OffsetDateTime,
     ) -> Result<Option<Counted>, StoreError> {
-        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
-        let mut seen: Item = key(format!("DASHSEEN#{event_id}"), "SEEN".to_owned());
-        seen.insert("ttl".to_owned(), n((now + SEEN_FOR).unix_timestamp()));
-        let seen = Put::builder()
-            .table_name(self.table())
-            .set_item(Some(seen))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .expect("put has table and item");
         let month = hour.get(..7).ok_or_else(|| StoreError::Corrupt("dashboard hour".into(), hour.into()))?;
         let mut adds = Vec::new();
-        let mut update = Update::builder()
-            .table_name(self.table())
-            .set_key(Some(key(partition(month, shard), format!("{hour}#{channel}"))))
+        let mut update = self
+            .update((partition(month, shard), format!("{hour}#{channel}")))
             .expression_attribute_names("#hour", "hour")
             .expression_attribute_values(":hour", s(hour))
             .expression_attribute_values(":channel", s(channel));
@@ -91,22 +80,12 @@ impl Store {
         }
         let expression = format!("SET #hour = :hour, channel = :channel ADD {}", adds.join(", "));
         let update = update.update_expression(expression).build().expect("update has table, key and expression");
-        let items =
-            vec![TransactWriteItem::builder().put(seen).build(), TransactWriteItem::builder().update(update).build()];
-        match self.client().transact_write_items().set_transact_items(Some(items)).send().await {
-            Ok(_) => Ok(Some(Counted::Now)),
-            Err(err) => match err.into_service_error() {
-                // The mark is the transaction's first item: its condition failing means counted.
-                E::TransactionCanceledException(cancelled)
-                    if cancellation_codes(cancelled.cancellation_reasons()).first()
-                        == Some(&"ConditionalCheckFailed") =>
-                {
-                    Ok(Some(Counted::Before))
-                }
-                E::TransactionCanceledException(_) | E::TransactionInProgressException(_) => Ok(None),
-                other => Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string())),
-            },
-        }
+        let mark = (format!("DASHSEEN#{event_id}"), "SEEN".to_owned());
+        Ok(match self.apply_once(mark, now + SEEN_FOR, update).await? {
+            Once::Applied => Some(Counted::Now),
+            Once::Before => Some(Counted::Before),
+            Once::Contended => None,
+        })
     }
 
     /// The sales channel of the order `order_id` names, when it is one of ours.

@@ -161,6 +161,44 @@ impl Store {
         self.commit(vec![aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build()]).await
     }
 
+    /// `update` (counters' `ADD`s, say) applied once per `mark`: the mark is put if absent, kept
+    /// until `keep_until` (its TTL), in one transaction with the update, so a repeated mark
+    /// changes nothing and an applied update is never without its mark.
+    pub(crate) async fn apply_once(
+        &self,
+        mark: (String, String),
+        keep_until: time::OffsetDateTime,
+        update: aws_sdk_dynamodb::types::Update,
+    ) -> Result<Once, StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+        let mut marked = key(mark.0, mark.1);
+        marked.insert("ttl".to_owned(), n(keep_until.unix_timestamp()));
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(marked))
+            .condition_expression("attribute_not_exists(PK)")
+            .build()
+            .expect("put has table and item");
+        let items =
+            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(update).build()];
+        match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
+            Ok(_) => Ok(Once::Applied),
+            Err(err) => match err.into_service_error() {
+                // The mark is the transaction's first item: its condition failing means applied
+                // before; any other cancellation is another writer on an item at that moment.
+                E::TransactionCanceledException(cancelled)
+                    if cancellation_codes(cancelled.cancellation_reasons()).first()
+                        == Some(&"ConditionalCheckFailed") =>
+                {
+                    Ok(Once::Before)
+                }
+                E::TransactionCanceledException(_) | E::TransactionInProgressException(_) => Ok(Once::Contended),
+                other => Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string())),
+            },
+        }
+    }
+
     /// A conditional `UpdateItem`: true when it applied, false when its condition did not hold.
     pub(crate) async fn update_if(
         &self,
@@ -247,6 +285,16 @@ pub(crate) fn from_item<T: serde::de::DeserializeOwned>(mut item: Item, what: &s
 
 pub(crate) fn attr<T: serde::Serialize>(value: &T) -> AttributeValue {
     serde_dynamo::to_attribute_value(value).expect("domain values always serialise")
+}
+
+/// What [`Store::apply_once`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Once {
+    Applied,
+    /// The mark was there: applied before.
+    Before,
+    /// Another writer held one of the items at that moment; nothing was written.
+    Contended,
 }
 
 /// What a cancelled transaction said about each of its items, in request order.

@@ -7,7 +7,7 @@
 
 use super::orders::{one, status, timestamp, NEXT_VERSION};
 use super::waiting::{QUEUE, UNTIL};
-use super::{from_item, key, keys, n, s, to_item, Store, StoreError};
+use super::{from_item, key, keys, n, s, to_item, Once, Store, StoreError};
 use crate::domain::logistics_policy::CourierMonth;
 use crate::domain::tracking::{AlertKind, Tracking};
 use crate::domain::{CourierId, Order, OrderId, OrderStatus, Shipment, ShipmentId};
@@ -216,15 +216,6 @@ impl Store {
         counts: &[(&str, u64)],
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let (pk, sk) = keys::counted_event(event_id);
-        let mut marker = key(pk.clone(), sk.clone());
-        marker.insert("ttl".into(), n((now + COUNTED_RETENTION).unix_timestamp()));
-        let marker = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(marker))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .expect("put has table and item");
         let adds: Vec<String> = counts.iter().enumerate().map(|(i, (field, _))| format!("{field} :c{i}")).collect();
         let mut update = self
             .update(keys::courier_month(month, courier))
@@ -241,16 +232,11 @@ impl Store {
             update = update.expression_attribute_values(format!(":c{i}"), n(by));
         }
         let update = update.build().expect("update has table, key and expression");
-        let writes =
-            vec![TransactWriteItem::builder().put(marker).build(), TransactWriteItem::builder().update(update).build()];
-        // A cancelled transaction means either the marker exists (counted before) or another
-        // writer touched the month's counters at the same moment: only the marker says which.
         for attempt in 0..COUNT_ATTEMPTS {
-            if self.write_all(writes.clone()).await? {
-                return Ok(true);
-            }
-            if self.get::<serde_json::Value>(pk.clone(), sk.clone(), "counted marker").await?.is_some() {
-                return Ok(false);
+            match self.apply_once(keys::counted_event(event_id), now + COUNTED_RETENTION, update.clone()).await? {
+                Once::Applied => return Ok(true),
+                Once::Before => return Ok(false),
+                Once::Contended => {}
             }
             // Many messages count into one courier's month at once: back off, with jitter so
             // the writers that collided do not collide again.
