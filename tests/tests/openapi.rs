@@ -7,7 +7,7 @@ use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::http::{HeaderMap, HeaderValue, StatusCode};
 use orderflow::handlers::logistics::webhook as courier_webhook;
 use orderflow::handlers::payment_webhook;
-use orderflow_tests::contracts::api::{document_path, ApiContract};
+use orderflow_tests::contracts::api::ApiContract;
 use orderflow_tests::template::{Functions, Trigger};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -49,7 +49,7 @@ fn expected_security(route: &str, public: bool) -> (&'static str, Option<&'stati
 #[test]
 fn each_route_documents_exactly_its_own_authentication() {
     let contract = ApiContract::published();
-    let document: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(document_path()).unwrap()).unwrap();
+    let document = contract.document();
     assert_eq!(document["security"], json!([{"bearerToken": []}]), "the bearer token is the default");
     for (route, public) in template_routes() {
         let operation = contract.operation(&route).unwrap();
@@ -92,7 +92,6 @@ fn every_route_documents_the_answers_api_gateway_gives_itself() {
 #[test]
 fn every_path_parameter_is_documented_and_required() {
     let contract = ApiContract::published();
-    let document: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(document_path()).unwrap()).unwrap();
     let mut operation_ids = BTreeSet::new();
     for route in template_routes().into_keys() {
         let operation = contract.operation(&route).unwrap();
@@ -107,10 +106,7 @@ fn every_path_parameter_is_documented_and_required() {
             .collect();
         assert_eq!(documented, in_path, "{route}");
         for parameter in parameters.iter().filter(|p| p["in"] == "path") {
-            let mut schema = &parameter["schema"];
-            while let Some(pointer) = schema["$ref"].as_str().and_then(|r| r.strip_prefix('#')) {
-                schema = document.pointer(pointer).unwrap_or_else(|| panic!("{route}: {parameter}"));
-            }
+            let schema = contract.resolved(&parameter["schema"]).unwrap_or_else(|e| panic!("{route}: {e}"));
             assert_eq!(schema["type"], "string", "{route}: {parameter}");
         }
         let id = operation["operationId"].as_str().unwrap_or_else(|| panic!("{route}: no operationId"));

@@ -106,6 +106,19 @@ impl ApiContract {
         self.operations.keys().map(String::as_str)
     }
 
+    /// The whole document, as written.
+    pub fn document(&self) -> &Value {
+        &self.document
+    }
+
+    /// `value`, or what its local `$ref`s lead to, followed to the end.
+    pub fn resolved<'a>(&'a self, mut value: &'a Value) -> Result<&'a Value, String> {
+        while value["$ref"].is_string() {
+            value = resolve(&self.document, value)?;
+        }
+        Ok(value)
+    }
+
     /// The operation object of `route_key`, as written.
     pub fn operation(&self, route_key: &str) -> Option<&Value> {
         let (method, route) = route_key.split_once(' ')?;

@@ -128,35 +128,7 @@ impl Gateway {
         };
         self.invoke(route, &call).await
     }
-}
 
-/// POST a signed JSON `payload` to the webhook at `path`, as an outside party (the payment
-/// provider, a courier) would, with its `signature_header`: the webhook's status and JSON
-/// answer, as `{"status", "body"}`; an error when the template has no such route.
-pub(super) async fn deliver_signed(
-    gateway: &Gateway,
-    path: &str,
-    signature_header: &str,
-    signature: String,
-    payload: String,
-) -> Result<serde_json::Value, String> {
-    let route = gateway.route("POST", path).ok_or_else(|| format!("the template has no POST {path} route"))?;
-    let call = HttpCall {
-        method: "POST",
-        path,
-        route_template: &route.template,
-        headers: vec![("content-type".into(), "application/json".into()), (signature_header.into(), signature)],
-        body: Some(payload),
-        source_ip: "127.0.0.1",
-        claims: None,
-    };
-    let response = gateway.invoke(route, &call).await;
-    let status = response.status().as_u16();
-    let body = serde_json::from_slice::<serde_json::Value>(response.body()).unwrap_or_default();
-    Ok(serde_json::json!({ "status": status, "body": body }))
-}
-
-impl Gateway {
     /// Invoke a route's function with the event for `call`, check its answer against the
     /// published API, and turn it into a response.
     pub(super) async fn invoke(&self, route: &Route, call: &HttpCall<'_>) -> hyper::Response<Bytes> {
@@ -187,4 +159,30 @@ impl Gateway {
         }
         hyper::Response::from_parts(parts, bytes)
     }
+}
+
+/// POST a signed JSON `payload` to the webhook at `path`, as an outside party (the payment
+/// provider, a courier) would, with its `signature_header`: the webhook's status and JSON
+/// answer, as `{"status", "body"}`; an error when the template has no such route.
+pub(super) async fn deliver_signed(
+    gateway: &Gateway,
+    path: &str,
+    signature_header: &str,
+    signature: String,
+    payload: String,
+) -> Result<serde_json::Value, String> {
+    let route = gateway.route("POST", path).ok_or_else(|| format!("the template has no POST {path} route"))?;
+    let call = HttpCall {
+        method: "POST",
+        path,
+        route_template: &route.template,
+        headers: vec![("content-type".into(), "application/json".into()), (signature_header.into(), signature)],
+        body: Some(payload),
+        source_ip: "127.0.0.1",
+        claims: None,
+    };
+    let response = gateway.invoke(route, &call).await;
+    let status = response.status().as_u16();
+    let body = serde_json::from_slice::<serde_json::Value>(response.body()).unwrap_or_default();
+    Ok(serde_json::json!({ "status": status, "body": body }))
 }
