@@ -177,6 +177,7 @@ pub const ROUTES: &[RouteRule] = &[
     rule("POST", "/admin/orders/{id}/payment/refund", "staff-api", Staff(MONEY)),
     rule("GET", "/admin/audit", "staff-api", Staff(&[Finance, Ops, Admin])),
     rule("GET", "/admin/dashboard", "staff-api", Staff(OPERATIONS)),
+    rule("GET", "/admin/dashboard/page", "staff-api", Staff(OPERATIONS)),
     rule("POST", "/admin/orders/{id}/personal-data", "staff-api", Staff(READ_WITH_REASON)),
     // Fulfilment.
     rule("GET", "/admin/fulfilment-policy", "fulfilment-api", Staff(WAREHOUSE)),

@@ -2,7 +2,7 @@
 
 use crate::apigw::{self, HttpCall};
 use crate::auth::VerifiedClaims;
-use crate::contracts::api::ApiContract;
+use crate::contracts::api::{body_value, ApiContract};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use orderflow::events::{Announcement, EventPublisher, PublishAllFuture, PublishError};
@@ -121,7 +121,9 @@ pub fn read(route_key: &str, response: &Response<Body>) -> (u16, Value) {
     if let Err(breach) = ApiContract::published().check(route_key, status, response.headers(), bytes) {
         panic!("the answer breaks docs/openapi.yaml: {breach}");
     }
-    let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(bytes).expect("JSON body") };
+    let media_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let media_type = media_type.split(';').next().unwrap_or_default().trim();
+    let value = if bytes.is_empty() { Value::Null } else { body_value(media_type, bytes).expect("a readable body") };
     (status, value)
 }
 

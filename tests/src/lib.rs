@@ -14,6 +14,7 @@
 //! - [`local`]: the HTTP API gateway, SQS pollers, stream mapping and schedules of the local stack.
 //! - [`apigw`]: API Gateway HTTP API (v2) events, built the way API Gateway would.
 //! - [`auth`]: the local token issuer and the JWT check API Gateway's authorizer makes.
+//! - [`browser`]: a page in headless Chromium, driven over Playwright.
 //! - [`calls`]: counts AWS calls per operation, for the benchmarks.
 //! - [`cli`]: the benchmarks' command-line options.
 //! - [`bulk`]: many orders made straight through the store, for the benchmarks.
@@ -27,6 +28,7 @@
 pub mod after_sales;
 pub mod apigw;
 pub mod auth;
+pub mod browser;
 pub mod bulk;
 pub mod calls;
 pub mod cli;

@@ -9,11 +9,13 @@
 //! - [`risk`]: the risk rule document.
 //! - [`audit`]: the audit trail by entity and by day.
 //! - [`dashboard`]: the operations dashboard's figures, from the counters kept from events.
+//! - [`dashboard_page`]: the dashboard's web page, which reads those figures.
 //! - [`personal`]: an order's personal data in the clear, for a reason, audited.
 
 mod audit;
 mod catalogue;
 mod dashboard;
+mod dashboard_page;
 mod inventory;
 mod orders;
 mod payments;
@@ -27,6 +29,7 @@ use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use tracing::warn;
 
+pub use dashboard::MAX_DAYS as DASHBOARD_MAX_DAYS;
 pub use inventory::MAX_STOCK;
 
 #[derive(Clone)]
@@ -80,6 +83,7 @@ async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Pr
         (Method::POST, ["admin", "orders", id, "payment", "refund"]) => payments::refund(deps, who, id).await,
         (Method::GET, ["admin", "audit"]) => audit::trail(deps, request).await,
         (Method::GET, ["admin", "dashboard"]) => dashboard::figures(deps, request).await,
+        (Method::GET, ["admin", "dashboard", "page"]) => Ok(dashboard_page::serve()),
         (Method::POST, ["admin", "orders", id, "personal-data"]) => personal::reveal(deps, request, &caller, id).await,
         (
             _,
@@ -90,6 +94,7 @@ async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Pr
             | ["admin", "customers", _, "erasure"]
             | ["admin", "payments", "reconciliation"]
             | ["admin", "hold-policy" | "risk-rules" | "review-queue" | "audit" | "dashboard"]
+            | ["admin", "dashboard", "page"]
             | ["admin", "orders", ..],
         ) => Err(Problem::method_not_allowed()),
         _ => Err(Problem::route_not_found()),
