@@ -1,16 +1,19 @@
 // Drives the dashboard page in Debian's headless Chromium for tests/tests/dashboard_page.rs.
-//   node dashboard.mjs <page url> [<Authorization header value>]
-// Opens the page with the header on every request it makes (as a sign-in proxy would), prints
+//   DASHBOARD_AUTHORIZATION=<Authorization header value> node dashboard.mjs <page url>
+// (in the environment rather than the arguments, where any process could read it). Opens the
+// page with the header on every request it makes (as a sign-in proxy would), prints
 // one JSON line about the navigation, then answers one JSON line per command read from stdin:
 //   snapshot         after the page's next completed read (or its refusal): tiles, table, charts
-//   range <days>     clicks the range button of that many days
+//   range <days>     clicks the range button of that many days; once that range is drawn, how
+//                    long it took
 //   reload           loads the page again; how long it took to draw its first figures
 //   screenshot <p>   saves a full-page PNG at p
 //   quit
 import { chromium } from "playwright-core";
 import readline from "node:readline";
 
-const [url, authorization] = process.argv.slice(2);
+const [url, authorizationArgument] = process.argv.slice(2);
+const authorization = process.env.DASHBOARD_AUTHORIZATION || authorizationArgument;
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   // The machines have no internet: without these Chromium keeps dialling Google's services.
@@ -68,8 +71,14 @@ for await (const line of readline.createInterface({ input: process.stdin })) {
   try {
     if (command === "snapshot") answer(await snapshot());
     else if (command === "range") {
+      const started = Date.now();
       await page.click(`nav button[data-days="${argument}"]`);
-      answer({ clicked: Number(argument) });
+      // The next read drawn for that range (an earlier range's answer may still land first).
+      await page.waitForFunction(([seen, days]) => {
+        const status = document.getElementById("status");
+        return Number(status.dataset.reads || 0) > seen && status.dataset.range === days;
+      }, [readsSeen, argument], { timeout: 30_000 });
+      answer({ range: Number(argument), drawn_ms: Date.now() - started });
     } else if (command === "reload") {
       await page.reload();
       await page.waitForFunction(() => performance.getEntriesByName("figures-drawn").length > 0, null, { timeout: 30_000 });

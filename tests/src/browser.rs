@@ -25,8 +25,13 @@ impl Browser {
     /// the navigation answered (`status`, `headers`).
     pub async fn open(url: &str, authorization: Option<&str>) -> Result<(Self, Value), String> {
         let mut command = Command::new("node");
-        command.arg(browser_dir().join("dashboard.mjs")).arg(url).args(authorization);
-        command.current_dir(browser_dir()).stdin(Stdio::piped()).stdout(Stdio::piped()).kill_on_drop(true);
+        command.arg(browser_dir().join("dashboard.mjs")).arg(url);
+        if let Some(authorization) = authorization {
+            command.env("DASHBOARD_AUTHORIZATION", authorization);
+        }
+        // Not killed on drop: a dropped browser closes the driver's stdin, and the driver then
+        // closes Chromium itself (killed, it would leave Chromium running).
+        command.current_dir(browser_dir()).stdin(Stdio::piped()).stdout(Stdio::piped());
         let mut child =
             command.spawn().map_err(|e| format!("node (tests/bin/setup installs the browser driver): {e}"))?;
         let commands = child.stdin.take().ok_or("no stdin")?;
@@ -59,9 +64,11 @@ impl Browser {
         self.command("snapshot").await
     }
 
-    /// Clicks the range button of `days` days.
-    pub async fn choose_range(&mut self, days: u32) -> Result<(), String> {
-        self.command(&format!("range {days}")).await.map(drop)
+    /// Clicks the range button of `days` days; once the page has drawn that range, how many
+    /// milliseconds it took.
+    pub async fn choose_range(&mut self, days: u32) -> Result<f64, String> {
+        let drawn = self.command(&format!("range {days}")).await?;
+        drawn["drawn_ms"].as_f64().ok_or_else(|| format!("no time in {drawn}"))
     }
 
     /// Loads the page again; when it drew its first figures and finished loading itself

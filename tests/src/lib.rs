@@ -18,6 +18,7 @@
 //! - [`calls`]: counts AWS calls per operation, for the benchmarks.
 //! - [`cli`]: the benchmarks' command-line options.
 //! - [`bulk`]: many orders made straight through the store, for the benchmarks.
+//! - [`journeys`]: whole journeys over the local stack's HTTP API (order, pay, ship, deliver, return).
 //! - [`warehouse`]: paid orders made into shipments and taken through the warehouse's API.
 //! - [`payments`]: provider events delivered to the webhook, the payment processor run.
 
@@ -38,6 +39,7 @@ pub mod deploy;
 pub mod deps;
 pub mod emulators;
 pub mod fixtures;
+pub mod journeys;
 pub mod local;
 pub mod notifier;
 pub mod outbox;

@@ -4,6 +4,7 @@
 // The page never holds a token: whatever authenticated its own request authenticates the reads.
 "use strict";
 (() => {
+  // The server answers hour by hour up to a week (MAX_HOURLY_DAYS in staff_api/dashboard.rs).
   const HOURLY_UP_TO_DAYS = 7;
   const params = new URLSearchParams(location.search);
   const refreshSeconds = Math.min(3600, Math.max(1, Number(params.get("refresh")) || 60));
@@ -101,11 +102,12 @@
     );
   }
 
-  function render(figures) {
-    const hourly = days <= HOURLY_UP_TO_DAYS;
+  /** Draws the figures of a range of `wanted` days. */
+  function render(figures, wanted) {
+    const hourly = wanted <= HOURLY_UP_TO_DAYS;
     const labels = buckets(figures.from, figures.to, hourly);
     const sums = perBucket(figures, hourly);
-    const axis = labels.map((l) => (hourly && days === 1 ? `${l.slice(11)}:00` : l));
+    const axis = labels.map((l) => (hourly && wanted === 1 ? `${l.slice(11)}:00` : l));
     const bars = (metrics) => ({ type: "bar", data: { labels: axis, datasets: series(labels, sums, metrics) } });
     tiles(figures.total);
     draw("chart-volume", bars([["orders_received", "Received"], ["converted", "Converted"], ["orders_rejected", "Rejected"],
@@ -115,7 +117,7 @@
       data: {
         labels: figures.by_channel.map((c) => c.channel),
         datasets: [{ label: "Conversion %", backgroundColor: colours[0],
-          data: figures.by_channel.map((c) => (c.rates.conversion == null ? 0 : Math.round(c.rates.conversion * 1000) / 10)) }],
+          data: figures.by_channel.map((c) => (c.rates.conversion == null ? null : Math.round(c.rates.conversion * 1000) / 10)) }],
       },
       options: { scales: { y: { beginAtZero: true, suggestedMax: 100 } } },
     });
@@ -140,26 +142,41 @@
     status.classList.toggle("failed", failed);
   }
 
+  let asked = 0; // the latest read asked for: an answer to an earlier one arriving later is dropped
+
   async function refresh() {
     clearTimeout(timer);
+    const request = ++asked;
+    const wanted = days;
     const url = new URL(figuresUrl);
     url.search = range();
+    const status = document.getElementById("status");
     try {
-      const answer = await fetch(url, { credentials: "same-origin", headers: { accept: "application/json" } });
+      const answer = await fetch(url, { credentials: "same-origin", headers: { accept: "application/json" },
+        signal: AbortSignal.timeout(20_000) });
+      if (request !== asked) return; // a newer read (another range, say) is under way
       if (answer.status === 401 || answer.status === 403) {
+        // Asked again all the same: whatever signs the browser in may renew its credentials.
         say(answer.status === 401 ? "Not signed in" : "Your role may not read the dashboard", true);
-        return; // no point asking again with the same credentials
+      } else {
+        if (!answer.ok) throw new Error(`the figures answered ${answer.status}`);
+        const figures = await answer.json();
+        if (request !== asked) return;
+        if (!url.search) serverToday = figures.to;
+        if (wanted > 1 && !url.search) {
+          // Asked before the server's day was known, so answered for today only: now ask for the range.
+          timer = setTimeout(refresh, 0);
+          return;
+        }
+        render(figures, wanted);
+        say(`Updated ${new Date().toISOString().slice(11, 19)} UTC · every ${refreshSeconds} s`, false);
+        // How many reads the page has drawn and of which range, for whoever watches it (the browser test).
+        status.dataset.reads = String(Number(status.dataset.reads || 0) + 1);
+        status.dataset.range = String(wanted);
+        if (status.dataset.reads === "1") performance.mark("figures-drawn"); // the page's load time
       }
-      if (!answer.ok) throw new Error(`the figures answered ${answer.status}`);
-      const figures = await answer.json();
-      if (days === 1) serverToday = figures.to;
-      render(figures);
-      say(`Updated ${new Date().toISOString().slice(11, 19)} UTC · every ${refreshSeconds} s`, false);
-      // How many reads the page has drawn, for whoever watches it refresh (the browser test).
-      const status = document.getElementById("status");
-      status.dataset.reads = String(Number(status.dataset.reads || 0) + 1);
-      if (status.dataset.reads === "1") performance.mark("figures-drawn"); // the page's load time
     } catch (failure) {
+      if (request !== asked) return;
       say(`Could not read the figures (${failure.message}); trying again`, true);
     }
     timer = setTimeout(refresh, refreshSeconds * 1000);

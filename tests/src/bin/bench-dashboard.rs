@@ -10,7 +10,8 @@
 //!    (p50, p90, max; answer size; DynamoDB calls per read).
 //! 3. The page's load time: the page opened in headless Chromium through the local stack's
 //!    gateway, then reloaded `--loads` times; from navigation start to the page's own response
-//!    end, to DOMContentLoaded, and to its first figures drawn (p50, p90, max).
+//!    end, to DOMContentLoaded, and to its first figures drawn (p50, p90, max); then `--loads`
+//!    times from a click on "30 days" to the month drawn.
 
 use futures::{stream, StreamExt};
 use orderflow::clock::{Clock, SystemClock};
@@ -128,6 +129,12 @@ async fn page_load(stack: Arc<Stack>, loads: usize) -> Result<(), String> {
     for _ in 0..loads {
         timings.push(browser.reload().await?);
     }
+    // The month on the page: from the click to the 30 days drawn (a read of the month's counters).
+    let mut month = Vec::new();
+    for _ in 0..loads {
+        month.push(browser.choose_range(30).await?);
+        browser.choose_range(1).await?;
+    }
     browser.close().await;
     running.stop().await;
     let series = |name: &str| timings.iter().filter_map(|t| t[name].as_f64()).collect::<Vec<_>>();
@@ -136,6 +143,7 @@ async fn page_load(stack: Arc<Stack>, loads: usize) -> Result<(), String> {
     println!("    response end         {}", percentiles(series("response_end_ms")));
     println!("    DOMContentLoaded     {}", percentiles(series("dom_content_loaded_ms")));
     println!("    first figures drawn  {}", percentiles(series("drawn_ms")));
+    println!("    30 days, click to drawn {}", percentiles(month));
     Ok(())
 }
 
