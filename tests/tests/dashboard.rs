@@ -32,6 +32,10 @@ async fn figures(stack: &Stack, query: &str) -> (u16, Value) {
     staff(&stack.staff(), "GET", &path, "/admin/dashboard", None).await
 }
 
+fn web_counts(figures: &Value) -> &Value {
+    &channel(figures, "web")["counts"]
+}
+
 fn channel<'a>(figures: &'a Value, name: &str) -> &'a Value {
     let channels = figures["by_channel"].as_array().unwrap();
     channels.iter().find(|c| c["channel"] == name).unwrap_or_else(|| panic!("no {name} in {figures}"))
@@ -75,6 +79,14 @@ async fn a_day_of_orders_is_counted_once_per_event_by_hour_and_channel() {
         "an hour from hand-over to delivery"
     );
     assert_eq!(app["parcels_delivered_on_time"], 1, "well before the promised day");
+    // Each stage the app order went through was timed once, the web order's reservation too.
+    let stages = ["reserving_orders", "awaiting_payment_orders", "fulfilling_orders", "in_transit_orders"];
+    assert_eq!(stages.map(|s| app[s].clone()), [json!(1), json!(1), json!(1), json!(1)], "{app}");
+    assert_eq!(stages.map(|s| web_counts(&after)[s].clone()), [json!(1), Value::Null, Value::Null, Value::Null]);
+    let hours_in = &channel(&after, "app")["rates"]["hours_in_stage"];
+    assert!(["reserving", "awaiting_payment", "fulfilling", "in_transit"]
+        .iter()
+        .all(|s| hours_in[s].as_f64() >= Some(0.0)));
     assert_eq!(channel(&after, "app")["rates"]["conversion"], 1.0);
     assert_eq!(channel(&after, "app")["rates"]["average_delivery_hours"], 1.0);
     let web = &channel(&after, "web")["counts"];

@@ -16,10 +16,28 @@
   let serverToday = null;
   const charts = {};
 
+  const STAGES = [["reserving", "Reserving"], ["awaiting_payment", "Awaiting payment"], ["fulfilling", "Fulfilling"],
+    ["in_transit", "In transit"]];
   const count = (counts, metric) => (counts && counts[metric]) || 0;
   const converted = (counts) => count(counts, "orders_paid") + count(counts, "orders_cod_approved");
   const percent = (rate) => (rate == null ? "—" : `${(rate * 100).toFixed(1)}%`);
   const hours = (value) => (value == null ? "—" : `${value.toFixed(1)} h`);
+  /** A stage's time as people say it: minutes under an hour, days beyond two. */
+  function duration(hours) {
+    if (hours < 1 / 60) return "under 1 min";
+    if (hours < 1) return `${Math.round(hours * 60)} min`;
+    return hours < 48 ? `${hours.toFixed(1)} h` : `${(hours / 24).toFixed(1)} d`;
+  }
+  /** The stage orders spent longest in, on average, with its time; none when no stage was timed. */
+  function slowest(rates) {
+    const timed = STAGES.filter(([stage]) => rates.hours_in_stage[stage] != null);
+    if (timed.length === 0) return null;
+    return timed.reduce((a, b) => (rates.hours_in_stage[b[0]] > rates.hours_in_stage[a[0]] ? b : a));
+  }
+  function slowestText(rates) {
+    const stage = slowest(rates);
+    return stage ? `${stage[1]} · ${duration(rates.hours_in_stage[stage[0]])}` : "—";
+  }
 
   /** The range's query: none for today (the server's), else `days` UTC days up to the server's today. */
   function range() {
@@ -85,6 +103,7 @@
       parcels_stuck: count(total.counts, "parcels_stuck"),
       parcel_alerts_cleared: count(total.counts, "parcel_alerts_cleared"),
       slas_breached: count(total.counts, "slas_breached"),
+      slowest_stage: slowestText(total.rates),
     };
     for (const output of document.querySelectorAll("[data-kpi]")) output.textContent = String(values[output.dataset.kpi]);
   }
@@ -133,6 +152,17 @@
       ["parcels_delivered_on_time", "On time"], ["parcels_stuck", "Stuck"]]));
     draw("chart-after-sales", bars([["tickets_opened", "Tickets opened"], ["tickets_resolved", "Resolved"],
       ["slas_breached", "SLAs breached"]]));
+    const bottleneck = slowest(figures.total.rates);
+    draw("chart-stages", {
+      type: "bar",
+      data: {
+        labels: STAGES.map(([, label]) => label),
+        datasets: [{ label: "Average hours (the slowest in red)",
+          backgroundColor: STAGES.map((s) => (bottleneck && s[0] === bottleneck[0] ? colours[2] : colours[0])),
+          data: STAGES.map(([stage]) => figures.total.rates.hours_in_stage[stage]) }],
+      },
+      options: { scales: { y: { beginAtZero: true } } },
+    });
     channelTable(figures.by_channel);
   }
 

@@ -11,6 +11,7 @@ pub mod fulfilment_policy;
 pub mod hold_policy;
 pub mod logistics_policy;
 pub mod order;
+pub mod order_stages;
 pub mod payment;
 pub mod refund;
 pub mod request;

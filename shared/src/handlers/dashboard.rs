@@ -1,14 +1,17 @@
 //! Function dashboard (SQS, fed by the Dashboard rule): keeps the operations dashboard's
 //! counters up to date from the bus events (see [`crate::domain::dashboard`] for what moves
 //! which counter). Each event is counted once, in the hour the bus took it (seconds after the
-//! change), however late it is processed, under the channel of the order it is about.
+//! change), however late it is processed, under the channel of the order it is about. An
+//! order's events also time the stages of its flow ([`crate::domain::order_stages`]).
 
 use super::{each_message, BusEnvelope, Common};
 use crate::domain::dashboard::{hour_of, tally, Metric};
+use crate::domain::order_stages::{ends, timed, End, Stage};
 use crate::domain::ShipmentId;
 use crate::store::StoreError;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use thiserror::Error;
+use time::OffsetDateTime;
 
 /// The channel counted for an event about no order of ours (a payment for an unknown order);
 /// not a valid channel id, so no real channel shares it.
@@ -54,6 +57,36 @@ async fn count_message(deps: &DashboardDeps, message: &SqsMessage) -> Result<(),
     let now = deps.common.clock.now();
     let rfc3339 = &time::format_description::well_known::Rfc3339;
     let on_bus = envelope.time.as_deref().and_then(|t| time::OffsetDateTime::parse(t, rfc3339).ok());
-    store.count_event(event_id, &hour_of(on_bus.unwrap_or(now)), &channel, &tally.increments, now).await?;
+    let at = on_bus.unwrap_or(now);
+    store.count_event(event_id, &hour_of(at), &channel, &tally.increments, now).await?;
+    match &tally.order_id {
+        Some(order_id) => {
+            time_stages(deps, order_id, &channel, ends(&envelope.detail_type, &envelope.detail), at).await
+        }
+        None => Ok(()),
+    }
+}
+
+/// Keeps the stage ends an event of `order_id` marks (at `at`), then counts each stage it ends
+/// or begins that now has both ends known: once, however many of its events see it complete.
+async fn time_stages(
+    deps: &DashboardDeps,
+    order_id: &str,
+    channel: &str,
+    ends: Vec<End>,
+    at: OffsetDateTime,
+) -> Result<(), DashboardError> {
+    if ends.is_empty() {
+        return Ok(());
+    }
+    let (store, now) = (&deps.common.store, deps.common.clock.now());
+    let marked: Vec<(End, OffsetDateTime)> = ends.iter().map(|end| (*end, at)).collect();
+    let kept = store.keep_stage_ends(order_id, &marked, now).await?;
+    let known = |end: End| kept.iter().find(|(field, _)| *field == end.field()).map(|(_, at)| *at);
+    let touched = |stage: Stage| ends.iter().any(|end| matches!(end, End::Entered(s) | End::Left(s) if *s == stage));
+    for timed in timed(known).into_iter().filter(|t| touched(t.stage)) {
+        let id = format!("stage:{order_id}:{}", timed.stage.name());
+        store.count_event(&id, &hour_of(timed.left_at), channel, &timed.increments, now).await?;
+    }
     Ok(())
 }

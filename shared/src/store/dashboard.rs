@@ -3,11 +3,17 @@
 //! - `DASH#<yyyy-mm>#<shard>` / `<yyyy-mm-ddThh>#<channel>`: one hour's counters of a channel,
 //!   split over [`SHARDS`] items by the counted event's id, so a flash sale's events do not all
 //!   write one item (about 1,000 writes/s each) or one partition.
-//! - `DASHSEEN#<event id>` / `SEEN`: the event was counted (TTL 30 days). It is put in the same transaction as the counter's increment, so a repeated
-//!   event adds nothing and a counted one is never lost.
+//! - `DASHSEEN#<event id>` / `SEEN`: the event was counted (TTL 30 days). It is put in the same
+//!   transaction as the counter's increment, so a repeated event adds nothing and a counted one
+//!   is never lost. A timed stage is counted the same way, under `stage:<order>:<stage>`.
+//! - `DASHSTAGE#<order id>` / `ENDS`: when the order entered and left each stage of
+//!   [`crate::domain::order_stages`], each kept the first time it is seen (TTL 60 days from the
+//!   last end seen).
 
 use super::{key, n, s, Item, Once, Store, StoreError};
 use crate::domain::dashboard::{HourCounters, Metric};
+use crate::domain::order_stages::End;
+use aws_sdk_dynamodb::types::ReturnValue;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -17,6 +23,9 @@ pub const SHARDS: u8 = 8;
 /// Longer than a message lives in its queue and its dead-letter queue (14 days each; a redrive
 /// starts the count again), so a copy redriven late still finds the mark.
 const SEEN_FOR: time::Duration = time::Duration::days(30);
+/// How long an order's stage ends are kept after the last one seen: longer than any stage lasts
+/// (a hold expires within days, a parcel is lost after weeks).
+const STAGE_ENDS_FOR: time::Duration = time::Duration::days(60);
 
 /// What counting an event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +95,48 @@ impl Store {
             Once::Before => Some(Counted::Before),
             Once::Contended => None,
         })
+    }
+
+    /// Keeps each of `ends` of `order_id`'s stages at its time unless an earlier copy of it was
+    /// kept; every end kept for the order, with its time.
+    pub async fn keep_stage_ends(
+        &self,
+        order_id: &str,
+        ends: &[(End, OffsetDateTime)],
+        now: OffsetDateTime,
+    ) -> Result<Vec<(String, OffsetDateTime)>, StoreError> {
+        let mut sets = vec!["#ttl = :ttl".to_owned()];
+        let mut update = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(key(format!("DASHSTAGE#{order_id}"), "ENDS".to_owned())))
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":ttl", n((now + STAGE_ENDS_FOR).unix_timestamp()));
+        for (index, (end, at)) in ends.iter().enumerate() {
+            sets.push(format!("#e{index} = if_not_exists(#e{index}, :e{index})"));
+            update = update
+                .expression_attribute_names(format!("#e{index}"), end.field())
+                .expression_attribute_values(format!(":e{index}"), n(at.unix_timestamp()));
+        }
+        let kept = update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(StoreError::aws)?;
+        let fields = kept
+            .attributes
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("entered_") || name.starts_with("left_"));
+        fields
+            .map(|(name, value)| {
+                let seconds = value.as_n().ok().and_then(|v| v.parse().ok());
+                let at = seconds.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok());
+                at.map(|at| (name.clone(), at)).ok_or_else(|| StoreError::Corrupt(name, format!("{value:?}")))
+            })
+            .collect()
     }
 
     /// The sales channel of the order `order_id` names, when it is one of ours.
