@@ -2,7 +2,7 @@
 //! the Dashboard rule delivers them, and read through the staff route: per hour and channel,
 //! each event counted once however often it arrives, never read from the orders.
 
-use aws_lambda_events::event::sqs::SqsEvent;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use orderflow::clock::Clock;
 use orderflow::domain::dashboard::hour_of;
 use orderflow::handlers::dashboard::handle_batch;
@@ -169,6 +169,63 @@ async fn a_burst_of_events_on_one_hour_is_all_counted_and_a_duplicate_at_the_sam
     );
     let rows = store.dashboard_counters(&hour, &hour).await.unwrap();
     assert_eq!((rows.len(), rows[0].counts[&Metric::OrdersReceived], rows[0].counts[&Metric::OrdersPaid]), (1, 40, 1));
+}
+
+/// A bus event of `detail_type` about `order`, as the Dashboard rule delivers it, taken by the bus
+/// at `at`.
+fn on_bus(detail_type: &str, order: &str, at: time::OffsetDateTime) -> SqsMessage {
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let detail = json!({"event_id": format!("{detail_type}:{order}:v1"), "order_id": order, "channel": "app"});
+    let envelope = json!({"version": "0", "id": ulid::Ulid::new().to_string(), "detail-type": detail_type,
+        "source": "orderflow.orders", "time": at.format(rfc3339).unwrap(), "detail": detail});
+    let mut message = SqsMessage::default();
+    message.message_id = Some(ulid::Ulid::new().to_string());
+    message.body = Some(envelope.to_string());
+    message
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orders_stage_is_timed_from_the_bus_times_once_in_whatever_order_its_events_arrive() {
+    let (stack, clock) = Stack::for_test().await;
+    let day = clock.now().date() - Duration::days(2);
+    let paid_at = day.with_hms(10, 15, 0).unwrap().assume_utc();
+    let order = orderflow::domain::OrderId::generate().to_string();
+    let (paid, shipped, delivered) = (
+        on_bus("OrderPaid", &order, paid_at),
+        on_bus("OrderShipped", &order, paid_at + Duration::hours(2)),
+        on_bus("OrderDelivered", &order, paid_at + Duration::hours(3)),
+    );
+    // A copy of the shipment's event republished three hours later keeps the first time seen.
+    let republished = on_bus("OrderShipped", &order, paid_at + Duration::hours(5));
+    // The middle first, its late copy, then the last and the first, then all again, as a redrive would.
+    let batches = [
+        vec![shipped.clone()],
+        vec![republished],
+        vec![delivered.clone(), paid.clone()],
+        vec![paid, shipped, delivered],
+    ];
+    for batch in batches {
+        let mut event = SqsEvent::default();
+        event.records = batch;
+        assert!(handle_batch(&stack.dashboard(), event).await.batch_item_failures.is_empty());
+    }
+    let (_, figures) = figures(&stack, &format!("?from={day}&to={day}")).await;
+    let hour = |h: &str| {
+        let rows = figures["hours"].as_array().unwrap();
+        rows.iter().find(|r| r["hour"] == format!("{day}T{h}")).map(|r| r["counts"].clone()).unwrap_or_default()
+    };
+    let stage = |counts: &Value, name: &str| {
+        (counts[format!("{name}_orders")].clone(), counts[format!("{name}_seconds")].clone())
+    };
+    assert_eq!(stage(&hour("12"), "fulfilling"), (json!(1), json!(7_200)), "paid to shipped, left at 12:15: {figures}");
+    assert_eq!(stage(&hour("13"), "in_transit"), (json!(1), json!(3_600)), "shipped to delivered, left at 13:15");
+    assert_eq!(
+        stage(&figures["total"]["counts"], "awaiting_payment"),
+        (Value::Null, Value::Null),
+        "never entered here"
+    );
+    let hours_in = &figures["total"]["rates"]["hours_in_stage"];
+    assert_eq!((hours_in["fulfilling"].as_f64(), hours_in["in_transit"].as_f64()), (Some(2.0), Some(1.0)));
 }
 
 #[test]

@@ -192,7 +192,7 @@
         if (!answer.ok) throw new Error(`the figures answered ${answer.status}`);
         const figures = await answer.json();
         if (request !== asked) return;
-        if (!url.search) serverToday = figures.to;
+        serverToday = figures.today;
         if (wanted > 1 && !url.search) {
           // Asked before the server's day was known, so answered for today only: now ask for the range.
           timer = setTimeout(refresh, 0);

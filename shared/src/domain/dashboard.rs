@@ -309,7 +309,9 @@ mod tests {
             let detail = json!({"order_id": "O", "status": "DELIVERED", "type": "payment.failed"});
             assert!(tally(detail_type, &detail).is_some_and(|t| !t.increments.is_empty()), "{detail_type}");
         }
-        for ignored in ["CourierPushReceived", "TrackingUpdated", "ShipmentCreated", "OrderUndelivered", "RefundDeclined"] {
+        for ignored in
+            ["CourierPushReceived", "TrackingUpdated", "ShipmentCreated", "OrderUndelivered", "RefundDeclined"]
+        {
             assert_eq!(tally(ignored, &json!({"order_id": "O"})), None, "{ignored}");
         }
     }

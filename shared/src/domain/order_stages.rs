@@ -4,10 +4,14 @@
 //!
 //! | stage | entered by | left by |
 //! |---|---|---|
-//! | reserving | OrderReceived | StockReserved, OrderRejected (stock short), CashOnDeliveryApproved (by policy) |
-//! | awaiting payment (and review) | StockReserved | OrderPaid, CashOnDeliveryApproved (by staff), OrderRejected (review), OrderExpired, OrderCancelled |
-//! | fulfilling | OrderPaid, CashOnDeliveryApproved | OrderShipped |
+//! | reserving | OrderReceived | StockReserved, OrderRejected (stock short), CashOnDeliveryApproved (by policy), OrderCancelled (from RECEIVED) |
+//! | awaiting payment (or review) | StockReserved | OrderPaid (on time), CashOnDeliveryApproved (by staff), OrderExpired, OrderCancelled (from a held status) |
+//! | fulfilling | OrderPaid, CashOnDeliveryApproved | OrderShipped, OrderCancelled (from PAID or COD_APPROVED) |
 //! | in transit | OrderShipped | OrderDelivered |
+//!
+//! A late payment (after expiry or cancellation) only enters fulfilling: the order had left
+//! awaiting payment already. Risk review before reservation (frozen, pending review) is not a
+//! timed stage: a rejection from it ends nothing timed.
 //!
 //! Times are the bus's (the envelope's `time`, seconds after the change). The events of one
 //! order arrive in any order and any number of times: each end is kept the first time it is
@@ -71,14 +75,24 @@ impl End {
 pub fn ends(detail_type: &str, detail: &Value) -> Vec<End> {
     use End::{Entered, Left};
     use Stage::*;
+    let cancelled_from = detail["cancelled_from"].as_str().unwrap_or_default();
     match detail_type {
         "OrderReceived" => vec![Entered(Reserving)],
         "StockReserved" => vec![Left(Reserving), Entered(AwaitingPayment)],
         "OrderRejected" if detail["reason"] == "STOCK_SHORT" => vec![Left(Reserving)],
-        "OrderRejected" => vec![Left(AwaitingPayment)],
         "CashOnDeliveryApproved" if detail["approved_by"] == "POLICY" => vec![Left(Reserving), Entered(Fulfilling)],
-        "OrderPaid" | "CashOnDeliveryApproved" => vec![Left(AwaitingPayment), Entered(Fulfilling)],
-        "OrderExpired" | "OrderCancelled" => vec![Left(AwaitingPayment)],
+        "CashOnDeliveryApproved" if detail["approved_by"] == "STAFF" => {
+            vec![Left(AwaitingPayment), Entered(Fulfilling)]
+        }
+        "OrderPaid" if detail["late"] == true => vec![Entered(Fulfilling)],
+        "OrderPaid" => vec![Left(AwaitingPayment), Entered(Fulfilling)],
+        "OrderExpired" => vec![Left(AwaitingPayment)],
+        "OrderCancelled" => match cancelled_from {
+            "RECEIVED" => vec![Left(Reserving)],
+            "AWAITING_PAYMENT" | "AWAITING_REVIEW" | "PAYMENT_MISMATCH" => vec![Left(AwaitingPayment)],
+            "PAID" | "COD_APPROVED" => vec![Left(Fulfilling)],
+            _ => Vec::new(),
+        },
         "OrderShipped" => vec![Left(Fulfilling), Entered(InTransit)],
         "OrderDelivered" => vec![Left(InTransit)],
         _ => Vec::new(),
@@ -133,13 +147,58 @@ mod tests {
 
     #[test]
     fn the_way_an_order_left_a_stage_decides_which_stage_it_left() {
-        let short = ends("OrderRejected", &json!({"reason": "STOCK_SHORT"}));
-        assert_eq!(short, [End::Left(Stage::Reserving)]);
-        assert_eq!(ends("OrderRejected", &json!({"reason": "RISK_REVIEW"})), [End::Left(Stage::AwaitingPayment)]);
-        let by_policy = ends("CashOnDeliveryApproved", &json!({"approved_by": "POLICY"}));
+        use crate::domain::{Currency, OrderId, OrderStatus};
+        use crate::events::{ApprovedBy, CashOnDeliveryApproved, OrderCancelled, OrderRejected, RejectionReason};
+        let order_id = OrderId::generate();
+        let as_sent = |event: serde_json::Result<Value>| event.expect("an event serialises");
+        let rejected = |reason| as_sent(serde_json::to_value(OrderRejected { order_id, reason, short_lines: vec![] }));
+        assert_eq!(ends("OrderRejected", &rejected(RejectionReason::StockShort)), [End::Left(Stage::Reserving)]);
+        assert!(ends("OrderRejected", &rejected(RejectionReason::RiskReview)).is_empty(), "before any timed stage");
+        let approved = |approved_by| {
+            let event = CashOnDeliveryApproved {
+                order_id,
+                allocations: vec![],
+                total_minor: 100,
+                currency: Currency::parse("CNY").unwrap(),
+                approved_by,
+            };
+            as_sent(serde_json::to_value(event))
+        };
+        let by_policy = ends("CashOnDeliveryApproved", &approved(ApprovedBy::Policy));
         assert_eq!(by_policy, [End::Left(Stage::Reserving), End::Entered(Stage::Fulfilling)]);
-        let by_staff = ends("CashOnDeliveryApproved", &json!({"approved_by": "STAFF"}));
+        let by_staff = ends("CashOnDeliveryApproved", &approved(ApprovedBy::Staff));
         assert_eq!(by_staff, [End::Left(Stage::AwaitingPayment), End::Entered(Stage::Fulfilling)]);
+        let cancelled = |from| {
+            as_sent(serde_json::to_value(OrderCancelled { order_id, released: vec![], cancelled_from: Some(from) }))
+        };
+        assert_eq!(ends("OrderCancelled", &cancelled(OrderStatus::Received)), [End::Left(Stage::Reserving)]);
+        assert_eq!(
+            ends("OrderCancelled", &cancelled(OrderStatus::AwaitingReview)),
+            [End::Left(Stage::AwaitingPayment)]
+        );
+        assert_eq!(ends("OrderCancelled", &cancelled(OrderStatus::Paid)), [End::Left(Stage::Fulfilling)]);
+        assert!(ends("OrderCancelled", &json!({"order_id": "O", "released": []})).is_empty(), "from an unknown status");
+        let late = ends("OrderPaid", &json!({"order_id": "O", "late": true}));
+        assert_eq!(late, [End::Entered(Stage::Fulfilling)], "it had left awaiting payment when it expired");
         assert!(ends("TicketOpened", &json!({})).is_empty());
+    }
+
+    #[test]
+    fn every_event_that_ends_a_stage_is_one_the_dashboard_receives() {
+        let detail = json!({"reason": "STOCK_SHORT", "approved_by": "POLICY", "cancelled_from": "RECEIVED"});
+        for detail_type in [
+            "OrderReceived",
+            "StockReserved",
+            "OrderRejected",
+            "CashOnDeliveryApproved",
+            "OrderPaid",
+            "OrderExpired",
+            "OrderCancelled",
+            "OrderShipped",
+            "OrderDelivered",
+        ] {
+            assert!(!ends(detail_type, &detail).is_empty(), "{detail_type}");
+            assert!(crate::domain::dashboard::COUNTED_EVENTS.contains(&detail_type), "{detail_type}");
+        }
     }
 }

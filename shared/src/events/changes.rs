@@ -13,7 +13,7 @@
 //! | order | → COD_APPROVED | CashOnDeliveryApproved (by policy from RECEIVED, else by staff) |
 //! | order | leaves RECEIVED with payments parked on it | ParkedPaymentsDue (besides its own event) |
 //! | order | → REJECTED | OrderRejected (stock short from RECEIVED, else risk review) |
-//! | order | → CANCELLED | OrderCancelled (with what a held order released) |
+//! | order | → CANCELLED | OrderCancelled (with what a held order released, and the status it left) |
 //! | order | → EXPIRED | OrderExpired (with what went back) |
 //! | order | → PAID | OrderPaid (late when it was EXPIRED or CANCELLED; the accepted amount) |
 //! | order | → SHIPPED | OrderShipped |
@@ -212,9 +212,12 @@ fn status_event(old: Option<&OrderBefore>, new: &Order) -> Result<Option<DomainE
             },
             short_lines: new.short_lines.clone(),
         }),
-        OrderStatus::Cancelled => DomainEvent::OrderCancelled(OrderCancelled { order_id: id, released: released() }),
+        OrderStatus::Cancelled => {
+            DomainEvent::OrderCancelled(OrderCancelled { order_id: id, released: released(), cancelled_from: before })
+        }
         OrderStatus::CancelledAfterPayment => DomainEvent::OrderCancelled(OrderCancelled {
             order_id: id,
+            cancelled_from: before,
             // Sold units went back: from the order's lines before shipments were made.
             released: if new.shipments.is_none() { new.reserved_allocations() } else { Vec::new() },
         }),

@@ -135,6 +135,9 @@ pub struct OrderCancelled {
     pub order_id: OrderId,
     /// What went back to stock; empty when nothing was held yet.
     pub released: Vec<Allocation>,
+    /// The status the order was cancelled from (absent in events relayed before it was added).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancelled_from: Option<crate::domain::OrderStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -9,6 +9,7 @@ use crate::domain::dashboard::{hour_of, tally, Metric};
 use crate::domain::order_stages::{ends, timed, End, Stage};
 use crate::domain::ShipmentId;
 use crate::store::StoreError;
+use crate::store::STAGE_COUNTED_FOR;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -86,7 +87,7 @@ async fn time_stages(
     let touched = |stage: Stage| ends.iter().any(|end| matches!(end, End::Entered(s) | End::Left(s) if *s == stage));
     for timed in timed(known).into_iter().filter(|t| touched(t.stage)) {
         let id = format!("stage:{order_id}:{}", timed.stage.name());
-        store.count_event(&id, &hour_of(timed.left_at), channel, &timed.increments, now).await?;
+        store.count_once(&id, (&hour_of(timed.left_at), channel), &timed.increments, now + STAGE_COUNTED_FOR).await?;
     }
     Ok(())
 }

@@ -8,7 +8,7 @@
 //!   is never lost. A timed stage is counted the same way, under `stage:<order>:<stage>`.
 //! - `DASHSTAGE#<order id>` / `ENDS`: when the order entered and left each stage of
 //!   [`crate::domain::order_stages`], each kept the first time it is seen (TTL 60 days from the
-//!   last end seen).
+//!   first end seen; a timed stage's counted mark lives 90 days, longer).
 
 use super::{key, n, s, Item, Once, Store, StoreError};
 use crate::domain::dashboard::{HourCounters, Metric};
@@ -23,9 +23,13 @@ pub const SHARDS: u8 = 8;
 /// Longer than a message lives in its queue and its dead-letter queue (14 days each; a redrive
 /// starts the count again), so a copy redriven late still finds the mark.
 const SEEN_FOR: time::Duration = time::Duration::days(30);
-/// How long an order's stage ends are kept after the last one seen: longer than any stage lasts
-/// (a hold expires within days, a parcel is lost after weeks).
+/// How long an order's stage ends are kept after its first one was seen: longer than an order
+/// takes from intake to delivery (a hold expires within days, a parcel is lost after weeks).
 const STAGE_ENDS_FOR: time::Duration = time::Duration::days(60);
+/// How long a timed stage's counted mark is kept: longer than the ends it was timed from can be
+/// (those went at most [`STAGE_ENDS_FOR`] after the order's first event, which came before the
+/// stage was timed), so a later event of the order never finds the stage both ended and uncounted.
+pub const STAGE_COUNTED_FOR: time::Duration = time::Duration::days(90);
 
 /// What counting an event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,10 +59,21 @@ impl Store {
         increments: &[(Metric, i64)],
         now: OffsetDateTime,
     ) -> Result<Counted, StoreError> {
+        self.count_once(event_id, (hour, channel), increments, now + SEEN_FOR).await
+    }
+
+    /// [`Store::count_event`] with its counted mark kept until `keep_until`.
+    pub async fn count_once(
+        &self,
+        event_id: &str,
+        (hour, channel): (&str, &str),
+        increments: &[(Metric, i64)],
+        keep_until: OffsetDateTime,
+    ) -> Result<Counted, StoreError> {
         let first = shard_of(event_id);
         for attempt in 0..SHARDS {
             let shard = (first + attempt) % SHARDS;
-            if let Some(counted) = self.count_in(event_id, (hour, channel, shard), increments, now).await? {
+            if let Some(counted) = self.count_in(event_id, (hour, channel, shard), increments, keep_until).await? {
                 return Ok(counted);
             }
         }
@@ -72,7 +87,7 @@ impl Store {
         event_id: &str,
         (hour, channel, shard): (&str, &str, u8),
         increments: &[(Metric, i64)],
-        now: OffsetDateTime,
+        keep_until: OffsetDateTime,
     ) -> Result<Option<Counted>, StoreError> {
         let month = hour.get(..7).ok_or_else(|| StoreError::Corrupt("dashboard hour".into(), hour.into()))?;
         let mut adds = Vec::new();
@@ -90,7 +105,7 @@ impl Store {
         let expression = format!("SET #hour = :hour, channel = :channel ADD {}", adds.join(", "));
         let update = update.update_expression(expression).build().expect("update has table, key and expression");
         let mark = (format!("DASHSEEN#{event_id}"), "SEEN".to_owned());
-        Ok(match self.apply_once(mark, now + SEEN_FOR, update).await? {
+        Ok(match self.apply_once(mark, keep_until, update).await? {
             Once::Applied => Some(Counted::Now),
             Once::Before => Some(Counted::Before),
             Once::Contended => None,
@@ -105,7 +120,7 @@ impl Store {
         ends: &[(End, OffsetDateTime)],
         now: OffsetDateTime,
     ) -> Result<Vec<(String, OffsetDateTime)>, StoreError> {
-        let mut sets = vec!["#ttl = :ttl".to_owned()];
+        let mut sets = vec!["#ttl = if_not_exists(#ttl, :ttl)".to_owned()];
         let mut update = self
             .client()
             .update_item()

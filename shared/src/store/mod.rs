@@ -31,7 +31,7 @@ pub mod waiting;
 pub use archive::{AfterSalesMonth, ArchivedAs};
 pub use audit::{AuditCursor, AuditRecord, AuditTrail, AUDIT_PAGE_MAX};
 pub use catalogue::{IntakeContext, PolicyDocument, SaveError, Versioned};
-pub use dashboard::Counted;
+pub use dashboard::{Counted, STAGE_COUNTED_FOR};
 pub use erasure::{Erasure, ErasureRequest};
 pub use holds::{DueHold, ExpireOutcome, Page};
 pub use idempotency::{Claim, IdempotencyRecord};

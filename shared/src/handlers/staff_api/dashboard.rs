@@ -42,6 +42,8 @@ struct DayCounters {
 struct Dashboard {
     from: String,
     to: String,
+    /// The server's UTC day, so a page showing a range ending today knows when it moved on.
+    today: String,
     /// Every hour with a count, per channel, in order; empty beyond [`MAX_HOURLY_DAYS`].
     hours: Vec<HourCounters>,
     /// Every day with a count, per channel, in order.
@@ -110,6 +112,7 @@ pub(super) async fn figures(deps: &StaffDeps, request: &Request) -> Result<Respo
     let total = summary(&hours.iter().collect::<Vec<_>>());
     let days = by_day(&hours);
     let hours = if (to - from).whole_days() < MAX_HOURLY_DAYS { hours } else { Vec::new() };
-    let dashboard = Dashboard { from: from.to_string(), to: to.to_string(), by_channel, total, hours, days };
+    let (from, to, today) = (from.to_string(), to.to_string(), today.to_string());
+    let dashboard = Dashboard { from, to, today, by_channel, total, hours, days };
     Ok(json_response(StatusCode::OK, &dashboard))
 }
