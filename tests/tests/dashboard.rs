@@ -8,7 +8,8 @@ use orderflow::domain::dashboard::hour_of;
 use orderflow::handlers::dashboard::handle_batch;
 use orderflow_tests::after_sales::delivered;
 use orderflow_tests::fixtures::{
-    deliver_payment, one_warehouse, order_body, payment_event, process_payment_queue, reserved_orders, staff,
+    deliver_payment, every_order_scores, one_warehouse, order_body, payment_event, process_payment_queue,
+    reserved_orders, staff, submit,
 };
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
@@ -226,6 +227,42 @@ async fn an_orders_stage_is_timed_from_the_bus_times_once_in_whatever_order_its_
     );
     let hours_in = &figures["total"]["rates"]["hours_in_stage"];
     assert_eq!((hours_in["fulfilling"].as_f64(), hours_in["in_transit"].as_f64()), (Some(2.0), Some(1.0)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_stands_now_is_the_review_queues_length_and_the_alerts_raised_and_not_cleared() {
+    let (stack, clock) = Stack::for_test().await;
+    stack.seed(&one_warehouse(&[("TEA", 10)])).await.unwrap();
+    every_order_scores(&stack, 110).await;
+    let intake = stack.intake();
+    let (_, held) = submit(&intake, "held-1", &order_body(&[("TEA", 1)], "Zhejiang")).await;
+    submit(&intake, "held-2", &order_body(&[("TEA", 1)], "Zhejiang")).await;
+    let alert = |detail_type: &str, shipment: &str, at| {
+        let mut message = on_bus(detail_type, held["order_id"].as_str().unwrap(), at);
+        let mut body: Value = serde_json::from_str(message.body.as_deref().unwrap()).unwrap();
+        body["detail"]["event_id"] = json!(format!("{detail_type}:{shipment}:A1"));
+        message.body = Some(body.to_string());
+        message
+    };
+    let now = clock.now();
+    let (first, second) = (alert("ParcelStuck", "S-1", now), alert("ParcelStuck", "S-2", now));
+    let cleared = alert("ParcelAlertCleared", "S-1", now);
+    // The clearing before its raising, then everything again.
+    for batch in [vec![cleared.clone()], vec![first.clone(), second.clone()], vec![first, second, cleared]] {
+        let mut event = SqsEvent::default();
+        event.records = batch;
+        assert!(handle_batch(&stack.dashboard(), event).await.batch_item_failures.is_empty());
+    }
+    let (_, figures) = figures(&stack, "").await;
+    assert_eq!(figures["now"], json!({"review_queue": 2, "open_alerts": 1}), "{figures}");
+    let id = held["order_id"].as_str().unwrap();
+    let path = format!("/admin/orders/{id}/approve");
+    assert_eq!(staff(&stack.staff(), "POST", &path, "/admin/orders/{id}/approve", None).await.0, 200);
+    assert_eq!(figures_now(&stack).await["review_queue"], 1, "one decided");
+}
+
+async fn figures_now(stack: &Stack) -> Value {
+    figures(stack, "").await.1["now"].clone()
 }
 
 #[test]

@@ -165,7 +165,8 @@ async fn the_page_draws_the_days_figures_and_refreshes_itself_for_operations_onl
         tiles(&shown),
         json!({"orders_received": "5", "orders_converted": "2", "conversion": "40.0%", "payment_success": "66.7%",
             "refund": "50.0%", "after_sales": "100.0%", "on_time_delivery": "100.0%", "average_delivery_hours": "0.0 h",
-            "orders_flagged": "0", "parcels_stuck": "0", "parcel_alerts_cleared": "0", "slas_breached": "0"}),
+            "orders_flagged": "0", "parcels_stuck": "0", "parcel_alerts_cleared": "0", "slas_breached": "0",
+            "review_queue": "0", "open_alerts": "0"}),
         "{shown}"
     );
     assert_eq!(

@@ -89,8 +89,11 @@
     }));
   }
 
-  function tiles(total) {
+  function tiles(total, now) {
     const values = {
+      review_queue: now.review_queue,
+      // A clearing counted a moment before its raising would show below zero.
+      open_alerts: Math.max(0, now.open_alerts),
       orders_received: count(total.counts, "orders_received"),
       orders_converted: converted(total.counts),
       conversion: percent(total.rates.conversion),
@@ -128,7 +131,7 @@
     const sums = perBucket(figures, hourly);
     const axis = labels.map((l) => (hourly && wanted === 1 ? `${l.slice(11)}:00` : l));
     const bars = (metrics) => ({ type: "bar", data: { labels: axis, datasets: series(labels, sums, metrics) } });
-    tiles(figures.total);
+    tiles(figures.total, figures.now);
     draw("chart-volume", bars([["orders_received", "Received"], ["converted", "Converted"], ["orders_rejected", "Rejected"],
       ["orders_expired", "Expired"], ["orders_cancelled", "Cancelled"]]));
     draw("chart-conversion", {

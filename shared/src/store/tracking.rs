@@ -233,7 +233,7 @@ impl Store {
         }
         let update = update.build().expect("update has table, key and expression");
         for attempt in 0..COUNT_ATTEMPTS {
-            match self.apply_once(keys::counted_event(event_id), now + COUNTED_RETENTION, update.clone()).await? {
+            match self.apply_once(keys::counted_event(event_id), now + COUNTED_RETENTION, vec![update.clone()]).await? {
                 Once::Applied => return Ok(true),
                 Once::Before => return Ok(false),
                 Once::Contended => {}

@@ -1,9 +1,10 @@
 //! The operations dashboard's figures: the counters the dashboard function keeps from the bus
 //! events (`handlers::dashboard`), for a range of days, per hour and channel, with the totals
-//! and rates per channel and overall. Read from the counters only, never from the orders.
+//! and rates per channel and overall, and what stands now (the review queue's length from its
+//! index, the alerts open from their gauge). Never read from the orders.
 
 use super::{invalid, unavailable, StaffDeps};
-use crate::domain::dashboard::{HourCounters, Metric, Rates};
+use crate::domain::dashboard::{Gauge, HourCounters, Metric, Rates};
 use crate::http::{json_response, Problem};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -38,6 +39,15 @@ struct DayCounters {
     counts: BTreeMap<Metric, i64>,
 }
 
+/// What stands now, whatever the range.
+#[derive(Debug, Serialize)]
+struct Now {
+    /// Orders waiting for a person in the review queue.
+    review_queue: i64,
+    /// Stuck-parcel alerts raised and not cleared.
+    open_alerts: i64,
+}
+
 #[derive(Debug, Serialize)]
 struct Dashboard {
     from: String,
@@ -50,6 +60,7 @@ struct Dashboard {
     days: Vec<DayCounters>,
     by_channel: Vec<ChannelSummary>,
     total: Summary,
+    now: Now,
 }
 
 fn add(into: &mut BTreeMap<Metric, i64>, counts: &BTreeMap<Metric, i64>) {
@@ -100,7 +111,14 @@ pub(super) async fn figures(deps: &StaffDeps, request: &Request) -> Result<Respo
         return Err(invalid("from", "range-invalid", detail));
     }
     let (first, last) = (format!("{from}T00"), format!("{to}T23"));
-    let hours = deps.common.store.dashboard_counters(&first, &last).await.map_err(unavailable)?;
+    let store = &deps.common.store;
+    let (hours, gauges, review_queue) = tokio::try_join!(
+        store.dashboard_counters(&first, &last),
+        store.dashboard_gauges(),
+        store.review_queue_length()
+    )
+    .map_err(unavailable)?;
+    let now = Now { review_queue, open_alerts: gauges.get(&Gauge::OpenAlerts).copied().unwrap_or(0) };
     let mut channels: BTreeMap<&str, Vec<&HourCounters>> = BTreeMap::new();
     for row in &hours {
         channels.entry(row.channel.as_str()).or_default().push(row);
@@ -113,6 +131,6 @@ pub(super) async fn figures(deps: &StaffDeps, request: &Request) -> Result<Respo
     let days = by_day(&hours);
     let hours = if (to - from).whole_days() < MAX_HOURLY_DAYS { hours } else { Vec::new() };
     let (from, to, today) = (from.to_string(), to.to_string(), today.to_string());
-    let dashboard = Dashboard { from, to, today, by_channel, total, hours, days };
+    let dashboard = Dashboard { from, to, today, by_channel, total, hours, days, now };
     Ok(json_response(StatusCode::OK, &dashboard))
 }
