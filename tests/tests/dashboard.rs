@@ -6,11 +6,13 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use orderflow::clock::Clock;
 use orderflow::domain::dashboard::hour_of;
 use orderflow::handlers::dashboard::handle_batch;
+use orderflow::handlers::logistics::poller::{run, PollerSettings};
 use orderflow_tests::after_sales::delivered;
 use orderflow_tests::fixtures::{
     deliver_payment, every_order_scores, one_warehouse, order_body, payment_event, process_payment_queue,
     reserved_orders, staff, submit,
 };
+use orderflow_tests::parcels::{self, customer_service, handed_over};
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -230,35 +232,37 @@ async fn an_orders_stage_is_timed_from_the_bus_times_once_in_whatever_order_its_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn what_stands_now_is_the_review_queues_length_and_the_alerts_raised_and_not_cleared() {
+async fn what_stands_now_is_the_orders_in_review_and_the_alerts_open() {
     let (stack, clock) = Stack::for_test().await;
     stack.seed(&one_warehouse(&[("TEA", 10)])).await.unwrap();
-    every_order_scores(&stack, 110).await;
+    stack.relay().await;
+    // A parcel the courier has not collected 72 hours after hand-over raises an alert.
+    let parcel = handed_over(&stack, 1).await;
+    let handed_at = stack.clock.now();
+    let poller = stack.logistics_as("tracking-poller");
+    clock.set(handed_at + Duration::hours(72));
+    run(&poller, &PollerSettings::default()).await.unwrap();
+    // One order held for review (score 110), one frozen (score 130).
     let intake = stack.intake();
-    let (_, held) = submit(&intake, "held-1", &order_body(&[("TEA", 1)], "Zhejiang")).await;
-    submit(&intake, "held-2", &order_body(&[("TEA", 1)], "Zhejiang")).await;
-    let alert = |detail_type: &str, shipment: &str, at| {
-        let mut message = on_bus(detail_type, held["order_id"].as_str().unwrap(), at);
-        let mut body: Value = serde_json::from_str(message.body.as_deref().unwrap()).unwrap();
-        body["detail"]["event_id"] = json!(format!("{detail_type}:{shipment}:A1"));
-        message.body = Some(body.to_string());
-        message
-    };
-    let now = clock.now();
-    let (first, second) = (alert("ParcelStuck", "S-1", now), alert("ParcelStuck", "S-2", now));
-    let cleared = alert("ParcelAlertCleared", "S-1", now);
-    // The clearing before its raising, then everything again.
-    for batch in [vec![cleared.clone()], vec![first.clone(), second.clone()], vec![first, second, cleared]] {
-        let mut event = SqsEvent::default();
-        event.records = batch;
-        assert!(handle_batch(&stack.dashboard(), event).await.batch_item_failures.is_empty());
-    }
-    let (_, figures) = figures(&stack, "").await;
-    assert_eq!(figures["now"], json!({"review_queue": 2, "open_alerts": 1}), "{figures}");
+    every_order_scores(&stack, 110).await;
+    let (_, held) = submit(&intake, "held", &order_body(&[("TEA", 1)], "Zhejiang")).await;
+    every_order_scores(&stack, 130).await;
+    clock.advance(Duration::seconds(61)); // past the rules' cache
+    let (_, frozen) = submit(&intake, "frozen", &order_body(&[("TEA", 1)], "Zhejiang")).await;
+    assert_eq!((held["status"].as_str(), frozen["status"].as_str()), (Some("PENDING_REVIEW"), Some("PENDING_REVIEW")));
+    let (_, alerts) =
+        parcels::call(&stack, &customer_service(), "GET", "/admin/parcel-alerts", "/admin/parcel-alerts", None).await;
+    assert_eq!(alerts["alerts"].as_array().map(Vec::len), Some(1), "{alerts}");
+    assert_eq!(figures_now(&stack).await, json!({"review_queue": 2, "open_alerts": 1}));
+
     let id = held["order_id"].as_str().unwrap();
     let path = format!("/admin/orders/{id}/approve");
     assert_eq!(staff(&stack.staff(), "POST", &path, "/admin/orders/{id}/approve", None).await.0, 200);
-    assert_eq!(figures_now(&stack).await["review_queue"], 1, "one decided");
+    // The pickup clears the alert.
+    stack.courier.advance(&parcel.waybill, handed_at + Duration::hours(73));
+    clock.set(handed_at + Duration::hours(75));
+    run(&poller, &PollerSettings::default()).await.unwrap();
+    assert_eq!(figures_now(&stack).await, json!({"review_queue": 1, "open_alerts": 0}), "one decided, one cleared");
 }
 
 async fn figures_now(stack: &Stack) -> Value {

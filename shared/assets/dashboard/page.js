@@ -92,8 +92,7 @@
   function tiles(total, now) {
     const values = {
       review_queue: now.review_queue,
-      // A clearing counted a moment before its raising would show below zero.
-      open_alerts: Math.max(0, now.open_alerts),
+      open_alerts: now.open_alerts,
       orders_received: count(total.counts, "orders_received"),
       orders_converted: converted(total.counts),
       conversion: percent(total.rates.conversion),

@@ -136,28 +136,9 @@ impl Metric {
 
 /// What one event adds to the counters, before the hand-over time of a delivered parcel (which
 /// the event does not carry) is known.
-/// A figure of what stands now rather than of an hour: kept for all time by adding each event's
-/// change to it, read as it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Gauge {
-    /// Stuck-parcel alerts raised and not cleared.
-    OpenAlerts,
-}
-
-impl Gauge {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::OpenAlerts => "open_alerts",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tally {
     pub increments: Vec<(Metric, i64)>,
-    /// What the event changes of the gauges.
-    pub gauges: Vec<(Gauge, i64)>,
     /// The channel, when the event names it; otherwise the order's is looked up.
     pub channel: Option<String>,
     /// The order the event is about, when it names one of ours.
@@ -233,14 +214,8 @@ pub fn tally(detail_type: &str, detail: &Value) -> Option<Tally> {
         }
         _ => None,
     };
-    let gauges = match detail_type {
-        "ParcelStuck" => vec![(Gauge::OpenAlerts, 1)],
-        "ParcelAlertCleared" => vec![(Gauge::OpenAlerts, -1)],
-        _ => Vec::new(),
-    };
     Some(Tally {
         increments,
-        gauges,
         channel: detail["channel"].as_str().map(str::to_owned),
         order_id: order_id.map(str::to_owned),
         delivered,

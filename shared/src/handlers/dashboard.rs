@@ -9,7 +9,7 @@ use crate::domain::dashboard::{hour_of, tally, Metric};
 use crate::domain::order_stages::{ends, timed, End, Stage};
 use crate::domain::ShipmentId;
 use crate::store::StoreError;
-use crate::store::{COUNTED_FOR, STAGE_COUNTED_FOR};
+use crate::store::STAGE_COUNTED_FOR;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use thiserror::Error;
 use time::OffsetDateTime;
@@ -59,8 +59,7 @@ async fn count_message(deps: &DashboardDeps, message: &SqsMessage) -> Result<(),
     let rfc3339 = &time::format_description::well_known::Rfc3339;
     let on_bus = envelope.time.as_deref().and_then(|t| time::OffsetDateTime::parse(t, rfc3339).ok());
     let at = on_bus.unwrap_or(now);
-    let changes = (tally.increments.as_slice(), tally.gauges.as_slice());
-    store.count_once(event_id, (&hour_of(at), &channel), changes, now + COUNTED_FOR).await?;
+    store.count_event(event_id, &hour_of(at), &channel, &tally.increments, now).await?;
     match &tally.order_id {
         Some(order_id) => {
             time_stages(deps, order_id, &channel, ends(&envelope.detail_type, &envelope.detail), at).await
@@ -88,9 +87,7 @@ async fn time_stages(
     let touched = |stage: Stage| ends.iter().any(|end| matches!(end, End::Entered(s) | End::Left(s) if *s == stage));
     for timed in timed(known).into_iter().filter(|t| touched(t.stage)) {
         let id = format!("stage:{order_id}:{}", timed.stage.name());
-        store
-            .count_once(&id, (&hour_of(timed.left_at), channel), (&timed.increments, &[]), now + STAGE_COUNTED_FOR)
-            .await?;
+        store.count_once(&id, (&hour_of(timed.left_at), channel), &timed.increments, now + STAGE_COUNTED_FOR).await?;
     }
     Ok(())
 }

@@ -6,14 +6,12 @@
 //! - `DASHSEEN#<event id>` / `SEEN`: the event was counted (TTL 30 days). It is put in the same
 //!   transaction as the counter's increment, so a repeated event adds nothing and a counted one
 //!   is never lost. A timed stage is counted the same way, under `stage:<order>:<stage>`.
-//! - `DASH#GAUGES` / `ALL`: the gauges (alerts open now), added to in the counted event's
-//!   transaction.
 //! - `DASHSTAGE#<order id>` / `ENDS`: when the order entered and left each stage of
 //!   [`crate::domain::order_stages`], each kept the first time it is seen (TTL 60 days from the
 //!   first end seen; a timed stage's counted mark lives 90 days, longer).
 
 use super::{key, n, s, Item, Once, Store, StoreError};
-use crate::domain::dashboard::{Gauge, HourCounters, Metric};
+use crate::domain::dashboard::{HourCounters, Metric};
 use crate::domain::order_stages::End;
 use aws_sdk_dynamodb::types::ReturnValue;
 use sha2::{Digest, Sha256};
@@ -24,7 +22,7 @@ use time::OffsetDateTime;
 pub const SHARDS: u8 = 8;
 /// Longer than a message lives in its queue and its dead-letter queue (14 days each; a redrive
 /// starts the count again), so a copy redriven late still finds the mark.
-pub const COUNTED_FOR: time::Duration = time::Duration::days(30);
+const SEEN_FOR: time::Duration = time::Duration::days(30);
 /// How long an order's stage ends are kept after its first one was seen: longer than an order
 /// takes from intake to delivery (a hold expires within days, a parcel is lost after weeks).
 const STAGE_ENDS_FOR: time::Duration = time::Duration::days(60);
@@ -32,9 +30,6 @@ const STAGE_ENDS_FOR: time::Duration = time::Duration::days(60);
 /// (those went at most [`STAGE_ENDS_FOR`] after the order's first event, which came before the
 /// stage was timed), so a later event of the order never finds the stage both ended and uncounted.
 pub const STAGE_COUNTED_FOR: time::Duration = time::Duration::days(90);
-
-/// What one counted event changes: its hour's counters, and the gauges.
-pub type Changes<'a> = (&'a [(Metric, i64)], &'a [(Gauge, i64)]);
 
 /// What counting an event did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,11 +41,6 @@ pub enum Counted {
 
 fn shard_of(event_id: &str) -> u8 {
     Sha256::digest(event_id.as_bytes())[0] % SHARDS
-}
-
-/// The gauges' one item: only rare events (alerts raised and cleared) write it.
-fn gauges_key() -> (String, String) {
-    ("DASH#GAUGES".to_owned(), "ALL".to_owned())
 }
 
 fn partition(month: &str, shard: u8) -> String {
@@ -69,22 +59,21 @@ impl Store {
         increments: &[(Metric, i64)],
         now: OffsetDateTime,
     ) -> Result<Counted, StoreError> {
-        self.count_once(event_id, (hour, channel), (increments, &[]), now + COUNTED_FOR).await
+        self.count_once(event_id, (hour, channel), increments, now + SEEN_FOR).await
     }
 
-    /// [`Store::count_event`] with changes to the gauges in the same transaction, and its
-    /// counted mark kept until `keep_until`.
+    /// [`Store::count_event`] with its counted mark kept until `keep_until`.
     pub async fn count_once(
         &self,
         event_id: &str,
         (hour, channel): (&str, &str),
-        changes: Changes<'_>,
+        increments: &[(Metric, i64)],
         keep_until: OffsetDateTime,
     ) -> Result<Counted, StoreError> {
         let first = shard_of(event_id);
         for attempt in 0..SHARDS {
             let shard = (first + attempt) % SHARDS;
-            if let Some(counted) = self.count_in(event_id, (hour, channel, shard), changes, keep_until).await? {
+            if let Some(counted) = self.count_in(event_id, (hour, channel, shard), increments, keep_until).await? {
                 return Ok(counted);
             }
         }
@@ -97,7 +86,7 @@ impl Store {
         &self,
         event_id: &str,
         (hour, channel, shard): (&str, &str, u8),
-        (increments, gauges): Changes<'_>,
+        increments: &[(Metric, i64)],
         keep_until: OffsetDateTime,
     ) -> Result<Option<Counted>, StoreError> {
         let month = hour.get(..7).ok_or_else(|| StoreError::Corrupt("dashboard hour".into(), hour.into()))?;
@@ -116,9 +105,7 @@ impl Store {
         let expression = format!("SET #hour = :hour, channel = :channel ADD {}", adds.join(", "));
         let update = update.update_expression(expression).build().expect("update has table, key and expression");
         let mark = (format!("DASHSEEN#{event_id}"), "SEEN".to_owned());
-        let mut updates = vec![update];
-        updates.extend((!gauges.is_empty()).then(|| self.gauges_update(gauges)));
-        Ok(match self.apply_once(mark, keep_until, updates).await? {
+        Ok(match self.apply_once(mark, keep_until, update).await? {
             Once::Applied => Some(Counted::Now),
             Once::Before => Some(Counted::Before),
             Once::Contended => None,
@@ -165,37 +152,6 @@ impl Store {
                 at.map(|at| (name.clone(), at)).ok_or_else(|| StoreError::Corrupt(name, format!("{value:?}")))
             })
             .collect()
-    }
-
-    /// The update adding `changes` to the gauges' one item.
-    fn gauges_update(&self, changes: &[(Gauge, i64)]) -> aws_sdk_dynamodb::types::Update {
-        let mut update = self.update(gauges_key());
-        let mut adds = Vec::new();
-        for (index, (gauge, by)) in changes.iter().enumerate() {
-            adds.push(format!("#g{index} :g{index}"));
-            update = update
-                .expression_attribute_names(format!("#g{index}"), gauge.name())
-                .expression_attribute_values(format!(":g{index}"), n(by));
-        }
-        update
-            .update_expression(format!("ADD {}", adds.join(", ")))
-            .build()
-            .expect("update has table, key and expression")
-    }
-
-    /// The gauges as they stand (none moved yet is left out).
-    pub async fn dashboard_gauges(&self) -> Result<BTreeMap<Gauge, i64>, StoreError> {
-        let (pk, sk) = gauges_key();
-        let found = self.client().get_item().table_name(self.table()).set_key(Some(key(pk, sk))).send().await;
-        let item = found.map_err(StoreError::aws)?.item.unwrap_or_default();
-        let mut gauges = BTreeMap::new();
-        for gauge in [Gauge::OpenAlerts] {
-            if let Some(value) = item.get(gauge.name()).and_then(|v| v.as_n().ok()) {
-                gauges
-                    .insert(gauge, value.parse().map_err(|_| StoreError::Corrupt(gauge.name().into(), value.clone()))?);
-            }
-        }
-        Ok(gauges)
     }
 
     /// The sales channel of the order `order_id` names, when it is one of ours.

@@ -31,7 +31,7 @@ pub mod waiting;
 pub use archive::{AfterSalesMonth, ArchivedAs};
 pub use audit::{AuditCursor, AuditRecord, AuditTrail, AUDIT_PAGE_MAX};
 pub use catalogue::{IntakeContext, PolicyDocument, SaveError, Versioned};
-pub use dashboard::{Counted, COUNTED_FOR, STAGE_COUNTED_FOR};
+pub use dashboard::{Counted, STAGE_COUNTED_FOR};
 pub use erasure::{Erasure, ErasureRequest};
 pub use holds::{DueHold, ExpireOutcome, Page};
 pub use idempotency::{Claim, IdempotencyRecord};
@@ -161,14 +161,14 @@ impl Store {
         self.commit(vec![aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build()]).await
     }
 
-    /// `updates` (counters' `ADD`s, say) applied once per `mark`: the mark is put if absent, kept
-    /// until `keep_until` (its TTL), in one transaction with the updates, so a repeated mark
+    /// `update` (counters' `ADD`s, say) applied once per `mark`: the mark is put if absent, kept
+    /// until `keep_until` (its TTL), in one transaction with the update, so a repeated mark
     /// changes nothing and an applied update is never without its mark.
     pub(crate) async fn apply_once(
         &self,
         mark: (String, String),
         keep_until: time::OffsetDateTime,
-        updates: Vec<aws_sdk_dynamodb::types::Update>,
+        update: aws_sdk_dynamodb::types::Update,
     ) -> Result<Once, StoreError> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
         use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
@@ -180,9 +180,8 @@ impl Store {
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .expect("put has table and item");
-        let updates = updates.into_iter().map(|update| TransactWriteItem::builder().update(update).build());
-        let items: Vec<TransactWriteItem> =
-            std::iter::once(TransactWriteItem::builder().put(put).build()).chain(updates).collect();
+        let items =
+            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(update).build()];
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(Once::Applied),
             Err(err) => match err.into_service_error() {
@@ -197,6 +196,28 @@ impl Store {
                 E::TransactionCanceledException(_) | E::TransactionInProgressException(_) => Ok(Once::Contended),
                 other => Err(StoreError::Aws(aws_sdk_dynamodb::error::DisplayErrorContext(other).to_string())),
             },
+        }
+    }
+
+    /// How many items `query` selects, over all its pages, without reading them out (`Select
+    /// COUNT`): a length, such as a queue's, from a partition that holds exactly its members.
+    pub(crate) async fn count_of(
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<i64, StoreError> {
+        let (mut count, mut start) = (0, None);
+        loop {
+            let page = query
+                .clone()
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(StoreError::aws)?;
+            count += i64::from(page.count);
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(count);
+            }
         }
     }
 

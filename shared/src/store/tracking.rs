@@ -122,6 +122,19 @@ impl Store {
         writes
     }
 
+    /// How many alerts are open now: the count of their partition, which holds exactly them
+    /// (each is put and deleted in its parcel's own transaction).
+    pub async fn open_alerts_count(&self) -> Result<i64, StoreError> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(keys::OPEN_ALERTS_PARTITION))
+            .consistent_read(true);
+        Self::count_of(query).await
+    }
+
     /// Open alerts, oldest first: up to `limit`, after the `after` cursor (a sort key).
     pub async fn open_alerts(
         &self,
@@ -233,7 +246,7 @@ impl Store {
         }
         let update = update.build().expect("update has table, key and expression");
         for attempt in 0..COUNT_ATTEMPTS {
-            match self.apply_once(keys::counted_event(event_id), now + COUNTED_RETENTION, vec![update.clone()]).await? {
+            match self.apply_once(keys::counted_event(event_id), now + COUNTED_RETENTION, update.clone()).await? {
                 Once::Applied => return Ok(true),
                 Once::Before => return Ok(false),
                 Once::Contended => {}

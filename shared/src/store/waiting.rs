@@ -145,30 +145,18 @@ impl Store {
         self.waiting_page(keys::REVIEW_BUCKET.to_owned(), None, limit).await
     }
 
-    /// How many orders wait in the review queue now: the index's count of its bucket (only the
-    /// orders waiting are in it), not a read of the orders.
+    /// How many orders wait in the review queue now (held or frozen by risk): the count of its
+    /// index bucket, which holds exactly them, not a read of the orders.
     pub async fn review_queue_length(&self) -> Result<i64, StoreError> {
-        let (mut length, mut start) = (0, None);
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(INDEX)
-                .key_condition_expression("#queue = :queue")
-                .expression_attribute_names("#queue", QUEUE)
-                .expression_attribute_values(":queue", s(keys::REVIEW_BUCKET))
-                .select(aws_sdk_dynamodb::types::Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::aws)?;
-            length += i64::from(page.count);
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(length);
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(INDEX)
+            .key_condition_expression("#queue = :queue")
+            .expression_attribute_names("#queue", QUEUE)
+            .expression_attribute_values(":queue", s(keys::REVIEW_BUCKET));
+        Self::count_of(query).await
     }
 
     /// Orders in `bucket` whose verification code expired by `now`, for the sweeper to cancel.

@@ -1,10 +1,10 @@
 //! The operations dashboard's figures: the counters the dashboard function keeps from the bus
 //! events (`handlers::dashboard`), for a range of days, per hour and channel, with the totals
-//! and rates per channel and overall, and what stands now (the review queue's length from its
-//! index, the alerts open from their gauge). Never read from the orders.
+//! and rates per channel and overall, and what stands now (the review queue's length and the
+//! alerts open, counted on the partitions that hold exactly them). Never read from the orders.
 
 use super::{invalid, unavailable, StaffDeps};
-use crate::domain::dashboard::{Gauge, HourCounters, Metric, Rates};
+use crate::domain::dashboard::{HourCounters, Metric, Rates};
 use crate::http::{json_response, Problem};
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -42,7 +42,7 @@ struct DayCounters {
 /// What stands now, whatever the range.
 #[derive(Debug, Serialize)]
 struct Now {
-    /// Orders waiting for a person in the review queue.
+    /// Orders held or frozen by risk, waiting for a person.
     review_queue: i64,
     /// Stuck-parcel alerts raised and not cleared.
     open_alerts: i64,
@@ -112,13 +112,13 @@ pub(super) async fn figures(deps: &StaffDeps, request: &Request) -> Result<Respo
     }
     let (first, last) = (format!("{from}T00"), format!("{to}T23"));
     let store = &deps.common.store;
-    let (hours, gauges, review_queue) = tokio::try_join!(
+    let (hours, review_queue, open_alerts) = tokio::try_join!(
         store.dashboard_counters(&first, &last),
-        store.dashboard_gauges(),
-        store.review_queue_length()
+        store.review_queue_length(),
+        store.open_alerts_count()
     )
     .map_err(unavailable)?;
-    let now = Now { review_queue, open_alerts: gauges.get(&Gauge::OpenAlerts).copied().unwrap_or(0) };
+    let now = Now { review_queue, open_alerts };
     let mut channels: BTreeMap<&str, Vec<&HourCounters>> = BTreeMap::new();
     for row in &hours {
         channels.entry(row.channel.as_str()).or_default().push(row);
