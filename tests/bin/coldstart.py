@@ -1,30 +1,111 @@
-# Times a Lambda binary's init on this machine: from exec to its first GET .../invocation/next on
-# a minimal Runtime API on loopback. Median of N runs. AWS endpoints point at a closed local
-# port: init builds clients but makes no calls.
-import http.server, subprocess, sys, threading, time, os, statistics, socket
+# Times a Lambda binary on this machine against a minimal Runtime API on loopback, median of N runs:
+#   init:         exec to its first GET .../invocation/next;
+#   first invoke: that GET answered with EVENT_FILE's event, to the function's POST of its
+#                 response or error (only when an event file is given).
+# AWS endpoints point at the same loopback server, which refuses every AWS call at once with a
+# 400 ValidationException (never retried): init builds clients but makes no calls, and what a
+# first invoke measures is the function's own work around its first call, such as anything left
+# lazy at init (credentials, endpoint resolution, connection set-up), not AWS's latency.
+# Usage: coldstart.py BINARY RUNS [EVENT_FILE]
+import http.server, subprocess, sys, threading, time, os, statistics, socket, json, tempfile
+
 binary, runs = sys.argv[1], int(sys.argv[2])
+event = open(sys.argv[3], 'rb').read() if len(sys.argv) > 3 else None
+name = os.path.basename(binary)
+
+
 def free_port():
     s = socket.socket(); s.bind(('127.0.0.1', 0)); p = s.getsockname()[1]; s.close(); return p
-results = []
-for _ in range(runs):
-    got = threading.Event(); stamp = {}
-    class H(http.server.BaseHTTPRequestHandler):
+
+
+def one_run():
+    """(init ms, first invoke ms or None), or a string saying why the binary never asked for work."""
+    asked, answered, stamp = threading.Event(), threading.Event(), {}
+
+    class Runtime(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            if self.path.endswith('/invocation/next') and not got.is_set():
-                stamp['t'] = time.perf_counter(); got.set()
-            self.send_response(503); self.end_headers()
-        def log_message(self, *a): pass
+            if not self.path.endswith('/invocation/next'):
+                return self.refuse_aws_call()
+            if asked.is_set():  # a second request for work: hold it until the run ends
+                time.sleep(30); return
+            stamp['init'] = time.perf_counter(); asked.set()
+            if event is None:
+                self.send_response(503); self.end_headers(); return
+            self.send_response(200)
+            self.send_header('Lambda-Runtime-Aws-Request-Id', 'req-1')
+            self.send_header('Lambda-Runtime-Deadline-Ms', str(int(time.time() * 1000) + 30000))
+            self.send_header('Lambda-Runtime-Invoked-Function-Arn', 'arn:aws:lambda:us-east-1:000000000000:function:f')
+            self.send_header('Lambda-Runtime-Trace-Id', 'Root=1-00000000-000000000000000000000000')
+            self.send_header('Content-Length', str(len(event)))
+            self.end_headers(); self.wfile.write(event)
+            stamp['served'] = time.perf_counter()
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get('Content-Length') or 0))
+            if not self.path.startswith('/2018-06-01/runtime/'):
+                return self.refuse_aws_call()
+            if '/invocation/' in self.path and not answered.is_set():
+                stamp['answered'] = time.perf_counter(); answered.set()
+            self.send_response(202); self.end_headers()
+
+        def refuse_aws_call(self):
+            body = b'{"__type":"com.amazon.coral.validate#ValidationException","message":"cold-start bench"}'
+            self.send_response(400)
+            self.send_header('Content-Type', 'application/x-amz-json-1.0')
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers(); self.wfile.write(body)
+
+        def do_PUT(self):
+            self.rfile.read(int(self.headers.get('Content-Length') or 0))
+            self.refuse_aws_call()
+
+        def do_HEAD(self):
+            self.send_response(404); self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
     port = free_port()
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', port), H)
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', port), Runtime)
+    server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     env = dict(os.environ, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{port}", AWS_LAMBDA_FUNCTION_NAME="f",
                AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256", AWS_LAMBDA_FUNCTION_VERSION="1", AWS_REGION="us-east-1",
-               AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_ENDPOINT_URL="http://127.0.0.1:9",
-               TABLE_NAME="t", EVENT_BUS_NAME="b", PAYMENT_QUEUE_URL="http://127.0.0.1:9/q",
-               PAYMENT_WEBHOOK_SECRETS="0123456789abcdef", NOTIFICATION_QUEUE_URL="http://127.0.0.1:9/n", PERSONAL_DATA_KEY_ID="k", RUST_LOG="error")
-    t0 = time.perf_counter()
-    p = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ok = got.wait(10)
-    p.kill(); p.wait(); server.shutdown()
-    if ok: results.append((stamp['t'] - t0) * 1000)
-print(f"{os.path.basename(binary)}: median {statistics.median(results):.1f} ms, min {min(results):.1f} ms over {len(results)} runs")
+               AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="x", AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+               TABLE_NAME="t", EVENT_BUS_NAME="b", PAYMENT_QUEUE_URL=f"http://127.0.0.1:{port}/q",
+               PAYMENT_WEBHOOK_SECRETS="0123456789abcdef", NOTIFICATION_QUEUE_URL=f"http://127.0.0.1:{port}/n",
+               COURIER_WEBHOOK_SECRETS="SF:0123456789abcdef", COURIER_GATEWAY_URL=f"http://127.0.0.1:{port}",
+               PAYMENT_PROVIDER_URL=f"http://127.0.0.1:{port}", EVIDENCE_PHOTO_BUCKET="evidence",
+               DISPATCH_PHOTO_BUCKET="dispatch", PERSONAL_DATA_KEY_ID="k", RUST_LOG="error")
+    with tempfile.TemporaryFile() as stderr:
+        t0 = time.perf_counter()
+        p = subprocess.Popen([binary], env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.perf_counter() + 10
+        while not asked.wait(0.01):
+            if p.poll() is not None or time.perf_counter() > deadline:
+                break
+        if asked.is_set() and event is not None:
+            answered.wait(10)
+        p.kill(); p.wait(); server.shutdown(); server.server_close()
+        if not asked.is_set():
+            stderr.seek(0)
+            last = (stderr.read().decode(errors='replace').strip().splitlines() or ['(nothing)'])[-1]
+            return f"never asked for work (exit {p.returncode}): {last[:200]}"
+    first = (stamp['answered'] - stamp['served']) * 1000 if 'answered' in stamp else None
+    return (stamp['init'] - t0) * 1000, first
+
+
+inits, firsts = [], []
+for _ in range(runs):
+    result = one_run()
+    if isinstance(result, str):
+        print(f"{name}: {result}")
+        sys.exit(1)
+    inits.append(result[0])
+    if result[1] is not None:
+        firsts.append(result[1])
+line = f"{name}: init median {statistics.median(inits):.1f} ms, min {min(inits):.1f} ms over {len(inits)} runs"
+if event is not None:
+    line += (f"; first invoke median {statistics.median(firsts):.1f} ms over {len(firsts)}" if firsts
+             else "; first invoke: no answer within 10 s")
+print(line)
