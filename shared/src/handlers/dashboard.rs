@@ -62,25 +62,26 @@ async fn count_message(deps: &DashboardDeps, message: &SqsMessage) -> Result<(),
     store.count_event(event_id, &hour_of(at), &channel, &tally.increments, now).await?;
     match &tally.order_id {
         Some(order_id) => {
-            time_stages(deps, order_id, &channel, ends(&envelope.detail_type, &envelope.detail), at).await
+            time_stages(deps, order_id, &channel, ends(&envelope.detail_type, &envelope.detail), (at, now)).await
         }
         None => Ok(()),
     }
 }
 
-/// Keeps the stage ends an event of `order_id` marks (at `at`), then counts each stage it ends
+/// Keeps the stage ends an event of `order_id` marks (at `at`, the bus's time; `now` is the
+/// clock's), then counts each stage it ends
 /// or begins that now has both ends known: once, however many of its events see it complete.
 async fn time_stages(
     deps: &DashboardDeps,
     order_id: &str,
     channel: &str,
     ends: Vec<End>,
-    at: OffsetDateTime,
+    (at, now): (OffsetDateTime, OffsetDateTime),
 ) -> Result<(), DashboardError> {
     if ends.is_empty() {
         return Ok(());
     }
-    let (store, now) = (&deps.common.store, deps.common.clock.now());
+    let store = &deps.common.store;
     let marked: Vec<(End, OffsetDateTime)> = ends.iter().map(|end| (*end, at)).collect();
     let kept = store.keep_stage_ends(order_id, &marked, now).await?;
     let known = |end: End| kept.iter().find(|(field, _)| *field == end.field()).map(|(_, at)| *at);

@@ -192,28 +192,14 @@ impl Store {
     }
 
     async fn counter_items(&self, pk: String, first_hour: &str, last_hour: &str) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("PK = :pk AND SK BETWEEN :first AND :last")
-                .expression_attribute_values(":pk", s(&pk))
-                .expression_attribute_values(":first", s(format!("{first_hour}#")))
-                // `~` sorts after every channel character: the whole last hour.
-                .expression_attribute_values(":last", s(format!("{last_hour}#~")))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(StoreError::aws)?;
-            items.extend(page.items.unwrap_or_default());
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
+        let query = (self.client().query())
+            .table_name(self.table())
+            .key_condition_expression("PK = :pk AND SK BETWEEN :first AND :last")
+            .expression_attribute_values(":pk", s(&pk))
+            .expression_attribute_values(":first", s(format!("{first_hour}#")))
+            // `~` sorts after every channel character: the whole last hour.
+            .expression_attribute_values(":last", s(format!("{last_hour}#~")));
+        Self::all_pages(query).await
     }
 }
 

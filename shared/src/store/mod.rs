@@ -149,16 +149,21 @@ impl Store {
         }
     }
 
-    /// Put `item` if it is not there: false when it was. [`Store::commit`] makes a lone put one
-    /// conditional write.
-    pub(crate) async fn create(&self, item: Item) -> Result<bool, StoreError> {
+    /// The transaction's put of `item`, on the condition that no item has its key yet.
+    pub(crate) fn put_if_absent(&self, item: Item) -> aws_sdk_dynamodb::types::TransactWriteItem {
         let put = aws_sdk_dynamodb::types::Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(PK)")
             .build()
             .expect("put has table and item");
-        self.commit(vec![aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build()]).await
+        aws_sdk_dynamodb::types::TransactWriteItem::builder().put(put).build()
+    }
+
+    /// Put `item` if it is not there: false when it was. [`Store::commit`] makes a lone put one
+    /// conditional write.
+    pub(crate) async fn create(&self, item: Item) -> Result<bool, StoreError> {
+        self.commit(vec![self.put_if_absent(item)]).await
     }
 
     /// `update` (counters' `ADD`s, say) applied once per `mark`: the mark is put if absent, kept
@@ -171,17 +176,10 @@ impl Store {
         update: aws_sdk_dynamodb::types::Update,
     ) -> Result<Once, StoreError> {
         use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
-        use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
+        use aws_sdk_dynamodb::types::TransactWriteItem;
         let mut marked = key(mark.0, mark.1);
         marked.insert("ttl".to_owned(), n(keep_until.unix_timestamp()));
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(marked))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .expect("put has table and item");
-        let items =
-            vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(update).build()];
+        let items = vec![self.put_if_absent(marked), TransactWriteItem::builder().update(update).build()];
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(Once::Applied),
             Err(err) => match err.into_service_error() {
@@ -217,6 +215,21 @@ impl Store {
             start = page.last_evaluated_key;
             if start.is_none() {
                 return Ok(count);
+            }
+        }
+    }
+
+    /// Every item `query` selects, over all its pages.
+    pub(crate) async fn all_pages(
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>, StoreError> {
+        let (mut items, mut start) = (Vec::new(), None);
+        loop {
+            let page = query.clone().set_exclusive_start_key(start).send().await.map_err(StoreError::aws)?;
+            items.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
             }
         }
     }

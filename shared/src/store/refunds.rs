@@ -7,7 +7,7 @@
 
 use super::{attr, keys, n, s, to_item, Store, StoreError};
 use crate::domain::refund::{PaymentRefunds, Refund, RefundStatus};
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
 use time::OffsetDateTime;
 
 fn rfc3339(at: OffsetDateTime) -> String {
@@ -57,13 +57,7 @@ impl Store {
                     currency: refund.currency.clone(),
                 };
                 let (pk, sk) = keys::payment_refunds(&refund.payment_id);
-                let put = Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(to_item(&first, pk, sk, "PaymentRefunds")))
-                    .condition_expression("attribute_not_exists(PK)")
-                    .build()
-                    .expect("put has table and item");
-                TransactWriteItem::builder().put(put).build()
+                self.put_if_absent(to_item(&first, pk, sk, "PaymentRefunds"))
             }
         };
         self.write_all(vec![self.new_refund(refund), total]).await
@@ -78,13 +72,7 @@ impl Store {
     /// The put of a refund not recorded before.
     fn new_refund(&self, refund: &Refund) -> TransactWriteItem {
         let (pk, sk) = keys::refund(&refund.refund_id);
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(refund, pk, sk, "Refund")))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .expect("put has table and item");
-        TransactWriteItem::builder().put(put).build()
+        self.put_if_absent(to_item(refund, pk, sk, "Refund"))
     }
 
     /// The provider took the refund: SUBMITTED, if it is still REQUESTED (a confirmation may

@@ -106,27 +106,11 @@ impl Store {
             }
             None => "PK = :pk",
         };
-        let mut found = Vec::new();
-        let mut start: Option<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression(condition)
-                .set_expression_attribute_values(Some(values.clone()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(StoreError::aws)?;
-            for item in output.items.unwrap_or_default() {
-                found.push(from_item(item, what)?);
-            }
-            match output.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(found),
-            }
-        }
+        let query = (self.client.query())
+            .table_name(&self.table)
+            .key_condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+            .consistent_read(true);
+        Self::all_pages(query).await?.into_iter().map(|item| from_item(item, what)).collect()
     }
 }
