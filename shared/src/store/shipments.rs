@@ -301,13 +301,7 @@ impl Store {
 
     pub fn put_wave(&self, wave: &Wave) -> TransactWriteItem {
         let (pk, sk) = keys::wave(&wave.wave_id);
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(wave, pk, sk, "Wave")))
-            .condition_expression("attribute_not_exists(PK)")
-            .build()
-            .expect("put has table and item");
-        TransactWriteItem::builder().put(put).build()
+        self.put_if_absent(to_item(wave, pk, sk, "Wave"))
     }
 
     pub async fn wave(&self, id: &str) -> Result<Option<Wave>, StoreError> {
