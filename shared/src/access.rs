@@ -157,6 +157,7 @@ pub const ROUTES: &[RouteRule] = &[
     rule("GET", "/admin/stock/{sku}", "staff-api", Staff(CATALOGUE_READERS)),
     rule("PUT", "/admin/stock/{sku}/{warehouse}", "staff-api", Staff(OPERATIONS)),
     rule("POST", "/admin/stock/{sku}/{warehouse}/adjustments", "staff-api", Staff(WAREHOUSE)),
+    rule("PUT", "/admin/stock/{sku}/{warehouse}/shards", "staff-api", Staff(OPERATIONS)),
     rule("GET", "/admin/hold-policy", "staff-api", Staff(RISK_DESK)),
     rule("PUT", "/admin/hold-policy", "staff-api", Staff(OPERATIONS)),
     // Catalogue, customers, risk.

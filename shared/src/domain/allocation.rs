@@ -72,6 +72,21 @@ pub struct Allocation {
     pub sku: Sku,
     pub warehouse: WarehouseId,
     pub quantity: Quantity,
+    /// The stock item the units came from when the SKU's stock is split
+    /// ([`super::stock_shards`]); 0, the SKU's own item, is left out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shard: u32,
+}
+
+fn is_zero(shard: &u32) -> bool {
+    *shard == 0
+}
+
+impl Allocation {
+    /// Units of `sku` from the SKU's own stock item in `warehouse`.
+    pub fn new(sku: Sku, warehouse: WarehouseId, quantity: Quantity) -> Self {
+        Self { sku, warehouse, quantity, shard: 0 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,10 +97,7 @@ pub enum AllocationPlan {
 
 /// All lines from one warehouse.
 pub fn single_warehouse(lines: &[(Sku, Quantity)], warehouse: &WarehouseId) -> Vec<Allocation> {
-    lines
-        .iter()
-        .map(|(sku, quantity)| Allocation { sku: sku.clone(), warehouse: warehouse.clone(), quantity: *quantity })
-        .collect()
+    lines.iter().map(|(sku, quantity)| Allocation::new(sku.clone(), warehouse.clone(), *quantity)).collect()
 }
 
 pub fn plan_allocation(lines: &[(Sku, Quantity)], preference: &[WarehouseId], levels: &StockLevels) -> AllocationPlan {
@@ -99,7 +111,7 @@ pub fn plan_allocation(lines: &[(Sku, Quantity)], preference: &[WarehouseId], le
     let mut short = Vec::new();
     for (sku, quantity) in lines {
         match preference.iter().find(|wh| has(sku, *quantity, wh)) {
-            Some(wh) => served.push(Allocation { sku: sku.clone(), warehouse: wh.clone(), quantity: *quantity }),
+            Some(wh) => served.push(Allocation::new(sku.clone(), wh.clone(), *quantity)),
             None => short.push(ShortLine {
                 sku: sku.clone(),
                 requested: quantity.get(),

@@ -155,6 +155,7 @@ pub fn price_lines(
             quantity: line.quantity,
             unit_price_minor: price,
             warehouse: None,
+            stock_shard: 0,
         });
     }
     if !unknown.is_empty() {

@@ -18,6 +18,7 @@ pub mod request;
 pub mod risk;
 pub mod shipment;
 pub mod sla;
+pub mod stock_shards;
 pub mod ticket;
 pub mod tracking;
 pub mod values;
@@ -35,6 +36,7 @@ pub use logistics_policy::LogisticsPolicy;
 pub use order::{Order, OrderLine, OrderStatus, PaymentMethod, ShortLine, Trigger, Verification, RESERVATION_DEADLINE};
 pub use request::{parse_order_request, FieldError, Limits, OrderDraft, OrderRequest, RequestedLine};
 pub use shipment::{Shipment, ShipmentId, ShipmentStatus};
+pub use stock_shards::{ShardLevels, MAX_SHARDS};
 pub use values::{
     ChannelId, CourierId, Currency, CustomerId, DeviceId, Money, OrderId, Phone, Quantity, Sku, WarehouseId,
 };

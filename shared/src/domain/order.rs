@@ -3,6 +3,7 @@
 //! and a test walks it: every status that is not final can be left by something that happens.
 
 use super::address::Destination;
+use super::allocation::Allocation;
 use super::values::{ChannelId, Currency, CustomerId, DeviceId, OrderId, Quantity, Sku, WarehouseId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -216,6 +217,22 @@ pub struct OrderLine {
     /// The warehouse holding this line, once stock is reserved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub warehouse: Option<WarehouseId>,
+    /// Which of the warehouse's stock items holds it, when the SKU's stock is split (0, the
+    /// SKU's own item, is left out).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stock_shard: u32,
+}
+
+fn is_zero(shard: &u32) -> bool {
+    *shard == 0
+}
+
+impl OrderLine {
+    /// What reservation holds for this line, once it has a warehouse.
+    pub fn allocation(&self) -> Option<Allocation> {
+        let warehouse = self.warehouse.clone()?;
+        Some(Allocation { shard: self.stock_shard, ..Allocation::new(self.sku.clone(), warehouse, self.quantity) })
+    }
 }
 
 /// A line that could not be served: what was asked and the most any single warehouse had.
@@ -391,17 +408,8 @@ impl Order {
     }
 
     /// The lines that have a warehouse, i.e. what reservation put on hold for this order.
-    pub fn reserved_allocations(&self) -> Vec<super::allocation::Allocation> {
-        self.lines
-            .iter()
-            .filter_map(|l| {
-                Some(super::allocation::Allocation {
-                    sku: l.sku.clone(),
-                    warehouse: l.warehouse.clone()?,
-                    quantity: l.quantity,
-                })
-            })
-            .collect()
+    pub fn reserved_allocations(&self) -> Vec<Allocation> {
+        self.lines.iter().filter_map(OrderLine::allocation).collect()
     }
 }
 

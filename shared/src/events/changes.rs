@@ -57,10 +57,7 @@ impl OrderBefore {
         if !self.status.holds_stock() {
             return Vec::new();
         }
-        let held = self.lines.iter().filter_map(|l| {
-            Some(Allocation { sku: l.sku.clone(), warehouse: l.warehouse.clone()?, quantity: l.quantity })
-        });
-        held.collect()
+        self.lines.iter().filter_map(crate::domain::OrderLine::allocation).collect()
     }
 }
 

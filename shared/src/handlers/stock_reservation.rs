@@ -13,10 +13,10 @@
 use super::{each_message, BusEnvelope, Common, TtlCache};
 use crate::domain::{
     plan_allocation, single_warehouse, Allocation, AllocationPlan, HoldPolicy, OrderId, OrderStatus, PaymentMethod,
-    Quantity, ShortLine, Sku, WarehouseCatalogue, WarehouseId,
+    Quantity, ShardLevels, ShortLine, Sku, WarehouseCatalogue, WarehouseId,
 };
 use crate::events::OrderReceived;
-use crate::store::{ReserveError, StoreError};
+use crate::store::{ReserveError, ShardLayouts, StoreError};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use std::sync::Arc;
 use thiserror::Error;
@@ -61,6 +61,7 @@ pub struct ReservationDeps {
     pub settings: ReservationSettings,
     catalogue: Arc<TtlCache<WarehouseCatalogue>>,
     policy: Arc<TtlCache<HoldPolicy>>,
+    layouts: Arc<TtlCache<ShardLayouts>>,
 }
 
 impl ReservationDeps {
@@ -69,12 +70,18 @@ impl ReservationDeps {
             common,
             catalogue: Arc::new(TtlCache::new(settings.cache_ttl)),
             policy: Arc::new(TtlCache::new(settings.cache_ttl)),
+            layouts: Arc::new(TtlCache::new(settings.cache_ttl)),
             settings,
         }
     }
 
     async fn catalogue(&self, now: OffsetDateTime) -> Result<Arc<WarehouseCatalogue>, StoreError> {
         self.catalogue.get_or_load(now, || self.common.store.warehouses()).await
+    }
+
+    /// The (SKU, warehouse) pairs whose stock is split, and over how many shards.
+    async fn layouts(&self, now: OffsetDateTime) -> Result<Arc<ShardLayouts>, StoreError> {
+        self.layouts.get_or_load(now, || self.common.store.shard_layouts()).await
     }
 
     /// The hold policy operations saved, or the one configured at deploy time.
@@ -135,7 +142,8 @@ pub async fn reserve_order(deps: &ReservationDeps, received: &OrderReceived) -> 
         return reject(deps, received.order_id, short, now).await;
     };
 
-    let mut plan = single_warehouse(&lines, regional);
+    let layouts = deps.layouts(now).await?;
+    let mut plan = first_tries(single_warehouse(&lines, regional), &layouts, received.order_id);
     for _ in 0..deps.settings.max_attempts {
         match store.reserve(received.order_id, &plan, next, hold_expires_at, now).await {
             Ok(()) => {
@@ -148,9 +156,7 @@ pub async fn reserve_order(deps: &ReservationDeps, received: &OrderReceived) -> 
             }
             Err(ReserveError::OrderMissing) => return Err(ReservationError::OrderMissing(received.order_id)),
             Err(ReserveError::Short(_) | ReserveError::Conflict) => {
-                let skus: Vec<Sku> = lines.iter().map(|(sku, _)| sku.clone()).collect();
-                let levels = store.stock_levels(&skus, &preference).await?;
-                match plan_allocation(&lines, &preference, &levels) {
+                match replan(deps, received.order_id, &lines, &preference, now).await? {
                     AllocationPlan::Served(next_plan) => plan = next_plan,
                     AllocationPlan::Short(short) => return reject(deps, received.order_id, short, now).await,
                 }
@@ -159,6 +165,60 @@ pub async fn reserve_order(deps: &ReservationDeps, received: &OrderReceived) -> 
         }
     }
     Err(ReservationError::Contended(deps.settings.max_attempts))
+}
+
+/// Where line `i` of an order starts looking among a split SKU's shards: spread by order id.
+fn spread_seed(order_id: OrderId, line: usize) -> u64 {
+    u64::from(order_id.bucket(u32::MAX)).wrapping_add(line as u64)
+}
+
+/// The unread first try: each line of a split SKU on its order's shard, the rest on the SKU's
+/// own item.
+fn first_tries(mut plan: Vec<Allocation>, layouts: &ShardLayouts, order_id: OrderId) -> Vec<Allocation> {
+    for (i, allocation) in plan.iter_mut().enumerate() {
+        if let Some(active) = layouts.get(&(allocation.sku.clone(), allocation.warehouse.clone())) {
+            allocation.shard = ShardLevels::first_choice(*active, spread_seed(order_id, i));
+        }
+    }
+    plan
+}
+
+/// Plan again on the levels as they are now: warehouses by the units summed over each one's
+/// items, then for each line the item to take them from. A line no one shard can serve, though
+/// the sum can, has units gathered onto its shard first: a split SKU is never short while its
+/// shards together have the units.
+async fn replan(
+    deps: &ReservationDeps,
+    order_id: OrderId,
+    lines: &[(Sku, Quantity)],
+    preference: &[WarehouseId],
+    now: OffsetDateTime,
+) -> Result<AllocationPlan, ReservationError> {
+    let store = &deps.common.store;
+    let skus: Vec<Sku> = lines.iter().map(|(sku, _)| sku.clone()).collect();
+    let levels = store.shard_levels(&skus, preference).await?;
+    let totals = levels.iter().map(|(pair, level)| (pair.clone(), level.total())).collect();
+    let mut plan = match plan_allocation(lines, preference, &totals) {
+        AllocationPlan::Served(plan) => plan,
+        short => return Ok(short),
+    };
+    for (i, allocation) in plan.iter_mut().enumerate() {
+        let Some(level) = levels.get(&(allocation.sku.clone(), allocation.warehouse.clone())) else { continue };
+        let (quantity, seed) = (i64::from(allocation.quantity.get()), spread_seed(order_id, i));
+        allocation.shard = match level.pick(quantity, seed) {
+            Some(shard) => shard,
+            None => {
+                let target = ShardLevels::first_choice(level.active(), seed);
+                if let Some(deltas) = level.gather(target, quantity) {
+                    let pair = (&allocation.sku, &allocation.warehouse);
+                    let gathered = store.gather_stock(pair, &deltas, now).await?;
+                    info!(order_id = %order_id, sku = %allocation.sku, shard = target, gathered, "units gathered onto one shard");
+                }
+                target
+            }
+        };
+    }
+    Ok(AllocationPlan::Served(plan))
 }
 
 fn distinct_warehouses(plan: &[Allocation]) -> Vec<&WarehouseId> {

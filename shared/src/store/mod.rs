@@ -22,6 +22,8 @@ mod refunds;
 mod risk;
 mod shipments;
 mod stock;
+mod stock_moves;
+mod stock_shards;
 mod stocktake;
 mod tickets;
 mod tracking;
@@ -41,6 +43,7 @@ pub use payments::{InboxStatus, OrderChange, PaymentKey, PaymentRecord, Resoluti
 pub use risk::{month_of, RiskKeys, SaveRulesError, SeenCounters};
 pub use shipments::{FulfilmentFacts, ShipmentWrite};
 pub use stock::{AdjustError, StockItem};
+pub use stock_shards::ShardLayouts;
 pub use stocktake::StockChange;
 pub use tickets::{AfterSalesUnits, AfterSalesView};
 pub use tracking::{OpenAlert, PollBudget};
@@ -347,7 +350,21 @@ pub(crate) mod keys {
         (format!("ORDER#{id}"), "HOLD".to_owned())
     }
     pub fn stock(sku: &Sku, warehouse: &WarehouseId) -> (String, String) {
-        (format!("SKU#{sku}"), format!("WH#{warehouse}"))
+        stock_shard(sku, warehouse, 0)
+    }
+    /// Shard 0 is the SKU's own item; the others are partitions of their own, so each has its
+    /// own write capacity (a SKU has no `#`, so these never meet another SKU's keys).
+    pub fn stock_shard(sku: &Sku, warehouse: &WarehouseId, shard: u32) -> (String, String) {
+        match shard {
+            0 => (format!("SKU#{sku}"), format!("WH#{warehouse}")),
+            k => (format!("SKU#{sku}#S{k}"), format!("WH#{warehouse}")),
+        }
+    }
+    /// The (SKU, warehouse) pairs whose stock is split, one item each: what reservation reads
+    /// to spread its first tries.
+    pub const STOCK_SHARDS_PARTITION: &str = "STOCKSHARDS";
+    pub fn stock_layout(sku: &Sku, warehouse: &WarehouseId) -> (String, String) {
+        (STOCK_SHARDS_PARTITION.to_owned(), format!("{sku}#{warehouse}"))
     }
     pub fn sku_partition(sku: &Sku) -> String {
         format!("SKU#{sku}")

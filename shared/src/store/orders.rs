@@ -4,7 +4,7 @@
 //! events the relay derives from the change name that version.
 
 use super::{attr, cancellation_codes, key, keys, n, s, to_item, Store, StoreError};
-use crate::domain::{Allocation, Order, OrderId, OrderStatus, ShortLine, Sku, WarehouseId};
+use crate::domain::{Allocation, Order, OrderId, OrderStatus, ShortLine};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use serde::{Deserialize, Serialize};
@@ -118,41 +118,6 @@ impl Store {
         Update::builder().table_name(&self.table).set_key(Some(key(pk, sk)))
     }
 
-    pub(crate) fn stock_move(
-        &self,
-        allocation: &Allocation,
-        from: &str,
-        to: &str,
-        now: OffsetDateTime,
-    ) -> TransactWriteItem {
-        self.stock_shift(&allocation.sku, &allocation.warehouse, allocation.quantity.get(), (from, to), now)
-    }
-
-    /// Move `quantity` units of (SKU, warehouse) from one of its stock counters to another,
-    /// on condition that the first holds them.
-    pub fn stock_shift(
-        &self,
-        sku: &Sku,
-        warehouse: &WarehouseId,
-        quantity: u32,
-        (from, to): (&str, &str),
-        now: OffsetDateTime,
-    ) -> TransactWriteItem {
-        let update = self
-            .update(keys::stock(sku, warehouse))
-            .update_expression("SET #from = #from - :q, #to = if_not_exists(#to, :zero) + :q, updated_at = :now")
-            .condition_expression("#from >= :q")
-            .expression_attribute_names("#from", from)
-            .expression_attribute_names("#to", to)
-            .expression_attribute_values(":zero", n(0))
-            .expression_attribute_values(":q", n(quantity))
-            .expression_attribute_values(":now", timestamp(now))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .expect("update has table, key and expression");
-        TransactWriteItem::builder().update(update).build()
-    }
-
     /// Reserve every allocation, write the hold, and move the order from RECEIVED to `next`, all
     /// or nothing, in one round trip whatever the number of lines. `allocations[i]` serves the
     /// order's line `i`, so the order's lines learn their warehouse without being read first.
@@ -183,6 +148,10 @@ impl Store {
             set.push_str(&format!(", #lines[{i}].#warehouse = :wh{i}"));
             order_update =
                 order_update.expression_attribute_values(format!(":wh{i}"), s(allocation.warehouse.as_str()));
+            if allocation.shard != 0 {
+                set.push_str(&format!(", #lines[{i}].stock_shard = :shard{i}"));
+                order_update = order_update.expression_attribute_values(format!(":shard{i}"), n(allocation.shard));
+            }
         }
         let order_update = order_update
             .update_expression(format!("{set} REMOVE {} {NEXT_VERSION}", super::waiting::QUEUE))

@@ -2,7 +2,7 @@
 //! changes to the counts are [`super::stocktake`]'s.
 
 use super::{from_item, keys, s, Store, StoreError};
-use crate::domain::{Sku, StockLevels, Warehouse, WarehouseCatalogue, WarehouseId};
+use crate::domain::{Sku, Warehouse, WarehouseCatalogue, WarehouseId};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use thiserror::Error;
@@ -26,6 +26,16 @@ pub struct StockItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bin: Option<String>,
     pub updated_at: String,
+    /// When the stock is split ([`crate::domain::stock_shards`]): how many shards take
+    /// reservations. The counters above are then the sums over every item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards: Option<u32>,
+    /// When the stock is split: each item's available units, by shard.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub available_by_shard: Vec<i64>,
+    /// How many items (the SKU's own and its shards, current or former) hold this stock.
+    #[serde(default, skip_serializing)]
+    pub(crate) shard_items: Option<u32>,
 }
 
 #[derive(Debug, Error)]
@@ -36,6 +46,8 @@ pub enum AdjustError {
     NotFound,
     #[error("the adjustment would take available stock below zero (available {available})")]
     WouldGoNegative { available: i64 },
+    #[error("the stock is split over shards: merge them first")]
+    Split,
     #[error("the count kept changing while the change was applied")]
     Contended,
     #[error(transparent)]
@@ -43,28 +55,15 @@ pub enum AdjustError {
 }
 
 impl Store {
-    /// Available units for every (SKU, warehouse) pair, in ceil(pairs / 100) round trips.
-    pub async fn stock_levels(&self, skus: &[Sku], warehouses: &[WarehouseId]) -> Result<StockLevels, StoreError> {
-        #[derive(Deserialize)]
-        struct Level {
-            sku: Sku,
-            warehouse_id: WarehouseId,
-            available: i64,
-        }
-        let wanted: Vec<(String, String)> =
-            skus.iter().flat_map(|sku| warehouses.iter().map(move |wh| keys::stock(sku, wh))).collect();
-        let mut levels = StockLevels::new();
-        for item in self.batch_get(&wanted, true).await?.into_values() {
-            let level: Level = from_item(item, "stock level")?;
-            levels.insert((level.sku, level.warehouse_id), level.available);
-        }
-        Ok(levels)
-    }
-
     /// Every warehouse's stock of one SKU.
     pub async fn stock_of(&self, sku: &Sku) -> Result<Vec<StockItem>, StoreError> {
         // The SKU's partition also holds its catalogue item: only the warehouses' rows are stock.
-        self.query_items(keys::sku_partition(sku), Some("WH#"), "stock").await
+        let own: Vec<StockItem> = self.query_items(keys::sku_partition(sku), Some("WH#"), "stock").await?;
+        let mut figures = Vec::with_capacity(own.len());
+        for item in own {
+            figures.push(self.summed_over_shards(item).await?);
+        }
+        Ok(figures)
     }
 
     /// Save a warehouse (new or replaced), audited with what it replaced.

@@ -81,9 +81,19 @@ impl Store {
         Err(AdjustError::Contended)
     }
 
-    async fn stock_item(&self, sku: &Sku, warehouse: &WarehouseId) -> Result<Option<StockItem>, StoreError> {
+    /// The SKU's own item, which holds every available unit unless the stock is split: a count
+    /// set on it would then not be the SKU's count, so that is refused until a merge.
+    async fn stock_item(&self, sku: &Sku, warehouse: &WarehouseId) -> Result<Option<StockItem>, AdjustError> {
         let (pk, sk) = keys::stock(sku, warehouse);
-        self.get(pk, sk, "stock").await
+        let own: Option<StockItem> = self.get(pk, sk, "stock").await?;
+        if let Some(own) = own.as_ref().filter(|o| o.shard_items.unwrap_or(1) > 1) {
+            let levels = self.shard_levels(std::slice::from_ref(sku), std::slice::from_ref(warehouse)).await?;
+            let level = levels.into_values().next().ok_or(AdjustError::NotFound)?;
+            if level.active() > 1 || level.total() != own.available.max(0) {
+                return Err(AdjustError::Split);
+            }
+        }
+        Ok(own)
     }
 
     /// Set the count, if it is still `before`'s, with its audit record; false when it changed

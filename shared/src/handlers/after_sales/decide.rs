@@ -214,11 +214,7 @@ fn replacement(view: &crate::store::AfterSalesView, ticket: &Ticket) -> Vec<Allo
         .lines
         .iter()
         .filter_map(|l| {
-            Some(Allocation {
-                sku: l.sku.clone(),
-                warehouse: shipment.warehouse.clone(),
-                quantity: Quantity::new(i64::from(l.quantity)).ok()?,
-            })
+            Some(Allocation::new(l.sku.clone(), shipment.warehouse.clone(), Quantity::new(i64::from(l.quantity)).ok()?))
         })
         .collect()
 }

@@ -4,11 +4,13 @@
 //! - `GET  /admin/stock/{sku}`
 //! - `PUT  /admin/stock/{sku}/{warehouse}` `{"available": n}`: a stocktake (absolute count)
 //! - `POST /admin/stock/{sku}/{warehouse}/adjustments` `{"delta": n, "reason": "..."}`
+//! - `PUT  /admin/stock/{sku}/{warehouse}/shards` `{"shards": n}`: split a hot SKU's stock over
+//!   `n` items for a flash sale; the same `n` again rebalances them, 1 merges them back
 //! - `GET  /admin/hold-policy`, `PUT /admin/hold-policy`: hold durations per channel and SKU, and
 //!   the risk score below which cash on delivery is approved without review
 
 use super::{invalid, json_body, sku, unavailable, warehouse_id, StaffDeps};
-use crate::domain::{HoldPolicy, Warehouse, WarehouseId};
+use crate::domain::{HoldPolicy, Warehouse, WarehouseId, MAX_SHARDS};
 use crate::http::{json_response, Problem};
 use crate::store::{AdjustError, StockChange};
 use lambda_http::http::StatusCode;
@@ -30,6 +32,12 @@ fn adjust_problem(err: AdjustError) -> Problem {
             format!("only {available} units are available"),
         )
         .with_field("delta"),
+        AdjustError::Split => Problem::new(
+            StatusCode::CONFLICT,
+            "stock-split",
+            "Stock is split over shards",
+            "a count is set on one item: merge the shards first (PUT .../shards with 1)",
+        ),
         AdjustError::Contended => crate::handlers::busy("stock-busy", "the count kept changing under orders; retry"),
         AdjustError::Store(err) => unavailable(err),
     }
@@ -157,6 +165,30 @@ pub(super) async fn adjust(
     let stock =
         deps.common.store.adjust_available(&sku, &warehouse, body.delta, change).await.map_err(adjust_problem)?;
     info!(actor = %who, sku = %sku, warehouse = %warehouse, delta = body.delta, reason = %body.reason, "stock adjusted");
+    Ok(json_response(StatusCode::OK, &stock))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShardsBody {
+    shards: i64,
+}
+
+pub(super) async fn split(
+    deps: &StaffDeps,
+    request: &Request,
+    who: &str,
+    raw_sku: &str,
+    raw_wh: &str,
+) -> Result<Response<Body>, Problem> {
+    let (sku, warehouse) = (sku(raw_sku)?, warehouse_id(raw_wh)?);
+    let body: ShardsBody = json_body(request)?;
+    let shards = u32::try_from(body.shards).ok().filter(|n| (1..=MAX_SHARDS).contains(n));
+    let shards =
+        shards.ok_or_else(|| invalid("shards", "shards-out-of-range", format!("shards is 1 to {MAX_SHARDS}")))?;
+    let now = deps.common.clock.now();
+    let stock = deps.common.store.split_stock((&sku, &warehouse), shards, who, now).await.map_err(adjust_problem)?;
+    info!(actor = %who, sku = %sku, warehouse = %warehouse, shards, "stock split");
     Ok(json_response(StatusCode::OK, &stock))
 }
 

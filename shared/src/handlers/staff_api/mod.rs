@@ -65,6 +65,7 @@ async fn route(deps: &StaffDeps, request: &Request) -> Result<Response<Body>, Pr
         (Method::POST, ["admin", "stock", sku, wh, "adjustments"]) => {
             inventory::adjust(deps, request, who, sku, wh).await
         }
+        (Method::PUT, ["admin", "stock", sku, wh, "shards"]) => inventory::split(deps, request, who, sku, wh).await,
         (Method::GET, ["admin", "hold-policy"]) => inventory::read_hold_policy(deps).await,
         (Method::PUT, ["admin", "hold-policy"]) => inventory::put_hold_policy(deps, request, who).await,
         (Method::GET, ["admin", "catalogue", sku]) => catalogue::read_item(deps, sku).await,
