@@ -20,12 +20,22 @@ const EVENTS_SENT: &str = "(entries sent by PutEvents)";
 pub struct CallCounter {
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
     function: Option<&'static str>,
+    stock_writes: Arc<Mutex<BTreeMap<(String, u64), u64>>>,
+}
+
+/// Writes asked of one stock item: in all, and in its busiest wall-clock second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemWrites {
+    /// `PK/SK` of the item.
+    pub item: String,
+    pub total: u64,
+    pub busiest_second: u64,
 }
 
 impl CallCounter {
     /// The same counts, with this interceptor's calls filed under `function`.
     pub fn for_function(&self, function: &'static str) -> Self {
-        Self { counts: self.counts.clone(), function: Some(function) }
+        Self { function: Some(function), ..self.clone() }
     }
 
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
@@ -69,7 +79,39 @@ impl CallCounter {
 
     pub fn reset(&self) {
         self.counts.lock().expect("counter lock").clear();
+        self.stock_writes.lock().expect("counter lock").clear();
     }
+
+    /// Writes asked of each stock item (`SKU#…` keys) whose key starts with `prefix`, every
+    /// `TransactWriteItems` update, put or delete and every single-item write counted once per
+    /// call as sent (a cancelled transaction's writes too: DynamoDB charges them).
+    pub fn stock_item_writes(&self, prefix: &str) -> Vec<ItemWrites> {
+        let mut by_item: BTreeMap<String, ItemWrites> = BTreeMap::new();
+        for ((item, _), count) in self.stock_writes.lock().expect("counter lock").iter() {
+            if !item.starts_with(prefix) {
+                continue;
+            }
+            let entry =
+                by_item.entry(item.clone()).or_insert(ItemWrites { item: item.clone(), total: 0, busiest_second: 0 });
+            entry.total += count;
+            entry.busiest_second = entry.busiest_second.max(*count);
+        }
+        by_item.into_values().collect()
+    }
+
+    fn count_stock_writes(&self, keys: impl Iterator<Item = String>) {
+        let second = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut writes = self.stock_writes.lock().expect("counter lock");
+        for key in keys.filter(|k| k.starts_with("SKU#")) {
+            *writes.entry((key, second)).or_default() += 1;
+        }
+    }
+}
+
+/// `PK/SK` of an item or key.
+fn item_key(item: &std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>) -> Option<String> {
+    let part = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    Some(format!("{}/{}", part("PK")?, part("SK")?))
 }
 
 impl Intercept for CallCounter {
@@ -82,6 +124,21 @@ impl Intercept for CallCounter {
         context: &BeforeSerializationInterceptorContextRef<'_>,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        use aws_sdk_dynamodb::operation::{
+            transact_write_items::TransactWriteItemsInput, update_item::UpdateItemInput,
+        };
+        if let Some(input) = context.input().downcast_ref::<TransactWriteItemsInput>() {
+            let keys = input.transact_items().iter().filter_map(|item| {
+                (item.update().map(|u| &u.key))
+                    .or_else(|| item.delete().map(|d| &d.key))
+                    .or_else(|| item.put().map(|p| &p.item))
+                    .and_then(item_key)
+            });
+            self.count_stock_writes(keys);
+        }
+        if let Some(input) = context.input().downcast_ref::<UpdateItemInput>() {
+            self.count_stock_writes(input.key.as_ref().and_then(item_key).into_iter());
+        }
         if let Some(input) =
             context.input().downcast_ref::<aws_sdk_eventbridge::operation::put_events::PutEventsInput>()
         {

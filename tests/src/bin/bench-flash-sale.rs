@@ -1,7 +1,7 @@
 //! Flash-sale benchmark (not part of CI): many concurrent clients order one SKU with little
 //! stock, through the local stack's HTTP API, EventBridge rule, SQS poller and reservation.
 //!
-//! `tests/bin/bench-flash-sale [--orders 2000] [--units 100] [--clients 64] [--pollers 4] [--happy 200]`
+//! `tests/bin/bench-flash-sale [--orders 2000] [--units 100] [--clients 64] [--pollers 4] [--happy 200] [--shards 8]`
 //!
 //! First the happy path: `--happy` orders for a SKU with stock to spare, every one reserved; AWS
 //! calls per order by function and operation, and the relay's PutEvents per event (entries
@@ -10,6 +10,11 @@
 //! final status, AWS calls per order, the relay's PutEvents per event; and, measured after the
 //! sale in the same run as denominators: the bare TransactWriteItems rate of the same Dynoxide,
 //! and the bare SQS and EventBridge rates (`orderflow_tests::rates`) of LocalStack and of moto.
+//!
+//! Each sale runs twice, the SKU kept in one item and then split over `--shards` items (through
+//! `Store::split_stock`, what `PUT /admin/stock/{sku}/{warehouse}/shards` calls): for each, the
+//! writes asked of every stock item of the SKU, in all and in its busiest second, and the
+//! orders/s one SKU would reach on DynamoDB (an item takes about 500 transactional writes/s).
 
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use orderflow::domain::{OrderId, OrderStatus};
@@ -32,10 +37,11 @@ struct Options {
     units: i64,
     clients: usize,
     pollers: usize,
+    shards: u32,
 }
 
 fn options() -> Result<Options, String> {
-    let mut o = Options { orders: 2000, happy: 200, units: 100, clients: 64, pollers: 4 };
+    let mut o = Options { orders: 2000, happy: 200, units: 100, clients: 64, pollers: 4, shards: 8 };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
         let value = pair.get(1).ok_or_else(|| format!("{} needs a value", pair[0]))?;
@@ -46,6 +52,9 @@ fn options() -> Result<Options, String> {
             "--units" => o.units = number as i64,
             "--clients" => o.clients = number.max(1),
             "--pollers" => o.pollers = number.max(1),
+            "--shards" => {
+                o.shards = u32::try_from(number).ok().filter(|n| (2..=64).contains(n)).ok_or("--shards is 2 to 64")?
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -164,6 +173,111 @@ fn print_calls(calls: &CallCounter, orders: usize) {
     );
 }
 
+/// One sale of `sku`, kept in `shards` items: outcomes, latencies, calls, the writes asked of
+/// each of its stock items, and what that makes of one SKU on DynamoDB. Its orders/s and the
+/// units oversold.
+async fn flash_sale(
+    api: &ApiClient,
+    observer: &Store,
+    stack: &Stack,
+    calls: &CallCounter,
+    o: &Options,
+    (sku, shards): (&str, u32),
+    settle: Duration,
+) -> Result<(f64, i64), String> {
+    let parsed = orderflow::domain::Sku::parse(sku).map_err(|e| e.detail)?;
+    let warehouse = orderflow::domain::WarehouseId::parse("HZ").map_err(|e| e.detail)?;
+    if shards > 1 {
+        let now = time::OffsetDateTime::now_utc();
+        observer.split_stock((&parsed, &warehouse), shards, "bench", now).await.map_err(|e| e.to_string())?;
+        // Operations split before the sale opens: a warm reservation function reads the split
+        // within its layout cache's minute.
+        eprintln!("split {sku} over {shards} items; waiting a minute for the reservation functions' layout cache ...");
+        tokio::time::sleep(Duration::from_secs(61)).await;
+    }
+    eprintln!(
+        "flash sale of {sku} ({shards} stock items): {} orders for {} units from {} clients, {} pollers ...",
+        o.orders, o.units, o.clients, o.pollers
+    );
+    tokio::time::sleep(settle).await;
+    calls.reset();
+    let started = Instant::now();
+    let results = place_orders(api, observer, sku, o.orders, o.clients).await;
+    let elapsed = started.elapsed();
+    tokio::time::sleep(settle).await;
+
+    let mut by_status: HashMap<&str, usize> = HashMap::new();
+    for (status, _, _) in &results {
+        *by_status.entry(status.as_str()).or_default() += 1;
+    }
+    let sorted = |pick: fn(&Outcome) -> Duration| {
+        let mut all: Vec<Duration> = results.iter().map(pick).collect();
+        all.sort();
+        all
+    };
+    let (posts, latencies) = (sorted(|r| r.1), sorted(|r| r.2));
+    let flash = stack.stock(sku, "HZ").await;
+    let accepted = by_status.get("AWAITING_PAYMENT").copied().unwrap_or(0);
+    let rejected = by_status.get("REJECTED").copied().unwrap_or(0);
+    let below_zero: i64 = flash.available_by_shard.iter().map(|a| (-a).max(0)).sum();
+    let oversold = (accepted as i64 - o.units).max(0) + (-flash.available).max(0) + below_zero;
+    let rate = results.len() as f64 / elapsed.as_secs_f64();
+
+    println!(
+        "flash sale of {sku}: {} orders, {} units in {shards} stock item(s), {} clients, {} SQS pollers",
+        o.orders, o.units, o.clients, o.pollers
+    );
+    println!("  accepted (reserved)   {accepted}");
+    println!("  rejected (sold out)   {rejected}");
+    println!("  oversold              {oversold}");
+    println!(
+        "  stock after           available {} reserved {} (conserved: {}); by shard {:?}",
+        flash.available,
+        flash.reserved,
+        flash.available + flash.reserved == o.units,
+        flash.available_by_shard
+    );
+    println!("  throughput            {rate:.0} orders/s ({:.1} s)", elapsed.as_secs_f64());
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "  POST answered         p50 {:.1} ms, p99 {:.1} ms",
+        ms(percentile(&posts, 0.5)),
+        ms(percentile(&posts, 0.99))
+    );
+    println!(
+        "  POST to final status  p50 {:.1} ms, p99 {:.1} ms",
+        ms(percentile(&latencies, 0.5)),
+        ms(percentile(&latencies, 0.99))
+    );
+    print_calls(calls, o.orders);
+    print_item_writes(calls, sku, o.orders, shards);
+    Ok((rate, oversold))
+}
+
+/// The writes asked of each stock item of `sku`, and the model: with every item's writes spread
+/// as they were here, how many orders/s keep the busiest item at DynamoDB's ~500 transactional
+/// writes/s.
+fn print_item_writes(calls: &CallCounter, sku: &str, orders: usize, shards: u32) {
+    const ITEM_TRANSACTIONAL_WRITES_PER_SECOND: f64 = 500.0;
+    let items = calls.stock_item_writes(&format!("SKU#{sku}"));
+    println!("  writes per stock item (every TransactWriteItems/UpdateItem that names it, cancelled ones too):");
+    for item in &items {
+        println!("    {:<28} {:>6} in all, {:>4} in its busiest second", item.item, item.total, item.busiest_second);
+    }
+    let busiest = items.iter().map(|i| i.total).max().unwrap_or(0);
+    let peak = items.iter().map(|i| i.busiest_second).max().unwrap_or(0);
+    let per_order = busiest as f64 / orders as f64;
+    println!(
+        "  busiest item: {peak} writes in one second (limit ~{ITEM_TRANSACTIONAL_WRITES_PER_SECOND:.0}); {per_order:.2} of its writes per order"
+    );
+    if per_order > 0.0 {
+        println!(
+            "  model: one SKU on DynamoDB with {shards} item(s) and this spread: ~{:.0} orders/s before its busiest item reaches ~{ITEM_TRANSACTIONAL_WRITES_PER_SECOND:.0} transactional writes/s",
+            ITEM_TRANSACTIONAL_WRITES_PER_SECOND / per_order
+        );
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let o = options()?;
@@ -174,6 +288,7 @@ async fn main() -> Result<(), String> {
         "warehouses": [{"warehouse_id": "HZ", "name": "Hangzhou", "regions": ["Zhejiang"]}],
         "stock": [
             {"sku": "FLASH", "warehouse_id": "HZ", "available": o.units},
+            {"sku": "FLASHSPLIT", "warehouse_id": "HZ", "available": o.units},
             {"sku": "PLENTY", "warehouse_id": "HZ", "available": 1_000_000},
             {"sku": "BASELINE", "warehouse_id": "HZ", "available": 1_000_000_000}
         ]
@@ -206,56 +321,10 @@ async fn main() -> Result<(), String> {
     println!("happy path: {} orders, {reserved} reserved", o.happy);
     print_calls(&calls, o.happy);
 
-    eprintln!(
-        "flash sale: {} orders for {} units from {} clients, {} pollers ...",
-        o.orders, o.units, o.clients, o.pollers
-    );
-    calls.reset();
-    let started = Instant::now();
-    let results = place_orders(&api, &observer, "FLASH", o.orders, o.clients).await;
-    let elapsed = started.elapsed();
-    tokio::time::sleep(settle).await;
+    let (rate, mut oversold) = flash_sale(&api, &observer, &stack, &calls, &o, ("FLASH", 1), settle).await?;
+    let (_, split_oversold) = flash_sale(&api, &observer, &stack, &calls, &o, ("FLASHSPLIT", o.shards), settle).await?;
+    oversold += split_oversold;
     running.stop().await;
-
-    let mut by_status: HashMap<&str, usize> = HashMap::new();
-    for (status, _, _) in &results {
-        *by_status.entry(status.as_str()).or_default() += 1;
-    }
-    let sorted = |pick: fn(&Outcome) -> Duration| {
-        let mut all: Vec<Duration> = results.iter().map(pick).collect();
-        all.sort();
-        all
-    };
-    let (posts, latencies) = (sorted(|r| r.1), sorted(|r| r.2));
-    let flash = stack.stock("FLASH", "HZ").await;
-    let accepted = by_status.get("AWAITING_PAYMENT").copied().unwrap_or(0);
-    let rejected = by_status.get("REJECTED").copied().unwrap_or(0);
-    let oversold = (accepted as i64 - o.units).max(0) + (-flash.available).max(0);
-    let rate = results.len() as f64 / elapsed.as_secs_f64();
-
-    println!("flash sale: {} orders, {} units, {} clients, {} SQS pollers", o.orders, o.units, o.clients, o.pollers);
-    println!("  accepted (reserved)   {accepted}");
-    println!("  rejected (sold out)   {rejected}");
-    println!("  oversold              {oversold}");
-    println!(
-        "  stock after           available {} reserved {} (conserved: {})",
-        flash.available,
-        flash.reserved,
-        flash.available + flash.reserved == o.units
-    );
-    println!("  throughput            {rate:.0} orders/s ({:.1} s)", elapsed.as_secs_f64());
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!(
-        "  POST answered         p50 {:.1} ms, p99 {:.1} ms",
-        ms(percentile(&posts, 0.5)),
-        ms(percentile(&posts, 0.99))
-    );
-    println!(
-        "  POST to final status  p50 {:.1} ms, p99 {:.1} ms",
-        ms(percentile(&latencies, 0.5)),
-        ms(percentile(&latencies, 0.99))
-    );
-    print_calls(&calls, o.orders);
 
     eprintln!("baseline: {} bare TransactWriteItems from {} clients ...", o.orders, o.clients);
     let baseline = bare_transact_rate(&stack.dynamodb, &stack.config.table_name, o.orders, o.clients).await;
