@@ -26,6 +26,7 @@ const AUDITED: &[(&str, &str, &str)] = &[
     ("PUT", "/admin/warehouses/{id}", "warehouse.save"),
     ("PUT", "/admin/stock/{sku}/{warehouse}", "stock.stocktake"),
     ("POST", "/admin/stock/{sku}/{warehouse}/adjustments", "stock.adjust"),
+    ("PUT", "/admin/stock/{sku}/{warehouse}/shards", "stock.split"),
     ("PUT", "/admin/hold-policy", "hold-policy.save"),
     ("PUT", "/admin/catalogue/{sku}", "catalogue-item.save"),
     ("PUT", "/admin/customers/{id}", "customer-profile.save"),
@@ -179,6 +180,13 @@ async fn stock_and_settings(audited: &Audited<'_>) {
             ("stock.adjust", json!(900), json!(898)),
         ]
     );
+    // A split for a sale and the merge after it, each recorded with the units by shard.
+    let shards = |n: i64| Some(json!({ "shards": n }));
+    audited.call(&wh, "PUT", "/admin/stock/TEA/HZ/shards", shards(4), 403).await;
+    audited.call(&ops, "PUT", "/admin/stock/TEA/HZ/shards", shards(0), 400).await;
+    audited.call(&ops, "PUT", "/admin/stock/TEA/HZ/shards", shards(4), 200).await;
+    let merged = audited.call(&ops, "PUT", "/admin/stock/TEA/HZ/shards", shards(1), 200).await;
+    assert_eq!(merged["available_by_shard"], json!([898, 0, 0, 0]));
 }
 
 /// An order of 300 TEA (above the 5,000 amount limit): risk control holds it for a person.

@@ -138,7 +138,9 @@ async fn payment_cancellation_and_expiry_move_units_on_the_shard_that_reserved_t
 
     let hot = stack.stock("HOT", "HZ").await;
     assert_eq!((hot.available, hot.reserved, hot.sold), (7, 0, 1), "one sold, five back on sale");
-    assert!(hot.available_by_shard.iter().all(|a| *a >= 0));
+    let mut expected = vec![2; 4];
+    expected[shard_of(&stack, paid).await as usize] -= 1;
+    assert_eq!(hot.available_by_shard, expected, "each unit back on the shard it was reserved from");
     let statuses: Vec<OrderStatus> = futures::future::join_all(
         ids.iter().map(|id| async { stack.store().order(*id).await.unwrap().unwrap().status }),
     )
@@ -240,4 +242,26 @@ async fn a_cash_on_delivery_parcel_reserved_on_another_shard_is_handed_over_and_
 
     let tea = stack.stock("TEA", "HZ").await;
     assert_eq!((tea.available, tea.reserved, tea.sold), (15, 0, 1), "the handed-over unit is sold, summed");
+}
+
+/// The first try of each order is unread: the layout comes from the registry the function
+/// caches, and the order id picks the shard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_units_to_spare_each_reservation_is_one_unread_write_spread_over_the_shards() {
+    let (stack, _, calls) = Stack::for_test_counting_calls().await;
+    stack.seed(&one_warehouse(&[("HOT", 800)])).await.unwrap();
+    assert_eq!(split(&stack, "HOT", 8).await.0, 200);
+    calls.reset();
+    let outcome = race(&stack, "HOT", 1, 40, 2).await;
+    assert_eq!(count(&outcome, OrderStatus::AwaitingPayment), 40);
+    let reservation = calls.snapshot();
+    let of = |operation: &str| reservation.get(&format!("stock-reservation DynamoDB.{operation}")).copied();
+    assert_eq!(of("TransactWriteItems"), Some(40), "{reservation:?}");
+    assert_eq!(of("BatchGetItem"), None, "no stock read: {reservation:?}");
+    assert_eq!(of("Query"), Some(4), "the warehouses and the registry, once per warm function: {reservation:?}");
+    let mut used = BTreeSet::new();
+    for (id, _) in &outcome {
+        used.insert(shard_of(&stack, *id).await);
+    }
+    assert!(used.len() >= 6, "spread by order id: {used:?}");
 }

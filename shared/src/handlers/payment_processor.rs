@@ -253,18 +253,22 @@ async fn decide(
             refund_ended("paid after the order's personal data was erased")
         }
         OrderStatus::Expired | OrderStatus::Cancelled => {
-            let allocations = order.reserved_allocations();
+            let mut allocations = order.reserved_allocations();
             let levels = if allocations.is_empty() || !exact {
                 None
             } else {
                 let skus: Vec<_> = allocations.iter().map(|a| a.sku.clone()).collect();
                 let warehouses: Vec<_> = allocations.iter().map(|a| a.warehouse.clone()).collect();
-                Some(store.stock_levels(&skus, &warehouses).await?)
+                Some(store.shard_levels(&skus, &warehouses).await?)
             };
+            // The units come from whichever item has them now (for a split SKU, not
+            // necessarily the shard the lapsed hold was on).
             let in_stock = levels.is_some_and(|levels| {
-                allocations.iter().all(|a| {
-                    levels.get(&(a.sku.clone(), a.warehouse.clone())).copied().unwrap_or(0)
-                        >= i64::from(a.quantity.get())
+                allocations.iter_mut().all(|a| {
+                    let level = levels.get(&(a.sku.clone(), a.warehouse.clone()));
+                    let shard = level.and_then(|l| l.pick(i64::from(a.quantity.get()), 0));
+                    a.shard = shard.unwrap_or(0);
+                    shard.is_some()
                 })
             });
             if in_stock {

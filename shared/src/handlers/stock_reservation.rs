@@ -184,9 +184,9 @@ fn first_tries(mut plan: Vec<Allocation>, layouts: &ShardLayouts, order_id: Orde
 }
 
 /// Plan again on the levels as they are now: warehouses by the units summed over each one's
-/// items, then for each line the item to take them from. A line no one shard can serve, though
-/// the sum can, has units gathered onto its shard first: a split SKU is never short while its
-/// shards together have the units.
+/// items, then for each line the item to take them from. A split SKU's items are read in two
+/// round trips, not one snapshot, so a shortage seen across a rebalance is read again before the
+/// order is rejected.
 async fn replan(
     deps: &ReservationDeps,
     order_id: OrderId,
@@ -194,14 +194,31 @@ async fn replan(
     preference: &[WarehouseId],
     now: OffsetDateTime,
 ) -> Result<AllocationPlan, ReservationError> {
-    let store = &deps.common.store;
     let skus: Vec<Sku> = lines.iter().map(|(sku, _)| sku.clone()).collect();
-    let levels = store.shard_levels(&skus, preference).await?;
-    let totals = levels.iter().map(|(pair, level)| (pair.clone(), level.total())).collect();
-    let mut plan = match plan_allocation(lines, preference, &totals) {
-        AllocationPlan::Served(plan) => plan,
-        short => return Ok(short),
-    };
+    let mut read_again = true;
+    loop {
+        let levels = deps.common.store.shard_levels(&skus, preference).await?;
+        let totals = levels.iter().map(|(pair, level)| (pair.clone(), level.total())).collect();
+        match plan_allocation(lines, preference, &totals) {
+            AllocationPlan::Served(plan) => return Ok(take_from_shards(deps, order_id, plan, &levels, now).await?),
+            AllocationPlan::Short(_) if read_again && levels.values().any(|l| l.by_shard().len() > 1) => {
+                read_again = false
+            }
+            short => return Ok(short),
+        }
+    }
+}
+
+/// For each planned line, the item to take its units from. A line no one shard can serve,
+/// though the sum can, has units gathered onto its shard first: a split SKU is never short
+/// while its shards together have the units.
+async fn take_from_shards(
+    deps: &ReservationDeps,
+    order_id: OrderId,
+    mut plan: Vec<Allocation>,
+    levels: &std::collections::HashMap<(Sku, WarehouseId), ShardLevels>,
+    now: OffsetDateTime,
+) -> Result<AllocationPlan, StoreError> {
     for (i, allocation) in plan.iter_mut().enumerate() {
         let Some(level) = levels.get(&(allocation.sku.clone(), allocation.warehouse.clone())) else { continue };
         let (quantity, seed) = (i64::from(allocation.quantity.get()), spread_seed(order_id, i));
@@ -211,7 +228,7 @@ async fn replan(
                 let target = ShardLevels::first_choice(level.active(), seed);
                 if let Some(deltas) = level.gather(target, quantity) {
                     let pair = (&allocation.sku, &allocation.warehouse);
-                    let gathered = store.gather_stock(pair, &deltas, now).await?;
+                    let gathered = deps.common.store.gather_stock(pair, &deltas, now).await?;
                     info!(order_id = %order_id, sku = %allocation.sku, shard = target, gathered, "units gathered onto one shard");
                 }
                 target

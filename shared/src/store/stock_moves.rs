@@ -9,7 +9,7 @@
 
 use super::orders::timestamp;
 use super::{keys, n, Store};
-use crate::domain::{Allocation, Sku, WarehouseId};
+use crate::domain::{Allocation, ShardLevels, Sku, WarehouseId};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use time::OffsetDateTime;
 
@@ -43,6 +43,21 @@ impl Store {
         self.counter_move(keys::stock(sku, warehouse), quantity, counters, now)
     }
 
+    /// Take `quantity` available units of (SKU, warehouse) into counter `to`, from the first item
+    /// of `levels` that has them all; from the SKU's own item when it is not split or none has
+    /// them (its condition then refuses the take).
+    pub fn stock_take(
+        &self,
+        (sku, warehouse): (&Sku, &WarehouseId),
+        quantity: u32,
+        to: &str,
+        levels: Option<&ShardLevels>,
+        now: OffsetDateTime,
+    ) -> TransactWriteItem {
+        let shard = levels.and_then(|l| l.pick(i64::from(quantity), 0)).unwrap_or(0);
+        self.counter_move(keys::stock_shard(sku, warehouse, shard), quantity, (AVAILABLE, to), now)
+    }
+
     fn counter_move(
         &self,
         key: (String, String),
@@ -50,9 +65,11 @@ impl Store {
         (from, to): (&str, &str),
         now: OffsetDateTime,
     ) -> TransactWriteItem {
-        let mut update = self
-            .update(key)
-            .update_expression("SET #from = #from - :q, #to = if_not_exists(#to, :zero) + :q, updated_at = :now");
+        // A pooled item may not have the counter yet (its units were reserved or sold on another
+        // shard): it counts from zero, and may go below it; the sum over the items is right.
+        let mut update = self.update(key).update_expression(
+            "SET #from = if_not_exists(#from, :zero) - :q, #to = if_not_exists(#to, :zero) + :q, updated_at = :now",
+        );
         update = if from == AVAILABLE {
             update.condition_expression("#from >= :q")
         } else {

@@ -128,6 +128,10 @@ impl Store {
         for _ in 0..ATTEMPTS {
             let levels = self.shard_levels(std::slice::from_ref(sku), std::slice::from_ref(warehouse)).await?;
             let levels = levels.into_values().next().ok_or(AdjustError::NotFound)?;
+            if shards == 1 && levels.by_shard().len() == 1 {
+                // Never split: nothing to merge, and the SKU keeps its per-item checks.
+                return self.stock_figure(sku, warehouse).await;
+            }
             let deltas = levels.spread(shards);
             let mut writes = vec![self.own_layout(sku, warehouse, (shards, deltas.len() as u32), deltas[0], now)];
             for (k, delta) in deltas.iter().enumerate().skip(1) {
@@ -145,12 +149,17 @@ impl Store {
             let subject = format!("stock/{sku}/{warehouse}");
             writes.push(self.audit_record(actor, "stock.split", &subject, Some(&before), Some(&after), now));
             if self.write_all(writes).await? {
-                let (pk, sk) = keys::stock(sku, warehouse);
-                let own: StockItem = self.get(pk, sk, "stock").await?.ok_or(AdjustError::NotFound)?;
-                return Ok(self.summed_over_shards(own).await?);
+                return self.stock_figure(sku, warehouse).await;
             }
         }
         Err(AdjustError::Contended)
+    }
+
+    /// One (SKU, warehouse)'s stock as staff see it (summed over its items).
+    pub(crate) async fn stock_figure(&self, sku: &Sku, warehouse: &WarehouseId) -> Result<StockItem, AdjustError> {
+        let (pk, sk) = keys::stock(sku, warehouse);
+        let own: StockItem = self.get(pk, sk, "stock").await?.ok_or(AdjustError::NotFound)?;
+        Ok(self.summed_over_shards(own).await?)
     }
 
     /// Move units between the shards of one (SKU, warehouse) (changes summing to zero), so a

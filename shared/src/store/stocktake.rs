@@ -51,7 +51,7 @@ impl Store {
                 )
                 .await?
             {
-                return self.stock_item(sku, warehouse).await?.ok_or(AdjustError::NotFound);
+                return self.stock_figure(sku, warehouse).await;
             }
         }
         Err(AdjustError::Contended)
@@ -75,7 +75,7 @@ impl Store {
                 .write_count(sku, warehouse, Some(&before), available, bin.as_deref(), "stock.adjust", after, &change)
                 .await?
             {
-                return self.stock_item(sku, warehouse).await?.ok_or(AdjustError::NotFound);
+                return self.stock_figure(sku, warehouse).await;
             }
         }
         Err(AdjustError::Contended)

@@ -237,8 +237,14 @@ async fn book_return(
     if ticket.kind == TicketKind::Exchange {
         for line in &ticket.lines {
             let stock = deps.common.store.stock_of(&line.sku).await.map_err(store_problem)?;
-            let here = stock.iter().find(|s| s.warehouse_id == shipment.warehouse).map_or(0, |s| s.available);
-            if here < i64::from(line.quantity) {
+            let here = stock.iter().find(|s| s.warehouse_id == shipment.warehouse);
+            // The replacement is reserved on the SKU's own item: while the SKU is split for a
+            // sale, that item must have the units itself.
+            let one_item = here.map_or(0, |s| s.available_by_shard.first().copied().unwrap_or(s.available));
+            let here = here.map_or(0, |s| s.available);
+            if one_item < i64::from(line.quantity) {
+                let here =
+                    if one_item < here { format!("{one_item} on its own item of {here}") } else { here.to_string() };
                 return Err(conflict("replacement-out-of-stock", format!("{} has {here} available", line.sku)));
             }
         }

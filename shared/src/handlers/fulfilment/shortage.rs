@@ -161,10 +161,10 @@ impl Exchange<'_> {
             None => self.missing.iter().map(|m| (m.sku.clone(), m.missing, m.unit_price_minor)).collect(),
         };
         let skus: Vec<Sku> = replacement.iter().map(|(s, ..)| s.clone()).collect();
-        let levels = store.stock_levels(&skus, std::slice::from_ref(&warehouse)).await.map_err(store_problem)?;
-        if let Some((sku, ..)) = replacement
-            .iter()
-            .find(|(s, q, _)| levels.get(&(s.clone(), warehouse.clone())).copied().unwrap_or(0) < i64::from(*q))
+        let levels = store.shard_levels(&skus, std::slice::from_ref(&warehouse)).await.map_err(store_problem)?;
+        let level = |sku: &Sku| levels.get(&(sku.clone(), warehouse.clone()));
+        if let Some((sku, ..)) =
+            replacement.iter().find(|(s, q, _)| level(s).and_then(|l| l.pick(i64::from(*q), 0)).is_none())
         {
             return Err(
                 conflict("exchange-out-of-stock", format!("{warehouse} has not enough {sku}")).with_field("sku")
@@ -177,7 +177,7 @@ impl Exchange<'_> {
         let counter = units_counter(changed);
         let mut writes: Vec<TransactWriteItem> = replacement
             .iter()
-            .map(|(sku, q, _)| store.stock_shift(sku, &warehouse, *q, ("available", counter), now))
+            .map(|(sku, q, _)| store.stock_take((sku, &warehouse), *q, counter, level(sku), now))
             .collect();
         if warehouse == changed.warehouse {
             lines.into_iter().for_each(|line| changed.add_units(line));
@@ -259,23 +259,17 @@ async fn backorder_due(
         return Err(conflict("backorder-not-due", "the backorder's date has not come"));
     }
     let skus: Vec<Sku> = missing.iter().map(|m| m.sku.clone()).collect();
-    let levels = store.stock_levels(&skus, std::slice::from_ref(&shipment.warehouse)).await.map_err(store_problem)?;
-    let there = missing.iter().all(|m| {
-        levels.get(&(m.sku.clone(), shipment.warehouse.clone())).copied().unwrap_or(0) >= i64::from(m.missing)
-    });
+    let levels = store.shard_levels(&skus, std::slice::from_ref(&shipment.warehouse)).await.map_err(store_problem)?;
+    let level = |sku: &Sku| levels.get(&(sku.clone(), shipment.warehouse.clone()));
+    let there = missing.iter().all(|m| level(&m.sku).and_then(|l| l.pick(i64::from(m.missing), 0)).is_some());
     let mut changed = Shipment { updated_at: now, backorder_until: None, ..shipment.clone() };
     let mut extra = Vec::new();
     if there {
         let pairs: Vec<_> = skus.iter().map(|s| (s.clone(), shipment.warehouse.clone())).collect();
         let facts = store.fulfilment_facts(&skus, &pairs).await.map_err(store_problem)?;
         for m in &missing {
-            extra.push(store.stock_shift(
-                &m.sku,
-                &shipment.warehouse,
-                m.missing,
-                ("available", units_counter(shipment)),
-                now,
-            ));
+            let pair = (&m.sku, &shipment.warehouse);
+            extra.push(store.stock_take(pair, m.missing, units_counter(shipment), level(&m.sku), now));
             changed.add_units(plan::line(&facts, &shipment.warehouse, m.sku.clone(), m.missing, m.unit_price_minor));
         }
         let policy = deps.policy(now).await.map_err(store_problem)?;
