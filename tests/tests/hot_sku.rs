@@ -69,6 +69,12 @@ fn count(outcome: &[(OrderId, OrderStatus)], status: OrderStatus) -> usize {
     outcome.iter().filter(|(_, s)| *s == status).count()
 }
 
+/// A stocktake of HOT in HZ as operations.
+async fn take_stock(stack: &Stack, available: i64) -> (u16, Value) {
+    let body = Some(json!({ "available": available }));
+    staff(&stack.staff(), "PUT", "/admin/stock/HOT/HZ", "/admin/stock/{sku}/{warehouse}", body).await
+}
+
 async fn shard_of(stack: &Stack, id: OrderId) -> u32 {
     stack.store().order(id).await.unwrap().unwrap().lines[0].stock_shard
 }
@@ -157,14 +163,7 @@ async fn a_merge_brings_every_available_unit_home_and_a_stocktake_waits_for_it()
     assert_eq!(split(&stack, "HOT", 5).await.0, 200);
     let layouts_before = stack.store().shard_layouts().await.unwrap();
     assert_eq!(count(&race(&stack, "HOT", 1, 7, 2).await, OrderStatus::AwaitingPayment), 7);
-    let stocktake = staff(
-        &stack.staff(),
-        "PUT",
-        "/admin/stock/HOT/HZ",
-        "/admin/stock/{sku}/{warehouse}",
-        Some(json!({"available": 30})),
-    )
-    .await;
+    let stocktake = take_stock(&stack, 30).await;
     assert_eq!((stocktake.0, stocktake.1["code"].as_str()), (409, Some("stock-split")));
 
     let (status, merged) = split(&stack, "HOT", 1).await;
@@ -180,14 +179,7 @@ async fn a_merge_brings_every_available_unit_home_and_a_stocktake_waits_for_it()
     for (id, _) in &after {
         assert_eq!(shard_of(&stack, *id).await, 0, "new orders reserve on the SKU's own item");
     }
-    let stocktake = staff(
-        &stack.staff(),
-        "PUT",
-        "/admin/stock/HOT/HZ",
-        "/admin/stock/{sku}/{warehouse}",
-        Some(json!({"available": 30})),
-    )
-    .await;
+    let stocktake = take_stock(&stack, 30).await;
     assert_eq!((stocktake.0, stocktake.1["available"].as_i64()), (200, Some(30)));
     let trail = AuditTrail::Subject("stock/HOT/HZ".to_owned());
     let (audit, _) = stack.store().audit_trail(&trail, None, 50).await.unwrap();
