@@ -74,12 +74,8 @@ pub struct Allocation {
     pub quantity: Quantity,
     /// The stock item the units came from when the SKU's stock is split
     /// ([`super::stock_shards`]); 0, the SKU's own item, is left out.
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "super::stock_shards::is_own_item")]
     pub shard: u32,
-}
-
-fn is_zero(shard: &u32) -> bool {
-    *shard == 0
 }
 
 impl Allocation {

@@ -219,12 +219,8 @@ pub struct OrderLine {
     pub warehouse: Option<WarehouseId>,
     /// Which of the warehouse's stock items holds it, when the SKU's stock is split (0, the
     /// SKU's own item, is left out).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "super::stock_shards::is_own_item")]
     pub stock_shard: u32,
-}
-
-fn is_zero(shard: &u32) -> bool {
-    *shard == 0
 }
 
 impl OrderLine {

@@ -11,6 +11,11 @@
 /// the main item in one transaction (at most 100 items).
 pub const MAX_SHARDS: u32 = 64;
 
+/// Shard 0 is the SKU's own item: stored and sent without a shard number.
+pub(crate) fn is_own_item(shard: &u32) -> bool {
+    *shard == 0
+}
+
 /// The available units of each stock item of one (SKU, warehouse), by shard (0 is the SKU's own
 /// item), and how many of them take reservations (the first `active`). Items past `active` were
 /// shards before a merge: they take no new reservations by choice, but their units still count

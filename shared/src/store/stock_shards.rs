@@ -83,6 +83,16 @@ impl Store {
         Ok(levels)
     }
 
+    /// One (SKU, warehouse) pair's available units by item; None when it has no stock record.
+    pub(crate) async fn shard_levels_of(
+        &self,
+        sku: &Sku,
+        warehouse: &WarehouseId,
+    ) -> Result<Option<ShardLevels>, StoreError> {
+        let levels = self.shard_levels(std::slice::from_ref(sku), std::slice::from_ref(warehouse)).await?;
+        Ok(levels.into_values().next())
+    }
+
     /// Every split (SKU, warehouse) and how many of its shards take reservations.
     pub async fn shard_layouts(&self) -> Result<ShardLayouts, StoreError> {
         let layouts: Vec<Layout> = self.query_partition(keys::STOCK_SHARDS_PARTITION.to_owned(), "layout").await?;
@@ -126,8 +136,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<StockItem, AdjustError> {
         for _ in 0..ATTEMPTS {
-            let levels = self.shard_levels(std::slice::from_ref(sku), std::slice::from_ref(warehouse)).await?;
-            let levels = levels.into_values().next().ok_or(AdjustError::NotFound)?;
+            let levels = self.shard_levels_of(sku, warehouse).await?.ok_or(AdjustError::NotFound)?;
             if shards == 1 && levels.by_shard().len() == 1 {
                 // Never split: nothing to merge, and the SKU keeps its per-item checks.
                 return self.stock_figure(sku, warehouse).await;

@@ -87,8 +87,7 @@ impl Store {
         let (pk, sk) = keys::stock(sku, warehouse);
         let own: Option<StockItem> = self.get(pk, sk, "stock").await?;
         if let Some(own) = own.as_ref().filter(|o| o.shard_items.unwrap_or(1) > 1) {
-            let levels = self.shard_levels(std::slice::from_ref(sku), std::slice::from_ref(warehouse)).await?;
-            let level = levels.into_values().next().ok_or(AdjustError::NotFound)?;
+            let level = self.shard_levels_of(sku, warehouse).await?.ok_or(AdjustError::NotFound)?;
             if level.active() > 1 || level.total() != own.available.max(0) {
                 return Err(AdjustError::Split);
             }
