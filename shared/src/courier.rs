@@ -104,8 +104,8 @@ impl From<crate::outbound::OutboundError> for CourierError {
 
 impl HttpCourier {
     /// A client for the gateway at `base` (https, or http on loopback for the local stack).
-    pub fn new(base: impl Into<String>) -> Result<Self, CourierError> {
-        Ok(Self { api: crate::outbound::JsonApi::new(base)? })
+    pub fn new(base: impl Into<String>) -> Self {
+        Self { api: crate::outbound::JsonApi::new(base) }
     }
 
     async fn post(&self, booking: &Booking) -> Result<Waybill, CourierError> {

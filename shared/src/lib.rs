@@ -11,10 +11,13 @@
 //! - [`auth`]: who is calling, from the claims API Gateway's JWT authorizer verified;
 //!   [`access`]: the role matrix, which caller may call which route.
 //! - [`personal`]: personal data sealed at rest (KMS envelope encryption, cached data keys).
+//! - [`aws`]: the SDK configuration every AWS client is built from, loaded once per process;
+//!   [`tls`]: the one TLS set-up of every outbound connection.
 //! - [`http`], [`config`], [`clock`], [`telemetry`]: the plumbing around them.
 
 pub mod access;
 pub mod auth;
+pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod courier;
@@ -29,3 +32,4 @@ pub mod personal;
 pub mod photos;
 pub mod store;
 pub mod telemetry;
+pub mod tls;

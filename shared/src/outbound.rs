@@ -31,15 +31,10 @@ pub struct JsonApi {
 
 impl JsonApi {
     /// A client for the API at `base` (https, or http on loopback for the local stack).
-    pub fn new(base: impl Into<String>) -> Result<Self, OutboundError> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| OutboundError::Unavailable(format!("no trust roots: {e}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
+    pub fn new(base: impl Into<String>) -> Self {
+        let https = crate::tls::https_or_http(Some(std::time::Duration::from_secs(5)));
         let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
-        Ok(Self { base: base.into().trim_end_matches('/').to_owned(), client })
+        Self { base: base.into().trim_end_matches('/').to_owned(), client }
     }
 
     /// One call: the successful answer's body, or why not. `body` is the JSON to send and the

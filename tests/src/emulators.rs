@@ -22,7 +22,7 @@ pub fn free_port() -> u16 {
 
 /// SDK configuration for an emulator endpoint: fixed region and dummy credentials, no lookups.
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
+    orderflow::aws::loader()
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "emulator"))
         .endpoint_url(endpoint)

@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let queue_url =
         std::env::var("NOTIFICATION_QUEUE_URL").map_err(|_| ConfigError::Missing("NOTIFICATION_QUEUE_URL"))?;
     let key_id = orderflow::personal::key_id_from_env()?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let aws = orderflow::aws::config().await;
     let kms = aws_sdk_kms::Client::new(&aws);
     let messages = KmsVault::new(kms.clone(), key_id.clone(), Purpose::Notification);
     let messages = Arc::new(Sealer::new(Arc::new(messages), KeyCacheLimits::default()));

@@ -54,7 +54,7 @@ impl RelayDeps {
             .ok()
             .filter(|v| !v.is_empty())
             .ok_or(ConfigError::Missing("EVENT_BUS_NAME"))?;
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let aws = crate::aws::config().await;
         let publisher = EventBridgePublisher::new(aws_sdk_eventbridge::Client::new(&aws), bus);
         Ok(Self { publisher: Arc::new(publisher), settings: RelaySettings::default() })
     }

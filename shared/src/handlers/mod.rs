@@ -32,7 +32,7 @@ impl Common {
     /// A client from the standard AWS configuration chain (region, credentials and
     /// `AWS_ENDPOINT_URL`), for the table named in `config`.
     pub async fn from_aws(config: &Config) -> Self {
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let aws = crate::aws::config().await;
         Self::new(aws_sdk_dynamodb::Client::new(&aws), config, Arc::new(SystemClock))
     }
 

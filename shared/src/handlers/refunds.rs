@@ -36,7 +36,7 @@ impl RefundDeps {
     /// provider's API (`PAYMENT_PROVIDER_URL`).
     pub async fn from_env(config: &crate::config::Config) -> Result<Self, String> {
         let url = std::env::var("PAYMENT_PROVIDER_URL").map_err(|_| "PAYMENT_PROVIDER_URL is not set")?;
-        let provider = crate::payment_provider::HttpPaymentProvider::new(url).map_err(|e| e.to_string())?;
+        let provider = crate::payment_provider::HttpPaymentProvider::new(url);
         Ok(Self { common: Common::from_aws(config).await, provider: Arc::new(provider) })
     }
 }

@@ -217,14 +217,8 @@ pub async fn run(stack: Arc<Stack>, options: LocalOptions) -> Result<Running, St
     let api_address = listener.local_addr().map_err(|e| e.to_string())?;
     // Waybills are booked and refunds paid over HTTP, as in production, at the stand-ins.
     let outside = OutsideParties {
-        courier: Arc::new(
-            HttpCourier::new(format!("http://{api_address}/_mock-courier"))
-                .map_err(|e| format!("courier client: {e}"))?,
-        ),
-        provider: Arc::new(
-            HttpPaymentProvider::new(format!("http://{api_address}/_mock-provider"))
-                .map_err(|e| format!("payment provider client: {e}"))?,
-        ),
+        courier: Arc::new(HttpCourier::new(format!("http://{api_address}/_mock-courier"))),
+        provider: Arc::new(HttpPaymentProvider::new(format!("http://{api_address}/_mock-provider"))),
     };
     for function in &stack.functions.functions {
         let local = LocalFunction::for_binary(&stack, &function.binary, &outside)?;

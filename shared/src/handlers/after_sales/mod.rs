@@ -71,11 +71,11 @@ impl AfterSalesDeps {
     /// (`EVIDENCE_PHOTO_BUCKET`), the courier gateway (`COURIER_GATEWAY_URL`) and the personal
     /// data key (`PERSONAL_DATA_KEY_ID`).
     pub async fn from_env(config: &crate::config::Config) -> Result<Self, String> {
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let aws = crate::aws::config().await;
         let common = Common::new(aws_sdk_dynamodb::Client::new(&aws), config, Arc::new(crate::clock::SystemClock));
         let bucket = std::env::var("EVIDENCE_PHOTO_BUCKET").map_err(|_| "EVIDENCE_PHOTO_BUCKET is not set")?;
         let gateway = std::env::var("COURIER_GATEWAY_URL").map_err(|_| "COURIER_GATEWAY_URL is not set")?;
-        let courier = crate::courier::HttpCourier::new(gateway).map_err(|e| e.to_string())?;
+        let courier = crate::courier::HttpCourier::new(gateway);
         let photos = DispatchPhotos::new(aws_sdk_s3::Client::new(&aws), bucket);
         let sealer = crate::personal::Sealer::from_env(&aws).map_err(|e| e.to_string())?;
         Ok(Self::new(common, Arc::new(courier), photos, sealer))

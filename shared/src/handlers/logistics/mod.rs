@@ -68,11 +68,11 @@ impl LogisticsDeps {
     /// The deployed function's dependencies: the AWS configuration chain, the courier gateway
     /// (`COURIER_GATEWAY_URL`) and the notification queue (`NOTIFICATION_QUEUE_URL`).
     pub async fn from_env(config: &crate::config::Config) -> Result<Self, String> {
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let aws = crate::aws::config().await;
         let common = Common::new(aws_sdk_dynamodb::Client::new(&aws), config, Arc::new(crate::clock::SystemClock));
         let gateway = std::env::var("COURIER_GATEWAY_URL").map_err(|_| "COURIER_GATEWAY_URL is not set")?;
         let queue = std::env::var("NOTIFICATION_QUEUE_URL").map_err(|_| "NOTIFICATION_QUEUE_URL is not set")?;
-        let courier = crate::courier::HttpCourier::new(gateway).map_err(|e| e.to_string())?;
+        let courier = crate::courier::HttpCourier::new(gateway);
         let notifier = crate::notify::SqsNotifier::new(aws_sdk_sqs::Client::new(&aws), queue);
         Ok(Self::new(common, Arc::new(courier), Arc::new(notifier)))
     }
