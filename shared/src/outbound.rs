@@ -17,10 +17,7 @@ pub enum OutboundError {
     Unavailable(String),
 }
 
-type Client = hyper_util::client::legacy::Client<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    Full<Bytes>,
->;
+type Client = hyper_util::client::legacy::Client<crate::tls::Connector, Full<Bytes>>;
 
 /// One outside party's API at `base`.
 #[derive(Clone)]
@@ -32,7 +29,8 @@ pub struct JsonApi {
 impl JsonApi {
     /// A client for the API at `base` (https, or http on loopback for the local stack).
     pub fn new(base: impl Into<String>) -> Self {
-        let https = crate::tls::https_or_http(Some(std::time::Duration::from_secs(5)));
+        // No separate connect limit: the call's five seconds include connecting.
+        let https = crate::tls::connector(None);
         let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(https);
         Self { base: base.into().trim_end_matches('/').to_owned(), client }
     }

@@ -11,7 +11,15 @@
 //!
 //! Why ring rather than aws-lc-rs: the same TLS for a smaller package (the 3 MB budget).
 
+use hyper_rustls::{HttpsConnector, MaybeHttpsStream};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioIo;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
 use std::sync::{Arc, LazyLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 static CLIENT_CONFIG: LazyLock<Arc<rustls::ClientConfig>> = LazyLock::new(|| {
     let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
@@ -28,18 +36,50 @@ pub fn client_config() -> rustls::ClientConfig {
     (**CLIENT_CONFIG).clone()
 }
 
-/// A connector for HTTPS, or plain HTTP (the local stack's emulators on loopback), HTTP/1.1,
-/// giving up on a connection that takes longer than `connect_timeout` to open.
-pub fn https_or_http(
-    connect_timeout: Option<std::time::Duration>,
-) -> hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector> {
-    let mut tcp = hyper_util::client::legacy::connect::HttpConnector::new();
+/// What every outbound pool connects with: HTTPS, or plain HTTP (the local stack's emulators
+/// on loopback), HTTP/1.1; `limit` bounds the whole of opening a connection (name lookup, TCP,
+/// TLS handshake), as the SDK's connect timeout does, so a stalled handshake fails as a timeout
+/// the caller can retry instead of holding the invocation until Lambda's own deadline.
+pub fn connector(limit: Option<Duration>) -> Connector {
+    let mut tcp = HttpConnector::new();
     tcp.enforce_http(false);
     tcp.set_nodelay(true);
-    tcp.set_connect_timeout(connect_timeout);
-    hyper_rustls::HttpsConnectorBuilder::new()
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(client_config())
         .https_or_http()
         .enable_http1()
-        .wrap_connector(tcp)
+        .wrap_connector(tcp);
+    Connector { https, limit }
+}
+
+#[derive(Clone, Debug)]
+pub struct Connector {
+    https: HttpsConnector<HttpConnector>,
+    limit: Option<Duration>,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower_service::Service<hyper::Uri> for Connector {
+    type Response = MaybeHttpsStream<TokioIo<tokio::net::TcpStream>>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.https.poll_ready(cx)
+    }
+
+    fn call(&mut self, uri: hyper::Uri) -> Self::Future {
+        let connecting = self.https.call(uri);
+        let limit = self.limit;
+        Box::pin(async move {
+            let Some(limit) = limit else { return connecting.await };
+            match tokio::time::timeout(limit, connecting).await {
+                Ok(connected) => connected,
+                Err(_) => {
+                    Err(io::Error::new(io::ErrorKind::TimedOut, format!("no connection within {limit:?}")).into())
+                }
+            }
+        })
+    }
 }

@@ -7,6 +7,7 @@
 //! (connection refused or reset, a pooled connection the far end closed) are transient and
 //! retried; anything else is reported as it is.
 
+use aws_smithy_runtime_api::client::connection::{CaptureSmithyConnection, ConnectionMetadata};
 use aws_smithy_runtime_api::client::http::{
     HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
 };
@@ -14,14 +15,12 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
+use hyper_util::client::legacy::connect::{capture_connection, CaptureConnection};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-type Pool = hyper_util::client::legacy::Client<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    SdkBody,
->;
+type Pool = hyper_util::client::legacy::Client<crate::tls::Connector, SdkBody>;
 
 /// The connect and read timeouts a connector applies: the SDK asks for a connector per setting.
 type Timeouts = (Option<Duration>, Option<Duration>);
@@ -55,16 +54,20 @@ impl Connector {
         let mut builder = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new());
         // The timer lets the pool drop connections idle for longer than its idle timeout.
         builder.pool_timer(hyper_util::rt::TokioTimer::new());
-        Self { pool: builder.build(crate::tls::https_or_http(connect_timeout)), read_timeout }
+        Self { pool: builder.build(crate::tls::connector(connect_timeout)), read_timeout }
     }
 }
 
 impl HttpConnector for Connector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        let request = match request.try_into_http1x() {
+        let mut request = match request.try_into_http1x() {
             Ok(request) => request,
             Err(err) => return HttpConnectorFuture::ready(Err(ConnectorError::user(err.into()))),
         };
+        let connection = capture_connection(&mut request);
+        if let Some(capture) = request.extensions().get::<CaptureSmithyConnection>() {
+            capture.set_connection_retriever(move || poisonable(&connection));
+        }
         let response = self.pool.request(request);
         let read_timeout = self.read_timeout;
         HttpConnectorFuture::new(async move {
@@ -80,6 +83,19 @@ impl HttpConnector for Connector {
                 .map_err(|err| ConnectorError::other(err.into(), None))
         })
     }
+}
+
+/// The connection a request went out on, for the SDK to close after a transient failure (its
+/// retry then opens a fresh one instead of reusing a connection to a host that just failed).
+fn poisonable(connection: &CaptureConnection) -> Option<ConnectionMetadata> {
+    connection.connection_metadata().as_ref()?;
+    let connection = connection.clone();
+    let poison = move || {
+        if let Some(connected) = connection.connection_metadata().as_ref() {
+            connected.poison();
+        }
+    };
+    Some(ConnectionMetadata::builder().proxied(false).poison_fn(poison).build())
 }
 
 /// How the SDK should treat a failed request: see the module's opening.
