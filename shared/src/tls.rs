@@ -21,6 +21,7 @@ use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+/// The process's rustls client configuration: TLS 1.2 and 1.3, Mozilla's roots.
 static CLIENT_CONFIG: LazyLock<Arc<rustls::ClientConfig>> = LazyLock::new(|| {
     let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
@@ -31,11 +32,6 @@ static CLIENT_CONFIG: LazyLock<Arc<rustls::ClientConfig>> = LazyLock::new(|| {
     Arc::new(config)
 });
 
-/// The process's rustls client configuration: TLS 1.2 and 1.3, Mozilla's roots.
-pub fn client_config() -> rustls::ClientConfig {
-    (**CLIENT_CONFIG).clone()
-}
-
 /// What every outbound pool connects with: HTTPS, or plain HTTP (the local stack's emulators
 /// on loopback), HTTP/1.1; `limit` bounds the whole of opening a connection (name lookup, TCP,
 /// TLS handshake), as the SDK's connect timeout does, so a stalled handshake fails as a timeout
@@ -45,13 +41,14 @@ pub fn connector(limit: Option<Duration>) -> Connector {
     tcp.enforce_http(false);
     tcp.set_nodelay(true);
     let https = hyper_rustls::HttpsConnectorBuilder::new()
-        .with_tls_config(client_config())
+        .with_tls_config((**CLIENT_CONFIG).clone())
         .https_or_http()
         .enable_http1()
         .wrap_connector(tcp);
     Connector { https, limit }
 }
 
+/// See [`connector`]: hyper-rustls's connector with the limit around the whole of connecting.
 #[derive(Clone, Debug)]
 pub struct Connector {
     https: HttpsConnector<HttpConnector>,

@@ -65,6 +65,18 @@ impl UntrustedServer {
     }
 }
 
+/// A DynamoDB client on the harness's emulator configuration (the shared HTTP client) for
+/// `endpoint`, without retries, and with `connect_timeout` when given.
+async fn dynamodb_trying_once(endpoint: &str, connect_timeout: Option<Duration>) -> aws_sdk_dynamodb::Client {
+    let config = orderflow_tests::emulators::sdk_config(endpoint).await;
+    let mut builder =
+        aws_sdk_dynamodb::config::Builder::from(&config).retry_config(aws_config::retry::RetryConfig::disabled());
+    if let Some(limit) = connect_timeout {
+        builder = builder.timeout_config(aws_config::timeout::TimeoutConfig::builder().connect_timeout(limit).build());
+    }
+    aws_sdk_dynamodb::Client::from_conf(builder.build())
+}
+
 async fn answer_ok(tls: &mut tokio_rustls::server::TlsStream<tokio::net::TcpStream>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut request = [0u8; 4096];
@@ -88,15 +100,9 @@ async fn an_outside_party_whose_certificate_no_public_root_signed_is_refused_at_
 async fn the_sdk_client_refuses_an_endpoint_whose_certificate_no_public_root_signed() {
     use aws_sdk_dynamodb::error::SdkError;
     let server = UntrustedServer::start().await;
-    let config = orderflow::aws::loader()
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(format!("https://localhost:{}", server.port))
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .load()
-        .await;
+    let dynamodb = dynamodb_trying_once(&format!("https://localhost:{}", server.port), None).await;
 
-    let outcome = aws_sdk_dynamodb::Client::new(&config).list_tables().send().await;
+    let outcome = dynamodb.list_tables().send().await;
 
     let error = outcome.expect_err("an untrusted endpoint answers nothing");
     assert!(matches!(error, SdkError::DispatchFailure(_)), "{error:?}");
@@ -137,18 +143,9 @@ async fn a_handshake_that_stalls_fails_as_a_timeout_within_the_sdk_connect_limit
             open.push(stream);
         }
     });
-    let config = orderflow::aws::loader()
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "test"))
-        .endpoint_url(format!("https://localhost:{port}"))
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .timeout_config(
-            aws_config::timeout::TimeoutConfig::builder().connect_timeout(Duration::from_millis(300)).build(),
-        )
-        .load()
-        .await;
+    let dynamodb = dynamodb_trying_once(&format!("https://localhost:{port}"), Some(Duration::from_millis(300))).await;
 
-    let call = aws_sdk_dynamodb::Client::new(&config).list_tables().send();
+    let call = dynamodb.list_tables().send();
     let outcome = tokio::time::timeout(Duration::from_secs(3), call).await.expect("the connect limit, not a hang");
 
     let error = outcome.expect_err("nothing ever answers");
