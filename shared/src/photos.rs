@@ -2,7 +2,7 @@
 //! through a presigned PUT URL, and checked (it exists, it is an image, its size is sane) before
 //! a hand-over is accepted. The bucket is the template's; locally, LocalStack's S3.
 
-use aws_sdk_s3::presigning::PresigningConfig;
+use crate::aws::s3::{S3Bucket, S3Error};
 use std::time::Duration;
 
 /// How long an upload URL stays valid.
@@ -35,13 +35,12 @@ pub struct UploadUrl {
 
 #[derive(Clone)]
 pub struct DispatchPhotos {
-    client: aws_sdk_s3::Client,
-    bucket: String,
+    bucket: S3Bucket,
 }
 
 impl DispatchPhotos {
-    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
-        Self { client, bucket: bucket.into() }
+    pub fn new(bucket: S3Bucket) -> Self {
+        Self { bucket }
     }
 
     /// The object key of a shipment's photo: one per shipment, replaced by a new upload.
@@ -54,45 +53,34 @@ impl DispatchPhotos {
         if !IMAGE_TYPES.contains(&content_type) {
             return Err(PhotoError::NotAnImage(content_type.chars().take(64).collect()));
         }
-        let config =
-            PresigningConfig::expires_in(UPLOAD_URL_LIFETIME).map_err(|e| PhotoError::Storage(e.to_string()))?;
-        let presigned = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .presigned(config)
-            .await
-            .map_err(|e| PhotoError::Storage(aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
-        let mut headers: std::collections::BTreeMap<String, String> =
-            presigned.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-        headers.insert("content-type".into(), content_type.to_owned());
+        let presigned = self.bucket.presign_put(key, content_type, UPLOAD_URL_LIFETIME).await.map_err(storage)?;
         Ok(UploadUrl {
-            url: presigned.uri().to_owned(),
+            url: presigned.url,
             method: "PUT",
-            headers,
+            headers: presigned.headers.into_iter().collect(),
             expires_in_seconds: UPLOAD_URL_LIFETIME.as_secs(),
         })
     }
 
     /// The photo at `key` if it is one: an image of a sane size. Its ETag, to keep as evidence.
     pub async fn check(&self, key: &str) -> Result<Option<String>, PhotoError> {
-        let head = self.client.head_object().bucket(&self.bucket).key(key).send().await;
-        let head = match head {
+        let head = match self.bucket.head(key).await {
             Ok(head) => head,
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_not_found()) => return Err(PhotoError::Missing),
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => return Err(PhotoError::Missing),
-            Err(e) => return Err(PhotoError::Storage(aws_sdk_s3::error::DisplayErrorContext(e).to_string())),
+            Err(S3Error::NotFound) => return Err(PhotoError::Missing),
+            Err(e) => return Err(storage(e)),
         };
-        let content_type = head.content_type().unwrap_or_default();
-        if !IMAGE_TYPES.contains(&content_type) {
+        let content_type = head.content_type.unwrap_or_default();
+        if !IMAGE_TYPES.contains(&content_type.as_str()) {
             return Err(PhotoError::NotAnImage(content_type.chars().take(64).collect()));
         }
-        let size = head.content_length().unwrap_or(0);
+        let size = head.content_length.unwrap_or(0);
         if !(MIN_PHOTO_BYTES..=MAX_PHOTO_BYTES).contains(&size) {
             return Err(PhotoError::BadSize(size));
         }
-        Ok(head.e_tag().map(str::to_owned))
+        Ok(head.e_tag)
     }
+}
+
+fn storage(err: S3Error) -> PhotoError {
+    PhotoError::Storage(err.to_string())
 }

@@ -77,6 +77,15 @@ impl CallCounter {
         }
     }
 
+    /// A hook for a client that is no SDK client (orderflow's S3 bucket): each call it reports
+    /// is counted as `<function> <service>.<Operation>`, as the interceptor counts.
+    pub fn hook_for(&self, function: &'static str, service: &'static str) -> orderflow::aws::s3::CallHook {
+        let counts = self.counts.clone();
+        std::sync::Arc::new(move |operation| {
+            *counts.lock().expect("counter lock").entry(format!("{function} {service}.{operation}")).or_default() += 1;
+        })
+    }
+
     pub fn reset(&self) {
         self.counts.lock().expect("counter lock").clear();
         self.stock_writes.lock().expect("counter lock").clear();

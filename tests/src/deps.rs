@@ -65,8 +65,7 @@ impl Stack {
 
     /// Fulfilment's dependencies as `function` gets them, booking waybills through `courier`.
     pub fn fulfilment_with(&self, function: &'static str, courier: Arc<dyn Courier>) -> FulfilmentDeps {
-        let bucket = self.provisioned.buckets.get("DispatchPhotoBucket").expect("the template's photo bucket");
-        let photos = DispatchPhotos::new(self.s3_for(function), bucket);
+        let photos = DispatchPhotos::new(self.bucket_for(function, "DispatchPhotoBucket"));
         FulfilmentDeps::new(self.common_for(function), courier, photos, self.sealer_for(function))
     }
 
@@ -93,8 +92,7 @@ impl Stack {
 
     /// The after-sales routes as deployed, booking return waybills through `courier`.
     pub fn after_sales_with(&self, courier: Arc<dyn Courier>) -> AfterSalesDeps {
-        let bucket = self.provisioned.buckets.get("EvidencePhotoBucket").expect("the template's evidence bucket");
-        let photos = DispatchPhotos::new(self.s3_for("after-sales-api"), bucket);
+        let photos = DispatchPhotos::new(self.bucket_for("after-sales-api", "EvidencePhotoBucket"));
         AfterSalesDeps::new(self.common_for("after-sales-api"), courier, photos, self.sealer_for("after-sales-api"))
     }
 

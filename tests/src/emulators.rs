@@ -204,6 +204,9 @@ impl LocalStack {
             // host that does not resolve here.
             .env("LOCALSTACK_HOST", &listen)
             .env("SQS_ENDPOINT_STRATEGY", "path")
+            // Presigned S3 URLs are checked as S3 checks them (signature, signed headers, expiry)
+            // against the harness's `test` secret, so a wrongly signed upload URL fails the tests.
+            .env("S3_SKIP_SIGNATURE_VALIDATION", "0")
             .env("OVERRIDE_IN_DOCKER", "0")
             // No DNS server (it would bind port 53 on every address), no telemetry, no downloads.
             .env("DNS_ADDRESS", "0")

@@ -318,14 +318,15 @@ impl Stack {
         orderflow::personal::KmsVault::new(aws_sdk_kms::Client::from_conf(builder.build()), key.clone(), purpose)
     }
 
-    /// LocalStack's S3 as `function` would have it, path-style (no DNS for bucket subdomains on
-    /// loopback), counted like [`Stack::dynamodb_for`].
-    pub fn s3_for(&self, function: &'static str) -> aws_sdk_s3::Client {
-        let mut builder = aws_sdk_s3::config::Builder::from(&self.localstack_config).force_path_style(true);
-        if let Some(counter) = &self.calls {
-            builder = builder.interceptor(counter.for_function(function));
+    /// The template's bucket `logical_id` on LocalStack's S3 as `function` would have it (path
+    /// style under the endpoint override), its calls counted like [`Stack::dynamodb_for`].
+    pub fn bucket_for(&self, function: &'static str, logical_id: &str) -> orderflow::aws::s3::S3Bucket {
+        let name = self.provisioned.buckets.get(logical_id).unwrap_or_else(|| panic!("the template's {logical_id}"));
+        let bucket = orderflow::aws::s3::S3Bucket::from_config(&self.localstack_config, name).expect("LocalStack's S3");
+        match &self.calls {
+            Some(counter) => bucket.observed(counter.hook_for(function, "S3")),
+            None => bucket,
         }
-        aws_sdk_s3::Client::from_conf(builder.build())
     }
 
     pub async fn seed(&self, seed: &Seed) -> Result<(), String> {

@@ -101,9 +101,13 @@ pub async fn put_presigned(upload: &Value, body: String) {
         .iter()
         .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
         .collect();
+    assert_eq!(put_to(upload["url"].as_str().unwrap(), &headers, body).await, 200);
+}
+
+/// The status of a PUT of `body` to `url` with `headers`.
+pub async fn put_to(url: &str, headers: &[(String, String)], body: String) -> u16 {
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let (put, _) = ApiClient::new("").call("PUT", upload["url"].as_str().unwrap(), &headers, Some(body)).await.unwrap();
-    assert_eq!(put, 200);
+    ApiClient::new("").send("PUT", url, &headers, Some(body)).await.unwrap().0
 }
 
 /// Take a pending shipment (warehouse HZ) through a wave, its scans (barcode, units), packing,

@@ -5,12 +5,15 @@
 
 use orderflow::domain::{OrderId, ShipmentStatus};
 use orderflow::handlers::fulfilment::{make_shipments, sweep_due, FulfilmentCore};
+use orderflow::photos::{DispatchPhotos, PhotoError};
 use orderflow::store::HoldStatus;
 use orderflow_tests::fixtures::{
     cancel_order, claims, customer, get_order, one_warehouse, order_body, reserved_orders, staff, warehouse_staff,
     TEST_PRICE_MINOR,
 };
-use orderflow_tests::warehouse::{call, hand_over, paid_with_shipments, post, scan, shipments, upload_photo, wave};
+use orderflow_tests::warehouse::{
+    call, hand_over, paid_with_shipments, post, put_to, scan, shipments, upload_photo, wave,
+};
 use orderflow_tests::Stack;
 use serde_json::{json, Value};
 
@@ -68,6 +71,32 @@ async fn a_paid_order_is_picked_checked_labelled_photographed_and_handed_over_an
         (409, Some("order-handed-over")),
         "after the hand-over, after-sales"
     );
+}
+
+#[tokio::test]
+async fn an_upload_url_takes_only_the_image_type_it_was_signed_for_and_only_with_its_signature() {
+    let stack = seeded(10).await;
+    let id = paid_with_shipments(&stack, &[("TEA", 1)]).await;
+    let shipment_id = shipments(&stack, id).await[0].shipment_id.clone();
+    let shipment = shipment_id.to_string();
+    let wave = wave(&stack).await;
+    assert_eq!(scan(&stack, &wave, &shipment, "TEA", 1).await.0, 200);
+    assert_eq!(post(&stack, &warehouse_staff(), &shipment, "pack", None).await.0, 200);
+    let (status, upload) =
+        post(&stack, &warehouse_staff(), &shipment, "photo", Some(json!({"content_type": "image/png"}))).await;
+    assert_eq!(status, 200, "{upload}");
+    let url = upload["url"].as_str().unwrap();
+    let signed = vec![("content-type".to_owned(), "image/png".to_owned())];
+    let other_type = vec![("content-type".to_owned(), "text/html".to_owned())];
+    assert_eq!(put_to(url, &other_type, "J".repeat(4096)).await, 403, "the content type is signed");
+    let signature_at = url.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
+    let forged = format!("{}{}", &url[..signature_at], "0".repeat(64));
+    assert_eq!(put_to(&forged, &signed, "J".repeat(4096)).await, 403, "the signature is checked");
+    let photos = DispatchPhotos::new(stack.bucket_for("fulfilment-api", "DispatchPhotoBucket"));
+    let key = DispatchPhotos::key(&shipment_id);
+    assert!(matches!(photos.check(&key).await, Err(PhotoError::Missing)), "a refused upload stored nothing");
+    assert_eq!(put_to(url, &signed, "J".repeat(4096)).await, 200, "the URL as signed uploads");
+    assert!(photos.check(&key).await.unwrap().is_some(), "and the photo is there, with its ETag");
 }
 
 #[tokio::test]

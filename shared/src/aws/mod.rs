@@ -7,6 +7,7 @@
 //! (docs/benchmarks.md, "Cold start").
 
 pub mod http_client;
+pub mod s3;
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::SdkConfig;

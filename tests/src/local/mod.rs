@@ -413,6 +413,23 @@ impl ApiClient {
         headers: &[(&str, &str)],
         body: Option<String>,
     ) -> Result<(u16, serde_json::Value), String> {
+        let (status, bytes) = self.send(method, path, headers, body).await?;
+        let value = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes).map_err(|e| e.to_string())?
+        };
+        Ok((status, value))
+    }
+
+    /// Status and body as sent (S3's answers are XML).
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<String>,
+    ) -> Result<(u16, Bytes), String> {
         let mut request = hyper::Request::builder().method(method).uri(format!("{}{path}", self.base));
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -421,12 +438,7 @@ impl ApiClient {
         let response = self.client.request(request).await.map_err(|e| e.to_string())?;
         let status = response.status().as_u16();
         let bytes = response.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
-        let value = if bytes.is_empty() {
-            serde_json::Value::Null
-        } else {
-            serde_json::from_slice(&bytes).map_err(|e| e.to_string())?
-        };
-        Ok((status, value))
+        Ok((status, bytes))
     }
 
     /// A bearer token from the local issuer (`POST /_local-auth/token`), as an

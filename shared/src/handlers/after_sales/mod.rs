@@ -23,6 +23,7 @@ pub mod routes;
 pub mod sweeper;
 
 use super::{Common, TtlCache};
+use crate::aws::s3::S3Bucket;
 use crate::courier::Courier;
 use crate::domain::after_sales_policy::AfterSalesPolicy;
 use crate::domain::ticket::{Ticket, TicketId};
@@ -76,7 +77,7 @@ impl AfterSalesDeps {
         let bucket = std::env::var("EVIDENCE_PHOTO_BUCKET").map_err(|_| "EVIDENCE_PHOTO_BUCKET is not set")?;
         let gateway = std::env::var("COURIER_GATEWAY_URL").map_err(|_| "COURIER_GATEWAY_URL is not set")?;
         let courier = crate::courier::HttpCourier::new(gateway);
-        let photos = DispatchPhotos::new(aws_sdk_s3::Client::new(&aws), bucket);
+        let photos = DispatchPhotos::new(S3Bucket::from_config(&aws, &bucket).map_err(|e| e.to_string())?);
         let sealer = crate::personal::Sealer::from_env(&aws).map_err(|e| e.to_string())?;
         Ok(Self::new(common, Arc::new(courier), photos, sealer))
     }

@@ -72,7 +72,11 @@ pub(super) fn evidence_named(field: &str, order: OrderId, keys: &[String]) -> Re
 /// Each named photo was uploaded and is one: an image of a sane size.
 pub(super) async fn evidence_uploaded(deps: &AfterSalesDeps, field: &str, keys: &[String]) -> Result<(), Problem> {
     for key in keys {
-        deps.photos.check(key).await.map_err(|e| invalid(field, "evidence-not-a-photo", format!("{key}: {e}")))?;
+        deps.photos.check(key).await.map_err(|e| match e {
+            // The store did not answer: nothing is wrong with the photo, ask again later.
+            crate::photos::PhotoError::Storage(_) => super::routes::unavailable(e),
+            e => invalid(field, "evidence-not-a-photo", format!("{key}: {e}")),
+        })?;
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ pub use cancel::{cancel_paid_order, cancels_through_fulfilment, CancelRefused};
 pub use shortage::sweep_due;
 
 use super::{each_message, BusEnvelope, Common, TtlCache};
+use crate::aws::s3::S3Bucket;
 use crate::courier::Courier;
 use crate::domain::{FulfilmentPolicy, Order, OrderId, OrderStatus, PaymentMethod, Shipment};
 use crate::personal::Sealer;
@@ -77,7 +78,7 @@ impl FulfilmentDeps {
         let bucket = std::env::var("DISPATCH_PHOTO_BUCKET").map_err(|_| "DISPATCH_PHOTO_BUCKET is not set")?;
         let gateway = std::env::var("COURIER_GATEWAY_URL").map_err(|_| "COURIER_GATEWAY_URL is not set")?;
         let courier = crate::courier::HttpCourier::new(gateway);
-        let photos = DispatchPhotos::new(aws_sdk_s3::Client::new(&aws), bucket);
+        let photos = DispatchPhotos::new(S3Bucket::from_config(&aws, &bucket).map_err(|e| e.to_string())?);
         let sealer = Sealer::from_env(&aws).map_err(|e| e.to_string())?;
         Ok(Self::new(common, Arc::new(courier), photos, sealer))
     }

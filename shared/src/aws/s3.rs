@@ -1,0 +1,263 @@
+//! The two S3 calls the photo evidence needs, made without the S3 SDK crate: a presigned PUT
+//! (SigV4 in the query string, for the uploader's phone) and a signed HeadObject, both signed by
+//! `aws-sigv4` with the process's credentials and sent over the shared TLS set-up.
+//!
+//! Why not `aws-sdk-s3`: its endpoint rules and client code made up ~0.8 MB zipped of each of
+//! the two functions that used it (3.6 MB against 2.8 MB without), over the 3 MB package budget
+//! (docs/benchmarks.md, "Cold start"); these two calls need none of it.
+//!
+//! Addressing: with the configuration's endpoint override (`AWS_ENDPOINT_URL`: LocalStack), path
+//! style `{endpoint}/{bucket}/{key}`; on AWS, virtual-hosted `{bucket}.s3.{region}.{domain}` for a
+//! DNS-safe bucket name without dots (what the template's generated names are), path style on
+//! the regional endpoint otherwise. Not supported, as nothing here needs them: an S3-only
+//! override (`AWS_ENDPOINT_URL_S3`), FIPS or dual-stack endpoints, access points.
+
+use aws_config::SdkConfig;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sigv4::http_request::{
+    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
+    UriPathNormalizationMode,
+};
+use aws_smithy_runtime_api::client::identity::Identity;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// What S3 leaves unescaped in a key's path: RFC 3986's unreserved characters and `/`.
+const KEY_PATH: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
+/// The SDK's default connect timeout, and a limit on each attempt as a whole.
+const CONNECT_LIMIT: Duration = Duration::from_millis(3100);
+const ATTEMPT_LIMIT: Duration = Duration::from_secs(5);
+/// Attempts at a call that failed transiently (no answer, a 5xx), as the SDK's standard policy.
+const ATTEMPTS: u32 = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum S3Error {
+    #[error("no such object")]
+    NotFound,
+    #[error("S3 answered {0}")]
+    Refused(u16),
+    #[error("S3 unavailable: {0}")]
+    Unavailable(String),
+    #[error("not configured: {0}")]
+    Configuration(String),
+    #[error("signing failed: {0}")]
+    Signing(String),
+}
+
+/// Called with an operation's name (`HeadObject`) for each attempt that got an answer: how the
+/// benchmarks count calls, as they do the SDK clients' by an interceptor.
+pub type CallHook = Arc<dyn Fn(&'static str) + Send + Sync>;
+
+/// A PUT the caller makes itself: the URL, and headers it must send as given (they are signed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignedPut {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// What HeadObject tells of an object.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectHead {
+    pub content_type: Option<String>,
+    pub content_length: Option<i64>,
+    pub e_tag: Option<String>,
+}
+
+type Pool = hyper_util::client::legacy::Client<crate::tls::Connector, Empty<Bytes>>;
+
+/// One bucket, addressed and signed for.
+#[derive(Clone)]
+pub struct S3Bucket {
+    /// Everything of an object's URL before `/{key}`.
+    base: String,
+    region: String,
+    credentials: SharedCredentialsProvider,
+    pool: Pool,
+    on_call: Option<CallHook>,
+}
+
+impl S3Bucket {
+    /// The bucket `name` in the configuration's region, at its endpoint override if it has one.
+    pub fn from_config(aws: &SdkConfig, name: &str) -> Result<Self, S3Error> {
+        let region = aws.region().ok_or_else(|| S3Error::Configuration("no region".into()))?.to_string();
+        let credentials =
+            aws.credentials_provider().ok_or_else(|| S3Error::Configuration("no credentials provider".into()))?;
+        let base = bucket_base(aws.endpoint_url(), &region, name);
+        Ok(Self::at(base, region, credentials))
+    }
+
+    fn at(base: String, region: String, credentials: SharedCredentialsProvider) -> Self {
+        let mut builder = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new());
+        builder.pool_timer(hyper_util::rt::TokioTimer::new());
+        let pool = builder.build(crate::tls::connector(Some(CONNECT_LIMIT)));
+        Self { base, region, credentials, pool, on_call: None }
+    }
+
+    /// The same bucket, each call it makes reported to `hook`.
+    pub fn observed(self, hook: CallHook) -> Self {
+        Self { on_call: Some(hook), ..self }
+    }
+
+    /// A PUT of `key` as `content_type`, valid for `lifetime` from now. No call is made.
+    pub async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        lifetime: Duration,
+    ) -> Result<PresignedPut, S3Error> {
+        let identity = self.identity().await?;
+        let headers = [("content-type", content_type)];
+        let signed = self.sign_in_query("PUT", key, &headers, lifetime, &identity, SystemTime::now())?;
+        let headers = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Ok(PresignedPut { url: signed.uri().to_string(), headers })
+    }
+
+    /// HeadObject on `key`: [`S3Error::NotFound`] when there is no such object.
+    pub async fn head(&self, key: &str) -> Result<ObjectHead, S3Error> {
+        let mut last = S3Error::Unavailable("no attempt made".into());
+        for attempt in 0..ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
+            }
+            match self.head_once(key).await {
+                Err(S3Error::Unavailable(why)) => last = S3Error::Unavailable(why),
+                done => return done,
+            }
+        }
+        Err(last)
+    }
+
+    async fn head_once(&self, key: &str) -> Result<ObjectHead, S3Error> {
+        let identity = self.identity().await?;
+        let request = self.sign_in_headers("HEAD", key, &[], &identity, SystemTime::now())?;
+        let response = tokio::time::timeout(ATTEMPT_LIMIT, self.pool.request(request))
+            .await
+            .map_err(|_| S3Error::Unavailable(format!("no answer within {ATTEMPT_LIMIT:?}")))?
+            .map_err(|e| S3Error::Unavailable(e.to_string()))?;
+        if let Some(hook) = &self.on_call {
+            hook("HeadObject");
+        }
+        let status = response.status();
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let head = ObjectHead {
+            content_type: header("content-type"),
+            content_length: header("content-length").and_then(|v| v.parse().ok()),
+            e_tag: header("etag"),
+        };
+        // Drained so the connection goes back to the pool (a HEAD answer has no body).
+        let _ = response.into_body().collect().await;
+        match status.as_u16() {
+            200 => Ok(head),
+            404 => Err(S3Error::NotFound),
+            code if code >= 500 || code == 429 => Err(S3Error::Unavailable(format!("answered {code}"))),
+            code => Err(S3Error::Refused(code)),
+        }
+    }
+
+    async fn identity(&self) -> Result<Identity, S3Error> {
+        let credentials =
+            self.credentials.provide_credentials().await.map_err(|e| S3Error::Configuration(e.to_string()))?;
+        Ok(credentials.into())
+    }
+
+    fn object_url(&self, key: &str) -> String {
+        format!("{}/{}", self.base, utf8_percent_encode(key.trim_start_matches('/'), KEY_PATH))
+    }
+
+    /// A request whose query string carries its signature, valid for `lifetime` from `now`.
+    fn sign_in_query(
+        &self,
+        method: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+        lifetime: Duration,
+        identity: &Identity,
+        now: SystemTime,
+    ) -> Result<hyper::Request<Empty<Bytes>>, S3Error> {
+        let mut settings = s3_settings(PayloadChecksumKind::NoHeader);
+        settings.signature_location = SignatureLocation::QueryParams;
+        settings.expires_in = Some(lifetime);
+        self.signed(method, key, headers, SignableBody::UnsignedPayload, settings, identity, now)
+    }
+
+    /// A request signed in its `Authorization` header, with no payload.
+    fn sign_in_headers(
+        &self,
+        method: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+        identity: &Identity,
+        now: SystemTime,
+    ) -> Result<hyper::Request<Empty<Bytes>>, S3Error> {
+        let settings = s3_settings(PayloadChecksumKind::XAmzSha256);
+        self.signed(method, key, headers, SignableBody::Bytes(&[]), settings, identity, now)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn signed(
+        &self,
+        method: &str,
+        key: &str,
+        headers: &[(&str, &str)],
+        body: SignableBody<'_>,
+        settings: SigningSettings,
+        identity: &Identity,
+        now: SystemTime,
+    ) -> Result<hyper::Request<Empty<Bytes>>, S3Error> {
+        let url = self.object_url(key);
+        let failed = |e: &dyn std::fmt::Display| S3Error::Signing(e.to_string());
+        let mut request = hyper::Request::builder().method(method).uri(&url);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut request = request.body(Empty::new()).map_err(|e| failed(&e))?;
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(identity)
+            .region(&self.region)
+            .name("s3")
+            .time(now)
+            .settings(settings)
+            .build()
+            .map_err(|e| failed(&e))?
+            .into();
+        let signable =
+            SignableRequest::new(method, url.as_str(), headers.iter().copied(), body).map_err(|e| failed(&e))?;
+        let (instructions, _) = sign(signable, &params).map_err(|e| failed(&e))?.into_parts();
+        instructions.apply_to_request_http1x(&mut request);
+        Ok(request)
+    }
+}
+
+/// S3's signing rules: the path is signed as sent (escaped once, never normalised), and a
+/// header-signed request states its payload's hash.
+fn s3_settings(checksum: PayloadChecksumKind) -> SigningSettings {
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    settings.payload_checksum_kind = checksum;
+    settings
+}
+
+/// Everything of an object's URL before `/{key}`; see the module's note on addressing.
+fn bucket_base(endpoint: Option<&str>, region: &str, bucket: &str) -> String {
+    if let Some(endpoint) = endpoint {
+        return format!("{}/{bucket}", endpoint.trim_end_matches('/'));
+    }
+    let domain = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    let dns_safe = (3..=63).contains(&bucket.len())
+        && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !bucket.starts_with('-')
+        && !bucket.ends_with('-');
+    if dns_safe {
+        format!("https://{bucket}.s3.{region}.{domain}")
+    } else {
+        format!("https://s3.{region}.{domain}/{bucket}")
+    }
+}
+
+#[cfg(test)]
+#[path = "s3_tests.rs"]
+mod tests;

@@ -1,0 +1,163 @@
+//! The signatures against the examples AWS publishes for S3 (so they agree with S3, not only with
+//! themselves), the addressing, and what a HeadObject makes of the answers a loopback server gives.
+
+use super::*;
+use aws_credential_types::Credentials;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// AWS's example account and its example bucket, at its example time (2013-05-24T00:00:00Z).
+fn example_bucket(token: Option<&str>) -> (S3Bucket, Identity, SystemTime) {
+    let credentials = Credentials::new(
+        "AKIAIOSFODNN7EXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        token.map(str::to_owned),
+        None,
+        "example",
+    );
+    let provider = SharedCredentialsProvider::new(credentials.clone());
+    let bucket = S3Bucket::at("https://examplebucket.s3.amazonaws.com".into(), "us-east-1".into(), provider);
+    (bucket, credentials.into(), SystemTime::UNIX_EPOCH + Duration::from_secs(1_369_353_600))
+}
+
+#[test]
+fn a_presigned_url_carries_the_signature_aws_documents_for_its_example() {
+    let (bucket, identity, now) = example_bucket(None);
+    let request = bucket.sign_in_query("GET", "test.txt", &[], Duration::from_secs(86_400), &identity, now).unwrap();
+    let url = request.uri().to_string();
+    assert!(url.starts_with("https://examplebucket.s3.amazonaws.com/test.txt?"), "{url}");
+    assert!(url.contains("X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"), "{url}");
+    assert!(url.contains("X-Amz-Expires=86400&"), "{url}");
+    assert!(url.contains("X-Amz-SignedHeaders=host&"), "{url}");
+    assert!(url.contains("X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404"), "{url}");
+}
+
+#[test]
+fn a_header_signed_request_carries_the_signature_aws_documents_for_its_example() {
+    let (bucket, identity, now) = example_bucket(None);
+    let request = bucket.sign_in_headers("GET", "test.txt", &[("range", "bytes=0-9")], &identity, now).unwrap();
+    let header = |name: &str| request.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+    let authorization = header("authorization").expect("an authorization header");
+    assert!(authorization.contains("SignedHeaders=host;range;x-amz-content-sha256;x-amz-date"), "{authorization}");
+    assert!(
+        authorization.ends_with("Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"),
+        "{authorization}"
+    );
+    assert_eq!(header("x-amz-date").as_deref(), Some("20130524T000000Z"));
+    // The hash of the empty payload, which S3 requires a header-signed request to state.
+    let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    assert_eq!(header("x-amz-content-sha256").as_deref(), Some(empty));
+}
+
+#[tokio::test]
+async fn an_upload_url_signs_its_content_type_and_the_session_token() {
+    let (bucket, ..) = example_bucket(Some("session/token+1"));
+    let put = bucket.presign_put("dispatch/01J.photo", "image/jpeg", Duration::from_secs(900)).await.unwrap();
+    assert!(put.url.starts_with("https://examplebucket.s3.amazonaws.com/dispatch/01J.photo?"), "{}", put.url);
+    assert!(put.url.contains("X-Amz-SignedHeaders=content-type%3Bhost&"), "{}", put.url);
+    assert!(put.url.contains("X-Amz-Security-Token=session%2Ftoken%2B1"), "{}", put.url);
+    assert!(put.url.contains("X-Amz-Expires=900&"), "{}", put.url);
+    assert_eq!(put.headers, vec![("content-type".to_owned(), "image/jpeg".to_owned())]);
+}
+
+#[test]
+fn an_endpoint_override_addresses_the_bucket_in_the_path() {
+    let base = bucket_base(Some("http://127.0.0.1:4566/"), "eu-west-1", "photos");
+    assert_eq!(base, "http://127.0.0.1:4566/photos");
+}
+
+#[test]
+fn on_aws_a_dns_safe_bucket_is_its_own_host_and_a_dotted_one_is_in_the_path() {
+    assert_eq!(
+        bucket_base(None, "eu-west-1", "stack-photos-1a2b"),
+        "https://stack-photos-1a2b.s3.eu-west-1.amazonaws.com"
+    );
+    assert_eq!(bucket_base(None, "eu-west-1", "shop.photos"), "https://s3.eu-west-1.amazonaws.com/shop.photos");
+    assert_eq!(bucket_base(None, "cn-north-1", "photos"), "https://photos.s3.cn-north-1.amazonaws.com.cn");
+}
+
+#[test]
+fn a_key_is_escaped_in_the_path_except_its_slashes() {
+    let (bucket, ..) = example_bucket(None);
+    assert_eq!(
+        bucket.object_url("aftersales/01J/a b$ü~.photo"),
+        "https://examplebucket.s3.amazonaws.com/aftersales/01J/a%20b%24%C3%BC~.photo"
+    );
+}
+
+/// A loopback server that answers each request with the next of `statuses` (the last one again
+/// when they run out), and counts the requests it was sent.
+async fn answering(statuses: &'static [u16]) -> (String, Arc<AtomicU32>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let served = Arc::new(AtomicU32::new(0));
+    let count = served.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && socket.read(&mut byte).await.unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let n = count.fetch_add(1, Ordering::SeqCst) as usize;
+            let status = statuses[n.min(statuses.len() - 1)];
+            let answer = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: image/png\r\ncontent-length: 2048\r\netag: \"e1\"\r\nconnection: close\r\n\r\n"
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    (format!("http://{address}"), served)
+}
+
+fn bucket_at(endpoint: &str) -> (S3Bucket, Arc<AtomicU32>) {
+    let credentials = SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "test"));
+    let reported = Arc::new(AtomicU32::new(0));
+    let count = reported.clone();
+    let bucket = S3Bucket::at(bucket_base(Some(endpoint), "eu-west-1", "photos"), "eu-west-1".into(), credentials)
+        .observed(Arc::new(move |operation| {
+            assert_eq!(operation, "HeadObject");
+            count.fetch_add(1, Ordering::SeqCst);
+        }));
+    (bucket, reported)
+}
+
+#[tokio::test]
+async fn head_reads_the_type_size_and_etag_of_an_object() {
+    let (endpoint, served) = answering(&[200]).await;
+    let (bucket, reported) = bucket_at(&endpoint);
+    let head = bucket.head("dispatch/1.photo").await.unwrap();
+    let expected =
+        ObjectHead { content_type: Some("image/png".into()), content_length: Some(2048), e_tag: Some("\"e1\"".into()) };
+    assert_eq!(head, expected);
+    assert_eq!((served.load(Ordering::SeqCst), reported.load(Ordering::SeqCst)), (1, 1));
+}
+
+#[tokio::test]
+async fn a_missing_object_is_not_found_and_not_asked_again() {
+    let (endpoint, served) = answering(&[404]).await;
+    let (bucket, _) = bucket_at(&endpoint);
+    assert!(matches!(bucket.head("dispatch/1.photo").await, Err(S3Error::NotFound)));
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_store_that_is_briefly_unavailable_is_asked_again() {
+    let (endpoint, served) = answering(&[503, 500, 200]).await;
+    let (bucket, reported) = bucket_at(&endpoint);
+    assert!(bucket.head("dispatch/1.photo").await.is_ok());
+    assert_eq!((served.load(Ordering::SeqCst), reported.load(Ordering::SeqCst)), (3, 3));
+}
+
+#[tokio::test]
+async fn a_refusal_is_reported_at_once_and_an_outage_after_three_attempts() {
+    let (endpoint, served) = answering(&[403]).await;
+    let (bucket, _) = bucket_at(&endpoint);
+    assert!(matches!(bucket.head("k").await, Err(S3Error::Refused(403))));
+    assert_eq!(served.load(Ordering::SeqCst), 1);
+
+    let (endpoint, served) = answering(&[503]).await;
+    let (bucket, _) = bucket_at(&endpoint);
+    assert!(matches!(bucket.head("k").await, Err(S3Error::Unavailable(_))));
+    assert_eq!(served.load(Ordering::SeqCst), ATTEMPTS);
+}
