@@ -27,9 +27,11 @@ use std::time::{Duration, SystemTime};
 
 /// What S3 leaves unescaped in a key's path: RFC 3986's unreserved characters and `/`.
 const KEY_PATH: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
-/// The SDK's default connect timeout, and a limit on each attempt as a whole.
-const CONNECT_LIMIT: Duration = Duration::from_millis(3100);
-const ATTEMPT_LIMIT: Duration = Duration::from_secs(5);
+/// Limits on opening a connection and on each attempt as a whole: with [`ATTEMPTS`] and the
+/// pauses between them, a check ends within ~6.4 s, inside the functions' 10 s timeout, so an
+/// outage is answered as one (503) instead of the invocation being killed.
+const CONNECT_LIMIT: Duration = Duration::from_secs(1);
+const ATTEMPT_LIMIT: Duration = Duration::from_secs(2);
 /// Attempts at a call that failed transiently (no answer, a 5xx), as the SDK's standard policy.
 const ATTEMPTS: u32 = 3;
 
@@ -67,6 +69,20 @@ pub struct ObjectHead {
 }
 
 type Pool = hyper_util::client::legacy::Client<crate::tls::Connector, Empty<Bytes>>;
+
+/// A request to sign: what is asked of which object, with which headers and payload.
+struct Unsigned<'a> {
+    method: &'a str,
+    key: &'a str,
+    headers: &'a [(&'a str, &'a str)],
+    body: SignableBody<'a>,
+}
+
+impl<'a> Unsigned<'a> {
+    fn new(method: &'a str, key: &'a str, headers: &'a [(&'a str, &'a str)]) -> Self {
+        Self { method, key, headers, body: SignableBody::UnsignedPayload }
+    }
+}
 
 /// One bucket, addressed and signed for.
 #[derive(Clone)]
@@ -110,7 +126,8 @@ impl S3Bucket {
     ) -> Result<PresignedPut, S3Error> {
         let identity = self.identity().await?;
         let headers = [("content-type", content_type)];
-        let signed = self.sign_in_query("PUT", key, &headers, lifetime, &identity, SystemTime::now())?;
+        let request = Unsigned::new("PUT", key, &headers);
+        let signed = self.sign_in_query(request, lifetime, &identity, SystemTime::now())?;
         let headers = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         Ok(PresignedPut { url: signed.uri().to_string(), headers })
     }
@@ -132,7 +149,7 @@ impl S3Bucket {
 
     async fn head_once(&self, key: &str) -> Result<ObjectHead, S3Error> {
         let identity = self.identity().await?;
-        let request = self.sign_in_headers("HEAD", key, &[], &identity, SystemTime::now())?;
+        let request = self.sign_in_headers(Unsigned::new("HEAD", key, &[]), &identity, SystemTime::now())?;
         let response = tokio::time::timeout(ATTEMPT_LIMIT, self.pool.request(request))
             .await
             .map_err(|_| S3Error::Unavailable(format!("no answer within {ATTEMPT_LIMIT:?}")))?
@@ -167,12 +184,11 @@ impl S3Bucket {
         format!("{}/{}", self.base, utf8_percent_encode(key.trim_start_matches('/'), KEY_PATH))
     }
 
-    /// A request whose query string carries its signature, valid for `lifetime` from `now`.
+    /// A request whose query string carries its signature, valid for `lifetime` from `now`; its
+    /// payload is not signed (the uploader's bytes are not known yet).
     fn sign_in_query(
         &self,
-        method: &str,
-        key: &str,
-        headers: &[(&str, &str)],
+        request: Unsigned<'_>,
         lifetime: Duration,
         identity: &Identity,
         now: SystemTime,
@@ -180,33 +196,28 @@ impl S3Bucket {
         let mut settings = s3_settings(PayloadChecksumKind::NoHeader);
         settings.signature_location = SignatureLocation::QueryParams;
         settings.expires_in = Some(lifetime);
-        self.signed(method, key, headers, SignableBody::UnsignedPayload, settings, identity, now)
+        self.signed(request, settings, identity, now)
     }
 
-    /// A request signed in its `Authorization` header, with no payload.
+    /// A request signed in its `Authorization` header, with an empty payload.
     fn sign_in_headers(
         &self,
-        method: &str,
-        key: &str,
-        headers: &[(&str, &str)],
+        request: Unsigned<'_>,
         identity: &Identity,
         now: SystemTime,
     ) -> Result<hyper::Request<Empty<Bytes>>, S3Error> {
         let settings = s3_settings(PayloadChecksumKind::XAmzSha256);
-        self.signed(method, key, headers, SignableBody::Bytes(&[]), settings, identity, now)
+        self.signed(Unsigned { body: SignableBody::Bytes(&[]), ..request }, settings, identity, now)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn signed(
         &self,
-        method: &str,
-        key: &str,
-        headers: &[(&str, &str)],
-        body: SignableBody<'_>,
+        unsigned: Unsigned<'_>,
         settings: SigningSettings,
         identity: &Identity,
         now: SystemTime,
     ) -> Result<hyper::Request<Empty<Bytes>>, S3Error> {
+        let Unsigned { method, key, headers, body } = unsigned;
         let url = self.object_url(key);
         let failed = |e: &dyn std::fmt::Display| S3Error::Signing(e.to_string());
         let mut request = hyper::Request::builder().method(method).uri(&url);

@@ -23,7 +23,8 @@ fn example_bucket(token: Option<&str>) -> (S3Bucket, Identity, SystemTime) {
 #[test]
 fn a_presigned_url_carries_the_signature_aws_documents_for_its_example() {
     let (bucket, identity, now) = example_bucket(None);
-    let request = bucket.sign_in_query("GET", "test.txt", &[], Duration::from_secs(86_400), &identity, now).unwrap();
+    let get = Unsigned::new("GET", "test.txt", &[]);
+    let request = bucket.sign_in_query(get, Duration::from_secs(86_400), &identity, now).unwrap();
     let url = request.uri().to_string();
     assert!(url.starts_with("https://examplebucket.s3.amazonaws.com/test.txt?"), "{url}");
     assert!(url.contains("X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1%2Fs3%2Faws4_request"), "{url}");
@@ -35,7 +36,8 @@ fn a_presigned_url_carries_the_signature_aws_documents_for_its_example() {
 #[test]
 fn a_header_signed_request_carries_the_signature_aws_documents_for_its_example() {
     let (bucket, identity, now) = example_bucket(None);
-    let request = bucket.sign_in_headers("GET", "test.txt", &[("range", "bytes=0-9")], &identity, now).unwrap();
+    let range = [("range", "bytes=0-9")];
+    let request = bucket.sign_in_headers(Unsigned::new("GET", "test.txt", &range), &identity, now).unwrap();
     let header = |name: &str| request.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
     let authorization = header("authorization").expect("an authorization header");
     assert!(authorization.contains("SignedHeaders=host;range;x-amz-content-sha256;x-amz-date"), "{authorization}");
@@ -85,13 +87,16 @@ fn a_key_is_escaped_in_the_path_except_its_slashes() {
     );
 }
 
+/// What a loopback server was sent: each request's head, as text.
+type Heads = Arc<std::sync::Mutex<Vec<String>>>;
+
 /// A loopback server that answers each request with the next of `statuses` (the last one again
-/// when they run out), and counts the requests it was sent.
-async fn answering(statuses: &'static [u16]) -> (String, Arc<AtomicU32>) {
+/// when they run out), and keeps the heads of the requests it was sent.
+async fn answering(statuses: &'static [u16]) -> (String, Heads) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let served = Arc::new(AtomicU32::new(0));
-    let count = served.clone();
+    let heads: Heads = Arc::default();
+    let sent = heads.clone();
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
             let mut head = Vec::new();
@@ -99,7 +104,11 @@ async fn answering(statuses: &'static [u16]) -> (String, Arc<AtomicU32>) {
             while !head.ends_with(b"\r\n\r\n") && socket.read(&mut byte).await.unwrap_or(0) == 1 {
                 head.push(byte[0]);
             }
-            let n = count.fetch_add(1, Ordering::SeqCst) as usize;
+            let n = {
+                let mut sent = sent.lock().unwrap();
+                sent.push(String::from_utf8_lossy(&head).to_lowercase());
+                sent.len() - 1
+            };
             let status = statuses[n.min(statuses.len() - 1)];
             let answer = format!(
                 "HTTP/1.1 {status} X\r\ncontent-type: image/png\r\ncontent-length: 2048\r\netag: \"e1\"\r\nconnection: close\r\n\r\n"
@@ -107,11 +116,16 @@ async fn answering(statuses: &'static [u16]) -> (String, Arc<AtomicU32>) {
             let _ = socket.write_all(answer.as_bytes()).await;
         }
     });
-    (format!("http://{address}"), served)
+    (format!("http://{address}"), heads)
+}
+
+fn served(heads: &Heads) -> u32 {
+    heads.lock().unwrap().len() as u32
 }
 
 fn bucket_at(endpoint: &str) -> (S3Bucket, Arc<AtomicU32>) {
-    let credentials = SharedCredentialsProvider::new(Credentials::new("test", "test", None, None, "test"));
+    let token = Some("lambda-session-token".to_owned());
+    let credentials = SharedCredentialsProvider::new(Credentials::new("AKIDTEST", "secret", token, None, "test"));
     let reported = Arc::new(AtomicU32::new(0));
     let count = reported.clone();
     let bucket = S3Bucket::at(bucket_base(Some(endpoint), "eu-west-1", "photos"), "eu-west-1".into(), credentials)
@@ -124,40 +138,51 @@ fn bucket_at(endpoint: &str) -> (S3Bucket, Arc<AtomicU32>) {
 
 #[tokio::test]
 async fn head_reads_the_type_size_and_etag_of_an_object() {
-    let (endpoint, served) = answering(&[200]).await;
+    let (endpoint, heads) = answering(&[200]).await;
     let (bucket, reported) = bucket_at(&endpoint);
     let head = bucket.head("dispatch/1.photo").await.unwrap();
     let expected =
         ObjectHead { content_type: Some("image/png".into()), content_length: Some(2048), e_tag: Some("\"e1\"".into()) };
     assert_eq!(head, expected);
-    assert_eq!((served.load(Ordering::SeqCst), reported.load(Ordering::SeqCst)), (1, 1));
+    assert_eq!((served(&heads), reported.load(Ordering::SeqCst)), (1, 1));
+    // Signed as S3 requires, for the host it was sent to, with Lambda's session token.
+    let sent = heads.lock().unwrap()[0].clone();
+    let host = endpoint.trim_start_matches("http://");
+    assert!(sent.starts_with("head /photos/dispatch/1.photo http/1.1\r\n"), "{sent}");
+    assert!(sent.contains(&format!("\r\nhost: {host}\r\n")), "{sent}");
+    assert!(sent.contains("\r\nx-amz-security-token: lambda-session-token\r\n"), "{sent}");
+    let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    assert!(sent.contains(&format!("\r\nx-amz-content-sha256: {empty}\r\n")), "{sent}");
+    assert!(sent.contains("\r\nauthorization: aws4-hmac-sha256 credential=akidtest/"), "{sent}");
+    assert!(sent.contains("/eu-west-1/s3/aws4_request"), "{sent}");
+    assert!(sent.contains("signedheaders=host;x-amz-content-sha256;x-amz-date;x-amz-security-token"), "{sent}");
 }
 
 #[tokio::test]
 async fn a_missing_object_is_not_found_and_not_asked_again() {
-    let (endpoint, served) = answering(&[404]).await;
+    let (endpoint, heads) = answering(&[404]).await;
     let (bucket, _) = bucket_at(&endpoint);
     assert!(matches!(bucket.head("dispatch/1.photo").await, Err(S3Error::NotFound)));
-    assert_eq!(served.load(Ordering::SeqCst), 1);
+    assert_eq!(served(&heads), 1);
 }
 
 #[tokio::test]
 async fn a_store_that_is_briefly_unavailable_is_asked_again() {
-    let (endpoint, served) = answering(&[503, 500, 200]).await;
+    let (endpoint, heads) = answering(&[503, 500, 200]).await;
     let (bucket, reported) = bucket_at(&endpoint);
     assert!(bucket.head("dispatch/1.photo").await.is_ok());
-    assert_eq!((served.load(Ordering::SeqCst), reported.load(Ordering::SeqCst)), (3, 3));
+    assert_eq!((served(&heads), reported.load(Ordering::SeqCst)), (3, 3));
 }
 
 #[tokio::test]
 async fn a_refusal_is_reported_at_once_and_an_outage_after_three_attempts() {
-    let (endpoint, served) = answering(&[403]).await;
+    let (endpoint, heads) = answering(&[403]).await;
     let (bucket, _) = bucket_at(&endpoint);
     assert!(matches!(bucket.head("k").await, Err(S3Error::Refused(403))));
-    assert_eq!(served.load(Ordering::SeqCst), 1);
+    assert_eq!(served(&heads), 1);
 
-    let (endpoint, served) = answering(&[503]).await;
+    let (endpoint, heads) = answering(&[503]).await;
     let (bucket, _) = bucket_at(&endpoint);
     assert!(matches!(bucket.head("k").await, Err(S3Error::Unavailable(_))));
-    assert_eq!(served.load(Ordering::SeqCst), ATTEMPTS);
+    assert_eq!(served(&heads), ATTEMPTS);
 }

@@ -62,22 +62,30 @@ pub(super) fn evidence_named(field: &str, order: OrderId, keys: &[String]) -> Re
     if keys.len() > MAX_PHOTOS {
         return Err(invalid(field, "too-many-photos", format!("at most {MAX_PHOTOS} photos")));
     }
-    let own = evidence_prefix(order);
-    if keys.iter().any(|k| !k.starts_with(&own) || k.contains("..")) {
+    if !keys.iter().all(|k| is_evidence_key_of(order, k)) {
         return Err(invalid(field, "evidence-not-this-order", "photos uploaded for this order only"));
     }
     Ok(())
 }
 
-/// Each named photo was uploaded and is one: an image of a sane size.
+/// Whether `key` has the exact shape [`evidence_key`] gives for `order`: anything else is the
+/// caller's mistake, refused before the store is asked (which would refuse it as a bad request).
+fn is_evidence_key_of(order: OrderId, key: &str) -> bool {
+    let photo = key.strip_prefix(&evidence_prefix(order)).and_then(|rest| rest.strip_suffix(".photo"));
+    photo.is_some_and(|id| ulid::Ulid::from_string(id).is_ok())
+}
+
+/// Each named photo was uploaded and is one: an image of a sane size. The photos are checked
+/// at once, so a slow store costs one check's time, not one per photo.
 pub(super) async fn evidence_uploaded(deps: &AfterSalesDeps, field: &str, keys: &[String]) -> Result<(), Problem> {
-    for key in keys {
+    let checks = keys.iter().map(|key| async move {
         deps.photos.check(key).await.map_err(|e| match e {
             // The store did not answer: nothing is wrong with the photo, ask again later.
             crate::photos::PhotoError::Storage(_) => super::routes::unavailable(e),
             e => invalid(field, "evidence-not-a-photo", format!("{key}: {e}")),
-        })?;
-    }
+        })
+    });
+    futures::future::try_join_all(checks).await?;
     Ok(())
 }
 
@@ -276,4 +284,27 @@ async fn check_policy(
         Problem::new(StatusCode::UNPROCESSABLE_ENTITY, refusal.rule, "Outside the after-sales policy", refusal.detail)
             .with_field(field)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_keys_the_upload_route_hands_out_for_the_order_are_evidence() {
+        let order = OrderId::generate();
+        let handed_out = evidence_key(order);
+        assert!(evidence_named("photos", order, std::slice::from_ref(&handed_out)).is_ok());
+        let refused = [
+            evidence_key(OrderId::generate()),
+            format!("{}x", handed_out),
+            format!("aftersales/{order}/{}.photo", "A".repeat(3000)),
+            format!("aftersales/{order}/../{order}/01ARZ3NDEKTSV4RRFFQ69G5FAV.photo"),
+            format!("aftersales/{order}/01ARZ3NDEKTSV4RRFFQ69G5FAV/x.photo"),
+        ];
+        for key in refused {
+            let problem = evidence_named("photos", order, &[handed_out.clone(), key.clone()]).unwrap_err();
+            assert_eq!(problem.code, "evidence-not-this-order", "{key}");
+        }
+    }
 }
