@@ -48,6 +48,18 @@ pub fn connector(limit: Option<Duration>) -> Connector {
     Connector { https, limit }
 }
 
+/// A connection pool over [`connector`] for bodies of type `B`, whose idle connections are
+/// closed after the pool's idle timeout (the timer is what lets it keep time).
+pub fn pool<B>(limit: Option<Duration>) -> hyper_util::client::legacy::Client<Connector, B>
+where
+    B: hyper::body::Body + Send,
+    B::Data: Send,
+{
+    let mut builder = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new());
+    builder.pool_timer(hyper_util::rt::TokioTimer::new());
+    builder.build(connector(limit))
+}
+
 /// See [`connector`]: hyper-rustls's connector with the limit around the whole of connecting.
 #[derive(Clone, Debug)]
 pub struct Connector {

@@ -80,10 +80,17 @@ impl CallCounter {
     /// A hook for a client that is no SDK client (orderflow's S3 bucket): each call it reports
     /// is counted as `<function> <service>.<Operation>`, as the interceptor counts.
     pub fn hook_for(&self, function: &'static str, service: &'static str) -> orderflow::aws::s3::CallHook {
-        let counts = self.counts.clone();
-        std::sync::Arc::new(move |operation| {
-            *counts.lock().expect("counter lock").entry(format!("{function} {service}.{operation}")).or_default() += 1;
-        })
+        let counter = self.for_function(function);
+        Arc::new(move |operation| counter.count_call(format!("{service}.{operation}")))
+    }
+
+    /// One call of `operation` (`Service.Operation`), filed under this counter's function.
+    fn count_call(&self, operation: String) {
+        let name = match self.function {
+            Some(function) => format!("{function} {operation}"),
+            None => operation,
+        };
+        *self.counts.lock().expect("counter lock").entry(name).or_default() += 1;
     }
 
     pub fn reset(&self) {
@@ -167,11 +174,7 @@ impl Intercept for CallCounter {
     ) -> Result<(), BoxError> {
         let operation =
             cfg.load::<Metadata>().map(|m| format!("{}.{}", m.service(), m.name())).unwrap_or_else(|| "unknown".into());
-        let name = match self.function {
-            Some(function) => format!("{function} {operation}"),
-            None => operation,
-        };
-        *self.counts.lock().expect("counter lock").entry(name).or_default() += 1;
+        self.count_call(operation);
         Ok(())
     }
 }

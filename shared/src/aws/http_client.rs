@@ -51,10 +51,7 @@ struct Connector {
 
 impl Connector {
     fn new((connect_timeout, read_timeout): Timeouts) -> Self {
-        let mut builder = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new());
-        // The timer lets the pool drop connections idle for longer than its idle timeout.
-        builder.pool_timer(hyper_util::rt::TokioTimer::new());
-        Self { pool: builder.build(crate::tls::connector(connect_timeout)), read_timeout }
+        Self { pool: crate::tls::pool(connect_timeout), read_timeout }
     }
 }
 

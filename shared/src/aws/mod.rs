@@ -11,7 +11,7 @@ pub mod s3;
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::config::ProvideCredentials;
+use aws_credential_types::provider::ProvideCredentials;
 use tokio::sync::OnceCell;
 
 static CONFIG: OnceCell<SdkConfig> = OnceCell::const_new();

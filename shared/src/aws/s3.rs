@@ -106,10 +106,7 @@ impl S3Bucket {
     }
 
     fn at(base: String, region: String, credentials: SharedCredentialsProvider) -> Self {
-        let mut builder = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new());
-        builder.pool_timer(hyper_util::rt::TokioTimer::new());
-        let pool = builder.build(crate::tls::connector(Some(CONNECT_LIMIT)));
-        Self { base, region, credentials, pool, on_call: None }
+        Self { base, region, credentials, pool: crate::tls::pool(Some(CONNECT_LIMIT)), on_call: None }
     }
 
     /// The same bucket, each call it makes reported to `hook`.
