@@ -11,6 +11,9 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("environment variable {name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
+    /// The AWS configuration lacks what a client needs (a region, credentials).
+    #[error("AWS configuration: {0}")]
+    Aws(String),
 }
 
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
 //! Telling customers things (the step-up verification code, a parcel's delay) through a port,
 //! so the rest of the system does not care which SMS vendor is behind it.
 
+use crate::aws::json_service::JsonService;
 use crate::domain::{CustomerId, OrderId, Phone};
 use crate::personal::Sealer;
 use std::future::Future;
@@ -39,15 +40,15 @@ pub trait Notifier: Send + Sync {
 /// nonce and its AES-256-GCM ciphertext, with `<context>/phone` as associated data.
 #[derive(Clone)]
 pub struct SqsNotifier {
-    client: aws_sdk_sqs::Client,
+    sqs: JsonService,
     queue_url: String,
     /// Seals phones; a notifier without one sends messages to customers only (logistics).
     phones: Option<Arc<Sealer>>,
 }
 
 impl SqsNotifier {
-    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        Self { client, queue_url: queue_url.into(), phones: None }
+    pub fn new(sqs: JsonService, queue_url: impl Into<String>) -> Self {
+        Self { sqs, queue_url: queue_url.into(), phones: None }
     }
 
     /// The same, able to send verification codes: `sealer` (of purpose notification) seals the phone.
@@ -58,13 +59,9 @@ impl SqsNotifier {
 
 impl SqsNotifier {
     async fn send(&self, message: serde_json::Value) -> Result<(), NotifyError> {
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(message.to_string())
-            .send()
-            .await
-            .map_err(|e| NotifyError(aws_sdk_sqs::error::DisplayErrorContext(e).to_string()))?;
+        let input = serde_json::json!({ "QueueUrl": self.queue_url, "MessageBody": message.to_string() });
+        let _: serde::de::IgnoredAny =
+            self.sqs.call("SendMessage", &input).await.map_err(|e| NotifyError(e.to_string()))?;
         Ok(())
     }
 }

@@ -77,9 +77,9 @@ impl CallCounter {
         }
     }
 
-    /// A hook for a client that is no SDK client (orderflow's S3 bucket): each call it reports
-    /// is counted as `<function> <service>.<Operation>`, as the interceptor counts.
-    pub fn hook_for(&self, function: &'static str, service: &'static str) -> orderflow::aws::s3::CallHook {
+    /// A hook for a client that is no SDK client (orderflow's S3 bucket, KMS and SQS): each call
+    /// it reports is counted as `<function> <service>.<Operation>`, as the interceptor counts.
+    pub fn hook_for(&self, function: &'static str, service: &'static str) -> orderflow::aws::signing::CallHook {
         let counter = self.for_function(function);
         Arc::new(move |operation| counter.count_call(format!("{service}.{operation}")))
     }

@@ -310,12 +310,23 @@ impl Stack {
         function: &'static str,
         purpose: orderflow::personal::Purpose,
     ) -> orderflow::personal::KmsVault {
-        let mut builder = aws_sdk_kms::config::Builder::from(&self.localstack_config);
-        if let Some(counter) = &self.calls {
-            builder = builder.interceptor(counter.for_function(function));
-        }
+        let kms = orderflow::aws::json_service::JsonService::kms(&self.localstack_config).expect("LocalStack's KMS");
+        let kms = match &self.calls {
+            Some(counter) => kms.observed(counter.hook_for(function, "KMS")),
+            None => kms,
+        };
         let key = self.provisioned.keys.get("PersonalDataKey").expect("the template's personal data key");
-        orderflow::personal::KmsVault::new(aws_sdk_kms::Client::from_conf(builder.build()), key.clone(), purpose)
+        orderflow::personal::KmsVault::new(kms, key.clone(), purpose)
+    }
+
+    /// LocalStack's SQS as `function` calls it (orderflow's own JSON-protocol client), its calls
+    /// counted like [`Stack::dynamodb_for`].
+    pub fn sqs_for(&self, function: &'static str) -> orderflow::aws::json_service::JsonService {
+        let sqs = orderflow::aws::json_service::JsonService::sqs(&self.localstack_config).expect("LocalStack's SQS");
+        match &self.calls {
+            Some(counter) => sqs.observed(counter.hook_for(function, "SQS")),
+            None => sqs,
+        }
     }
 
     /// The template's bucket `logical_id` on LocalStack's S3 as `function` would have it (path

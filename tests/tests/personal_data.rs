@@ -137,7 +137,7 @@ async fn a_verification_code_goes_to_the_notification_queue_with_only_the_phone_
 
     // The adapter that hands codes to the notification service's queue seals the phone.
     let queue = stack.provisioned.queue_url("NotificationQueue").to_owned();
-    let notifier = SqsNotifier::new(stack.sqs.clone(), &queue)
+    let notifier = SqsNotifier::new(stack.sqs_for("order-intake"), &queue)
         .sealing_phones_with(stack.sealer_of("order-intake", Purpose::Notification));
     let phone = orderflow::domain::Phone::parse("13800138000").unwrap();
     notifier.send_verification_code(id, &phone, "424242").await.unwrap();

@@ -7,7 +7,12 @@
 //! (docs/benchmarks.md, "Cold start").
 
 pub mod http_client;
+pub mod json_service;
 pub mod s3;
+pub mod signing;
+
+#[cfg(test)]
+mod loopback;
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::SdkConfig;

@@ -1,6 +1,6 @@
 //! The two S3 calls the photo evidence needs, made without the S3 SDK crate: a presigned PUT
-//! (SigV4 in the query string, for the uploader's phone) and a signed HeadObject, both signed by
-//! `aws-sigv4` with the process's credentials and sent over the shared TLS set-up.
+//! (SigV4 in the query string, for the uploader's phone) and a signed HeadObject, both signed
+//! and limited as [`super::signing`] says and sent over the shared TLS set-up.
 //!
 //! Why not `aws-sdk-s3`: its endpoint rules and client code made up ~0.8 MB zipped of each of
 //! the two functions that used it (3.6 MB against 2.8 MB without), over the 3 MB package budget
@@ -12,28 +12,22 @@
 //! the regional endpoint otherwise. Not supported, as nothing here needs them: an S3-only
 //! override (`AWS_ENDPOINT_URL_S3`), FIPS or dual-stack endpoints, access points.
 
+use super::signing::{self, Failure, Signer, SigningError};
 use aws_config::SdkConfig;
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{
-    sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SignatureLocation, SigningSettings,
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignatureLocation, SigningSettings,
     UriPathNormalizationMode,
 };
 use aws_smithy_runtime_api::client::identity::Identity;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::Empty;
 use hyper::body::Bytes;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+
+pub use super::signing::CallHook;
 
 /// What S3 leaves unescaped in a key's path: RFC 3986's unreserved characters and `/`.
 const KEY_PATH: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
-/// Limits on opening a connection and on each attempt as a whole: with [`ATTEMPTS`] and the
-/// pauses between them, a check ends within ~6.4 s, inside the functions' 10 s timeout, so an
-/// outage is answered as one (503) instead of the invocation being killed.
-const CONNECT_LIMIT: Duration = Duration::from_secs(1);
-const ATTEMPT_LIMIT: Duration = Duration::from_secs(2);
-/// Attempts at a call that failed transiently (no answer, a 5xx), as the SDK's standard policy.
-const ATTEMPTS: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum S3Error {
@@ -43,15 +37,9 @@ pub enum S3Error {
     Refused(u16),
     #[error("S3 unavailable: {0}")]
     Unavailable(String),
-    #[error("not configured: {0}")]
-    Configuration(String),
-    #[error("signing failed: {0}")]
-    Signing(String),
+    #[error(transparent)]
+    Signing(#[from] SigningError),
 }
-
-/// Called with an operation's name (`HeadObject`) for each attempt that got an answer: how the
-/// benchmarks count calls, as they do the SDK clients' by an interceptor.
-pub type CallHook = Arc<dyn Fn(&'static str) + Send + Sync>;
 
 /// A PUT the caller makes itself: the URL, and headers it must send as given (they are signed).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,8 +77,7 @@ impl<'a> Unsigned<'a> {
 pub struct S3Bucket {
     /// Everything of an object's URL before `/{key}`.
     base: String,
-    region: String,
-    credentials: SharedCredentialsProvider,
+    signer: Signer,
     pool: Pool,
     on_call: Option<CallHook>,
 }
@@ -98,15 +85,13 @@ pub struct S3Bucket {
 impl S3Bucket {
     /// The bucket `name` in the configuration's region, at its endpoint override if it has one.
     pub fn from_config(aws: &SdkConfig, name: &str) -> Result<Self, S3Error> {
-        let region = aws.region().ok_or_else(|| S3Error::Configuration("no region".into()))?.to_string();
-        let credentials =
-            aws.credentials_provider().ok_or_else(|| S3Error::Configuration("no credentials provider".into()))?;
-        let base = bucket_base(aws.endpoint_url(), &region, name);
-        Ok(Self::at(base, region, credentials))
+        let signer = Signer::from_config(aws, "s3")?;
+        let base = bucket_base(aws.endpoint_url(), signer.region(), name);
+        Ok(Self::at(base, signer))
     }
 
-    fn at(base: String, region: String, credentials: SharedCredentialsProvider) -> Self {
-        Self { base, region, credentials, pool: crate::tls::pool(Some(CONNECT_LIMIT)), on_call: None }
+    fn at(base: String, signer: Signer) -> Self {
+        Self { base, signer, pool: crate::tls::pool(Some(signing::CONNECT_LIMIT)), on_call: None }
     }
 
     /// The same bucket, each call it makes reported to `hook`.
@@ -121,7 +106,7 @@ impl S3Bucket {
         content_type: &str,
         lifetime: Duration,
     ) -> Result<PresignedPut, S3Error> {
-        let identity = self.identity().await?;
+        let identity = self.signer.identity().await?;
         let headers = [("content-type", content_type)];
         let request = Unsigned::new("PUT", key, &headers);
         let signed = self.sign_in_query(request, lifetime, &identity, SystemTime::now())?;
@@ -131,50 +116,28 @@ impl S3Bucket {
 
     /// HeadObject on `key`: [`S3Error::NotFound`] when there is no such object.
     pub async fn head(&self, key: &str) -> Result<ObjectHead, S3Error> {
-        let mut last = S3Error::Unavailable("no attempt made".into());
-        for attempt in 0..ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
-            }
-            match self.head_once(key).await {
-                Err(S3Error::Unavailable(why)) => last = S3Error::Unavailable(why),
-                done => return done,
-            }
-        }
-        Err(last)
+        signing::with_retries(|| self.head_once(key), S3Error::Unavailable).await
     }
 
-    async fn head_once(&self, key: &str) -> Result<ObjectHead, S3Error> {
-        let identity = self.identity().await?;
-        let request = self.sign_in_headers(Unsigned::new("HEAD", key, &[]), &identity, SystemTime::now())?;
-        let response = tokio::time::timeout(ATTEMPT_LIMIT, self.pool.request(request))
-            .await
-            .map_err(|_| S3Error::Unavailable(format!("no answer within {ATTEMPT_LIMIT:?}")))?
-            .map_err(|e| S3Error::Unavailable(e.to_string()))?;
+    async fn head_once(&self, key: &str) -> Result<ObjectHead, Failure<S3Error>> {
+        let identity = self.signer.identity().await.map_err(|e| Failure::Final(e.into()))?;
+        let request = self.sign_in_headers(Unsigned::new("HEAD", key, &[]), &identity, SystemTime::now());
+        let (head, _) =
+            signing::exchange(&self.pool, request.map_err(Failure::Final)?).await.map_err(Failure::Transient)?;
         if let Some(hook) = &self.on_call {
             hook("HeadObject");
         }
-        let status = response.status();
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let head = ObjectHead {
-            content_type: header("content-type"),
-            content_length: header("content-length").and_then(|v| v.parse().ok()),
-            e_tag: header("etag"),
-        };
-        // Drained so the connection goes back to the pool (a HEAD answer has no body).
-        let _ = response.into_body().collect().await;
-        match status.as_u16() {
-            200 => Ok(head),
-            404 => Err(S3Error::NotFound),
-            code if code >= 500 || code == 429 => Err(S3Error::Unavailable(format!("answered {code}"))),
-            code => Err(S3Error::Refused(code)),
+        let header = |name: &str| head.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        match head.status.as_u16() {
+            200 => Ok(ObjectHead {
+                content_type: header("content-type"),
+                content_length: header("content-length").and_then(|v| v.parse().ok()),
+                e_tag: header("etag"),
+            }),
+            404 => Err(Failure::Final(S3Error::NotFound)),
+            code if code >= 500 || code == 429 => Err(Failure::Transient(format!("answered {code}"))),
+            code => Err(Failure::Final(S3Error::Refused(code))),
         }
-    }
-
-    async fn identity(&self) -> Result<Identity, S3Error> {
-        let credentials =
-            self.credentials.provide_credentials().await.map_err(|e| S3Error::Configuration(e.to_string()))?;
-        Ok(credentials.into())
     }
 
     fn object_url(&self, key: &str) -> String {
@@ -215,26 +178,12 @@ impl S3Bucket {
         now: SystemTime,
     ) -> Result<hyper::Request<Empty<Bytes>>, S3Error> {
         let Unsigned { method, key, headers, body } = unsigned;
-        let url = self.object_url(key);
-        let failed = |e: &dyn std::fmt::Display| S3Error::Signing(e.to_string());
-        let mut request = hyper::Request::builder().method(method).uri(&url);
+        let mut request = hyper::Request::builder().method(method).uri(self.object_url(key));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let mut request = request.body(Empty::new()).map_err(|e| failed(&e))?;
-        let params = aws_sigv4::sign::v4::SigningParams::builder()
-            .identity(identity)
-            .region(&self.region)
-            .name("s3")
-            .time(now)
-            .settings(settings)
-            .build()
-            .map_err(|e| failed(&e))?
-            .into();
-        let signable =
-            SignableRequest::new(method, url.as_str(), headers.iter().copied(), body).map_err(|e| failed(&e))?;
-        let (instructions, _) = sign(signable, &params).map_err(|e| failed(&e))?.into_parts();
-        instructions.apply_to_request_http1x(&mut request);
+        let mut request = request.body(Empty::new()).map_err(|e| SigningError::Failed(e.to_string()))?;
+        self.signer.sign(&mut request, body, settings, identity, now)?;
         Ok(request)
     }
 }
@@ -254,7 +203,7 @@ fn bucket_base(endpoint: Option<&str>, region: &str, bucket: &str) -> String {
     if let Some(endpoint) = endpoint {
         return format!("{}/{bucket}", endpoint.trim_end_matches('/'));
     }
-    let domain = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    let domain = signing::partition_domain(region);
     let dns_safe = (3..=63).contains(&bucket.len())
         && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !bucket.starts_with('-')

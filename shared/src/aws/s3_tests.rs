@@ -2,9 +2,11 @@
 //! themselves), the addressing, and what a HeadObject makes of the answers a loopback server gives.
 
 use super::*;
+use crate::aws::loopback::{self, served, Answer, Sent};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use std::sync::atomic::{AtomicU32, Ordering};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::Arc;
 
 /// AWS's example account and its example bucket, at its example time (2013-05-24T00:00:00Z).
 fn example_bucket(token: Option<&str>) -> (S3Bucket, Identity, SystemTime) {
@@ -16,7 +18,8 @@ fn example_bucket(token: Option<&str>) -> (S3Bucket, Identity, SystemTime) {
         "example",
     );
     let provider = SharedCredentialsProvider::new(credentials.clone());
-    let bucket = S3Bucket::at("https://examplebucket.s3.amazonaws.com".into(), "us-east-1".into(), provider);
+    let bucket =
+        S3Bucket::at("https://examplebucket.s3.amazonaws.com".into(), Signer::new("us-east-1".into(), "s3", provider));
     (bucket, credentials.into(), SystemTime::UNIX_EPOCH + Duration::from_secs(1_369_353_600))
 }
 
@@ -87,40 +90,11 @@ fn a_key_is_escaped_in_the_path_except_its_slashes() {
     );
 }
 
-/// What a loopback server was sent: each request's head, as text.
-type Heads = Arc<std::sync::Mutex<Vec<String>>>;
-
-/// A loopback server that answers each request with the next of `statuses` (the last one again
-/// when they run out), and keeps the heads of the requests it was sent.
-async fn answering(statuses: &'static [u16]) -> (String, Heads) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let heads: Heads = Arc::default();
-    let sent = heads.clone();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && socket.read(&mut byte).await.unwrap_or(0) == 1 {
-                head.push(byte[0]);
-            }
-            let n = {
-                let mut sent = sent.lock().unwrap();
-                sent.push(String::from_utf8_lossy(&head).to_lowercase());
-                sent.len() - 1
-            };
-            let status = statuses[n.min(statuses.len() - 1)];
-            let answer = format!(
-                "HTTP/1.1 {status} X\r\ncontent-type: image/png\r\ncontent-length: 2048\r\netag: \"e1\"\r\nconnection: close\r\n\r\n"
-            );
-            let _ = socket.write_all(answer.as_bytes()).await;
-        }
-    });
-    (format!("http://{address}"), heads)
-}
-
-fn served(heads: &Heads) -> u32 {
-    heads.lock().unwrap().len() as u32
+/// A loopback server answering each HEAD with the next of `statuses`, as S3 answers for an object.
+async fn answering(statuses: &'static [u16]) -> (String, Sent) {
+    let headers = "content-type: image/png\r\ncontent-length: 2048\r\netag: \"e1\"";
+    let answers = statuses.iter().map(|status| Answer { status: *status, headers, body: "" }).collect();
+    loopback::serving(answers).await
 }
 
 fn bucket_at(endpoint: &str) -> (S3Bucket, Arc<AtomicU32>) {
@@ -128,8 +102,9 @@ fn bucket_at(endpoint: &str) -> (S3Bucket, Arc<AtomicU32>) {
     let credentials = SharedCredentialsProvider::new(Credentials::new("AKIDTEST", "secret", token, None, "test"));
     let reported = Arc::new(AtomicU32::new(0));
     let count = reported.clone();
-    let bucket = S3Bucket::at(bucket_base(Some(endpoint), "eu-west-1", "photos"), "eu-west-1".into(), credentials)
-        .observed(Arc::new(move |operation| {
+    let signer = Signer::new("eu-west-1".into(), "s3", credentials);
+    let bucket =
+        S3Bucket::at(bucket_base(Some(endpoint), "eu-west-1", "photos"), signer).observed(Arc::new(move |operation| {
             assert_eq!(operation, "HeadObject");
             count.fetch_add(1, Ordering::SeqCst);
         }));
@@ -146,7 +121,7 @@ async fn head_reads_the_type_size_and_etag_of_an_object() {
     assert_eq!(head, expected);
     assert_eq!((served(&heads), reported.load(Ordering::SeqCst)), (1, 1));
     // Signed as S3 requires, for the host it was sent to, with Lambda's session token.
-    let sent = heads.lock().unwrap()[0].clone();
+    let sent = heads.lock().unwrap()[0].head.clone();
     let host = endpoint.trim_start_matches("http://");
     assert!(sent.starts_with("head /photos/dispatch/1.photo http/1.1\r\n"), "{sent}");
     assert!(sent.contains(&format!("\r\nhost: {host}\r\n")), "{sent}");
@@ -184,5 +159,5 @@ async fn a_refusal_is_reported_at_once_and_an_outage_after_three_attempts() {
     let (endpoint, heads) = answering(&[503]).await;
     let (bucket, _) = bucket_at(&endpoint);
     assert!(matches!(bucket.head("k").await, Err(S3Error::Unavailable(_))));
-    assert_eq!(served(&heads), ATTEMPTS);
+    assert_eq!(served(&heads), signing::ATTEMPTS);
 }

@@ -59,10 +59,10 @@ pub struct PersonalKeys {
 
 impl PersonalKeys {
     /// Both on KMS under `key_id`, each with its own encryption context.
-    pub fn on_kms(client: &aws_sdk_kms::Client, key_id: &str) -> Self {
-        let vault = KmsVault::new(client.clone(), key_id, Purpose::Fingerprint);
+    pub fn on_kms(kms: &crate::aws::json_service::JsonService, key_id: &str) -> Self {
+        let vault = KmsVault::new(kms.clone(), key_id, Purpose::Fingerprint);
         Self {
-            sealer: Sealer::on_kms(client, key_id),
+            sealer: Sealer::on_kms(kms, key_id),
             fingerprints: std::sync::Arc::new(FingerprintKey::new(std::sync::Arc::new(vault))),
         }
     }

@@ -175,14 +175,16 @@ fn open_one(cipher: &Aes256Gcm, context: &str, name: &str, text: &str) -> Result
 
 impl Sealer {
     /// The table's sealer on KMS under `key_id`, with the default key cache.
-    pub fn on_kms(client: &aws_sdk_kms::Client, key_id: &str) -> std::sync::Arc<Self> {
-        let vault = super::KmsVault::new(client.clone(), key_id, super::Purpose::PersonalData);
+    pub fn on_kms(kms: &crate::aws::json_service::JsonService, key_id: &str) -> std::sync::Arc<Self> {
+        let vault = super::KmsVault::new(kms.clone(), key_id, super::Purpose::PersonalData);
         std::sync::Arc::new(Sealer::new(std::sync::Arc::new(vault), KeyCacheLimits::default()))
     }
 
     /// The table's sealer as a deployed function gets it: KMS, key [`super::key_id_from_env`].
     pub fn from_env(aws: &aws_config::SdkConfig) -> Result<std::sync::Arc<Self>, crate::config::ConfigError> {
-        Ok(Self::on_kms(&aws_sdk_kms::Client::new(aws), &super::key_id_from_env()?))
+        let kms = crate::aws::json_service::JsonService::kms(aws)
+            .map_err(|e| crate::config::ConfigError::Aws(e.to_string()))?;
+        Ok(Self::on_kms(&kms, &super::key_id_from_env()?))
     }
 }
 

@@ -2,8 +2,9 @@
 //! wrapped by the KMS key, to store), and a wrapped key unwrapped. [`KmsVault`] is AWS KMS (or
 //! LocalStack's, through `AWS_ENDPOINT_URL`).
 
-use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::DataKeySpec;
+use crate::aws::json_service::JsonService;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -52,15 +53,33 @@ impl Purpose {
 }
 
 pub struct KmsVault {
-    client: aws_sdk_kms::Client,
+    kms: JsonService,
     key_id: String,
     purpose: Purpose,
 }
 
 impl KmsVault {
-    pub fn new(client: aws_sdk_kms::Client, key_id: impl Into<String>, purpose: Purpose) -> Self {
-        Self { client, key_id: key_id.into(), purpose }
+    pub fn new(kms: JsonService, key_id: impl Into<String>, purpose: Purpose) -> Self {
+        Self { kms, key_id: key_id.into(), purpose }
     }
+
+    /// The encryption context every call names: the key's purpose.
+    fn context(&self) -> serde_json::Value {
+        serde_json::json!({ "purpose": self.purpose.name() })
+    }
+}
+
+/// What KMS answers GenerateDataKey and Decrypt with (blobs in base64), of what is used.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct KeyOutput {
+    plaintext: Option<String>,
+    ciphertext_blob: Option<String>,
+}
+
+fn decoded(blob: Option<String>, what: &str) -> Result<Vec<u8>, VaultError> {
+    let blob = blob.ok_or_else(|| VaultError::Unavailable(format!("no {what}")))?;
+    BASE64.decode(blob).map_err(|_| VaultError::Unavailable(format!("{what} not base64")))
 }
 
 fn key_bytes(bytes: &[u8]) -> Result<[u8; 32], VaultError> {
@@ -70,29 +89,31 @@ fn key_bytes(bytes: &[u8]) -> Result<[u8; 32], VaultError> {
 impl KeyVault for KmsVault {
     fn new_data_key(&self) -> VaultFuture<'_, DataKey> {
         Box::pin(async move {
-            let output = (self.client.generate_data_key())
-                .key_id(&self.key_id)
-                .key_spec(DataKeySpec::Aes256)
-                .encryption_context("purpose", self.purpose.name())
-                .send()
-                .await
-                .map_err(|e| VaultError::Unavailable(aws_sdk_kms::error::DisplayErrorContext(e).to_string()))?;
-            let plaintext = output.plaintext.ok_or_else(|| VaultError::Unavailable("no plaintext key".into()))?;
-            let wrapped = output.ciphertext_blob.ok_or_else(|| VaultError::Unavailable("no wrapped key".into()))?;
-            Ok(DataKey { plaintext: key_bytes(plaintext.as_ref())?, wrapped: wrapped.into_inner() })
+            let input = serde_json::json!({
+                "KeyId": self.key_id,
+                "KeySpec": "AES_256",
+                "EncryptionContext": self.context(),
+            });
+            let output: KeyOutput = self.kms.call("GenerateDataKey", &input).await.map_err(unavailable)?;
+            let plaintext = decoded(output.plaintext, "plaintext key")?;
+            let wrapped = decoded(output.ciphertext_blob, "wrapped key")?;
+            Ok(DataKey { plaintext: key_bytes(&plaintext)?, wrapped })
         })
     }
 
     fn unwrap_key<'a>(&'a self, wrapped: &'a [u8]) -> VaultFuture<'a, [u8; 32]> {
         Box::pin(async move {
-            let output = (self.client.decrypt())
-                .key_id(&self.key_id)
-                .ciphertext_blob(Blob::new(wrapped))
-                .encryption_context("purpose", self.purpose.name())
-                .send()
-                .await
-                .map_err(|e| VaultError::Unavailable(aws_sdk_kms::error::DisplayErrorContext(e).to_string()))?;
-            key_bytes(output.plaintext.ok_or_else(|| VaultError::Unavailable("no plaintext key".into()))?.as_ref())
+            let input = serde_json::json!({
+                "KeyId": self.key_id,
+                "CiphertextBlob": BASE64.encode(wrapped),
+                "EncryptionContext": self.context(),
+            });
+            let output: KeyOutput = self.kms.call("Decrypt", &input).await.map_err(unavailable)?;
+            key_bytes(&decoded(output.plaintext, "plaintext key")?)
         })
     }
+}
+
+fn unavailable(error: crate::aws::json_service::ServiceError) -> VaultError {
+    VaultError::Unavailable(error.to_string())
 }

@@ -73,7 +73,8 @@ impl LogisticsDeps {
         let gateway = std::env::var("COURIER_GATEWAY_URL").map_err(|_| "COURIER_GATEWAY_URL is not set")?;
         let queue = std::env::var("NOTIFICATION_QUEUE_URL").map_err(|_| "NOTIFICATION_QUEUE_URL is not set")?;
         let courier = crate::courier::HttpCourier::new(gateway);
-        let notifier = crate::notify::SqsNotifier::new(aws_sdk_sqs::Client::new(&aws), queue);
+        let sqs = crate::aws::json_service::JsonService::sqs(&aws).map_err(|e| e.to_string())?;
+        let notifier = crate::notify::SqsNotifier::new(sqs, queue);
         Ok(Self::new(common, Arc::new(courier), Arc::new(notifier)))
     }
 

@@ -1,0 +1,169 @@
+//! What the AWS calls made without an SDK crate share ([`super::s3`], [`super::json_service`]):
+//! SigV4 signing by `aws-sigv4` with the process's credentials, the regional endpoint, and the
+//! limits and retries every such call runs under.
+//!
+//! The limits: a connection opens within [`CONNECT_LIMIT`] and an attempt ends within
+//! [`ATTEMPT_LIMIT`]; with [`ATTEMPTS`] and the pauses between them a call ends within ~6.4 s,
+//! inside the functions' 10 s timeout, so an outage is answered as one (a 503) instead of the
+//! invocation being killed.
+
+use aws_config::SdkConfig;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_smithy_runtime_api::client::identity::Identity;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+pub const CONNECT_LIMIT: Duration = Duration::from_secs(1);
+pub const ATTEMPT_LIMIT: Duration = Duration::from_secs(2);
+/// Attempts at a call that failed transiently (no answer, a 5xx, throttling), as the SDK's
+/// standard retry policy makes.
+pub const ATTEMPTS: u32 = 3;
+
+/// Called with an operation's name (`HeadObject`, `SendMessage`) for each attempt that got an
+/// answer: how the benchmarks count these calls, as they count the SDK clients' by an interceptor.
+pub type CallHook = Arc<dyn Fn(&'static str) + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    #[error("not configured: {0}")]
+    Configuration(String),
+    #[error("signing failed: {0}")]
+    Failed(String),
+}
+
+/// Signs requests to one service (`s3`, `kms`, `sqs`) in one region.
+#[derive(Clone, Debug)]
+pub struct Signer {
+    region: String,
+    service: &'static str,
+    credentials: SharedCredentialsProvider,
+}
+
+impl Signer {
+    /// For `service` in the configuration's region, with its credentials.
+    pub fn from_config(aws: &SdkConfig, service: &'static str) -> Result<Self, SigningError> {
+        let region = aws.region().ok_or_else(|| SigningError::Configuration("no region".into()))?;
+        let credentials =
+            aws.credentials_provider().ok_or_else(|| SigningError::Configuration("no credentials provider".into()))?;
+        Ok(Self::new(region.to_string(), service, credentials))
+    }
+
+    pub fn new(region: String, service: &'static str, credentials: SharedCredentialsProvider) -> Self {
+        Self { region, service, credentials }
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    /// The credentials to sign with now (Lambda's role credentials do not change within an
+    /// instance, but a provider may refresh them).
+    pub async fn identity(&self) -> Result<Identity, SigningError> {
+        let credentials =
+            self.credentials.provide_credentials().await.map_err(|e| SigningError::Configuration(e.to_string()))?;
+        Ok(credentials.into())
+    }
+
+    /// Signs `request` as built (method, URL, headers) with `payload`, as `settings` say: the
+    /// signature goes into its headers or its query string.
+    pub fn sign<B>(
+        &self,
+        request: &mut hyper::Request<B>,
+        payload: SignableBody<'_>,
+        settings: SigningSettings,
+        identity: &Identity,
+        now: SystemTime,
+    ) -> Result<(), SigningError> {
+        let failed = |e: &dyn std::fmt::Display| SigningError::Failed(e.to_string());
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(identity)
+            .region(&self.region)
+            .name(self.service)
+            .time(now)
+            .settings(settings)
+            .build()
+            .map_err(|e| failed(&e))?
+            .into();
+        let url = request.uri().to_string();
+        let headers: Vec<(String, String)> = (request.headers().iter())
+            .map(|(name, value)| Ok((name.as_str().to_owned(), value.to_str()?.to_owned())))
+            .collect::<Result<_, hyper::header::ToStrError>>()
+            .map_err(|e| failed(&e))?;
+        let headers = headers.iter().map(|(name, value)| (name.as_str(), value.as_str()));
+        let signable =
+            SignableRequest::new(request.method().as_str(), &url, headers, payload).map_err(|e| failed(&e))?;
+        let (instructions, _) = sign(signable, &params).map_err(|e| failed(&e))?.into_parts();
+        instructions.apply_to_request_http1x(request);
+        Ok(())
+    }
+}
+
+/// The DNS suffix of a region's partition: China's regions have their own.
+pub fn partition_domain(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    }
+}
+
+/// Where `service` is asked: the configuration's endpoint override (`AWS_ENDPOINT_URL`:
+/// LocalStack) if it has one, else the service's regional endpoint.
+pub fn service_endpoint(endpoint_override: Option<&str>, service: &str, region: &str) -> String {
+    match endpoint_override {
+        Some(endpoint) => endpoint.trim_end_matches('/').to_owned(),
+        None => format!("https://{service}.{region}.{}", partition_domain(region)),
+    }
+}
+
+/// How one attempt at a call went wrong, when it did.
+pub enum Failure<E> {
+    /// Worth another attempt: no answer, a 5xx, throttling.
+    Transient(String),
+    /// The answer stands.
+    Final(E),
+}
+
+/// Up to [`ATTEMPTS`] of `attempt`, pausing 100 then 200 ms between them; after the last
+/// transient failure, `outage` of its description.
+pub async fn with_retries<T, E, F, Fut>(mut attempt: F, outage: impl FnOnce(String) -> E) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Failure<E>>>,
+{
+    let mut last = String::from("no attempt made");
+    for n in 0..ATTEMPTS {
+        if n > 0 {
+            tokio::time::sleep(Duration::from_millis(50 << n)).await;
+        }
+        match attempt().await {
+            Ok(done) => return Ok(done),
+            Err(Failure::Final(error)) => return Err(error),
+            Err(Failure::Transient(why)) => last = why,
+        }
+    }
+    Err(outage(last))
+}
+
+/// `request` sent within [`ATTEMPT_LIMIT`], its whole answer read: the status, the headers and
+/// the body. Anything short of that is transient.
+pub async fn exchange<B>(
+    pool: &hyper_util::client::legacy::Client<crate::tls::Connector, B>,
+    request: hyper::Request<B>,
+) -> Result<(hyper::http::response::Parts, hyper::body::Bytes), String>
+where
+    B: hyper::body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    use http_body_util::BodyExt;
+    let answer = async {
+        let response = pool.request(request).await.map_err(|e| e.to_string())?;
+        let (head, body) = response.into_parts();
+        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok((head, body))
+    };
+    tokio::time::timeout(ATTEMPT_LIMIT, answer).await.map_err(|_| format!("no answer within {ATTEMPT_LIMIT:?}"))?
+}
