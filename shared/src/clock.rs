@@ -44,3 +44,10 @@ impl Clock for ManualClock {
         *self.now.lock().expect("clock lock")
     }
 }
+
+/// A random whole number below `bound` (0 when `bound` is 0), for jittering pauses between
+/// retries so that callers which collided do not retry in step; from the ULID generator's random
+/// bits, seeded from the OS.
+pub fn jitter_below(bound: u64) -> u64 {
+    (ulid::Ulid::new().random() % u128::from(bound.max(1))) as u64
+}

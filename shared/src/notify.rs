@@ -38,6 +38,10 @@ pub trait Notifier: Send + Sync {
 /// unwrap and which opens nothing else: `{"template", "order_id", "code", "to": {"context":
 /// "orders/<id>", "sealed": {"key", "fields": {"phone"}}}}`, the phone's field base64 of a 12-byte
 /// nonce and its AES-256-GCM ciphertext, with `<context>/phone` as associated data.
+///
+/// A send that got no answer in time is made again ([`crate::aws::signing`]), so the service may
+/// receive a message twice: a customer message's `key`, and a code's order and code, are the same
+/// in both, for it to drop the repeat.
 #[derive(Clone)]
 pub struct SqsNotifier {
     sqs: JsonService,

@@ -6,11 +6,18 @@
 # 400 ValidationException (never retried): init builds clients but makes no calls, and what a
 # first invoke measures is the function's own work around its first call, such as anything left
 # lazy at init (credentials, endpoint resolution, connection set-up), not AWS's latency.
-# Usage: coldstart.py BINARY RUNS [EVENT_FILE]
+# With --beside REFERENCE, a run of the reference binary (init only) precedes each run of BINARY,
+# and the line ends with the reference's median and BINARY's init as a multiple of it: a ratio
+# of runs made side by side, which whatever else the machine is doing affects alike.
+# Usage: coldstart.py [--beside REFERENCE] BINARY RUNS [EVENT_FILE]
 import http.server, subprocess, sys, threading, time, os, statistics, socket, json, tempfile
 
-binary, runs = sys.argv[1], int(sys.argv[2])
-event = open(sys.argv[3], 'rb').read() if len(sys.argv) > 3 else None
+args = sys.argv[1:]
+reference = None
+if args[:1] == ['--beside']:
+    reference, args = args[1], args[2:]
+binary, runs = args[0], int(args[1])
+event = open(args[2], 'rb').read() if len(args) > 2 else None
 name = os.path.basename(binary)
 
 
@@ -18,7 +25,7 @@ def free_port():
     s = socket.socket(); s.bind(('127.0.0.1', 0)); p = s.getsockname()[1]; s.close(); return p
 
 
-def one_run():
+def one_run(binary, event):
     """(init ms, first invoke ms or None), or a string saying why the binary never asked for work."""
     asked, answered, stamp = threading.Event(), threading.Event(), {}
 
@@ -99,17 +106,29 @@ def one_run():
     return (stamp['init'] - t0) * 1000, first
 
 
-inits, firsts = [], []
-for _ in range(runs):
-    result = one_run()
+def init_of(binary, event):
+    """One run's (init ms, first invoke ms or None); a binary that never asks for work ends the script."""
+    result = one_run(binary, event)
     if isinstance(result, str):
-        print(f"{name}: {result}")
+        print(f"{os.path.basename(binary)}: {result}")
         sys.exit(1)
-    inits.append(result[0])
-    if result[1] is not None:
-        firsts.append(result[1])
+    return result
+
+
+inits, firsts, references = [], [], []
+for _ in range(runs):
+    if reference is not None:
+        references.append(init_of(reference, None)[0])
+    init, first = init_of(binary, event)
+    inits.append(init)
+    if first is not None:
+        firsts.append(first)
 line = f"{name}: init median {statistics.median(inits):.1f} ms, min {min(inits):.1f} ms over {len(inits)} runs"
 if event is not None:
     line += (f"; first invoke median {statistics.median(firsts):.1f} ms over {len(firsts)}" if firsts
              else "; first invoke: no answer within 10 s")
+if references:
+    beside = statistics.median(references)
+    line += (f"; beside {os.path.basename(reference)}: {beside:.1f} ms,"
+             f" ratio {statistics.median(inits) / beside:.2f}x")
 print(line)

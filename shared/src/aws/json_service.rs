@@ -11,7 +11,7 @@
 //! supported, as nothing here needs them: a service-only override (`AWS_ENDPOINT_URL_SQS`), FIPS
 //! or dual-stack endpoints.
 
-use super::signing::{self, CallHook, Failure, Signer, SigningError};
+use super::signing::{self, CallHook, Failure, Signer, SigningError, Transport};
 use aws_config::SdkConfig;
 use aws_sigv4::http_request::{SignableBody, SigningSettings};
 use http_body_util::Full;
@@ -20,8 +20,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::time::SystemTime;
 
-/// Error codes that mean "slow down": worth another attempt, as the SDK's retry policy treats them.
-const THROTTLING: &[&str] = &[
+/// Error codes worth another attempt although their status is a 4xx: throttling and request
+/// timeouts (the SDK's lists of throttling and transient codes, of those these services send).
+const TRANSIENT_CODES: &[&str] = &[
+    "RequestTimeout",
+    "RequestTimeoutException",
     "Throttling",
     "ThrottlingException",
     "ThrottledException",
@@ -43,6 +46,8 @@ pub enum ServiceError {
     Unavailable(String),
     #[error("{0} answered something that is not its output")]
     Malformed(&'static str),
+    #[error("{0}'s input does not serialise")]
+    Input(&'static str),
     #[error(transparent)]
     Signing(#[from] SigningError),
 }
@@ -62,16 +67,12 @@ const KMS: Protocol =
 const SQS: Protocol =
     Protocol { service: "sqs", target_prefix: "AmazonSQS", content_type: "application/x-amz-json-1.0" };
 
-type Pool = hyper_util::client::legacy::Client<crate::tls::Connector, Full<Bytes>>;
-
 /// One service's endpoint, signed for.
 #[derive(Clone)]
 pub struct JsonService {
     endpoint: String,
     protocol: Protocol,
-    signer: Signer,
-    pool: Pool,
-    on_call: Option<CallHook>,
+    transport: Transport,
 }
 
 impl JsonService {
@@ -92,12 +93,12 @@ impl JsonService {
     }
 
     fn at(endpoint: String, protocol: Protocol, signer: Signer) -> Self {
-        Self { endpoint, protocol, signer, pool: crate::tls::pool(Some(signing::CONNECT_LIMIT)), on_call: None }
+        Self { endpoint, protocol, transport: Transport::new(signer) }
     }
 
     /// The same service, each call it makes reported to `hook`.
     pub fn observed(self, hook: CallHook) -> Self {
-        Self { on_call: Some(hook), ..self }
+        Self { transport: self.transport.observed(hook), ..self }
     }
 
     /// `operation` with `input`, its output read as `O`.
@@ -106,23 +107,20 @@ impl JsonService {
         I: Serialize,
         O: DeserializeOwned,
     {
-        let body = Bytes::from(serde_json::to_vec(input).map_err(|_| ServiceError::Malformed(operation))?);
+        let body = Bytes::from(serde_json::to_vec(input).map_err(|_| ServiceError::Input(operation))?);
         let answer = signing::with_retries(|| self.call_once(operation, body.clone()), ServiceError::Unavailable);
         serde_json::from_slice(&answer.await?).map_err(|_| ServiceError::Malformed(operation))
     }
 
     async fn call_once(&self, operation: &'static str, body: Bytes) -> Result<Bytes, Failure<ServiceError>> {
         let request = self.signed(operation, body).await.map_err(Failure::Final)?;
-        let (head, body) = signing::exchange(&self.pool, request).await.map_err(Failure::Transient)?;
-        if let Some(hook) = &self.on_call {
-            hook(operation);
-        }
+        let (head, body) = self.transport.attempt(operation, request).await.map_err(Failure::Transient)?;
         let status = head.status.as_u16();
         if status == 200 {
             return Ok(body);
         }
         let code = error_code(&head.headers, &body);
-        if status >= 500 || status == 429 || THROTTLING.contains(&code.as_str()) {
+        if status >= 500 || status == 429 || TRANSIENT_CODES.contains(&code.as_str()) {
             return Err(Failure::Transient(format!("{operation} answered {status} {code}")));
         }
         let message = error_message(&body);
@@ -130,7 +128,7 @@ impl JsonService {
     }
 
     async fn signed(&self, operation: &str, body: Bytes) -> Result<hyper::Request<Full<Bytes>>, ServiceError> {
-        let identity = self.signer.identity().await?;
+        let identity = self.transport.signer.identity().await?;
         let target = format!("{}.{operation}", self.protocol.target_prefix);
         let payload = body.clone();
         let mut request = hyper::Request::post(format!("{}/", self.endpoint))
@@ -139,18 +137,18 @@ impl JsonService {
             .body(Full::new(body))
             .map_err(|e| SigningError::Failed(e.to_string()))?;
         let signable = SignableBody::Bytes(&payload);
-        self.signer.sign(&mut request, signable, SigningSettings::default(), &identity, SystemTime::now())?;
+        self.transport.signer.sign(&mut request, signable, SigningSettings::default(), &identity, SystemTime::now())?;
         Ok(request)
     }
 }
 
 /// The error's code as the JSON protocol gives it: the `X-Amzn-ErrorType` header, else the
-/// body's `__type` (or `code`), without a namespace (`com.amazonaws.kms#`) or a trailing `:…`.
+/// body's `code`, else its `__type`; without a namespace (`com.amazonaws.kms#`) or a trailing `:…`.
 fn error_code(headers: &hyper::HeaderMap, body: &[u8]) -> String {
     let from_header = headers.get("x-amzn-errortype").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let from_body = || {
         let body: serde_json::Value = serde_json::from_slice(body).ok()?;
-        let code = body.get("__type").or_else(|| body.get("code"))?;
+        let code = body.get("code").or_else(|| body.get("__type"))?;
         code.as_str().map(str::to_owned)
     };
     let code = from_header.or_else(from_body).unwrap_or_default();

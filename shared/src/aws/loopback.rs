@@ -13,6 +13,11 @@ pub struct Answer {
     pub body: &'static str,
 }
 
+impl Answer {
+    /// No answer at all: the request is read and the connection held open, silent.
+    pub const SILENCE: Answer = Answer { status: 0, headers: "", body: "" };
+}
+
 /// One request as received: its head in lower case, and its body.
 #[derive(Clone, Debug)]
 pub struct Received {
@@ -37,6 +42,13 @@ pub async fn serving(answers: Vec<Answer>) -> (String, Sent) {
                 log.len() - 1
             };
             let Answer { status, headers, body } = answers[n.min(answers.len() - 1)];
+            if status == 0 {
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                    drop(socket);
+                });
+                continue;
+            }
             let mut head = format!("HTTP/1.1 {status} X\r\nconnection: close\r\n");
             if !headers.is_empty() {
                 head.push_str(headers);

@@ -12,7 +12,7 @@ pub mod s3;
 pub mod signing;
 
 #[cfg(test)]
-mod loopback;
+pub(crate) mod loopback;
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::SdkConfig;

@@ -12,19 +12,17 @@
 //! the regional endpoint otherwise. Not supported, as nothing here needs them: an S3-only
 //! override (`AWS_ENDPOINT_URL_S3`), FIPS or dual-stack endpoints, access points.
 
-use super::signing::{self, Failure, Signer, SigningError};
+use super::signing::{self, CallHook, Failure, Signer, SigningError, Transport};
 use aws_config::SdkConfig;
 use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SignableBody, SignatureLocation, SigningSettings,
     UriPathNormalizationMode,
 };
 use aws_smithy_runtime_api::client::identity::Identity;
-use http_body_util::Empty;
+use http_body_util::Full;
 use hyper::body::Bytes;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::time::{Duration, SystemTime};
-
-pub use super::signing::CallHook;
 
 /// What S3 leaves unescaped in a key's path: RFC 3986's unreserved characters and `/`.
 const KEY_PATH: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
@@ -56,8 +54,6 @@ pub struct ObjectHead {
     pub e_tag: Option<String>,
 }
 
-type Pool = hyper_util::client::legacy::Client<crate::tls::Connector, Empty<Bytes>>;
-
 /// A request to sign: what is asked of which object, with which headers and payload.
 struct Unsigned<'a> {
     method: &'a str,
@@ -77,9 +73,7 @@ impl<'a> Unsigned<'a> {
 pub struct S3Bucket {
     /// Everything of an object's URL before `/{key}`.
     base: String,
-    signer: Signer,
-    pool: Pool,
-    on_call: Option<CallHook>,
+    transport: Transport,
 }
 
 impl S3Bucket {
@@ -91,12 +85,12 @@ impl S3Bucket {
     }
 
     fn at(base: String, signer: Signer) -> Self {
-        Self { base, signer, pool: crate::tls::pool(Some(signing::CONNECT_LIMIT)), on_call: None }
+        Self { base, transport: Transport::new(signer) }
     }
 
     /// The same bucket, each call it makes reported to `hook`.
     pub fn observed(self, hook: CallHook) -> Self {
-        Self { on_call: Some(hook), ..self }
+        Self { transport: self.transport.observed(hook), ..self }
     }
 
     /// A PUT of `key` as `content_type`, valid for `lifetime` from now. No call is made.
@@ -106,7 +100,7 @@ impl S3Bucket {
         content_type: &str,
         lifetime: Duration,
     ) -> Result<PresignedPut, S3Error> {
-        let identity = self.signer.identity().await?;
+        let identity = self.transport.signer.identity().await?;
         let headers = [("content-type", content_type)];
         let request = Unsigned::new("PUT", key, &headers);
         let signed = self.sign_in_query(request, lifetime, &identity, SystemTime::now())?;
@@ -120,13 +114,10 @@ impl S3Bucket {
     }
 
     async fn head_once(&self, key: &str) -> Result<ObjectHead, Failure<S3Error>> {
-        let identity = self.signer.identity().await.map_err(|e| Failure::Final(e.into()))?;
+        let identity = self.transport.signer.identity().await.map_err(|e| Failure::Final(e.into()))?;
         let request = self.sign_in_headers(Unsigned::new("HEAD", key, &[]), &identity, SystemTime::now());
-        let (head, _) =
-            signing::exchange(&self.pool, request.map_err(Failure::Final)?).await.map_err(Failure::Transient)?;
-        if let Some(hook) = &self.on_call {
-            hook("HeadObject");
-        }
+        let request = request.map_err(Failure::Final)?;
+        let (head, _) = self.transport.attempt("HeadObject", request).await.map_err(Failure::Transient)?;
         let header = |name: &str| head.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
         match head.status.as_u16() {
             200 => Ok(ObjectHead {
@@ -152,7 +143,7 @@ impl S3Bucket {
         lifetime: Duration,
         identity: &Identity,
         now: SystemTime,
-    ) -> Result<hyper::Request<Empty<Bytes>>, S3Error> {
+    ) -> Result<hyper::Request<Full<Bytes>>, S3Error> {
         let mut settings = s3_settings(PayloadChecksumKind::NoHeader);
         settings.signature_location = SignatureLocation::QueryParams;
         settings.expires_in = Some(lifetime);
@@ -165,7 +156,7 @@ impl S3Bucket {
         request: Unsigned<'_>,
         identity: &Identity,
         now: SystemTime,
-    ) -> Result<hyper::Request<Empty<Bytes>>, S3Error> {
+    ) -> Result<hyper::Request<Full<Bytes>>, S3Error> {
         let settings = s3_settings(PayloadChecksumKind::XAmzSha256);
         self.signed(Unsigned { body: SignableBody::Bytes(&[]), ..request }, settings, identity, now)
     }
@@ -176,14 +167,14 @@ impl S3Bucket {
         settings: SigningSettings,
         identity: &Identity,
         now: SystemTime,
-    ) -> Result<hyper::Request<Empty<Bytes>>, S3Error> {
+    ) -> Result<hyper::Request<Full<Bytes>>, S3Error> {
         let Unsigned { method, key, headers, body } = unsigned;
         let mut request = hyper::Request::builder().method(method).uri(self.object_url(key));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let mut request = request.body(Empty::new()).map_err(|e| SigningError::Failed(e.to_string()))?;
-        self.signer.sign(&mut request, body, settings, identity, now)?;
+        let mut request = request.body(Full::default()).map_err(|e| SigningError::Failed(e.to_string()))?;
+        self.transport.signer.sign(&mut request, body, settings, identity, now)?;
         Ok(request)
     }
 }

@@ -1,18 +1,22 @@
 //! What the AWS calls made without an SDK crate share ([`super::s3`], [`super::json_service`]):
-//! SigV4 signing by `aws-sigv4` with the process's credentials, the regional endpoint, and the
-//! limits and retries every such call runs under.
+//! SigV4 signing by `aws-sigv4` with the process's credentials, the regional endpoint, and a
+//! transport whose calls run under common limits and retries.
 //!
 //! The limits: a connection opens within [`CONNECT_LIMIT`] and an attempt ends within
 //! [`ATTEMPT_LIMIT`]; with [`ATTEMPTS`] and the pauses between them a call ends within ~6.4 s,
 //! inside the functions' 10 s timeout, so an outage is answered as one (a 503) instead of the
-//! invocation being killed.
+//! invocation being killed. An attempt that timed out may still have taken effect: what is
+//! retried must be safe to repeat (reads, data keys, messages their consumer deduplicates).
 
 use aws_config::SdkConfig;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_smithy_runtime_api::client::identity::Identity;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 pub const CONNECT_LIMIT: Duration = Duration::from_secs(1);
@@ -20,6 +24,8 @@ pub const ATTEMPT_LIMIT: Duration = Duration::from_secs(2);
 /// Attempts at a call that failed transiently (no answer, a 5xx, throttling), as the SDK's
 /// standard retry policy makes.
 pub const ATTEMPTS: u32 = 3;
+/// Credentials that expire sooner than this are fetched again before signing.
+const CREDENTIALS_MARGIN: Duration = Duration::from_secs(300);
 
 /// Called with an operation's name (`HeadObject`, `SendMessage`) for each attempt that got an
 /// answer: how the benchmarks count these calls, as they count the SDK clients' by an interceptor.
@@ -39,6 +45,10 @@ pub struct Signer {
     region: String,
     service: &'static str,
     credentials: SharedCredentialsProvider,
+    /// The last credentials fetched: the SDK's configuration hands out its provider chain
+    /// uncached (its clients cache in their identity cache), and a chain other than Lambda's
+    /// environment may go over the network for each fetch.
+    cached: Arc<Mutex<Option<Credentials>>>,
 }
 
 impl Signer {
@@ -51,18 +61,23 @@ impl Signer {
     }
 
     pub fn new(region: String, service: &'static str, credentials: SharedCredentialsProvider) -> Self {
-        Self { region, service, credentials }
+        Self { region, service, credentials, cached: Arc::default() }
     }
 
     pub fn region(&self) -> &str {
         &self.region
     }
 
-    /// The credentials to sign with now (Lambda's role credentials do not change within an
-    /// instance, but a provider may refresh them).
+    /// The credentials to sign with now: the cached ones while they are good for a while yet.
     pub async fn identity(&self) -> Result<Identity, SigningError> {
+        let cached = self.cached.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+        let fresh = |c: &Credentials| c.expiry().is_none_or(|at| at > SystemTime::now() + CREDENTIALS_MARGIN);
+        if let Some(credentials) = cached.filter(fresh) {
+            return Ok(credentials.into());
+        }
         let credentials =
             self.credentials.provide_credentials().await.map_err(|e| SigningError::Configuration(e.to_string()))?;
+        *self.cached.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(credentials.clone());
         Ok(credentials.into())
     }
 
@@ -118,6 +133,48 @@ pub fn service_endpoint(endpoint_override: Option<&str>, service: &str, region: 
     }
 }
 
+type Pool = hyper_util::client::legacy::Client<crate::tls::Connector, Full<Bytes>>;
+
+/// A service's signer with a connection pool and, for the benchmarks, a hook told of each call.
+#[derive(Clone)]
+pub struct Transport {
+    pub signer: Signer,
+    pool: Pool,
+    on_call: Option<CallHook>,
+}
+
+impl Transport {
+    pub fn new(signer: Signer) -> Self {
+        Self { signer, pool: crate::tls::pool(Some(CONNECT_LIMIT)), on_call: None }
+    }
+
+    /// The same transport, each answered attempt reported to `hook`.
+    pub fn observed(self, hook: CallHook) -> Self {
+        Self { on_call: Some(hook), ..self }
+    }
+
+    /// One attempt at `operation`: `request` sent within [`ATTEMPT_LIMIT`] and its whole answer
+    /// read (status, headers, body). Anything short of an answer is transient.
+    pub async fn attempt(
+        &self,
+        operation: &'static str,
+        request: hyper::Request<Full<Bytes>>,
+    ) -> Result<(hyper::http::response::Parts, Bytes), String> {
+        let answer = async {
+            let response = self.pool.request(request).await.map_err(|e| e.to_string())?;
+            let (head, body) = response.into_parts();
+            let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+            Ok::<_, String>((head, body))
+        };
+        let answer = tokio::time::timeout(ATTEMPT_LIMIT, answer).await;
+        let answer = answer.map_err(|_| format!("no answer within {ATTEMPT_LIMIT:?}"))??;
+        if let Some(hook) = &self.on_call {
+            hook(operation);
+        }
+        Ok(answer)
+    }
+}
+
 /// How one attempt at a call went wrong, when it did.
 pub enum Failure<E> {
     /// Worth another attempt: no answer, a 5xx, throttling.
@@ -126,8 +183,8 @@ pub enum Failure<E> {
     Final(E),
 }
 
-/// Up to [`ATTEMPTS`] of `attempt`, pausing 100 then 200 ms between them; after the last
-/// transient failure, `outage` of its description.
+/// Up to [`ATTEMPTS`] of `attempt`, pausing about 100 then 200 ms between them (half of it
+/// jitter); after the last transient failure, `outage` of its description.
 pub async fn with_retries<T, E, F, Fut>(mut attempt: F, outage: impl FnOnce(String) -> E) -> Result<T, E>
 where
     F: FnMut() -> Fut,
@@ -136,7 +193,8 @@ where
     let mut last = String::from("no attempt made");
     for n in 0..ATTEMPTS {
         if n > 0 {
-            tokio::time::sleep(Duration::from_millis(50 << n)).await;
+            let ceiling = 50 << n;
+            tokio::time::sleep(Duration::from_millis(ceiling / 2 + crate::clock::jitter_below(ceiling / 2))).await;
         }
         match attempt().await {
             Ok(done) => return Ok(done),
@@ -147,23 +205,6 @@ where
     Err(outage(last))
 }
 
-/// `request` sent within [`ATTEMPT_LIMIT`], its whole answer read: the status, the headers and
-/// the body. Anything short of that is transient.
-pub async fn exchange<B>(
-    pool: &hyper_util::client::legacy::Client<crate::tls::Connector, B>,
-    request: hyper::Request<B>,
-) -> Result<(hyper::http::response::Parts, hyper::body::Bytes), String>
-where
-    B: hyper::body::Body + Send + Unpin + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    use http_body_util::BodyExt;
-    let answer = async {
-        let response = pool.request(request).await.map_err(|e| e.to_string())?;
-        let (head, body) = response.into_parts();
-        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-        Ok((head, body))
-    };
-    tokio::time::timeout(ATTEMPT_LIMIT, answer).await.map_err(|_| format!("no answer within {ATTEMPT_LIMIT:?}"))?
-}
+#[cfg(test)]
+#[path = "signing_tests.rs"]
+mod tests;

@@ -117,3 +117,7 @@ impl KeyVault for KmsVault {
 fn unavailable(error: crate::aws::json_service::ServiceError) -> VaultError {
     VaultError::Unavailable(error.to_string())
 }
+
+#[cfg(test)]
+#[path = "vault_tests.rs"]
+mod tests;

@@ -254,7 +254,8 @@ impl Store {
             // Many messages count into one courier's month at once: back off, with jitter so
             // the writers that collided do not collide again.
             let ceiling = 10u64 << attempt.min(6);
-            tokio::time::sleep(std::time::Duration::from_millis(ceiling / 2 + jitter_below(ceiling / 2))).await;
+            tokio::time::sleep(std::time::Duration::from_millis(ceiling / 2 + crate::clock::jitter_below(ceiling / 2)))
+                .await;
         }
         Err(StoreError::Aws(format!("courier counters for {month} stayed contended; the event is retried")))
     }
@@ -329,9 +330,4 @@ impl Store {
         }
         Ok(PollBudget { granted: 0, used_today: per_day })
     }
-}
-
-/// A number below `bound` from a new ULID's random part: enough to spread retries.
-fn jitter_below(bound: u64) -> u64 {
-    (ulid::Ulid::new().random() % u128::from(bound.max(1))) as u64
 }

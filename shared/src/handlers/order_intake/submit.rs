@@ -117,9 +117,8 @@ pub(super) async fn submit(deps: &IntakeDeps, request: &Request, caller: &Caller
 /// A short, jittered pause before scoring again: racing orders spread out instead of colliding
 /// again in step.
 async fn backoff(attempt: usize) {
-    let ceiling = (10 * attempt as u128).min(100);
-    let millis = 5 + ulid::Ulid::new().random() % ceiling;
-    tokio::time::sleep(StdDuration::from_millis(millis as u64)).await;
+    let ceiling = (10 * attempt as u64).min(100);
+    tokio::time::sleep(StdDuration::from_millis(5 + crate::clock::jitter_below(ceiling))).await;
 }
 
 async fn read_context(
