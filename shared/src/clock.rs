@@ -51,3 +51,18 @@ impl Clock for ManualClock {
 pub fn jitter_below(bound: u64) -> u64 {
     (ulid::Ulid::new().random() % u128::from(bound.max(1))) as u64
 }
+
+#[cfg(test)]
+mod tests {
+    use super::jitter_below;
+
+    #[test]
+    fn jitter_stays_below_its_bound_and_is_zero_for_no_room() {
+        assert!((0..1_000).all(|_| jitter_below(0) == 0 && jitter_below(1) == 0));
+        let draws: Vec<u64> = (0..1_000).map(|_| jitter_below(10)).collect();
+        assert!(draws.iter().all(|d| *d < 10), "{draws:?}");
+        // Spread, not a constant: a thousand draws below 10 cover most of the range.
+        let distinct: std::collections::BTreeSet<_> = draws.into_iter().collect();
+        assert!(distinct.len() >= 8, "{distinct:?}");
+    }
+}

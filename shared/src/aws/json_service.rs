@@ -21,7 +21,7 @@ use serde::Serialize;
 use std::time::SystemTime;
 
 /// Error codes worth another attempt although their status is a 4xx: throttling and request
-/// timeouts (the SDK's lists of throttling and transient codes, of those these services send).
+/// timeouts (from the SDK's lists of throttling and transient codes).
 const TRANSIENT_CODES: &[&str] = &[
     "RequestTimeout",
     "RequestTimeoutException",

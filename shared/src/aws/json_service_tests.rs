@@ -74,7 +74,7 @@ fn authorization_of(head: &str) -> String {
     header(head, "authorization").to_owned()
 }
 
-/// The authorization a request with the received target, type and `body` gets when signed anew
+/// The authorization a SendMessage with the received content type and `body` gets when signed anew
 /// for the received host at the received time: equal to the received one only if the body
 /// signed was the body sent.
 fn signed_again(head: &str, body: &str) -> String {
@@ -101,6 +101,14 @@ async fn server_errors_and_throttling_are_asked_again() {
     let (service, sent, reported) = sqs_answering(vec![answer(500, "{}"), throttled, SENT_MESSAGE]).await;
     assert!(send(&service).await.is_ok());
     assert_eq!((served(&sent), reported.load(Ordering::SeqCst)), (3, 3));
+}
+
+#[tokio::test]
+async fn a_request_timeout_is_asked_again() {
+    let timed_out = answer(400, r#"{"__type":"com.amazonaws.sqs#RequestTimeoutException","message":"late"}"#);
+    let (service, sent, _) = sqs_answering(vec![timed_out, SENT_MESSAGE]).await;
+    assert!(send(&service).await.is_ok());
+    assert_eq!(served(&sent), 2);
 }
 
 #[tokio::test]
@@ -139,6 +147,8 @@ fn the_error_code_is_read_from_the_header_first_without_its_namespace_or_suffix(
     headers.insert("x-amzn-errortype", "ThrottlingException:http://internal.amazon.com/".parse().unwrap());
     assert_eq!(error_code(&headers, body), "ThrottlingException");
     assert_eq!(error_code(&hyper::HeaderMap::new(), b"not json"), "");
+    let both = br#"{"code":"AccessDeniedException","__type":"com.amazonaws.kms#Other"}"#;
+    assert_eq!(error_code(&hyper::HeaderMap::new(), both), "AccessDeniedException");
 }
 
 #[test]

@@ -5,8 +5,10 @@
 //! The limits: a connection opens within [`CONNECT_LIMIT`] and an attempt ends within
 //! [`ATTEMPT_LIMIT`]; with [`ATTEMPTS`] and the pauses between them a call ends within ~6.4 s,
 //! inside the functions' 10 s timeout, so an outage is answered as one (a 503) instead of the
-//! invocation being killed. An attempt that timed out may still have taken effect: what is
-//! retried must be safe to repeat (reads, data keys, messages their consumer deduplicates).
+//! invocation being killed (fetching credentials comes before, outside the limits: instant with
+//! Lambda's environment credentials, and cached). An attempt that timed out may still have taken
+//! effect: what is retried must be safe to repeat (reads, data keys, messages their consumer
+//! deduplicates).
 
 use aws_config::SdkConfig;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
@@ -21,8 +23,8 @@ use std::time::{Duration, SystemTime};
 
 pub const CONNECT_LIMIT: Duration = Duration::from_secs(1);
 pub const ATTEMPT_LIMIT: Duration = Duration::from_secs(2);
-/// Attempts at a call that failed transiently (no answer, a 5xx, throttling), as the SDK's
-/// standard retry policy makes.
+/// Attempts at a call that failed transiently (no answer, a 5xx, throttling, a request timeout),
+/// as the SDK's standard retry policy makes.
 pub const ATTEMPTS: u32 = 3;
 /// Credentials that expire sooner than this are fetched again before signing.
 const CREDENTIALS_MARGIN: Duration = Duration::from_secs(300);
@@ -68,15 +70,22 @@ impl Signer {
         &self.region
     }
 
-    /// The credentials to sign with now: the cached ones while they are good for a while yet.
+    /// The credentials to sign with now: the cached ones while they are good for a while yet;
+    /// fetched again when they are about to expire, and still used if that fetch fails before
+    /// they have.
     pub async fn identity(&self) -> Result<Identity, SigningError> {
         let cached = self.cached.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-        let fresh = |c: &Credentials| c.expiry().is_none_or(|at| at > SystemTime::now() + CREDENTIALS_MARGIN);
-        if let Some(credentials) = cached.filter(fresh) {
-            return Ok(credentials.into());
+        let good_for = |c: &Credentials, margin| c.expiry().is_none_or(|at| at > SystemTime::now() + margin);
+        if let Some(credentials) = cached.as_ref().filter(|c| good_for(c, CREDENTIALS_MARGIN)) {
+            return Ok(credentials.clone().into());
         }
-        let credentials =
-            self.credentials.provide_credentials().await.map_err(|e| SigningError::Configuration(e.to_string()))?;
+        let credentials = match self.credentials.provide_credentials().await {
+            Ok(credentials) => credentials,
+            Err(_) if cached.as_ref().is_some_and(|c| good_for(c, Duration::ZERO)) => {
+                return Ok(cached.expect("checked just now").into())
+            }
+            Err(error) => return Err(SigningError::Configuration(error.to_string())),
+        };
         *self.cached.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(credentials.clone());
         Ok(credentials.into())
     }
@@ -177,14 +186,14 @@ impl Transport {
 
 /// How one attempt at a call went wrong, when it did.
 pub enum Failure<E> {
-    /// Worth another attempt: no answer, a 5xx, throttling.
+    /// Worth another attempt: no answer, a 5xx, throttling, a request timeout.
     Transient(String),
     /// The answer stands.
     Final(E),
 }
 
-/// Up to [`ATTEMPTS`] of `attempt`, pausing about 100 then 200 ms between them (half of it
-/// jitter); after the last transient failure, `outage` of its description.
+/// Up to [`ATTEMPTS`] of `attempt`, pausing 50–100 ms then 100–200 ms between them (the lower
+/// half fixed, the upper jitter); after the last transient failure, `outage` of its description.
 pub async fn with_retries<T, E, F, Fut>(mut attempt: F, outage: impl FnOnce(String) -> E) -> Result<T, E>
 where
     F: FnMut() -> Fut,

@@ -24,11 +24,13 @@ fn a_request_is_signed_as_the_sigv4_test_suite_signs_post_vanilla() {
     );
 }
 
-/// A provider that counts its fetches and hands out credentials expiring `lifetime` from now.
+/// A provider that counts its fetches and hands out credentials expiring `lifetime` from now
+/// (already expired for a negative one); after its first fetch, it fails if `fails_later`.
 #[derive(Debug)]
 struct Counting {
     fetches: Arc<AtomicU32>,
-    lifetime: Option<Duration>,
+    lifetime: Option<i64>,
+    fails_later: bool,
 }
 
 impl ProvideCredentials for Counting {
@@ -36,15 +38,26 @@ impl ProvideCredentials for Counting {
     where
         Self: 'a,
     {
-        self.fetches.fetch_add(1, Ordering::SeqCst);
-        let expiry = self.lifetime.map(|lifetime| SystemTime::now() + lifetime);
+        if self.fetches.fetch_add(1, Ordering::SeqCst) > 0 && self.fails_later {
+            let outage = aws_credential_types::provider::error::CredentialsError::not_loaded("metadata service down");
+            return CredentialsFuture::ready(Err(outage));
+        }
+        let expiry = self.lifetime.map(|seconds| {
+            let now = SystemTime::now();
+            let offset = Duration::from_secs(seconds.unsigned_abs());
+            if seconds < 0 {
+                now - offset
+            } else {
+                now + offset
+            }
+        });
         CredentialsFuture::ready(Ok(Credentials::new("AKID", "secret", None, expiry, "counting")))
     }
 }
 
-async fn fetches_for_two_signatures(lifetime: Option<Duration>) -> u32 {
+async fn fetches_for_two_signatures(lifetime: Option<i64>) -> u32 {
     let fetches = Arc::new(AtomicU32::new(0));
-    let provider = SharedCredentialsProvider::new(Counting { fetches: fetches.clone(), lifetime });
+    let provider = SharedCredentialsProvider::new(Counting { fetches: fetches.clone(), lifetime, fails_later: false });
     let signer = Signer::new("eu-west-1".into(), "kms", provider);
     signer.identity().await.unwrap();
     signer.clone().identity().await.unwrap();
@@ -54,8 +67,26 @@ async fn fetches_for_two_signatures(lifetime: Option<Duration>) -> u32 {
 #[tokio::test]
 async fn credentials_are_fetched_once_while_good_and_again_when_about_to_expire() {
     assert_eq!(fetches_for_two_signatures(None).await, 1, "credentials that do not expire");
-    assert_eq!(fetches_for_two_signatures(Some(Duration::from_secs(3600))).await, 1, "good for an hour");
-    assert_eq!(fetches_for_two_signatures(Some(Duration::from_secs(60))).await, 2, "a minute left");
+    assert_eq!(fetches_for_two_signatures(Some(3600)).await, 1, "good for an hour");
+    assert_eq!(fetches_for_two_signatures(Some(60)).await, 2, "a minute left");
+}
+
+/// Whether a second signature succeeds when fetching again fails, with credentials `lifetime`
+/// seconds from expiry.
+async fn second_signature_when_the_fetch_fails(lifetime: i64) -> bool {
+    let fetches = Arc::new(AtomicU32::new(0));
+    let provider = Counting { fetches: fetches.clone(), lifetime: Some(lifetime), fails_later: true };
+    let signer = Signer::new("eu-west-1".into(), "kms", SharedCredentialsProvider::new(provider));
+    signer.identity().await.unwrap();
+    let second = signer.identity().await;
+    assert_eq!(fetches.load(Ordering::SeqCst), 2, "fetched again, being near or past expiry");
+    second.is_ok()
+}
+
+#[tokio::test]
+async fn credentials_near_expiry_are_still_used_when_a_fetch_fails_and_expired_ones_are_not() {
+    assert!(second_signature_when_the_fetch_fails(60).await, "a minute left: the cached ones still sign");
+    assert!(!second_signature_when_the_fetch_fails(-1).await, "expired: the failure is reported");
 }
 
 #[tokio::test]
