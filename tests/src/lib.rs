@@ -311,10 +311,7 @@ impl Stack {
         purpose: orderflow::personal::Purpose,
     ) -> orderflow::personal::KmsVault {
         let kms = orderflow::aws::json_service::JsonService::kms(&self.localstack_config).expect("LocalStack's KMS");
-        let kms = match &self.calls {
-            Some(counter) => kms.observed(counter.hook_for(function, "KMS")),
-            None => kms,
-        };
+        let kms = kms.observed(self.calls_hook(function, "KMS"));
         let key = self.provisioned.keys.get("PersonalDataKey").expect("the template's personal data key");
         orderflow::personal::KmsVault::new(kms, key.clone(), purpose)
     }
@@ -323,10 +320,7 @@ impl Stack {
     /// counted like [`Stack::dynamodb_for`].
     pub fn sqs_for(&self, function: &'static str) -> orderflow::aws::json_service::JsonService {
         let sqs = orderflow::aws::json_service::JsonService::sqs(&self.localstack_config).expect("LocalStack's SQS");
-        match &self.calls {
-            Some(counter) => sqs.observed(counter.hook_for(function, "SQS")),
-            None => sqs,
-        }
+        sqs.observed(self.calls_hook(function, "SQS"))
     }
 
     /// The template's bucket `logical_id` on LocalStack's S3 as `function` would have it (path
@@ -334,9 +328,15 @@ impl Stack {
     pub fn bucket_for(&self, function: &'static str, logical_id: &str) -> orderflow::aws::s3::S3Bucket {
         let name = self.provisioned.buckets.get(logical_id).unwrap_or_else(|| panic!("the template's {logical_id}"));
         let bucket = orderflow::aws::s3::S3Bucket::from_config(&self.localstack_config, name).expect("LocalStack's S3");
+        bucket.observed(self.calls_hook(function, "S3"))
+    }
+
+    /// The hook a non-SDK client (S3, KMS, SQS) reports its calls to: counted under `function`
+    /// as `<service>.<Operation>` when this stack counts calls, ignored when it does not.
+    fn calls_hook(&self, function: &'static str, service: &'static str) -> orderflow::aws::signing::CallHook {
         match &self.calls {
-            Some(counter) => bucket.observed(counter.hook_for(function, "S3")),
-            None => bucket,
+            Some(counter) => counter.hook_for(function, service),
+            None => std::sync::Arc::new(|_| {}),
         }
     }
 
